@@ -1,0 +1,5 @@
+import sys
+
+from ckptlint.cli import main
+
+sys.exit(main())

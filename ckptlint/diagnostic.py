@@ -1,0 +1,103 @@
+"""The one finding type. Every output format (text, JSON, SARIF, GitHub, LSP) is a view of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+DOCS_URL = "https://github.com/ckptlint/ckptlint/blob/main/docs/rules/{code}.md"
+
+SAFE = "safe"
+UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """1-based row, 1-based column counted in Unicode code points (like ruff)."""
+
+    row: int
+    column: int
+
+    def to_json(self) -> dict:
+        return {"row": self.row, "column": self.column}
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace [start, end) with content. Positions use the diagnostic's coordinates."""
+
+    start: Location
+    end: Location
+    content: str
+
+    def to_json(self) -> dict:
+        return {
+            "content": self.content,
+            "location": self.start.to_json(),
+            "end_location": self.end.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Fix:
+    applicability: str  # SAFE or UNSAFE
+    message: str
+    edits: Tuple[Edit, ...]
+
+    def applies(self, unsafe_fixes: bool) -> bool:
+        return self.applicability == SAFE or unsafe_fixes
+
+    def to_json(self) -> dict:
+        return {
+            "applicability": self.applicability,
+            "message": self.message,
+            "edits": [e.to_json() for e in self.edits],
+        }
+
+
+@dataclass
+class Diagnostic:
+    code: str
+    name: str
+    message: str
+    filename: str  # absolute path
+    location: Optional[Location] = None
+    end_location: Optional[Location] = None
+    fix: Optional[Fix] = None
+    noqa_row: Optional[int] = None
+    # runtime findings: the state-dict key concerned (None when not about one key)
+    key: Optional[str] = None
+    is_runtime: bool = False
+    # notebooks: 1-based cell index; rows are then relative to the cell
+    cell: Optional[int] = None
+    # "error" or "warning"; formats that know levels (SARIF, GitHub, LSP) read it
+    severity: str = "error"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        if self.code.startswith("CKPT"):
+            return DOCS_URL.format(code=self.code)
+        return DOCS_URL.format(code="errors").replace("rules/errors", "errors")
+
+    def sort_key(self):
+        loc = self.location or Location(0, 0)
+        return (self.filename, self.cell or 0, loc.row, loc.column, self.code, self.message)
+
+    def to_json(self) -> dict:
+        out = {
+            "code": self.code,
+            "name": self.name,
+            "message": self.message,
+            "filename": self.filename,
+            "location": self.location.to_json() if self.location else None,
+            "end_location": self.end_location.to_json() if self.end_location else None,
+            "noqa_row": self.noqa_row,
+            "fix": self.fix.to_json() if self.fix else None,
+            "url": self.url,
+        }
+        if self.is_runtime:
+            out["key"] = self.key
+        if self.cell is not None:
+            out["cell"] = self.cell
+        return out

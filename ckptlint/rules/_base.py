@@ -1,0 +1,78 @@
+"""What a rule is: metadata, docs, self-tests (Fixit style) and a check.
+
+A rule module under ``ckptlint/rules/`` defines one subclass of :class:`Rule`. The registry
+finds it; the tests, ``ckptlint rule CODE`` and docs/rules/ all read the same class, so a rule
+documents and tests itself.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from typing import ClassVar, Iterable, Optional, Tuple
+
+SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")
+
+
+@dataclass(frozen=True)
+class Valid:
+    """Code that must not fire."""
+
+    code: str
+    config: Optional[dict] = None  # [tool.ckptlint] overrides for this example
+
+    @property
+    def source(self) -> str:
+        return textwrap.dedent(self.code).lstrip("\n")
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Code that must fire once per ``count``; ``fixed`` is the code after the rule's fix
+    (applied with --unsafe-fixes when the fix is unsafe). ``fixed=None`` means no fix."""
+
+    code: str
+    fixed: Optional[str] = None
+    count: int = 1
+    message_contains: Optional[str] = None
+    config: Optional[dict] = None
+
+    @property
+    def source(self) -> str:
+        return textwrap.dedent(self.code).lstrip("\n")
+
+    @property
+    def fixed_source(self) -> Optional[str]:
+        return None if self.fixed is None else textwrap.dedent(self.fixed).lstrip("\n")
+
+
+class Rule:
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    # "safe", "unsafe" or "none"; "sometimes" when it depends on the call (documented in docs)
+    fix_safety: ClassVar[str] = "none"
+    fix_title: ClassVar[Optional[str]] = None
+    # "static" rules check source; "runtime" rules check checkpoint files (ckptlint verify)
+    phase: ClassVar[str] = "static"
+    default_enabled: ClassVar[bool] = True
+    # security rules are tagged so in SARIF (with a security-severity)
+    security_severity: ClassVar[Optional[str]] = None
+    # Cheap text triggers: a file whose text contains none of them is never parsed for
+    # this rule. Plain substrings.
+    triggers: ClassVar[Tuple[str, ...]] = ()
+    # Markdown with the sections in SECTIONS, each introduced by "## <section>".
+    docs: ClassVar[str] = ""
+    valid: ClassVar[Tuple[Valid, ...]] = ()
+    invalid: ClassVar[Tuple[Invalid, ...]] = ()
+
+    def check(self, ctx) -> Iterable:  # pragma: no cover - overridden by static rules
+        return ()
+
+    @classmethod
+    def doc_text(cls) -> str:
+        return textwrap.dedent(cls.docs).strip() + "\n"
+
+    @classmethod
+    def severity(cls) -> str:
+        return "error"
