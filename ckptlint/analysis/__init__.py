@@ -1,0 +1,1 @@
+"""Shared analysis that rules ask, never redo: names, calls, "what does this hold?"."""

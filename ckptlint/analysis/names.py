@@ -1,0 +1,348 @@
+"""Scopes, bindings and qualified names, in one pass over a LibCST tree.
+
+This is deliberately lighter than LibCST's ScopeProvider/QualifiedNameProvider: one visitor
+records bindings per scope, parents and a visit order; names are resolved only when a rule
+asks, by the usual Python scoping rules. Resolution is deterministic (no sets are iterated).
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Union
+
+import libcst as cst
+
+# One table of re-exports: every spelling maps to one canonical qualified name.
+CANONICAL = {
+    "torch.serialization.load": "torch.load",
+    "torch.serialization.save": "torch.save",
+    "torch.utils.model_zoo.load_url": "torch.hub.load_state_dict_from_url",
+    "torch.nn.parallel.DataParallel": "torch.nn.DataParallel",
+    "torch.nn.parallel.data_parallel.DataParallel": "torch.nn.DataParallel",
+    "torch.nn.parallel.DistributedDataParallel": "torch.nn.parallel.DistributedDataParallel",
+    "torch.nn.parallel.distributed.DistributedDataParallel": "torch.nn.parallel.DistributedDataParallel",
+    "torch.nn.modules.module.Module": "torch.nn.Module",
+    "torch.nn.modules.Module": "torch.nn.Module",
+    "posix.environ": "os.environ",
+    "posix.putenv": "os.putenv",
+}
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+def canonical(qname: Optional[str]) -> Optional[str]:
+    if qname is None:
+        return None
+    if qname in CANONICAL:
+        return CANONICAL[qname]
+    # a prefix may be re-exported too: torch.serialization.load.__call__ is rare; keep exact
+    return qname
+
+
+@dataclass
+class Binding:
+    name: str
+    kind: str  # import | assign | def | class | param | other
+    seq: int  # visit order, to tell which binding precedes a use
+    node: cst.CSTNode
+    qname: Optional[str] = None  # for imports: what the name stands for
+    value: Optional[cst.BaseExpression] = None  # for simple assignments: the right-hand side
+
+
+@dataclass
+class Scope:
+    kind: str  # module | class | function | lambda | comprehension
+    parent: Optional["Scope"]
+    node: cst.CSTNode
+    bindings: Dict[str, List[Binding]] = field(default_factory=dict)
+    global_names: set = field(default_factory=set)
+    nonlocal_names: set = field(default_factory=set)
+    star_imports: List[str] = field(default_factory=list)
+
+    def add(self, binding: Binding) -> None:
+        self.bindings.setdefault(binding.name, []).append(binding)
+
+
+def dotted(expr: cst.CSTNode) -> Optional[str]:
+    """`a.b.c` as a string, or None for anything that is not a plain dotted name."""
+    parts: List[str] = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if not isinstance(expr, cst.Name):
+        return None
+    parts.append(expr.value)
+    return ".".join(reversed(parts))
+
+
+def _module_name(node: Union[cst.Attribute, cst.Name, None]) -> str:
+    return dotted(node) if node is not None else ""
+
+
+def _is_none(expr) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "None"
+
+
+class _Collector(cst.CSTVisitor):
+    def __init__(self, names: "Names"):
+        super().__init__()
+        self.n = names
+        self.stack: List[cst.CSTNode] = []
+        self.scope = names.module_scope
+        self.seq = 0
+
+    # --- bookkeeping -------------------------------------------------------------------
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        n = self.n
+        self.seq += 1
+        n.seq[node] = self.seq
+        if self.stack:
+            n.parents[node] = self.stack[-1]
+        n.scopes[node] = self.scope
+        self.stack.append(node)
+        handler = _VISIT.get(type(node))
+        if handler is not None:
+            handler(self, node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+        if self.scope.node is original_node:
+            self.scope = self.scope.parent or self.scope
+
+    def _bind(self, name: str, kind: str, node, qname=None, value=None, scope=None) -> None:
+        target = scope or self.scope
+        if name in target.global_names:
+            target = self.n.module_scope
+        target.add(Binding(name, kind, self.seq, node, qname, value))
+
+    def _push(self, kind: str, node) -> None:
+        self.scope = Scope(kind, self.scope, node)
+        self.n.all_scopes.append(self.scope)
+
+    def _bind_target(self, target, kind: str, value=None) -> None:
+        if isinstance(target, cst.Name):
+            self._bind(target.value, kind, target, value=value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for el in target.elements:
+                self._bind_target(el.value, "other")
+        elif isinstance(target, cst.StarredElement):
+            self._bind_target(target.value, "other")
+
+    # --- binding forms ------------------------------------------------------------------
+    def v_import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = _module_name(alias.name)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self._bind(alias.asname.name.value, "import", node, qname=full)
+            else:
+                top = full.split(".")[0]
+                self._bind(top, "import", node, qname=top)
+
+    def v_import_from(self, node: cst.ImportFrom) -> None:
+        module = "." * len(node.relative) + _module_name(node.module)
+        module = self.n.absolute_module(module)
+        if isinstance(node.names, cst.ImportStar):
+            self.scope.star_imports.append(module)
+            return
+        for alias in node.names:
+            name = alias.name.value if isinstance(alias.name, cst.Name) else dotted(alias.name)
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            qname = f"{module}.{name}" if module and not module.endswith(".") else f"{module}{name}"
+            self._bind(local, "import", node, qname=qname)
+
+    def v_assign(self, node: cst.Assign) -> None:
+        for t in node.targets:
+            self._bind_target(t.target, "assign", node.value)
+
+    def v_ann_assign(self, node: cst.AnnAssign) -> None:
+        self._bind_target(node.target, "assign" if node.value is not None else "other", node.value)
+
+    def v_aug_assign(self, node: cst.AugAssign) -> None:
+        self._bind_target(node.target, "other")
+
+    def v_named_expr(self, node: cst.NamedExpr) -> None:
+        scope = self.scope
+        while scope.kind == "comprehension" and scope.parent is not None:
+            scope = scope.parent
+        if isinstance(node.target, cst.Name):
+            self._bind(node.target.value, "assign", node.target, value=node.value, scope=scope)
+
+    def v_for(self, node: cst.For) -> None:
+        self._bind_target(node.target, "other")
+
+    def v_comp_for(self, node: cst.CompFor) -> None:
+        self._bind_target(node.target, "other")
+
+    def v_with_item(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self._bind_target(node.asname.name, "other")
+
+    def v_except(self, node) -> None:
+        if node.name is not None and isinstance(node.name.name, cst.Name):
+            self._bind(node.name.name.value, "other", node)
+
+    def v_function(self, node: cst.FunctionDef) -> None:
+        self._bind(node.name.value, "def", node)
+        self._push("function", node)
+        self._bind_params(node.params)
+
+    def v_lambda(self, node: cst.Lambda) -> None:
+        self._push("lambda", node)
+        self._bind_params(node.params)
+
+    def _bind_params(self, params: cst.Parameters) -> None:
+        every = list(params.posonly_params) + list(params.params) + list(params.kwonly_params)
+        for extra in (params.star_arg, params.star_kwarg):
+            if isinstance(extra, cst.Param):
+                every.append(extra)
+        for p in every:
+            self._bind(p.name.value, "param", p)
+
+    def v_class(self, node: cst.ClassDef) -> None:
+        self._bind(node.name.value, "class", node)
+        self._push("class", node)
+
+    def v_comp(self, node) -> None:
+        self._push("comprehension", node)
+
+    def v_global(self, node: cst.Global) -> None:
+        for item in node.names:
+            self.scope.global_names.add(item.name.value)
+
+    def v_nonlocal(self, node: cst.Nonlocal) -> None:
+        for item in node.names:
+            self.scope.nonlocal_names.add(item.name.value)
+
+
+_VISIT = {
+    cst.Import: _Collector.v_import,
+    cst.ImportFrom: _Collector.v_import_from,
+    cst.Assign: _Collector.v_assign,
+    cst.AnnAssign: _Collector.v_ann_assign,
+    cst.AugAssign: _Collector.v_aug_assign,
+    cst.NamedExpr: _Collector.v_named_expr,
+    cst.For: _Collector.v_for,
+    cst.CompFor: _Collector.v_comp_for,
+    cst.WithItem: _Collector.v_with_item,
+    cst.ExceptHandler: _Collector.v_except,
+    cst.FunctionDef: _Collector.v_function,
+    cst.Lambda: _Collector.v_lambda,
+    cst.ClassDef: _Collector.v_class,
+    cst.ListComp: _Collector.v_comp,
+    cst.SetComp: _Collector.v_comp,
+    cst.DictComp: _Collector.v_comp,
+    cst.GeneratorExp: _Collector.v_comp,
+    cst.Global: _Collector.v_global,
+    cst.Nonlocal: _Collector.v_nonlocal,
+}
+if hasattr(cst, "ExceptStarHandler"):
+    _VISIT[cst.ExceptStarHandler] = _Collector.v_except
+
+
+class Names:
+    """Scopes and bindings of one module, and qualified-name lookups on demand."""
+
+    def __init__(self, module: cst.Module, module_name: Optional[str] = None):
+        self.module_name = module_name or ""
+        self.module_scope = Scope("module", None, module)
+        self.all_scopes: List[Scope] = [self.module_scope]
+        self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
+        self.scopes: Dict[cst.CSTNode, Scope] = {}
+        self.seq: Dict[cst.CSTNode, int] = {}
+        module.visit(_Collector(self))
+
+    # --- relative imports ----------------------------------------------------------------
+    def absolute_module(self, module: str) -> str:
+        if not module.startswith("."):
+            return module
+        level = len(module) - len(module.lstrip("."))
+        rest = module[level:]
+        if not self.module_name:
+            return module  # unknown package: keep the relative spelling
+        package = self.module_name.split(".")
+        # module_name names the module itself; one dot means its package
+        base = package[: len(package) - level]
+        if not base and level > 0 and len(package) < level:
+            return module
+        return ".".join([*base, rest] if rest else base)
+
+    # --- lookups ----------------------------------------------------------------------------
+    def parent(self, node: cst.CSTNode) -> Optional[cst.CSTNode]:
+        return self.parents.get(node)
+
+    def scope(self, node: cst.CSTNode) -> Scope:
+        return self.scopes.get(node, self.module_scope)
+
+    def binding(self, name_node: cst.Name) -> Optional[Binding]:
+        """The binding a use of a name most likely refers to (None when unknown)."""
+        found = self._candidates(name_node.value, self.scope(name_node), self.seq.get(name_node))
+        return found[-1] if found else None
+
+    def _resolving_scope(self, name: str, scope: Scope):
+        """(scope that binds name, True when it is the scope of the use itself)."""
+        if name in scope.global_names:
+            s = self.module_scope
+            return (s, s is scope) if name in s.bindings else (None, False)
+        first = True
+        s: Optional[Scope] = scope
+        while s is not None:
+            skip_class = s.kind == "class" and not first
+            if not skip_class and name in s.bindings and not (first and name in s.nonlocal_names):
+                return s, first
+            s = s.parent
+            first = False
+        return None, False
+
+    def _candidates(self, name: str, scope: Scope, use_seq: Optional[int]) -> List[Binding]:
+        owner, same = self._resolving_scope(name, scope)
+        if owner is None:
+            return []
+        binds = owner.bindings[name]
+        if len(binds) > 1:
+            # `try: import torch / except ImportError: torch = None` still means torch
+            not_none = [b for b in binds if not (b.kind == "assign" and _is_none(b.value))]
+            binds = not_none or binds
+        if same and use_seq is not None:
+            before = [b for b in binds if b.seq < use_seq]
+            if before:
+                return [before[-1]]
+        return binds
+
+    def resolve_name(self, name: str, scope: Scope, use_seq: Optional[int], _depth: int = 0) -> Optional[str]:
+        binds = self._candidates(name, scope, use_seq)
+        if not binds:
+            owner, _ = self._resolving_scope(name, scope)
+            if owner is None and name in _BUILTINS and not self.module_scope.star_imports:
+                return f"builtins.{name}"
+            return None
+        qnames = []
+        for b in binds:
+            if b.kind == "import":
+                qnames.append(b.qname)
+            elif b.kind == "assign" and _depth < 8 and isinstance(b.value, (cst.Name, cst.Attribute)):
+                # `load = torch.load` aliases like an import
+                q = self.qualified_name(b.value, _depth + 1)
+                if q is None:
+                    return None
+                qnames.append(q)
+            else:
+                return None
+        first = qnames[0]
+        return first if all(q == first for q in qnames) else None
+
+    def qualified_name(self, expr: cst.CSTNode, _depth: int = 0) -> Optional[str]:
+        """Canonical qualified name of a dotted expression (`T.load` -> `torch.load`)."""
+        attrs: List[str] = []
+        while isinstance(expr, cst.Attribute):
+            attrs.append(expr.attr.value)
+            expr = expr.value
+        if not isinstance(expr, cst.Name):
+            return None
+        base = self.resolve_name(expr.value, self.scope(expr), self.seq.get(expr), _depth)
+        if base is None:
+            return None
+        return canonical(".".join([base, *reversed(attrs)]))

@@ -1,0 +1,226 @@
+"""`[tool.ckptlint]` in pyproject.toml: discovery, validation, and the effective settings."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from ckptlint.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10
+    import tomli as tomllib
+
+# key -> expected type (for the message) and a checker
+_STR_LIST = ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
+_STR = ("a string", lambda v: isinstance(v, str))
+_BOOL = ("a boolean", lambda v: isinstance(v, bool))
+_INT = ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
+_TABLE_OF_LISTS = (
+    "a table of lists of strings",
+    lambda v: isinstance(v, dict) and all(_STR_LIST[1](x) for x in v.values()),
+)
+_LIST_OF_TABLES = ("an array of tables", lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v))
+_MODEL_NAMES = ("a list of strings or false", lambda v: v is False or _STR_LIST[1](v))
+
+SCHEMA = {
+    "select": _STR_LIST,
+    "ignore": _STR_LIST,
+    "extend-select": _STR_LIST,
+    "exclude": _STR_LIST,
+    "extend-exclude": _STR_LIST,
+    "per-file-ignores": _TABLE_OF_LISTS,
+    "torch-version": _STR,
+    "target-version": _STR,
+    "model-names": _MODEL_NAMES,
+    "max-file-size": _INT,
+    "cache-dir": _STR,
+    "runtime": _BOOL,
+    "checkpoints": _LIST_OF_TABLES,
+    "safe-globals": _STR_LIST,
+}
+
+DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+
+
+@dataclass
+class Settings:
+    root: Path
+    config_file: Optional[Path] = None
+    select: Optional[List[str]] = None
+    ignore: List[str] = field(default_factory=list)
+    extend_select: List[str] = field(default_factory=list)
+    exclude: Optional[List[str]] = None  # None: the default list (see files.DEFAULT_EXCLUDE)
+    extend_exclude: List[str] = field(default_factory=list)
+    per_file_ignores: Dict[str, List[str]] = field(default_factory=dict)
+    torch_version: Optional[Tuple[int, ...]] = None
+    torch_version_source: Optional[str] = None
+    target_version: Optional[Tuple[int, int]] = None
+    model_names: Optional[object] = None  # None = built-in list, False = off, list = custom
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    cache_dir: Optional[str] = None
+    runtime: bool = False
+    checkpoints: list = field(default_factory=list)
+    safe_globals: List[str] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        """What in the settings changes the result of linting a file (for caches)."""
+        return repr(
+            (
+                sorted(self.enabled_codes()),
+                sorted(self.per_file_ignores.items()),
+                self.torch_version,
+                self.target_version,
+                self.model_names,
+                self.max_file_size,
+            )
+        )
+
+    def enabled_codes(self) -> List[str]:
+        from ckptlint.selection import resolve
+
+        return resolve(self.select, self.extend_select, self.ignore, self.config_file)
+
+
+def parse_version(text: str) -> Optional[Tuple[int, ...]]:
+    m = re.match(r"\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", text)
+    if not m:
+        return None
+    return tuple(int(g) for g in m.groups() if g is not None)
+
+
+def format_version(version: Tuple[int, ...]) -> str:
+    return ".".join(str(p) for p in version)
+
+
+_REQ = re.compile(r"^\s*torch\s*(\[[^\]]*\])?\s*(?P<spec>[^;]*)(;.*)?$", re.IGNORECASE)
+
+
+def torch_floor(dependencies) -> Optional[Tuple[int, ...]]:
+    """The lowest torch a `[project] dependencies` list admits (None when unbounded)."""
+    for dep in dependencies or ():
+        if not isinstance(dep, str):
+            continue
+        m = _REQ.match(dep)
+        if not m:
+            continue
+        floors = []
+        for spec in m.group("spec").split(","):
+            spec = spec.strip().strip("()")
+            for op in ("===", "==", "~=", ">="):
+                if spec.startswith(op):
+                    v = parse_version(spec[len(op):])
+                    if v:
+                        floors.append(v)
+                    break
+            else:
+                if spec.startswith(">") and parse_version(spec[1:]):
+                    floors.append(parse_version(spec[1:]))
+        if floors:
+            return max(floors)
+    return None
+
+
+def _load_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, f"invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def settings_from_file(path: Path) -> Settings:
+    path = Path(path).resolve()
+    return settings_from_data(_load_toml(path), path)
+
+
+def settings_from_data(data: dict, path: Path) -> Settings:
+    """Settings from a parsed pyproject-shaped document (`path` names it in errors)."""
+    tool = data.get("tool", {})
+    table = tool.get("ckptlint", {}) if isinstance(tool, dict) else {}
+    if not isinstance(table, dict):
+        raise ConfigError(path, "must be a table", key="tool.ckptlint")
+    s = Settings(root=path.parent, config_file=path)
+    for key, value in table.items():
+        if key not in SCHEMA:
+            known = ", ".join(sorted(SCHEMA))
+            raise ConfigError(path, f"unknown key in [tool.ckptlint] (known keys: {known})", key=key)
+        kind, ok = SCHEMA[key]
+        if not ok(value):
+            raise ConfigError(path, f"must be {kind}, got {type(value).__name__} {value!r}", key=key)
+    s.select = table.get("select")
+    s.ignore = table.get("ignore", [])
+    s.extend_select = table.get("extend-select", [])
+    s.exclude = table.get("exclude")
+    s.extend_exclude = table.get("extend-exclude", [])
+    s.per_file_ignores = table.get("per-file-ignores", {})
+    s.model_names = table.get("model-names")
+    s.max_file_size = table.get("max-file-size", DEFAULT_MAX_FILE_SIZE)
+    s.cache_dir = table.get("cache-dir")
+    s.runtime = table.get("runtime", False)
+    s.checkpoints = table.get("checkpoints", [])
+    s.safe_globals = table.get("safe-globals", [])
+    if "torch-version" in table:
+        v = parse_version(table["torch-version"])
+        if v is None:
+            raise ConfigError(path, f"not a version: {table['torch-version']!r}", key="torch-version")
+        s.torch_version, s.torch_version_source = v, "`torch-version` in " + path.name
+    else:
+        project = data.get("project", {})
+        deps = project.get("dependencies", []) if isinstance(project, dict) else []
+        v = torch_floor(deps if isinstance(deps, list) else [])
+        if v is not None:
+            s.torch_version, s.torch_version_source = v, "the `torch` requirement in " + path.name
+    if "target-version" in table:
+        m = re.fullmatch(r"(?:py)?3\.?(\d+)", table["target-version"].strip())
+        if not m:
+            raise ConfigError(path, "expected e.g. `py39` or `3.9`", key="target-version")
+        s.target_version = (3, int(m.group(1)))
+    # validate code selectors now, so a typo is an error naming this file
+    s.enabled_codes()
+    for pattern, codes in s.per_file_ignores.items():
+        from ckptlint.selection import check_selectors
+
+        check_selectors(codes, path, f"per-file-ignores.{pattern}")
+    return s
+
+
+def _has_table(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return b"[tool.ckptlint" in fh.read()
+    except OSError:
+        return False
+
+
+@lru_cache(maxsize=None)
+def find_config(directory: Path) -> Optional[Path]:
+    """Nearest pyproject.toml with a [tool.ckptlint] table above `directory`; failing that,
+    the nearest pyproject.toml at all (for its torch requirement)."""
+    nearest = None
+    for d in (directory, *directory.parents):
+        candidate = d / "pyproject.toml"
+        if candidate.is_file():
+            if _has_table(candidate):
+                return candidate
+            nearest = nearest or candidate
+    return nearest
+
+
+@lru_cache(maxsize=None)
+def settings_for_config(config: Optional[Path], cwd: Path) -> Settings:
+    if config is None:
+        return Settings(root=cwd)
+    return settings_from_file(config)
+
+
+def settings_for_path(path: Path, cwd: Path) -> Settings:
+    directory = path if path.is_dir() else path.parent
+    return settings_for_config(find_config(directory.resolve()), cwd)

@@ -1,0 +1,139 @@
+"""What a rule sees of one file: the tree, names, positions, and helpers to report and fix."""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from ckptlint.analysis.names import Names
+from ckptlint.diagnostic import SAFE, Diagnostic, Edit, Fix, Location
+from ckptlint.source import LineIndex
+
+
+class FileContext:
+    def __init__(self, path: str, text: str, module: cst.Module, settings, module_name: Optional[str] = None):
+        self.path = path
+        self.text = text
+        self.module = module
+        self.settings = settings
+        self.names = Names(module, module_name)
+        self.lines = LineIndex(text)
+        self._positions = None
+        self._calls: Optional[List[cst.Call]] = None
+        self._qnames: Dict[cst.Call, Optional[str]] = {}
+        self.diagnostics: List[Diagnostic] = []
+        self.rule = None  # the rule being run, set by the linter
+
+    # --- tree queries --------------------------------------------------------------------
+    @property
+    def calls(self) -> List[cst.Call]:
+        if self._calls is None:
+            self._calls = [n for n in self.names.seq if isinstance(n, cst.Call)]
+        return self._calls
+
+    def nodes(self, *types) -> Iterable[cst.CSTNode]:
+        """Every node of the given types, in source order."""
+        return [n for n in self.names.seq if isinstance(n, types)]
+
+    def call_qname(self, call: cst.Call) -> Optional[str]:
+        if call not in self._qnames:
+            self._qnames[call] = self.names.qualified_name(call.func)
+        return self._qnames[call]
+
+    def calls_to(self, *qnames: str) -> List[cst.Call]:
+        wanted = set(qnames)
+        return [c for c in self.calls if self.call_qname(c) in wanted]
+
+    def qualified_name(self, expr) -> Optional[str]:
+        return self.names.qualified_name(expr)
+
+    def parent(self, node):
+        return self.names.parent(node)
+
+    def code(self, node: cst.CSTNode) -> str:
+        return self.module.code_for_node(node)
+
+    # --- positions ----------------------------------------------------------------------------
+    def _range(self, node: cst.CSTNode):
+        if self._positions is None:
+            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        return self._positions[node]
+
+    def start(self, node) -> Location:
+        r = self._range(node)
+        return Location(r.start.line, r.start.column + 1)
+
+    def end(self, node) -> Location:
+        r = self._range(node)
+        return Location(r.end.line, r.end.column + 1)
+
+    def offset(self, loc: Location) -> int:
+        return self.lines.offset(loc)
+
+    # --- edits ------------------------------------------------------------------------------------
+    def insert_at(self, offset: int, content: str) -> Edit:
+        loc = self.lines.location(offset)
+        return Edit(loc, loc, content)
+
+    def replace(self, node, content: str) -> Edit:
+        return Edit(self.start(node), self.end(node), content)
+
+    def delete_span(self, start: int, end: int) -> Edit:
+        return Edit(self.lines.location(start), self.lines.location(end), "")
+
+    def add_keyword(self, call: cst.Call, keyword: str) -> Edit:
+        """Insert `keyword=value` ruff-style: right after the last argument, so a trailing
+        comma stays trailing; into empty parentheses when there is none."""
+        if call.args:
+            return self.insert_at(self.offset(self.end(call.args[-1].value)), f", {keyword}")
+        close = self.offset(self.end(call)) - 1
+        return self.insert_at(close, keyword)
+
+    def remove_arg(self, call: cst.Call, arg: cst.Arg) -> Edit:
+        args = list(call.args)
+        i = args.index(arg)
+        if len(args) == 1:
+            start = self.offset(self.start(arg))
+            end = self.offset(self.end(arg.value))
+            # also swallow a trailing comma and spaces before `)`
+            rest = self.text[end:]
+            stripped = rest.lstrip(" \t")
+            if stripped.startswith(","):
+                end += len(rest) - len(stripped) + 1
+            return self.delete_span(start, end)
+        if i < len(args) - 1:
+            return self.delete_span(self.offset(self.start(arg)), self.offset(self.start(args[i + 1])))
+        return self.delete_span(self.offset(self.end(args[i - 1].value)), self.offset(self.end(arg.value)))
+
+    # --- reporting ------------------------------------------------------------------------------
+    def report(
+        self,
+        node: cst.CSTNode,
+        message: str,
+        edits: Sequence[Edit] = (),
+        applicability: str = SAFE,
+        fix_message: Optional[str] = None,
+        code: Optional[str] = None,
+        name: Optional[str] = None,
+    ) -> Diagnostic:
+        rule = self.rule
+        start, end = self.start(node), self.end(node)
+        fix = None
+        if edits:
+            fix = Fix(applicability, fix_message or rule.fix_title or "Apply fix", tuple(edits))
+        diag = Diagnostic(
+            code=code or rule.code,
+            name=name or rule.name,
+            message=message,
+            filename=self.path,
+            location=start,
+            end_location=end,
+            fix=fix,
+            noqa_row=start.row,
+            severity=rule.severity(),
+        )
+        self.diagnostics.append(diag)
+        return diag

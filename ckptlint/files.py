@@ -1,0 +1,196 @@
+"""Which files a run lints: explicit files always, directories walked with excludes,
+.gitignore, hidden folders and virtual environments skipped, symlink loops cut."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, List, Optional, Set, Tuple
+
+import pathspec
+
+SOURCE_SUFFIXES = (".py", ".pyi")
+DEFAULT_EXCLUDE = [
+    "__pycache__", "venv", ".venv", "build", "dist", "node_modules", "site-packages",
+    "__pypackages__", "_build", "buck-out", ".tox", ".nox", ".eggs", ".git",
+]
+
+
+@dataclass
+class Discovery:
+    files: List[Path] = field(default_factory=list)
+    missing: List[Path] = field(default_factory=list)  # named but not there / unreadable
+
+
+@lru_cache(maxsize=None)
+def _spec(patterns: Tuple[str, ...]) -> pathspec.PathSpec:
+    return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+
+
+def _excluded(path: Path, settings) -> bool:
+    root = settings.root
+    base = DEFAULT_EXCLUDE if settings.exclude is None else settings.exclude
+    patterns = tuple(base) + tuple(settings.extend_exclude)
+    if not patterns:
+        return False
+    try:
+        rel = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        rel = path.name
+    if path.is_dir():
+        rel += "/"
+    return _spec(patterns).match_file(rel)
+
+
+def _git_root(start: Path) -> Optional[Path]:
+    for d in (start, *start.parents):
+        if (d / ".git").exists():
+            return d
+    return None
+
+
+class _GitIgnore:
+    """The .gitignore files in force for a directory, each with its own base."""
+
+    def __init__(self, root: Optional[Path]):
+        self.root = root
+        self.specs: List[Tuple[Path, pathspec.PathSpec]] = []
+        if root is not None:
+            info = root / ".git" / "info" / "exclude"
+            self._add(root, info)
+
+    def _add(self, base: Path, file: Path) -> None:
+        try:
+            lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return
+        self.specs.append((base, pathspec.GitIgnoreSpec.from_lines(lines)))
+
+    def enter(self, directory: Path) -> int:
+        """Load directory/.gitignore; return how many specs to pop on leaving."""
+        if self.root is None:
+            return 0
+        gi = directory / ".gitignore"
+        if gi.is_file():
+            self._add(directory, gi)
+            return 1
+        return 0
+
+    def ignored(self, path: Path, is_dir: bool) -> bool:
+        verdict = False
+        for base, spec in self.specs:
+            try:
+                rel = path.relative_to(base).as_posix()
+            except ValueError:
+                continue
+            if is_dir:
+                rel += "/"
+            if hasattr(spec, "check_file"):
+                include = spec.check_file(rel).include
+                if include is not None:
+                    verdict = include  # a deeper .gitignore may re-include
+            elif spec.match_file(rel):
+                verdict = True
+        return verdict
+
+
+def _is_venv(directory: Path) -> bool:
+    return (directory / "pyvenv.cfg").is_file()
+
+
+def discover(paths: Iterable[str], settings_for, force_exclude: bool = False, suffixes=SOURCE_SUFFIXES) -> Discovery:
+    """settings_for(path) -> Settings of the config governing that path."""
+    out = Discovery()
+    seen: Set[Path] = set()
+
+    def add(p: Path) -> None:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.files.append(p)
+
+    for raw in paths:
+        p = Path(raw)
+        if not os.path.lexists(p) or (p.is_symlink() and not p.exists()):
+            out.missing.append(p)
+            continue
+        if p.is_dir():
+            _walk(p, settings_for, add, suffixes)
+        elif force_exclude and _explicit_excluded(p, settings_for(p)):
+            continue
+        else:
+            add(p)
+    return out
+
+
+def _explicit_excluded(p: Path, settings) -> bool:
+    if _excluded(p, settings):
+        return True
+    # a file inside an excluded folder is excluded too
+    try:
+        parts = p.resolve().relative_to(settings.root.resolve()).parents
+    except ValueError:
+        return False
+    return any(_excluded(settings.root / q, settings) for q in parts if str(q) != ".")
+
+
+def _walk(top: Path, settings_for, add, suffixes) -> None:
+    start = Path(os.path.abspath(top))
+    git = _GitIgnore(_git_root(start))
+    if git.root is not None and start != git.root:
+        # .gitignore files between the repository root and the starting folder apply too
+        rel = start.relative_to(git.root).parts
+        for i in range(len(rel)):
+            git.enter(git.root.joinpath(*rel[:i]))
+    visited: Set[Tuple[int, int]] = set()
+
+    def walk(directory: Path) -> None:
+        try:
+            st = directory.stat()
+        except OSError:
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in visited:
+            return  # symlink loop or a folder reached twice
+        visited.add(key)
+        pushed = git.enter(directory)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            entries = []
+        settings = settings_for(directory)
+        for entry in entries:
+            path = Path(directory, entry.name)
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                if entry.name.startswith(".") or _is_venv(path):
+                    continue
+                if _excluded(path, settings) or git.ignored(Path(os.path.abspath(path)), True):
+                    continue
+                walk(path)
+            elif entry.name.endswith(suffixes):
+                if _excluded(path, settings):
+                    continue
+                if git.ignored(Path(os.path.abspath(path)), False):
+                    continue
+                add(path)
+        for _ in range(pushed):
+            git.specs.pop()
+
+    walk(top)
+
+
+def module_name_for(path: Path) -> str:
+    """Dotted module name from the folders holding __init__.py (for relative imports)."""
+    path = path.resolve()
+    parts = [path.stem] if path.stem != "__init__" else []
+    d = path.parent
+    while (d / "__init__.py").exists():
+        parts.append(d.name)
+        d = d.parent
+    return ".".join(reversed(parts))

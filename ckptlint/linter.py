@@ -1,0 +1,220 @@
+"""Linting one file: read, triage, parse, run the rules, suppress, fix until stable."""
+
+from __future__ import annotations
+
+import ast
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from ckptlint import noqa
+from ckptlint.diagnostic import Diagnostic, Location
+from ckptlint.fixes import apply_fixes
+from ckptlint.registry import all_rules
+from ckptlint.source import SourceError, SourceFile, decode
+
+MAX_FIX_PASSES = 10
+
+# Codes of the diagnostics that say a file could not be checked (documented in docs/errors.md).
+IO_ERROR = ("E902", "io-error")
+SYNTAX_ERROR = ("E999", "syntax-error")
+INTERNAL_ERROR = ("E998", "internal-error")
+FIX_ERROR = ("E997", "fix-error")
+TOO_LARGE = ("E903", "file-too-large")
+
+
+def error(code_name, path: str, message: str, row: Optional[int] = None, col: Optional[int] = None) -> Diagnostic:
+    loc = Location(row, col) if row is not None else Location(1, 1)
+    return Diagnostic(
+        code=code_name[0], name=code_name[1], message=message, filename=path,
+        location=loc, end_location=loc, noqa_row=loc.row,
+    )
+
+
+def static_rules(codes: Sequence[str]) -> list:
+    rules = all_rules()
+    return [rules[c]() for c in codes if rules[c].phase == "static"]
+
+
+def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
+    try:
+        ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        msg = exc.msg or "invalid syntax"
+        row = exc.lineno or 1
+        col = exc.offset or 1
+        return error(SYNTAX_ERROR, path, f"SyntaxError: {msg}", row, max(col, 1))
+    except (RecursionError, MemoryError):
+        return error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested for the parser", 1, 1)
+    except ValueError as exc:  # e.g. NUL bytes that slipped through
+        return error(SYNTAX_ERROR, path, f"SyntaxError: {exc}", 1, 1)
+    return None
+
+
+def lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
+    """Diagnostics for one text (no fixing). Never raises for bad input."""
+    bad = _syntax_error(path, text)
+    if bad is not None:
+        return [bad]
+    active = [r for r in rules if not r.triggers or any(t in text for t in r.triggers)]
+    if not active:
+        return []
+    import libcst as cst  # only files that can fire pay for LibCST
+
+    from ckptlint.context import FileContext
+
+    try:
+        module = cst.parse_module(text)
+    except cst.ParserSyntaxError as exc:
+        return [error(SYNTAX_ERROR, path, f"SyntaxError: {exc.message}", exc.raw_line, exc.raw_column + 1)]
+    except (RecursionError, MemoryError):
+        return [error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested for the parser", 1, 1)]
+    try:
+        ctx = FileContext(path, text, module, settings, module_name)
+    except RecursionError:
+        return [error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested to analyse", 1, 1)]
+    out: List[Diagnostic] = []
+    for rule in active:
+        ctx.rule = rule
+        ctx.diagnostics = []
+        try:
+            result = rule.check(ctx)
+            if result is not None:
+                for _ in result:
+                    pass
+        except Exception as exc:  # one rule failing must not stop the others
+            out.append(_internal_error(path, rule, exc))
+            continue
+        out.extend(ctx.diagnostics)
+    return out
+
+
+def _internal_error(path: str, rule, exc: BaseException) -> Diagnostic:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return error(
+        INTERNAL_ERROR, path,
+        f"internal error in rule {rule.code} ({rule.name}): {type(exc).__name__}: {exc}{where}; "
+        "please report it",
+    )
+
+
+def _reparses(text: str, path: str) -> bool:
+    try:
+        compile(text, path, "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
+        import libcst as cst
+
+        cst.parse_module(text)
+    except Exception:
+        return False
+    return True
+
+
+@dataclass
+class FileResult:
+    path: str
+    diagnostics: List[Diagnostic] = field(default_factory=list)
+    original: Optional[str] = None
+    fixed: Optional[str] = None  # the new text when fixes changed it
+    applied: List[Diagnostic] = field(default_factory=list)
+    source: Optional[SourceFile] = None
+
+
+def read_source(path: Path, settings) -> SourceFile:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise SourceError(*IO_ERROR, "is a directory, not a file")
+    if size > settings.max_file_size:
+        raise SourceError(
+            *TOO_LARGE,
+            f"not checked: {size / 1e6:.1f} MB is over `max-file-size` "
+            f"({settings.max_file_size / 1e6:.1f} MB)",
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
+    return decode(data)
+
+
+def lint_path(
+    path: Path, settings, codes: Sequence[str], fix: bool = False, unsafe_fixes: bool = False,
+    module_name: Optional[str] = None,
+) -> FileResult:
+    name = os.path.abspath(path)
+    result = FileResult(name)
+    try:
+        src = read_source(path, settings)
+    except SourceError as exc:
+        result.diagnostics = [error((exc.code, exc.name), name, exc.message)]
+        return result
+    result.source = src
+    result.original = src.text
+    text, result.diagnostics, result.applied = check_text(
+        name, src.text, settings, static_rules(codes), fix, unsafe_fixes, module_name
+    )
+    if text != src.text:
+        result.fixed = text
+    return result
+
+
+def check_text(path: str, text: str, settings, rules: list, fix: bool = False, unsafe_fixes: bool = False,
+               module_name: Optional[str] = None):
+    """Lint, and with ``fix`` apply fixes pass after pass until none applies.
+    Returns (final text, remaining diagnostics, diagnostics whose fixes were applied)."""
+    applied: List[Diagnostic] = []
+    diags = _finish(lint_text(path, text, settings, rules, module_name), text, settings, path)
+    for _ in range(MAX_FIX_PASSES if fix else 0):
+        new_text, done = apply_fixes(text, diags, unsafe_fixes)
+        if not done:
+            break
+        if not _reparses(new_text, path):
+            diags.append(error(FIX_ERROR, path, "fixes not applied: the fixed code would not parse; please report it"))
+            break
+        text = new_text
+        applied.extend(done)
+        diags = _finish(lint_text(path, text, settings, rules, module_name), text, settings, path)
+    return text, diags, applied
+
+
+def _finish(diags: List[Diagnostic], text: str, settings, path: str) -> List[Diagnostic]:
+    from ckptlint.suppress import per_file_ignored
+
+    diags = noqa.filter_diagnostics(diags, text)
+    ignored = per_file_ignored(path, settings)
+    if ignored:
+        diags = [d for d in diags if not any(d.code.startswith(c) for c in ignored)]
+    return sorted(diags, key=Diagnostic.sort_key)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Temporary file in the same folder, same mode, then os.replace: all old or all new."""
+    import tempfile
+
+    path = Path(path)
+    target = path.resolve()
+    mode = target.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".ckptlint-tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+if sys.version_info < (3, 9):  # pragma: no cover
+    raise RuntimeError("ckptlint needs Python 3.9+")

@@ -1,0 +1,35 @@
+"""Output formats: each a thin view of a list of Diagnostic (see shared OUTPUT.md).
+
+A format module defines `render(diagnostics, report) -> str`; `report` carries what a run
+knows beyond the diagnostics (cwd, fix flags, counts). Adding a format = one module + one
+entry here."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List
+
+FORMATS: Dict[str, str] = {
+    "text": "ckptlint.output.text",
+    "concise": "ckptlint.output.text",
+    "json": "ckptlint.output.json_",
+}
+
+
+@dataclass
+class Report:
+    cwd: Path
+    fix: bool = False
+    unsafe_fixes: bool = False
+    fixed_count: int = 0
+    show_fixes: bool = False
+    statistics: bool = False
+    quiet: bool = False
+    applied: List = field(default_factory=list)  # diagnostics whose fixes were applied
+    files_checked: int = 0
+
+
+def renderer(name: str) -> Callable:
+    return importlib.import_module(FORMATS[name]).render

@@ -1,0 +1,63 @@
+from ckptlint.analysis.calls import find_arg, is_literal
+from ckptlint.rules._base import Invalid, Rule, Valid
+
+
+class WeightsOnlyFalse(Rule):
+    code = "CKPT003"
+    name = "weights-only-false"
+    summary = "`torch.load(..., weights_only=False)`: arbitrary code execution from the file"
+    fix_safety = "none"
+    security_severity = "9.8"
+    triggers = ("weights_only",)
+    docs = """
+    ## What it does
+    Checks for `torch.load` calls that pass `weights_only=False` written out.
+
+    ## Why is this bad?
+    `weights_only=False` unpickles whatever the file holds: a checkpoint from a colleague, a
+    model hub or a cache can run any code on the machine that loads it. Most checkpoints need
+    only tensors and containers, which `weights_only=True` loads. The few extra classes a
+    checkpoint needs (a config dataclass, a numpy scalar) can be allowed one by one.
+
+    ## Example
+    ```python
+    import torch
+
+    ckpt = torch.load("ckpt.pt", weights_only=False)
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+    from myproj.config import TrainConfig
+
+    with torch.serialization.safe_globals([TrainConfig]):
+        ckpt = torch.load("ckpt.pt", weights_only=True)
+    ```
+    or call `torch.serialization.add_safe_globals([TrainConfig])` once at start-up.
+
+    ## Fix safety
+    No fix: which classes a checkpoint may hold is a decision only its owner can make.
+    """
+    valid = (
+        Valid("import torch\ntorch.load('m.pt', weights_only=True)\n"),
+        Valid("import torch\ntorch.load('m.pt', weights_only=trusted)\n"),
+        Valid("import pickle\npickle.load(f)\n"),
+        Valid("def load(p, weights_only=False):\n    return p\n\nload('x', weights_only=False)\n"),
+    )
+    invalid = (
+        Invalid("import torch\nckpt = torch.load('c.pt', weights_only=False)\n", message_contains="safe_globals"),
+        Invalid("from torch import load\nckpt = load('c.pt', map_location='cpu', weights_only=False)\n"),
+    )
+
+    def check(self, ctx):
+        for call in ctx.calls_to("torch.load"):
+            arg = find_arg(call, "weights_only")
+            if arg is not None and hasattr(arg, "value") and is_literal(arg.value, "False"):
+                ctx.report(
+                    call,
+                    "`torch.load(..., weights_only=False)` runs any code the file holds; load with "
+                    "`weights_only=True` and allow the classes the checkpoint needs with "
+                    "`torch.serialization.add_safe_globals([...])` or "
+                    "`with torch.serialization.safe_globals([...]):`",
+                )

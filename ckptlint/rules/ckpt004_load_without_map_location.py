@@ -1,0 +1,95 @@
+import libcst as cst
+
+from ckptlint.analysis.calls import POSITIONAL, find_arg, method_call
+from ckptlint.diagnostic import SAFE, UNSAFE
+from ckptlint.rules._base import Invalid, Rule, Valid
+
+
+def _feeds_load_state_dict(ctx, call: cst.Call) -> bool:
+    """True when the load's result goes straight into `x.load_state_dict(<here>, ...)`."""
+    arg = ctx.parent(call)
+    outer = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
+    if not isinstance(outer, cst.Call) or outer.args[0] is not arg:
+        return False
+    _, meth = method_call(outer)
+    return meth == "load_state_dict" and arg.keyword is None
+
+
+class LoadWithoutMapLocation(Rule):
+    code = "CKPT004"
+    name = "load-without-map-location"
+    summary = "`torch.load` without `map_location=`"
+    fix_safety = "sometimes"
+    fix_title = 'Add `map_location="cpu"`'
+    triggers = ("load",)
+    docs = """
+    ## What it does
+    Checks for calls to `torch.load` that pass no `map_location` (as a keyword or as the
+    second positional argument).
+
+    ## Why is this bad?
+    Tensors come back on the device they were saved from. A checkpoint written on a GPU then
+    fails to load on a CPU-only host (`RuntimeError: Attempting to deserialize object on a
+    CUDA device`), and in a distributed job every rank loads its copy onto GPU 0, which runs
+    out of memory.
+
+    ## Example
+    ```python
+    import torch
+
+    model.load_state_dict(torch.load("model.pt", weights_only=True))
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+
+    model.load_state_dict(torch.load("model.pt", map_location="cpu", weights_only=True))
+    ```
+
+    ## Fix safety
+    Safe when the result is passed straight into `load_state_dict(...)`, which copies every
+    tensor onto the device of the parameter it fills, so where the file's tensors land first
+    does not matter. Unsafe elsewhere: code that uses the loaded tensors directly would now get
+    them on the CPU.
+    """
+    valid = (
+        Valid("import torch\ntorch.load('m.pt', map_location='cpu', weights_only=True)\n"),
+        Valid("import torch\ntorch.load('m.pt', 'cpu', weights_only=True)\n"),
+        Valid("import torch\ntorch.load('m.pt', map_location=device, weights_only=True)\n"),
+        Valid("import torch\ntorch.load('m.pt', *args)\n"),
+        Valid("import torch\ntorch.load('m.pt', **kw)\n"),
+        Valid("import torch\ntorch.jit.load('m.pt')\n"),
+    )
+    invalid = (
+        Invalid(
+            "import torch\nmodel.load_state_dict(torch.load('m.pt', weights_only=True))\n",
+            "import torch\nmodel.load_state_dict(torch.load('m.pt', weights_only=True, map_location=\"cpu\"))\n",
+        ),
+        Invalid(
+            "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
+            "import torch\nsd = torch.load('m.pt', weights_only=True, map_location=\"cpu\")\n",
+        ),
+        Invalid(
+            "import torch as T\nm.load_state_dict(T.load(p), strict=True)\n",
+            "import torch as T\nm.load_state_dict(T.load(p, map_location=\"cpu\"), strict=True)\n",
+        ),
+    )
+
+    def check(self, ctx):
+        for call in ctx.calls_to("torch.load"):
+            if find_arg(call, "map_location", POSITIONAL["torch.load"]) is not None:
+                continue
+            safe = _feeds_load_state_dict(ctx, call)
+            where = (
+                "; its result goes straight into `load_state_dict`, so mapping to the CPU is safe"
+                if safe
+                else ""
+            )
+            ctx.report(
+                call,
+                "`torch.load` without `map_location=`: a file saved on a GPU fails on a CPU-only "
+                "host, and every distributed rank loads onto GPU 0" + where,
+                [ctx.add_keyword(call, 'map_location="cpu"')],
+                SAFE if safe else UNSAFE,
+            )

@@ -1,0 +1,98 @@
+import re
+
+from ckptlint.analysis.calls import find_arg
+from ckptlint.rules._base import Invalid, Rule, Valid
+
+_MODULES = ("pickle", "dill", "cloudpickle", "_pickle", "cPickle", "joblib")
+_FUNCS = ("dump", "dumps", "load", "loads", "Unpickler", "Pickler")
+# Words in the saved object or the file argument that say "this is a model / checkpoint".
+_CHECKPOINTY = re.compile(
+    r"ckpt|checkpoint|state_dict|model|weights|\.pth?\b|\.bin\b|\bnet\b|network|\.pt['\"]",
+    re.IGNORECASE,
+)
+
+
+class PickleModuleCheckpoint(Rule):
+    code = "CKPT008"
+    name = "pickle-module-checkpoint"
+    summary = "model or checkpoint written or read with `pickle`/`dill`/`cloudpickle` directly"
+    fix_safety = "none"
+    security_severity = "7.5"
+    triggers = ("pickle", "dill", "joblib")
+    docs = """
+    ## What it does
+    Checks for models or checkpoints written or read with `pickle`, `dill`, `cloudpickle` or
+    `joblib` directly, and for `torch.load(..., pickle_module=...)`. A `pickle` call counts
+    when the object or the file argument is recognisably a model or checkpoint (a name or
+    path mentioning `model`, `ckpt`, `checkpoint`, `state_dict`, `weights`, `.pt`, ...), so
+    pickling a vocabulary or a config is left alone.
+
+    ## Why is this bad?
+    A pickled model can only be loaded by unpickling it, which runs any code the file holds,
+    and it ties the file to the exact module paths of the classes that wrote it. torch's own
+    format with `weights_only=True` loads tensors without running code; `safetensors` holds
+    tensors only. A custom `pickle_module` for `torch.load` bypasses the weights-only
+    unpickler altogether.
+
+    ## Example
+    ```python
+    import pickle
+
+    with open("model.pkl", "wb") as f:
+        pickle.dump(model, f)
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+
+    torch.save(model.state_dict(), "model.pt")
+    ```
+
+    ## Fix safety
+    No fix: the file format changes, and so does every reader of it.
+    """
+    valid = (
+        Valid("import pickle\nwith open('vocab.pkl', 'wb') as f:\n    pickle.dump(vocab, f)\n"),
+        Valid("import pickle\ncfg = pickle.loads(blob)\n"),
+        Valid("import torch\ntorch.load('m.pt', weights_only=True, map_location='cpu')\n"),
+        Valid("def dump(model, f):\n    pass\n\ndump(model, f)\n"),
+    )
+    invalid = (
+        Invalid("import pickle\nwith open('model.pkl', 'wb') as f:\n    pickle.dump(model, f)\n"),
+        Invalid("import dill\nnet = dill.load(open(ckpt_path, 'rb'))\n"),
+        Invalid("import cloudpickle as cp\ncp.dump(self.model.state_dict(), fh)\n"),
+        Invalid(
+            "import torch, dill\nsd = torch.load('m.pt', pickle_module=dill, weights_only=False, map_location='cpu')\n",
+            message_contains="pickle_module",
+        ),
+    )
+
+    def check(self, ctx):
+        for call in ctx.calls:
+            qname = ctx.call_qname(call)
+            if qname is None:
+                continue
+            if qname == "torch.load":
+                arg = find_arg(call, "pickle_module", ("f", "map_location", "pickle_module"))
+                if arg is not None and hasattr(arg, "value"):
+                    ctx.report(
+                        call,
+                        "`torch.load(..., pickle_module=...)` bypasses torch's weights-only "
+                        "unpickler: the file can run any code; load with the default pickle "
+                        "module and `weights_only=True`",
+                    )
+                continue
+            module, _, func = qname.rpartition(".")
+            if module not in _MODULES or func not in _FUNCS:
+                continue
+            subject = " ".join(ctx.code(a.value) for a in call.args[:2])
+            if not _CHECKPOINTY.search(subject):
+                continue
+            verb = "written" if func.startswith(("dump", "Pickler")) else "read"
+            ctx.report(
+                call,
+                f"checkpoint {verb} with `{qname}`: unpickling runs any code the file holds and "
+                "ties the file to your class paths; use `torch.save(model.state_dict(), path)` "
+                "and `torch.load(path, weights_only=True)`, or safetensors",
+            )

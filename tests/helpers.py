@@ -1,0 +1,49 @@
+"""Shared test helpers: run the real CLI in a subprocess, lint a snippet in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli_env(**extra):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("CKPTLINT_DEBUG", None)
+    env.update(extra)
+    return env
+
+
+def run_cli(*args, cwd=None, input=None, **env):
+    """`python -m ckptlint ARGS` as a user runs it; returns CompletedProcess (text)."""
+    return subprocess.run(
+        [sys.executable, "-m", "ckptlint", *map(str, args)],
+        cwd=cwd, env=cli_env(**env), capture_output=True, text=True, input=input, timeout=300,
+    )
+
+
+def run_json(*args, cwd=None):
+    proc = run_cli(*args, "--output-format", "json", cwd=cwd)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc, json.loads(proc.stdout)
+
+
+def settings(config=None, root=None):
+    from ckptlint.config import settings_from_data
+
+    root = Path(root or ROOT)
+    return settings_from_data({"tool": {"ckptlint": dict(config or {})}}, root / "pyproject.toml")
+
+
+def check(source: str, codes=None, config=None, fix=False, unsafe=False, path="/virtual/example.py"):
+    """(final text, remaining diagnostics, applied) for one snippet."""
+    from ckptlint.linter import check_text, static_rules
+
+    s = settings(config)
+    rules = static_rules(codes or s.enabled_codes())
+    return check_text(path, source, s, rules, fix=fix, unsafe_fixes=unsafe)
