@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ckptlint.analysis.names import Names
 from ckptlint.diagnostic import SAFE, Diagnostic, Edit, Fix, Location
@@ -58,17 +57,19 @@ class FileContext:
     # --- positions ----------------------------------------------------------------------------
     def _range(self, node: cst.CSTNode):
         if self._positions is None:
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
-        return self._positions[node]
+            from ckptlint.positions import Positions
+
+            self._positions = Positions(self.module)
+        found = self._positions.span(node)
+        if found is None:
+            raise KeyError(node)
+        return found
 
     def start(self, node) -> Location:
-        r = self._range(node)
-        return Location(r.start.line, r.start.column + 1)
+        return self._range(node)[0]
 
     def end(self, node) -> Location:
-        r = self._range(node)
-        return Location(r.end.line, r.end.column + 1)
+        return self._range(node)[1]
 
     def offset(self, loc: Location) -> int:
         return self.lines.offset(loc)

@@ -40,6 +40,10 @@ def static_rules(codes: Sequence[str]) -> list:
 
 
 def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
+    from ckptlint.triage import syntax_ok
+
+    if syntax_ok(text, path):  # the fast check; ast.parse below gives the exact error
+        return None
     try:
         ast.parse(text, filename=path)
     except SyntaxError as exc:
@@ -54,12 +58,18 @@ def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
     return None
 
 
-def lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
-    """Diagnostics for one text (no fixing). Never raises for bad input."""
+def lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None,
+              triage: bool = True) -> List[Diagnostic]:
+    """Diagnostics for one text (no fixing). Never raises for bad input.
+    ``triage=False`` runs every rule whose triggers match (tests compare both)."""
+    from ckptlint import triage as tr
+
     bad = _syntax_error(path, text)
     if bad is not None:
         return [bad]
-    active = [r for r in rules if not r.triggers or any(t in text for t in r.triggers)]
+    active = tr.by_triggers(text, rules)
+    if triage and active:
+        active = tr.by_names(text, active, path)
     if not active:
         return []
     import libcst as cst  # only files that can fire pay for LibCST

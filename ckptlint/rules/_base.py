@@ -61,6 +61,11 @@ class Rule:
     # Cheap text triggers: a file whose text contains none of them is never parsed for
     # this rule. Plain substrings.
     triggers: ClassVar[Tuple[str, ...]] = ()
+    # Identifiers one of which the code must spell (as a name, attribute, import or keyword)
+    # for the rule to fire, e.g. ("load",) for a rule on `torch.load`. Files without one skip
+    # the LibCST pass for this rule (see ckptlint/triage.py). Leave empty when the rule can
+    # fire through names defined in another file.
+    names: ClassVar[Tuple[str, ...]] = ()
     # Markdown with the sections in SECTIONS, each introduced by "## <section>".
     docs: ClassVar[str] = ""
     valid: ClassVar[Tuple[Valid, ...]] = ()

@@ -12,6 +12,7 @@ class LoadWithoutWeightsOnly(Rule):
     fix_title = "Add `weights_only=True`"
     security_severity = "8.8"
     triggers = ("load",)
+    names = ("load",)
     docs = """
     ## What it does
     Checks for calls to `torch.load` that do not pass `weights_only=`.

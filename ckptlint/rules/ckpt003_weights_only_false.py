@@ -9,6 +9,7 @@ class WeightsOnlyFalse(Rule):
     fix_safety = "none"
     security_severity = "9.8"
     triggers = ("weights_only",)
+    names = ("load",)
     docs = """
     ## What it does
     Checks for `torch.load` calls that pass `weights_only=False` written out.

@@ -19,6 +19,7 @@ class PickleModuleCheckpoint(Rule):
     fix_safety = "none"
     security_severity = "7.5"
     triggers = ("pickle", "dill", "joblib")
+    names = ("load", "dump", "dumps", "loads", "Unpickler", "Pickler")
     docs = """
     ## What it does
     Checks for models or checkpoints written or read with `pickle`, `dill`, `cloudpickle` or

@@ -11,6 +11,7 @@ class HubLoadWithoutWeightsOnly(Rule):
     fix_title = "Add `weights_only=True`"
     security_severity = "8.8"
     triggers = ("load_state_dict_from_url", "load_url")
+    names = ("load_state_dict_from_url", "load_url")
     docs = """
     ## What it does
     Checks for `torch.hub.load_state_dict_from_url(...)` and

@@ -20,6 +20,7 @@ class WeightsOnlyDisabledGlobally(Rule):
     fix_safety = "none"
     security_severity = "9.8"
     triggers = (VAR,)
+    names = ("environ", "putenv")
     docs = """
     ## What it does
     Checks for code that sets the `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` environment variable
