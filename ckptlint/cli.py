@@ -20,6 +20,16 @@ def _codes(value: str) -> List[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _jobs(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of jobs, got {value!r}")
+    return n
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: exit 2, one line, no traceback
         self.print_usage(sys.stderr)
@@ -49,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--show-fixes", action="store_true", help="list the fixes that were applied")
     check.add_argument("--force-exclude", action="store_true", help="apply excludes to files named explicitly")
     check.add_argument("--runtime", action="store_true", help="also verify the configured checkpoints")
+    check.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
+                       help="worker processes (default: every available CPU)")
+    check.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
+    check.add_argument("--cache-dir", metavar="DIR",
+                       help="where the cache lives (default: .ckptlint_cache in the project root; "
+                            "also $CKPTLINT_CACHE_DIR or `cache-dir` in the config)")
 
     rule = sub.add_parser("rule", help="explain a rule")
     rule.add_argument("code", nargs="?")
@@ -133,8 +149,18 @@ def run_check(args) -> int:
         paths=args.paths or ["."], fix=args.fix, unsafe_fixes=args.unsafe_fixes, diff=args.diff,
         select=args.select, extend_select=args.extend_select, ignore=args.ignore,
         config=args.config, force_exclude=args.force_exclude,
+        jobs=args.jobs, cache=not args.no_cache, cache_dir=args.cache_dir,
     )
-    result = run(options, cwd)
+    progress = None
+    if args.output_format in ("text", "concise") and not args.diff and _stderr_is_tty():
+        from ckptlint.progress import Progress
+
+        progress = options.progress = Progress(sys.stderr)
+    try:
+        result = run(options, cwd)
+    finally:
+        if progress is not None:
+            progress.close()
     if args.diff:
         sys.stdout.write("".join(_unified_diff(r, cwd) for r in result.changed))
         n = len(result.applied)
@@ -149,6 +175,13 @@ def run_check(args) -> int:
     if result.diagnostics and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _unified_diff(result, cwd: Path) -> str:

@@ -133,34 +133,39 @@ class FileResult:
     source: Optional[SourceFile] = None
 
 
-def read_source(path: Path, settings) -> SourceFile:
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
-    if path.is_dir():
-        raise SourceError(*IO_ERROR, "is a directory, not a file")
+def read_source(path: Path, settings, data: Optional[bytes] = None) -> SourceFile:
+    """Decode the file (or `data`, its bytes as already read)."""
+    if data is not None:
+        size = len(data)
+    else:
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
+        if path.is_dir():
+            raise SourceError(*IO_ERROR, "is a directory, not a file")
     if size > settings.max_file_size:
         raise SourceError(
             *TOO_LARGE,
             f"not checked: {size / 1e6:.1f} MB is over `max-file-size` "
             f"({settings.max_file_size / 1e6:.1f} MB)",
         )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
     return decode(data)
 
 
 def lint_path(
     path: Path, settings, codes: Sequence[str], fix: bool = False, unsafe_fixes: bool = False,
-    module_name: Optional[str] = None,
+    module_name: Optional[str] = None, data: Optional[bytes] = None,
 ) -> FileResult:
     name = os.path.abspath(path)
     result = FileResult(name)
     try:
-        src = read_source(path, settings)
+        src = read_source(path, settings, data)
     except SourceError as exc:
         result.diagnostics = [error((exc.code, exc.name), name, exc.message)]
         return result

@@ -3,16 +3,55 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+import sys
+import types
 from functools import lru_cache
 from typing import Dict
 
 from ckptlint.rules._base import Rule
 
 
+class _LazyModule(types.ModuleType):
+    """Stands in for a module until an attribute is used, then loads it.
+
+    Rule modules `import libcst` at the top, but selection, the cache and the prefilter only
+    read class attributes; LibCST (~0.3 s to import) then loads only when a file is parsed.
+    (importlib's LazyLoader does not do here: an `import` statement reads `__spec__`, which
+    loads it.)"""
+
+    def __getattr__(self, attr):
+        name = self.__name__
+        if sys.modules.get(name) is self:
+            del sys.modules[name]
+        real = importlib.import_module(name)
+        self.__dict__.update(real.__dict__)
+        self.__class__ = _Loaded
+        return getattr(real, attr)
+
+
+class _Loaded(types.ModuleType):
+    def __getattr__(self, attr):  # a submodule imported after the first load
+        return getattr(sys.modules[self.__name__], attr)
+
+
+def _import_lazily(name: str) -> None:
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return
+    module = _LazyModule(name)
+    module.__spec__ = spec
+    sys.modules[name] = module
+
+
 @lru_cache(maxsize=None)
 def all_rules() -> Dict[str, type]:
     import ckptlint.rules as pkg
+
+    _import_lazily("libcst")
 
     found: Dict[str, type] = {}
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
 from ckptlint.config import Settings, settings_for_path, settings_from_file
 from ckptlint.files import discover, module_name_for
-from ckptlint.linter import IO_ERROR, FileResult, error, lint_path, write_atomic
+from ckptlint.linter import FIX_ERROR, IO_ERROR, FileResult, error, write_atomic
+from ckptlint.parallel import Task, default_jobs, lint_all
 
 
 @dataclass
@@ -26,6 +28,10 @@ class Options:
     ignore: List[str] = field(default_factory=list)
     config: Optional[str] = None
     force_exclude: bool = False
+    jobs: Optional[int] = None  # None: every available CPU
+    cache: bool = True
+    cache_dir: Optional[str] = None  # --cache-dir
+    progress: Optional[Callable[[int, int], None]] = None  # (done, total), for long runs
 
 
 @dataclass
@@ -65,20 +71,107 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     for missing in found.missing:
         out.diagnostics.append(error(IO_ERROR, os.path.abspath(missing), "No such file or directory"))
     fix = options.fix or options.diff
-    for path in found.files:
+    cache = _open_cache(options, settings_for, cwd)
+    results: List[Optional[list]] = [None] * len(found.files)  # diagnostics per file, in order
+    tasks, slots = [], []
+    module_names = _ModuleNames()
+    for i, path in enumerate(found.files):
         settings = settings_for(path)
-        result = lint_path(
-            path, settings, settings.enabled_codes(), fix=fix,
-            unsafe_fixes=options.unsafe_fixes, module_name=module_name_for(path),
-        )
-        out.diagnostics.extend(result.diagnostics)
+        codes = settings.enabled_codes()
+        task = Task(path, settings, codes, module_names(path))
+        try:
+            st = os.stat(path)
+            task.size = st.st_size
+        except OSError:
+            st = None
+        hit = _cached(cache, task, st, fix, options.unsafe_fixes)
+        if hit is not None:
+            results[i] = hit
+        else:
+            tasks.append(task)
+            slots.append(i)
+    done = [len(found.files) - len(tasks)]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        if options.progress:
+            options.progress(done[0], len(found.files))
+
+    jobs = options.jobs or default_jobs()
+    outcomes = lint_all(tasks, jobs, fix, options.unsafe_fixes, advance)
+    for i, task, (result, digest, st) in zip(slots, tasks, outcomes):
+        results[i] = result.diagnostics
+        if cache is not None and digest is not None and _cacheable(result, fix, options.unsafe_fixes):
+            cache.bucket(task.settings, task.codes).store(
+                os.path.abspath(task.path), st, digest, task.module_name, result.diagnostics)
         if result.fixed is None:
             continue
         out.applied.extend(result.applied)
         out.changed.append(result)
         if not options.diff:
             try:
-                write_atomic(path, result.source.encode(result.fixed))
+                write_atomic(task.path, result.source.encode(result.fixed))
             except OSError as exc:
-                out.diagnostics.append(error(IO_ERROR, result.path, f"cannot write fixes: {exc.strerror or exc}"))
+                results[i] = result.diagnostics + [
+                    error(IO_ERROR, result.path, f"cannot write fixes: {exc.strerror or exc}")]
+    if cache is not None:
+        cache.save()
+    for diags in results:
+        out.diagnostics.extend(diags)
     return out
+
+
+def _cacheable(result, fix: bool, unsafe_fixes: bool) -> bool:
+    """Only what a plain check of the file as it is on disk would report."""
+    if not fix:
+        return True
+    return result.fixed is None and not any(
+        d.code == FIX_ERROR[0] or (d.fix is not None and d.fix.applies(unsafe_fixes)) for d in result.diagnostics)
+
+
+class _ModuleNames:
+    """module_name_for, with the __init__.py look-ups shared by the files of one folder."""
+
+    def __init__(self):
+        self._dirs = {}
+
+    def __call__(self, path: Path) -> str:
+        path = Path(os.path.abspath(path))
+        d = path.parent
+        if d not in self._dirs:
+            self._dirs[d] = module_name_for(d / "__init__.py")
+        package = self._dirs[d]
+        if path.stem == "__init__":
+            return package
+        if path.is_symlink():
+            return module_name_for(path)  # follows the link, as module_name_for does
+        return f"{package}.{path.stem}" if package else path.stem
+
+
+def _open_cache(options: Options, settings_for, cwd: Path):
+    if not options.cache:
+        return None
+    from ckptlint.cache import Cache, resolve_cache_dir
+
+    try:
+        base = settings_for(cwd)
+    except Exception:  # a broken config is reported per file; the cache falls back to cwd
+        base = None
+    return Cache(resolve_cache_dir(options.cache_dir, base, cwd))
+
+
+def _cached(cache, task: Task, st, fix: bool, unsafe_fixes: bool) -> Optional[list]:
+    """The file's diagnostics from the cache, or None to lint it."""
+    if cache is None or st is None or not stat.S_ISREG(st.st_mode):
+        return None
+    name = os.path.abspath(task.path)
+    entry = cache.bucket(task.settings, task.codes).lookup(
+        name, st, task.module_name, read=lambda: Path(task.path).read_bytes())
+    if entry is None:
+        return None
+    from ckptlint.cache import load_diagnostic
+
+    diags = [load_diagnostic(v, name) for v in entry["diagnostics"]]
+    if fix and any(d.fix is not None and d.fix.applies(unsafe_fixes) for d in diags):
+        return None  # something to fix: lint it for real
+    return diags
