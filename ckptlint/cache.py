@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -157,6 +156,8 @@ class Bucket:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps({"format": FORMAT, "version": __version__, "entries": merged},
                              separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(prefix=".bucket.", suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -185,6 +186,8 @@ def _ensure_dir(root: Path) -> None:
     for name, content in ((".gitignore", "# Automatically created by ckptlint.\n*\n"), ("CACHEDIR.TAG", _TAG)):
         target = root / name
         if not target.exists():
+            import tempfile
+
             fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{name}.")
             with os.fdopen(fd, "w") as fh:
                 fh.write(content)

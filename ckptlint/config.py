@@ -11,10 +11,6 @@ from typing import Dict, List, Optional, Tuple
 
 from ckptlint.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10
-    import tomli as tomllib
 
 # key -> expected type (for the message) and a checker
 _STR_LIST = ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
@@ -127,6 +123,11 @@ def torch_floor(dependencies) -> Optional[Tuple[int, ...]]:
 
 
 def _load_toml(path: Path) -> dict:
+    # imported here: a run without a pyproject.toml never needs it (start-up time)
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10
+        import tomli as tomllib
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)

@@ -7,9 +7,11 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Iterable, List, Optional, Set, Tuple
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
+
 
 SOURCE_SUFFIXES = (".py", ".pyi")
 DEFAULT_EXCLUDE = [
@@ -26,6 +28,8 @@ class Discovery:
 
 @lru_cache(maxsize=None)
 def _spec(patterns: Tuple[str, ...]) -> pathspec.PathSpec:
+    import pathspec  # lazily: a run on files named explicitly never needs it
+
     return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
 
 
@@ -66,6 +70,8 @@ class _GitIgnore:
             lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             return
+        import pathspec
+
         self.specs.append((base, pathspec.GitIgnoreSpec.from_lines(lines)))
 
     def enter(self, directory: Path) -> int:

@@ -34,9 +34,9 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def lint_task(task: Task, fix: bool, unsafe_fixes: bool):
-    """(FileResult, content hash or None, os.stat_result or None) for one file."""
-    from ckptlint.cache import content_hash
+def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True):
+    """(FileResult, content hash or None, os.stat_result or None) for one file; the hash
+    and stat only with `hashing` (for the cache)."""
     from ckptlint.linter import lint_path
 
     before = data = None
@@ -48,17 +48,19 @@ def lint_task(task: Task, fix: bool, unsafe_fixes: bool):
         pass
     result = lint_path(task.path, task.settings, task.codes, fix=fix, unsafe_fixes=unsafe_fixes,
                        module_name=task.module_name, data=data)
-    if data is None:
+    if data is None or not hashing:
         return result, None, None
     if result.fixed is None:
         # the texts only matter to --diff/--fix; don't ship them between processes
         result.original = result.source = None
+    from ckptlint.cache import content_hash
+
     return result, content_hash(data), before
 
 
 def _run_chunk(args):
-    tasks, fix, unsafe_fixes = args
-    return [lint_task(t, fix, unsafe_fixes) for t in tasks]
+    tasks, fix, unsafe_fixes, hashing = args
+    return [lint_task(t, fix, unsafe_fixes, hashing) for t in tasks]
 
 
 def _context():
@@ -71,12 +73,12 @@ def _context():
 
 
 def lint_all(tasks: List[Task], jobs: int, fix: bool, unsafe_fixes: bool,
-             progress: Optional[Callable[[int], None]] = None) -> Iterator:
+             progress: Optional[Callable[[int], None]] = None, hashing: bool = True) -> Iterator:
     """Yields lint_task results in task order."""
     total = sum(t.size for t in tasks)
     if jobs <= 1 or len(tasks) < 2 or total < MIN_PARALLEL_BYTES:
         for t in tasks:
-            yield lint_task(t, fix, unsafe_fixes)
+            yield lint_task(t, fix, unsafe_fixes, hashing)
             if progress:
                 progress(1)
         return
@@ -91,7 +93,7 @@ def lint_all(tasks: List[Task], jobs: int, fix: bool, unsafe_fixes: bool,
         chunks.append(order[start:start + per_chunk])
     results: List = [None] * len(tasks)
     with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=_context()) as pool:
-        futures = [pool.submit(_run_chunk, ([tasks[i] for i in c], fix, unsafe_fixes)) for c in chunks]
+        futures = [pool.submit(_run_chunk, ([tasks[i] for i in c], fix, unsafe_fixes, hashing)) for c in chunks]
         next_out = 0
         for chunk, fut in zip(chunks, futures):
             for i, r in zip(chunk, fut.result()):

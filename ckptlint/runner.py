@@ -98,7 +98,7 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
             options.progress(done[0], len(found.files))
 
     jobs = options.jobs or default_jobs()
-    outcomes = lint_all(tasks, jobs, fix, options.unsafe_fixes, advance)
+    outcomes = lint_all(tasks, jobs, fix, options.unsafe_fixes, advance, hashing=cache is not None)
     for i, task, (result, digest, st) in zip(slots, tasks, outcomes):
         results[i] = result.diagnostics
         if cache is not None and digest is not None and _cacheable(result, fix, options.unsafe_fixes):

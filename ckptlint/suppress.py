@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import List, Tuple
+from typing import TYPE_CHECKING, List, Tuple
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
+
 
 
 @lru_cache(maxsize=None)
 def _spec(pattern: str) -> pathspec.PathSpec:
+    import pathspec  # lazily: only per-file-ignores need it
+
     return pathspec.PathSpec.from_lines("gitwildmatch", [pattern])
 
 
