@@ -58,18 +58,15 @@ def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
     return None
 
 
-def lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None,
-              triage: bool = True) -> List[Diagnostic]:
-    """Diagnostics for one text (no fixing). Never raises for bad input.
-    ``triage=False`` runs every rule whose triggers match (tests compare both)."""
-    from ckptlint import triage as tr
+def lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
+    """Diagnostics for one text (no fixing). Never raises for bad input."""
+    from ckptlint import triage
 
     bad = _syntax_error(path, text)
     if bad is not None:
         return [bad]
-    active = tr.by_triggers(text, rules)
-    if triage and active:
-        active = tr.by_names(text, active, path)
+    # cheap tests first: only rules that can fire here make the file pay for LibCST
+    active = triage.by_names(text, triage.by_triggers(text, rules), path)
     if not active:
         return []
     import libcst as cst  # only files that can fire pay for LibCST

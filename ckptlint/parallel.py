@@ -78,9 +78,10 @@ def lint_all(tasks: List[Task], jobs: int, fix: bool, unsafe_fixes: bool,
     total = sum(t.size for t in tasks)
     if jobs <= 1 or len(tasks) < 2 or total < MIN_PARALLEL_BYTES:
         for t in tasks:
-            yield lint_task(t, fix, unsafe_fixes, hashing)
+            result = lint_task(t, fix, unsafe_fixes, hashing)
             if progress:
                 progress(1)
+            yield result
         return
     from concurrent.futures import ProcessPoolExecutor
 

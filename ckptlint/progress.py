@@ -6,16 +6,17 @@ SARIF); it draws nothing during the first second, so short runs stay silent."""
 from __future__ import annotations
 
 import time
+from typing import Optional
 
 DELAY = 1.0  # seconds before the first draw
 INTERVAL = 0.1  # at most ten redraws a second
 
 
 class Progress:
-    def __init__(self, stream, delay: float = DELAY):
+    def __init__(self, stream, delay: Optional[float] = None):
         self.stream = stream
         self.start = time.monotonic()
-        self.delay = delay
+        self.delay = DELAY if delay is None else delay
         self.last = 0.0
         self.drawn = False
 

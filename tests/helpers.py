@@ -40,10 +40,11 @@ def settings(config=None, root=None):
     return settings_from_data({"tool": {"ckptlint": dict(config or {})}}, root / "pyproject.toml")
 
 
-def check(source: str, codes=None, config=None, fix=False, unsafe=False, path="/virtual/example.py"):
+def check(source: str, codes=None, config=None, fix=False, unsafe=False, path="/virtual/example.py",
+          module_name=None):
     """(final text, remaining diagnostics, applied) for one snippet."""
     from ckptlint.linter import check_text, static_rules
 
     s = settings(config)
     rules = static_rules(codes or s.enabled_codes())
-    return check_text(path, source, s, rules, fix=fix, unsafe_fixes=unsafe)
+    return check_text(path, source, s, rules, fix=fix, unsafe_fixes=unsafe, module_name=module_name)

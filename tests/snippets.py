@@ -1,0 +1,56 @@
+"""A corpus of snippets for the speed tests: every rule example, their fixed forms, and
+cases that probe the prefilter and the triage (names in comments, strings, aliases,
+annotations, f-strings, odd line endings)."""
+
+from __future__ import annotations
+
+from ckptlint.registry import all_rules
+
+EXTRA = [
+    "# torch.load(path) only in a comment\nimport torch\n",
+    'import torch\n"""torch.load(path) only in a docstring"""\nx = "torch.load"\n',
+    "import torch\nf = torch.load\nsd = f('m.pt')\n",
+    "from torch import *\nsd = load('m.pt')\n",
+    "from torch import load as L\nsd = L('m.pt')\n",
+    "from .serialization import load\nsd = load('m.pt')\n",
+    "import torch\nprint(f\"{torch.load('m.pt')}\")\n",
+    "import torch\ndef f(p):\n    x: torch.load(p) = 1\n    return x\n",
+    "from __future__ import annotations\nimport torch\ndef f(p: torch.load('a')) -> None:\n    pass\n",
+    "import torch\nif False:\n    torch.load('m.pt')\n",
+    "import torch\ndef f():\n    return\n    torch.load('m.pt')\n",
+    "import torch\nsd = torch.load('m.pt')  # noqa: CKPT002\n",
+    "import torch\r\nsd = torch.load('m.pt')\r\n",
+    "import torch\nsd = torch.load('m.pt')",
+    "import torch\nif x:\n\tsd = torch.load('ü.pt')\n",
+    "import torch as t\nα = t.load('m.pt', weights_only=False)\n",
+    "import torch.serialization as S\nS.load(p)\n",
+    "import torch\ntorch.save(m, 'x.pt', _use_new_zipfile_serialization=False)\n",
+    "from torch.utils.model_zoo import load_url\nsd = load_url(u)\n",
+    "import os\nos.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'\n",
+    "from os import environ\nenviron.update(TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')\n",
+    "import pickle\npickle.dump(model, open('model.pkl', 'wb'))\n",
+    "import cloudpickle\ncloudpickle.load(open('ckpt.pkl', 'rb'))\n",
+    "import dill as d\nd.dumps(model)\n",
+    "import torch\nsd = torch.load(\n",  # syntax error
+    "def f(:\n    pass\n",
+    "return 1\nimport torch\ntorch.load(p)\n",  # ast accepts `return` outside a function
+    "x = 1\n",
+    "",
+]
+
+
+def snippets():
+    """(id, source, config) for every example and extra case."""
+    out = []
+    for rule in all_rules().values():
+        if rule.phase != "static":
+            continue
+        for kind, examples in (("valid", rule.valid), ("invalid", rule.invalid)):
+            for i, ex in enumerate(examples):
+                out.append((f"{rule.code}-{kind}-{i}", ex.source, ex.config))
+                fixed = getattr(ex, "fixed_source", None)
+                if fixed:
+                    out.append((f"{rule.code}-{kind}-{i}-fixed", fixed, ex.config))
+    for i, src in enumerate(EXTRA):
+        out.append((f"extra-{i}", src, None))
+    return out

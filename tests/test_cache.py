@@ -1,0 +1,142 @@
+"""The result cache: where it lives, what it holds, and that it never serves stale results."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from tests.helpers import run_cli, run_json
+
+BAD = "import torch\nsd = torch.load('m.pt')\n"
+
+
+def _project(tmp_path, config=""):
+    (tmp_path / "pyproject.toml").write_text(f"[tool.ckptlint]\n{config}")
+    (tmp_path / "a.py").write_text(BAD)
+    (tmp_path / "b.py").write_text("x = 1\n")
+    return tmp_path
+
+
+def _old(path, seconds=60):
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+def test_cache_folder_layout(tmp_path):
+    _project(tmp_path)
+    proc, first = run_json("check", ".", cwd=tmp_path)
+    cache = tmp_path / ".ckptlint_cache"
+    assert (cache / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert (cache / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    buckets = list(cache.glob("*/*.json"))
+    assert len(buckets) == 1
+    data = json.loads(buckets[0].read_text())  # JSON: loading a cache runs no code
+    assert str(tmp_path / "a.py") in data["entries"]
+    _, second = run_json("check", ".", cwd=tmp_path)
+    assert first == second and first
+
+
+def test_no_cache_and_cache_dir(tmp_path, monkeypatch):
+    _project(tmp_path)
+    run_json("check", ".", "--no-cache", cwd=tmp_path)
+    assert not (tmp_path / ".ckptlint_cache").exists()
+    run_json("check", ".", "--cache-dir", "elsewhere", cwd=tmp_path)
+    assert (tmp_path / "elsewhere" / "CACHEDIR.TAG").exists()
+    assert not (tmp_path / ".ckptlint_cache").exists()
+
+
+def test_env_and_config_key(tmp_path):
+    _project(tmp_path, 'cache-dir = "from-config"\n')
+    run_json("check", ".", cwd=tmp_path)
+    assert (tmp_path / "from-config" / "CACHEDIR.TAG").exists()
+    proc = run_cli("check", ".", "--output-format", "json", cwd=tmp_path, CKPTLINT_CACHE_DIR=str(tmp_path / "env"))
+    assert (tmp_path / "env" / "CACHEDIR.TAG").exists()
+    assert json.loads(proc.stdout)
+
+
+def _same_size_edit(path, old, new, keep_mtime):
+    st = path.stat()
+    text = path.read_text().replace(old, new)
+    assert len(text) == st.st_size
+    path.write_text(text)
+    if keep_mtime:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_racy_file_is_hashed_not_stamped(tmp_path):
+    """A file written within the mtime granularity of the run that cached it is always
+    checked by content: an edit keeping its size and mtime is still seen."""
+    _project(tmp_path)
+    _, first = run_json("check", ".", cwd=tmp_path)
+    assert [d["code"] for d in first] == ["CKPT002", "CKPT004"]
+    _same_size_edit(tmp_path / "a.py", "torch.load", "torch.lxad", keep_mtime=True)
+    _, second = run_json("check", ".", cwd=tmp_path)
+    assert second == []
+
+
+def test_changed_mtime_same_size_is_seen(tmp_path):
+    _project(tmp_path)
+    _old(tmp_path / "a.py")
+    _, first = run_json("check", ".", cwd=tmp_path)
+    assert first
+    _same_size_edit(tmp_path / "a.py", "torch.load", "torch.lxad", keep_mtime=False)
+    _, second = run_json("check", ".", cwd=tmp_path)
+    assert second == []
+    # and a touch without a change is a hit that gives the same result
+    (tmp_path / "a.py").write_text(BAD)
+    _old(tmp_path / "a.py", 30)
+    _, third = run_json("check", ".", cwd=tmp_path)
+    assert third == first
+
+
+def test_settings_and_rules_are_part_of_the_key(tmp_path):
+    _project(tmp_path)
+    _, all_rules = run_json("check", ".", cwd=tmp_path)
+    _, only = run_json("check", ".", "--select", "CKPT004", cwd=tmp_path)
+    assert {d["code"] for d in all_rules} == {"CKPT002", "CKPT004"}
+    assert {d["code"] for d in only} == {"CKPT004"}
+    (tmp_path / "pyproject.toml").write_text('[tool.ckptlint]\nignore = ["CKPT004"]\n')
+    _, ignored = run_json("check", ".", cwd=tmp_path)
+    assert {d["code"] for d in ignored} == {"CKPT002"}
+
+
+def test_corrupt_cache_is_ignored(tmp_path):
+    _project(tmp_path)
+    _, first = run_json("check", ".", cwd=tmp_path)
+    for bucket in (tmp_path / ".ckptlint_cache").glob("*/*.json"):
+        bucket.write_text("{not json")
+    _, second = run_json("check", ".", cwd=tmp_path)
+    assert first == second
+
+
+def test_fix_runs_do_not_leave_stale_results(tmp_path):
+    _project(tmp_path)
+    run_json("check", ".", cwd=tmp_path)  # cache the unfixed file
+    proc = run_cli("check", ".", "--fix", "--unsafe-fixes", cwd=tmp_path)
+    assert "weights_only=True" in (tmp_path / "a.py").read_text()
+    _, after = run_json("check", ".", cwd=tmp_path)
+    _, fresh = run_json("check", ".", "--no-cache", cwd=tmp_path)
+    assert after == fresh
+    assert "CKPT002" not in {d["code"] for d in after}
+
+
+def test_concurrent_runs_leave_a_readable_cache(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.helpers import cli_env
+
+    _project(tmp_path)
+    for i in range(20):
+        (tmp_path / f"m{i}.py").write_text(BAD if i % 2 else "y = 2\n")
+    procs = [subprocess.Popen([sys.executable, "-m", "ckptlint", "check", ".", "--output-format", "json"],
+                              cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(4)]
+    outs = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+    assert all(o == outs[0] for o in outs)
+    for bucket in (tmp_path / ".ckptlint_cache").glob("*/*.json"):
+        json.loads(bucket.read_text())
+    assert not list((tmp_path / ".ckptlint_cache").rglob("*.tmp"))
+    _, warm = run_json("check", ".", cwd=tmp_path)
+    assert warm == outs[0]

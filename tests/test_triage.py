@@ -1,0 +1,70 @@
+"""The triage (symtable syntax check, text triggers, names) changes no result: every
+snippet gives the same diagnostics and fixes with and without it."""
+
+from __future__ import annotations
+
+import pytest
+
+from ckptlint import linter, triage
+from tests.helpers import check
+from tests.snippets import snippets
+
+CASES = [pytest.param(src, cfg, id=name) for name, src, cfg in snippets()]
+
+
+def _no_triage(monkeypatch):
+    monkeypatch.setattr(triage, "by_names", lambda text, rules, path="": rules)
+    monkeypatch.setattr(triage, "syntax_ok", lambda text, path: False)  # always ast.parse
+
+
+def _as_json(result):
+    text, diags, applied = result
+    return text, [d.to_json() for d in diags], [d.to_json() for d in applied]
+
+
+@pytest.mark.parametrize("source,config", CASES)
+@pytest.mark.parametrize("fix", [False, True])
+def test_same_with_and_without_triage(monkeypatch, source, config, fix):
+    for path, module in (("/virtual/example.py", None), ("/virtual/torch/hub.py", "torch.hub")):
+        fast = _as_json(check(source, config=config, fix=fix, unsafe=True, path=path, module_name=module))
+        with monkeypatch.context() as m:
+            _no_triage(m)
+            slow = _as_json(check(source, config=config, fix=fix, unsafe=True, path=path, module_name=module))
+        assert fast == slow
+
+
+@pytest.mark.parametrize("source", [
+    "x = (\n", "def f(:\n", "nonlocal x\n", "return 1\n", "await x\n", "a = 1 +\n", "\tx = 1\n  y = 2\n",
+    "def f():\n    x = 1\n    global x\n", "class A:\n    def f(self):\n        nonlocal y\n",
+])
+def test_syntax_verdict_matches_ast(source):
+    """symtable may reject more than ast.parse (then ast decides) but never less."""
+    import ast
+
+    try:
+        ast.parse(source)
+        ast_ok = True
+    except SyntaxError:
+        ast_ok = False
+    if triage.syntax_ok(source, "x.py"):
+        assert ast_ok
+    assert (linter._syntax_error("x.py", source) is None) == ast_ok
+
+
+def test_has_word():
+    assert triage.has_word("torch.load(p)", "load")
+    assert triage.has_word("load", "load")
+    assert not triage.has_word("download(p); loader; load_state_dict", "load")
+    assert triage.has_word("x.loadé load", "load")  # a later whole word counts
+
+
+def test_names_drop_only_rules_that_cannot_fire():
+    from ckptlint.registry import all_rules
+
+    rules = [r() for r in all_rules().values() if r.phase == "static"]
+    text = "import json\n# torch.load(p)\njson.dumps(x)\n"
+    kept = {r.code for r in triage.by_names(text, triage.by_triggers(text, rules))}
+    assert "CKPT002" not in kept  # `load` only in a comment
+    text = "import torch\nx = torch.load\n"
+    kept = {r.code for r in triage.by_names(text, triage.by_triggers(text, rules))}
+    assert {"CKPT002", "CKPT004"} <= kept
