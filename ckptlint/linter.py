@@ -66,7 +66,7 @@ def lint_text(path: str, text: str, settings, rules: list, module_name: Optional
     if bad is not None:
         return [bad]
     # cheap tests first: only rules that can fire here make the file pay for LibCST
-    active = triage.by_names(text, triage.by_triggers(text, rules), path)
+    active = triage.by_names(text, triage.by_triggers(text, rules), path, module_name)
     if not active:
         return []
     import libcst as cst  # only files that can fire pay for LibCST

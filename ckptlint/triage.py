@@ -8,9 +8,11 @@ fire there, so diagnostics and fixes are the same with and without triage
    `symtable` runs CPython's parser without building Python AST objects, about twice as fast
    as `ast.parse`; only a file it rejects goes through `ast.parse` for the exact verdict.
 2. Text triggers: plain substring tests (`Rule.triggers`).
-3. Names: a rule that declares `Rule.names` fires only on a call or name that spells one of
-   those identifiers; a whole-word text scan, then a walk of the stdlib AST (comments and
-   strings do not count), decide whether one occurs.
+3. Names and modules: a rule that declares `Rule.names` fires only where the code spells
+   one of those identifiers as an attribute or an imported name, and one that declares
+   `Rule.modules` only in a module that imports one of those packages. A text scan that
+   keeps every place code could spell them, then a walk of the stdlib AST (comments and
+   strings do not count), decide.
 """
 
 from __future__ import annotations
@@ -80,22 +82,88 @@ def identifiers(tree: ast.AST) -> Set[str]:
     return out
 
 
-def by_names(text: str, rules: list, path: str = "<unknown>", tree: Optional[ast.AST] = None) -> list:
-    """Drop the rules whose `names` the code never spells. Rules without `names` stay."""
-    named = [r for r in rules if r.names]
+_SPACE = " \t\f\r\n\\"
+
+
+def _could_be_name_use(text: str, i: int) -> bool:
+    """May the identifier at text[i:] be an attribute (`x.load`) or an imported name
+    (`from m import a, load`)? Those are the only spellings a qualified name can come from
+    (a bare `load` resolves only through such an import or an `x = m.load` alias). Looks
+    back over spaces and line continuations; when that crosses into a line with a `#`,
+    it cannot tell a comment apart and says yes."""
+    j = i - 1
+    while j >= 0 and text[j] in _SPACE:
+        if text[j] == "\n":
+            line_start = text.rfind("\n", 0, j) + 1
+            if "#" in text[line_start:j]:
+                return True
+        j -= 1
+    if j < 0:
+        return False
+    if text[j] in ".,(":
+        return True
+    return text.endswith("import", 0, j + 1) and (j < 6 or not _ident_char(text[j - 6]))
+
+
+def uses_name(text: str, word: str) -> bool:
+    """`word` occurs as a whole word in a place where code could spell an attribute or an
+    imported name. Comments and prose mostly fail this; code that uses `word` never does."""
+    n = len(word)
+    i = text.find(word)
+    while i >= 0:
+        if ((i == 0 or not _ident_char(text[i - 1]))
+                and (i + n >= len(text) or not _ident_char(text[i + n]))
+                and _could_be_name_use(text, i)):
+            return True
+        i = text.find(word, i + 1)
+    return False
+
+
+def _imported_packages(tree: ast.AST, module_name: Optional[str]) -> Set[str]:
+    """Top-level packages the module imports from; a relative import counts as its own."""
+    out: Set[str] = set()
+    own = (module_name or "").split(".")[0]
+    for node in ast.walk(tree):
+        t = type(node)
+        if t is ast.Import:
+            out.update(a.name.split(".")[0] for a in node.names)
+        elif t is ast.ImportFrom:
+            if node.level:
+                if own:
+                    out.add(own)
+            elif node.module:
+                out.add(node.module.split(".")[0])
+    return out
+
+
+def _could_import(text: str, packages, module_name: Optional[str]) -> bool:
+    own = (module_name or "").split(".")[0]
+    return own in packages or any(has_word(text, p) for p in packages)
+
+
+def by_names(text: str, rules: list, path: str = "<unknown>", module_name: Optional[str] = None) -> list:
+    """Drop the rules whose `names` the code never spells, or whose `modules` it never
+    imports. Rules without them stay."""
+    named = [r for r in rules if r.names or r.modules]
     if not named:
         return rules
     words = {w for r in named for w in r.names}
-    present = {w for w in words if has_word(text, w)}
-    if present:
-        if tree is None:
-            try:
-                tree = ast.parse(text, filename=path)
-            except Exception:  # the caller reports syntax errors; keep every rule
-                return rules
+    present = {w for w in words if uses_name(text, w)}
+    candidates = [r for r in named if (not r.names or present.intersection(r.names))
+                  and (not r.modules or _could_import(text, r.modules, module_name))]
+    packages: Set[str] = set()
+    if candidates:
+        try:
+            tree = ast.parse(text, filename=path)
+        except Exception:  # the caller reports syntax errors; keep every rule
+            return rules
         present &= identifiers(tree)
-    return [r for r in rules if not r.names or present.intersection(r.names)]
+        if any(r.modules for r in candidates):
+            packages = _imported_packages(tree, module_name)
+    keep = {id(r) for r in candidates if (not r.names or present.intersection(r.names))
+            and (not r.modules or packages.intersection(r.modules))}
+    return [r for r in rules if not (r.names or r.modules) or id(r) in keep]
 
 
-def active_rules(text: str, rules: list, path: str = "<unknown>") -> List:
-    return by_names(text, by_triggers(text, rules), path)
+def active_rules(text: str, rules: list, path: str = "<unknown>", module_name: Optional[str] = None) -> List:
+    return by_names(text, by_triggers(text, rules), path, module_name)

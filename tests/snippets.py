@@ -34,6 +34,18 @@ EXTRA = [
     "import torch\nsd = torch.load(\n",  # syntax error
     "def f(:\n    pass\n",
     "return 1\nimport torch\ntorch.load(p)\n",  # ast accepts `return` outside a function
+    "from torch import (  # the loaders\n    save,\n    load,\n)\nload(p)\n",
+    "from torch import (\n    save,  # comment\n    load as L)\nL(p)\n",
+    "from torch import \\\n    load\nload(p)\n",
+    "import torch\nsd = torch . load(p)\nsd = torch.\\\n    load(p)\n",
+    "import torch\nsd = (torch.\n      load(p))\n",
+    "from . import serialization\nserialization.load(p)\n",
+    "from .. import serialization as s; s.load(p)\n",
+    "from os import environ as E\nE['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'\n",
+    "import os as o\no.putenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')\n",
+    "import torch\n# load the weights, then model.load them\nx = 1  # load\n",
+    "import torch\nx = [torch.load]\nx[0](p)\n",
+    "import torch\ndef load(p):\n    return p\nload(p)\n",
     "x = 1\n",
     "",
 ]

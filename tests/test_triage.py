@@ -13,7 +13,7 @@ CASES = [pytest.param(src, cfg, id=name) for name, src, cfg in snippets()]
 
 
 def _no_triage(monkeypatch):
-    monkeypatch.setattr(triage, "by_names", lambda text, rules, path="": rules)
+    monkeypatch.setattr(triage, "by_names", lambda text, rules, path="", module_name=None: rules)
     monkeypatch.setattr(triage, "syntax_ok", lambda text, path: False)  # always ast.parse
 
 

@@ -66,6 +66,9 @@ class Rule:
     # the LibCST pass for this rule (see ckptlint/triage.py). Leave empty when the rule can
     # fire through names defined in another file.
     names: ClassVar[Tuple[str, ...]] = ()
+    # Top-level packages one of which the module must import for the rule to fire (the
+    # qualified names it looks for start there), e.g. ("torch",). Same use and caveat.
+    modules: ClassVar[Tuple[str, ...]] = ()
     # Markdown with the sections in SECTIONS, each introduced by "## <section>".
     docs: ClassVar[str] = ""
     valid: ClassVar[Tuple[Valid, ...]] = ()

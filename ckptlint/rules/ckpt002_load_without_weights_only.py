@@ -13,6 +13,7 @@ class LoadWithoutWeightsOnly(Rule):
     security_severity = "8.8"
     triggers = ("load",)
     names = ("load",)
+    modules = ("torch",)
     docs = """
     ## What it does
     Checks for calls to `torch.load` that do not pass `weights_only=`.

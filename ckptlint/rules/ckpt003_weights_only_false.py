@@ -10,6 +10,7 @@ class WeightsOnlyFalse(Rule):
     security_severity = "9.8"
     triggers = ("weights_only",)
     names = ("load",)
+    modules = ("torch",)
     docs = """
     ## What it does
     Checks for `torch.load` calls that pass `weights_only=False` written out.

@@ -25,6 +25,7 @@ class LoadWithoutMapLocation(Rule):
     fix_title = 'Add `map_location="cpu"`'
     triggers = ("load",)
     names = ("load",)
+    modules = ("torch",)
     docs = """
     ## What it does
     Checks for calls to `torch.load` that pass no `map_location` (as a keyword or as the

@@ -20,6 +20,7 @@ class PickleModuleCheckpoint(Rule):
     security_severity = "7.5"
     triggers = ("pickle", "dill", "joblib")
     names = ("load", "dump", "dumps", "loads", "Unpickler", "Pickler")
+    modules = ("torch", "pickle", "dill", "cloudpickle", "_pickle", "cPickle", "joblib")
     docs = """
     ## What it does
     Checks for models or checkpoints written or read with `pickle`, `dill`, `cloudpickle` or

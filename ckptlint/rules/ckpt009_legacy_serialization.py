@@ -11,6 +11,7 @@ class LegacySerialization(Rule):
     fix_title = "Remove `_use_new_zipfile_serialization=False`"
     triggers = ("_use_new_zipfile_serialization",)
     names = ("save",)
+    modules = ("torch",)
     docs = """
     ## What it does
     Checks for `torch.save` calls that pass `_use_new_zipfile_serialization=False`.

@@ -12,6 +12,7 @@ class HubLoadWithoutWeightsOnly(Rule):
     security_severity = "8.8"
     triggers = ("load_state_dict_from_url", "load_url")
     names = ("load_state_dict_from_url", "load_url")
+    modules = ("torch",)
     docs = """
     ## What it does
     Checks for `torch.hub.load_state_dict_from_url(...)` and

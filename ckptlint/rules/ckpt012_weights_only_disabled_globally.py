@@ -21,6 +21,7 @@ class WeightsOnlyDisabledGlobally(Rule):
     security_severity = "9.8"
     triggers = (VAR,)
     names = ("environ", "putenv")
+    modules = ("os", "posix")
     docs = """
     ## What it does
     Checks for code that sets the `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` environment variable
