@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import libcst as cst
 
@@ -243,17 +243,88 @@ if hasattr(cst, "ExceptStarHandler"):
     _VISIT[cst.ExceptStarHandler] = _Collector.v_except
 
 
+# --- traversal ------------------------------------------------------------------------------
+# LibCST's visit() rebuilds every node it passes (a visitor may replace children), which costs
+# about half a parse. Names only reads the tree, so it walks the fields itself, in the order
+# LibCST visits them, learnt from LibCST's on_visit_attribute calls: same nodes, same order,
+# same parents (tests/test_names_walk.py). A few node types skip a field when it is None
+# (FormattedStringExpression.format_spec); a node that has a value where the learnt order
+# has no place for it is learnt again and the orders merged.
+_FIELDS: Dict[type, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {}  # type -> (order, others)
+
+
+class _FieldOrder(cst.CSTVisitor):
+    def __init__(self, root: cst.CSTNode):
+        super().__init__()
+        self.root = root
+        self.fields: List[str] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return node is self.root  # one level only
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        if node is self.root:
+            self.fields.append(attribute)
+
+
+def _merge(old: List[str], new: List[str]) -> List[str]:
+    out = list(old)
+    for i, name in enumerate(new):
+        if name not in out:
+            before = new[i - 1] if i else None
+            out.insert(out.index(before) + 1 if before in out else 0, name)
+    return out
+
+
+def _learn(node: cst.CSTNode):
+    import dataclasses
+
+    recorder = _FieldOrder(node)
+    node.visit(recorder)
+    kind = type(node)
+    order = _merge(list(_FIELDS[kind][0]) if kind in _FIELDS else [], recorder.fields)
+    others = tuple(f.name for f in dataclasses.fields(node) if f.name not in order)
+    entry = _FIELDS[kind] = (tuple(order), others)
+    return entry
+
+
+def _has_nodes(value) -> bool:
+    if isinstance(value, cst.CSTNode):
+        return True
+    return (type(value) is tuple or type(value) is list) and any(isinstance(c, cst.CSTNode) for c in value)
+
+
+def _walk(node: cst.CSTNode, visitor) -> None:
+    if visitor.on_visit(node):
+        entry = _FIELDS.get(type(node))
+        if entry is None or any(_has_nodes(getattr(node, f)) for f in entry[1]):
+            entry = _learn(node)
+        for name in entry[0]:
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                _walk(value, visitor)
+            elif type(value) is tuple or type(value) is list:
+                for child in value:
+                    if isinstance(child, cst.CSTNode):
+                        _walk(child, visitor)
+    visitor.on_leave(node)
+
+
 class Names:
     """Scopes and bindings of one module, and qualified-name lookups on demand."""
 
-    def __init__(self, module: cst.Module, module_name: Optional[str] = None):
+    def __init__(self, module: cst.Module, module_name: Optional[str] = None, fast: bool = True):
         self.module_name = module_name or ""
         self.module_scope = Scope("module", None, module)
         self.all_scopes: List[Scope] = [self.module_scope]
         self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
         self.scopes: Dict[cst.CSTNode, Scope] = {}
         self.seq: Dict[cst.CSTNode, int] = {}
-        module.visit(_Collector(self))
+        collector = _Collector(self)
+        if fast:
+            _walk(module, collector)
+        else:  # LibCST's own traversal (tests compare the two)
+            module.visit(collector)
 
     # --- relative imports ----------------------------------------------------------------
     def absolute_module(self, module: str) -> str:
