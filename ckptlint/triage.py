@@ -18,7 +18,7 @@ fire there, so diagnostics and fixes are the same with and without triage
 from __future__ import annotations
 
 import ast
-from typing import Iterable, List, Optional, Set
+from typing import Iterable, List, Optional, Set, Tuple
 
 
 def syntax_ok(text: str, path: str) -> bool:
@@ -55,9 +55,13 @@ def has_word(text: str, word: str) -> bool:
     return False
 
 
-def identifiers(tree: ast.AST) -> Set[str]:
-    """Every identifier the code spells: names, attributes, imports, keywords, definitions."""
+def identifiers(tree: ast.AST, module_name: Optional[str] = None) -> Tuple[Set[str], Set[str]]:
+    """(every identifier the code spells: names, attributes, imports, keywords, definitions;
+    the top-level packages it imports from, a relative import counting as its own), in one
+    walk."""
     out: Set[str] = set()
+    packages: Set[str] = set()
+    own = (module_name or "").split(".")[0]
     add = out.add
     for node in ast.walk(tree):
         t = type(node)
@@ -72,14 +76,21 @@ def identifiers(tree: ast.AST) -> Set[str]:
         elif t is ast.keyword:
             if node.arg:
                 add(node.arg)
+        elif t is ast.Import:
+            packages.update(a.name.split(".")[0] for a in node.names)
         elif t is ast.ImportFrom:
             if node.module:
                 out.update(node.module.split("."))
+            if node.level:
+                if own:
+                    packages.add(own)
+            elif node.module:
+                packages.add(node.module.split(".")[0])
         elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
             add(node.name)
         elif t is ast.arg:
             add(node.arg)
-    return out
+    return out, packages
 
 
 _SPACE = " \t\f\r\n\\"
@@ -119,23 +130,6 @@ def uses_name(text: str, word: str) -> bool:
     return False
 
 
-def _imported_packages(tree: ast.AST, module_name: Optional[str]) -> Set[str]:
-    """Top-level packages the module imports from; a relative import counts as its own."""
-    out: Set[str] = set()
-    own = (module_name or "").split(".")[0]
-    for node in ast.walk(tree):
-        t = type(node)
-        if t is ast.Import:
-            out.update(a.name.split(".")[0] for a in node.names)
-        elif t is ast.ImportFrom:
-            if node.level:
-                if own:
-                    out.add(own)
-            elif node.module:
-                out.add(node.module.split(".")[0])
-    return out
-
-
 def _could_import(text: str, packages, module_name: Optional[str]) -> bool:
     own = (module_name or "").split(".")[0]
     return own in packages or any(has_word(text, p) for p in packages)
@@ -157,9 +151,8 @@ def by_names(text: str, rules: list, path: str = "<unknown>", module_name: Optio
             tree = ast.parse(text, filename=path)
         except Exception:  # the caller reports syntax errors; keep every rule
             return rules
-        present &= identifiers(tree)
-        if any(r.modules for r in candidates):
-            packages = _imported_packages(tree, module_name)
+        spelled, packages = identifiers(tree, module_name)
+        present &= spelled
     keep = {id(r) for r in candidates if (not r.names or present.intersection(r.names))
             and (not r.modules or packages.intersection(r.modules))}
     return [r for r in rules if not (r.names or r.modules) or id(r) in keep]

@@ -288,25 +288,36 @@ def _learn(node: cst.CSTNode):
     return entry
 
 
+_NODE_TYPES: Dict[type, bool] = {}  # isinstance(x, CSTNode) goes through ABC machinery: slow
+
+
+def _is_node(value) -> bool:
+    kind = type(value)
+    found = _NODE_TYPES.get(kind)
+    if found is None:
+        found = _NODE_TYPES[kind] = isinstance(value, cst.CSTNode)
+    return found
+
+
 def _has_nodes(value) -> bool:
-    if isinstance(value, cst.CSTNode):
+    if _is_node(value):
         return True
-    return (type(value) is tuple or type(value) is list) and any(isinstance(c, cst.CSTNode) for c in value)
+    return (type(value) is tuple or type(value) is list) and any(_is_node(c) for c in value)
 
 
 def _walk(node: cst.CSTNode, visitor) -> None:
     if visitor.on_visit(node):
         entry = _FIELDS.get(type(node))
-        if entry is None or any(_has_nodes(getattr(node, f)) for f in entry[1]):
+        if entry is None or (entry[1] and any(_has_nodes(getattr(node, f)) for f in entry[1])):
             entry = _learn(node)
         for name in entry[0]:
             value = getattr(node, name)
-            if isinstance(value, cst.CSTNode):
-                _walk(value, visitor)
-            elif type(value) is tuple or type(value) is list:
+            if type(value) is tuple or type(value) is list:
                 for child in value:
-                    if isinstance(child, cst.CSTNode):
+                    if _is_node(child):
                         _walk(child, visitor)
+            elif _is_node(value):
+                _walk(value, visitor)
     visitor.on_leave(node)
 
 
