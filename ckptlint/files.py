@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -33,17 +34,48 @@ def _spec(patterns: Tuple[str, ...]) -> pathspec.PathSpec:
     return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
 
 
-def _excluded(path: Path, settings) -> bool:
-    root = settings.root
+# Plain names (the default list) match that file or folder at any depth, as gitwildmatch
+# does; testing path components avoids importing and compiling pathspec on every run.
+_PLAIN = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.][A-Za-z0-9_.\-]*\Z")
+
+
+@lru_cache(maxsize=None)
+def _plain_names(patterns: Tuple[str, ...]) -> Optional[frozenset]:
+    return frozenset(patterns) if all(_PLAIN.match(p) for p in patterns) else None
+
+
+@lru_cache(maxsize=None)
+def _resolved_dir(directory: str) -> str:
+    return os.path.realpath(directory)
+
+
+def _resolved(path: Path) -> str:
+    """path.resolve(), with the folder's resolution shared by its files (realpath costs an
+    lstat per path component)."""
+    name = path.name
+    if name in ("", ".", "..") or path.is_symlink():
+        return str(path.resolve())
+    return os.path.join(_resolved_dir(str(path.parent)), name)
+
+
+def _excluded(path: Path, settings, is_dir: Optional[bool] = None) -> bool:
     base = DEFAULT_EXCLUDE if settings.exclude is None else settings.exclude
     patterns = tuple(base) + tuple(settings.extend_exclude)
     if not patterns:
         return False
-    try:
-        rel = path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
+    full = _resolved(path)
+    root = _resolved_dir(str(settings.root))
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    if full == root:
+        rel = "."
+    elif full.startswith(prefix):
+        rel = full[len(prefix):].replace(os.sep, "/")
+    else:
         rel = path.name
-    if path.is_dir():
+    names = _plain_names(patterns)
+    if names is not None:
+        return any(part in names for part in rel.split("/"))
+    if is_dir if is_dir is not None else path.is_dir():
         rel += "/"
     return _spec(patterns).match_file(rel)
 
@@ -112,7 +144,7 @@ def discover(paths: Iterable[str], settings_for, force_exclude: bool = False, su
     seen: Set[Path] = set()
 
     def add(p: Path) -> None:
-        key = p.resolve()
+        key = _resolved(p)
         if key not in seen:
             seen.add(key)
             out.files.append(p)
@@ -176,11 +208,11 @@ def _walk(top: Path, settings_for, add, suffixes) -> None:
             if is_dir:
                 if entry.name.startswith(".") or _is_venv(path):
                     continue
-                if _excluded(path, settings) or git.ignored(Path(os.path.abspath(path)), True):
+                if _excluded(path, settings, True) or git.ignored(Path(os.path.abspath(path)), True):
                     continue
                 walk(path)
             elif entry.name.endswith(suffixes):
-                if _excluded(path, settings):
+                if _excluded(path, settings, False):
                     continue
                 if git.ignored(Path(os.path.abspath(path)), False):
                     continue
