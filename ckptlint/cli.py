@@ -184,6 +184,7 @@ def run_check(args) -> int:
         cwd=cwd, fix=args.fix, unsafe_fixes=args.unsafe_fixes, fixed_count=len(applied),
         show_fixes=args.show_fixes, statistics=args.statistics, quiet=args.quiet,
         applied=applied, files_checked=len(found.files),
+        codes=sorted({c for _, s in cache.values() for c in s.enabled_codes()}),
     )
     fmt = args.output_format
     if args.statistics and fmt in ("text", "concise"):
