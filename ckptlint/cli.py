@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--show-fixes", action="store_true", help="list the fixes that were applied")
     check.add_argument("--force-exclude", action="store_true", help="apply excludes to files named explicitly")
     check.add_argument("--runtime", action="store_true", help="also verify the configured checkpoints")
+    check.add_argument("--add-noqa", action="store_true", help="append `# noqa: CODE` to every line with a finding")
+    check.add_argument("--ignore-noqa", action="store_true", help="report findings even where `# noqa` hides them")
 
     rule = sub.add_parser("rule", help="explain a rule")
     rule.add_argument("code", nargs="?")
@@ -156,6 +158,12 @@ def run_check(args) -> int:
 
     paths = args.paths or ["."]
     found = discover(paths, settings_for, force_exclude=args.force_exclude)
+    if args.add_noqa:
+        if args.fix or args.diff:
+            raise UsageError("--add-noqa cannot be combined with --fix or --diff")
+        from ckptlint.noqa_cli import run_add_noqa
+
+        return run_add_noqa(found.files, settings_for)
     fix = args.fix or args.diff
     diagnostics, applied, diffs = [], [], []
     for missing in found.missing:
@@ -163,7 +171,8 @@ def run_check(args) -> int:
     for path in found.files:
         settings = settings_for(path)
         codes = settings.enabled_codes()
-        result = lint_path(path, settings, codes, fix=fix, unsafe_fixes=args.unsafe_fixes, module_name=module_name_for(path))
+        result = lint_path(path, settings, codes, fix=fix, unsafe_fixes=args.unsafe_fixes,
+                           module_name=module_name_for(path), ignore_noqa=args.ignore_noqa)
         diagnostics.extend(result.diagnostics)
         if result.fixed is None:
             continue

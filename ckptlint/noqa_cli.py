@@ -1,0 +1,32 @@
+"""`ckptlint check --add-noqa`: suppress every current finding in place (ruff's workflow for
+adopting a linter on a big code base: suppress today, fix over time)."""
+
+from __future__ import annotations
+
+import sys
+
+from ckptlint.files import module_name_for
+from ckptlint.linter import lint_path, write_atomic
+from ckptlint.noqa_edit import add_noqa
+from ckptlint.output.text import display_path
+
+
+def run_add_noqa(files, settings_for) -> int:
+    from pathlib import Path
+
+    cwd = Path.cwd()
+    total = 0
+    for path in files:
+        settings = settings_for(path)
+        result = lint_path(path, settings, settings.enabled_codes(), module_name=module_name_for(path))
+        if result.source is None or not result.diagnostics:
+            continue
+        new, count, skipped = add_noqa(result.original, result.diagnostics)
+        for row in skipped:
+            print(f"{display_path(result.path, cwd)}:{row}: cannot add `# noqa` (the line continues "
+                  "a string or ends in `\\`); suppress it by hand", file=sys.stderr)
+        if count:
+            write_atomic(path, result.source.encode(new))
+            total += count
+    print(f"Added {total} noqa directive{'s' if total != 1 else ''}.", file=sys.stderr)
+    return 0
