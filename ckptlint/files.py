@@ -11,7 +11,7 @@ from typing import Iterable, List, Optional, Set, Tuple
 
 import pathspec
 
-SOURCE_SUFFIXES = (".py", ".pyi")
+SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
 DEFAULT_EXCLUDE = [
     "__pycache__", "venv", ".venv", "build", "dist", "node_modules", "site-packages",
     "__pypackages__", "_build", "buck-out", ".tox", ".nox", ".eggs", ".git",

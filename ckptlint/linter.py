@@ -156,9 +156,20 @@ def lint_path(
         return result
     result.source = src
     result.original = src.text
-    text, result.diagnostics, result.applied = check_text(
-        name, src.text, settings, static_rules(codes), fix, unsafe_fixes, module_name, ignore_noqa
-    )
+    if name.endswith(".ipynb"):
+        from ckptlint.notebook import NotebookError, check_notebook
+
+        try:
+            text, result.diagnostics, result.applied = check_notebook(
+                name, src.text, settings, static_rules(codes), fix, unsafe_fixes, ignore_noqa
+            )
+        except NotebookError as exc:
+            result.diagnostics = [error(IO_ERROR, name, str(exc))]
+            return result
+    else:
+        text, result.diagnostics, result.applied = check_text(
+            name, src.text, settings, static_rules(codes), fix, unsafe_fixes, module_name, ignore_noqa
+        )
     if text != src.text:
         result.fixed = text
     return result

@@ -21,7 +21,13 @@ def run_add_noqa(files, settings_for) -> int:
         result = lint_path(path, settings, settings.enabled_codes(), module_name=module_name_for(path))
         if result.source is None or not result.diagnostics:
             continue
-        new, count, skipped = add_noqa(result.original, result.diagnostics)
+        if result.path.endswith(".ipynb"):
+            from ckptlint.notebook import add_noqa_notebook
+
+            new, count, skipped = add_noqa_notebook(result.original, result.diagnostics)
+            skipped = [f"cell {c}:{r}" for c, r in skipped]
+        else:
+            new, count, skipped = add_noqa(result.original, result.diagnostics)
         for row in skipped:
             print(f"{display_path(result.path, cwd)}:{row}: cannot add `# noqa` (the line continues "
                   "a string or ends in `\\`); suppress it by hand", file=sys.stderr)
