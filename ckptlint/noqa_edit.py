@@ -79,12 +79,17 @@ def unused_noqa(path: str, text: str, raw: List[Diagnostic], enabled: Set[str]) 
 def _unsafe_rows(text: str) -> Set[int]:
     """Rows where a comment cannot go: inside a multi-line string, or ending in `\\`."""
     rows: Set[int] = set()
+    fstring_start = getattr(tokenize, "FSTRING_START", None)  # Python 3.12+ splits f-strings
+    fstring_end = getattr(tokenize, "FSTRING_END", None)
+    opened: List[int] = []
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
                 rows.update(range(tok.start[0], tok.end[0]))
-            elif getattr(tokenize, "FSTRING_START", None) == tok.type:
-                pass
+            elif fstring_start is not None and tok.type == fstring_start:
+                opened.append(tok.start[0])
+            elif fstring_end is not None and tok.type == fstring_end and opened:
+                rows.update(range(opened.pop(), tok.end[0]))
     except (tokenize.TokenError, SyntaxError, IndentationError):
         pass
     for row, line in enumerate(text.splitlines(), start=1):

@@ -37,8 +37,11 @@ async def client(lsp_client: LanguageClient, tmp_path):
     def register(params: types.RegistrationParams):  # the server asks to watch pyproject.toml
         lsp_client.registrations.extend(params.registrations)
 
+    caps = client_capabilities("visual-studio-code")
+    # a client that would rather have UTF-8 still gets UTF-16 (positionEncoding absent)
+    caps.general.position_encodings = [types.PositionEncodingKind.Utf8, types.PositionEncodingKind.Utf16]
     result = await lsp_client.initialize_session(types.InitializeParams(
-        capabilities=client_capabilities("visual-studio-code"),
+        capabilities=caps,
         root_uri=tmp_path.as_uri(),
         workspace_folders=[types.WorkspaceFolder(uri=tmp_path.as_uri(), name="ws")],
     ))
@@ -159,7 +162,10 @@ async def test_noqa_action_suppresses(client: LanguageClient):
     actions = await _actions(client, uri, diags[0].range, diagnostics=diags)
     noqa = [a for a in actions if "noqa" in a.title]
     assert len(noqa) == 1 and "# noqa: CKPT002" in noqa[0].title
-    fixed = _apply(BAD, _edits(noqa[0], uri))
+    edits = _edits(noqa[0], uri)
+    assert [(e.range.start, e.range.end, e.new_text) for e in edits] == [  # appended at the line end
+        (types.Position(1, 34), types.Position(1, 34), "  # noqa: CKPT002")]
+    fixed = _apply(BAD, edits)
     assert fixed == "import torch\ns = 'é😀'; sd = torch.load('m.pt')  # noqa: CKPT002\n"
     _replace_all(client, uri, fixed, 2)
     assert await _diagnostics(client, uri) == []

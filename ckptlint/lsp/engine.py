@@ -59,6 +59,8 @@ def lint(path: Optional[str], text: str, root: Optional[str], fix: bool = False)
     """(text after safe fixes when `fix`, diagnostics, config error)."""
     from ckptlint.linter import check_text, static_rules
 
+    if path and path.endswith(".ipynb"):
+        return text, [], None  # a notebook opened as JSON text; notebooks are linted by the CLI
     settings, problem = settings_for(path, root)
     name = path or "untitled.py"
     rules = static_rules(settings.enabled_codes())

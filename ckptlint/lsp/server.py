@@ -15,6 +15,8 @@ from typing import Dict, List, Optional
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
 from ckptlint import __version__
@@ -39,11 +41,23 @@ class Linted:
     published: List[types.Diagnostic] = field(default_factory=list)
 
 
+class Protocol(LanguageServerProtocol):
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams):
+        # Always UTF-16, the encoding every client must support: positionEncoding then stays
+        # absent and clients that never read it still get the right columns.
+        if params.capabilities.general is not None:
+            params.capabilities.general.position_encodings = None
+        return (yield from super().lsp_initialize(params))
+
+
 class CkptlintServer(LanguageServer):
     def __init__(self):
-        super().__init__("ckptlint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("ckptlint", __version__, protocol_cls=Protocol,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.results: Dict[str, Linted] = {}
         self.pending: Dict[str, asyncio.Task] = {}
+        self.config_problems: set = set()  # shown once each, not on every keystroke
 
     # --- helpers ------------------------------------------------------------------------------
     @property
@@ -105,7 +119,8 @@ class CkptlintServer(LanguageServer):
         current = self.workspace.text_documents.get(uri)
         if current is None or current.version != version or current.source != text:
             return  # edited meanwhile: a newer lint is on its way
-        if problem:
+        if problem and problem not in self.config_problems:
+            self.config_problems.add(problem)
             self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"ckptlint: {problem}"))
         lines = LineIndex(text)
         published = [self.to_lsp(d, lines) for d in findings]
@@ -116,6 +131,7 @@ class CkptlintServer(LanguageServer):
 
     def relint_all(self) -> None:
         engine.clear_config_cache()
+        self.config_problems.clear()
         for uri in list(self.workspace.text_documents):
             self.schedule(uri, 0)
 
@@ -154,9 +170,12 @@ class CkptlintServer(LanguageServer):
             return None
         old_line = lines.line(row).rstrip("\r\n")
         new_line = LineIndex(new).line(row).rstrip("\r\n")
-        start = types.Position(row - 1, 0)
+        same = 0  # the edit covers only what changed: an append is an insert at the line end
+        while same < min(len(old_line), len(new_line)) and old_line[same] == new_line[same]:
+            same += 1
+        start = types.Position(*to_client(lines, row, same + 1, self.encoding))
         end = types.Position(*to_client(lines, row, len(old_line) + 1, self.encoding))
-        return types.TextEdit(types.Range(start, end), new_line)
+        return types.TextEdit(types.Range(start, end), new_line[same:])
 
 
 def _overlaps(a: types.Range, b: types.Range) -> bool:
