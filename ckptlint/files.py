@@ -155,7 +155,7 @@ def _walk(top: Path, settings_for, add, suffixes) -> None:
         if key in visited:
             return  # symlink loop or a folder reached twice
         visited.add(key)
-        pushed = git.enter(directory)
+        pushed = git.enter(Path(os.path.abspath(directory)))
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError:

@@ -11,12 +11,14 @@ from ckptlint.noqa_edit import add_noqa
 from ckptlint.output.text import display_path
 
 
-def run_add_noqa(files, settings_for) -> int:
-    from pathlib import Path
+def run_add_noqa(options, cwd) -> int:
+    from ckptlint.files import discover
+    from ckptlint.runner import settings_resolver
 
-    cwd = Path.cwd()
+    settings_for = settings_resolver(options, cwd)
+    found = discover(options.paths or ["."], settings_for, force_exclude=options.force_exclude)
     total = 0
-    for path in files:
+    for path in found.files:
         settings = settings_for(path)
         result = lint_path(path, settings, settings.enabled_codes(), module_name=module_name_for(path))
         if result.source is None or not result.diagnostics:
