@@ -214,3 +214,26 @@ async def test_close_clears_diagnostics(client: LanguageClient):
     client.diagnostics.pop(uri, None)
     client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
     assert await _diagnostics(client, uri) == []
+
+
+@pytest.mark.asyncio
+async def test_broken_config_is_shown_once_and_defaults_apply(client: LanguageClient):
+    (client.root / "pyproject.toml").write_text("[tool.ckptlint]\nselect = 3\n")
+    uri = _open(client, "train.py", BAD)
+    # CKPT004 is back: the broken file's `ignore` no longer applies
+    assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002", "CKPT004"]
+    _replace_all(client, uri, BAD + "\n", 2)
+    await _diagnostics(client, uri)
+    shown = [m.message for m in client.messages if "pyproject.toml" in m.message]
+    assert len(shown) == 1 and "select" in shown[0]
+
+
+@pytest.mark.asyncio
+async def test_a_toml_document_is_not_linted_as_python(client: LanguageClient):
+    uri = (client.root / "pyproject.toml").as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(
+        uri=uri, language_id="toml", version=1, text="[tool.ckptlint]\n")))
+    py = _open(client, "train.py", BAD)
+    await _diagnostics(client, py)
+    await asyncio.sleep(0.3)
+    assert uri not in client.diagnostics

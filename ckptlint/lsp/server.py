@@ -111,7 +111,9 @@ class CkptlintServer(LanguageServer):
             self.window_log_message(types.LogMessageParams(types.MessageType.Error, f"ckptlint: {exc!r}"))
 
     async def lint_now(self, uri: str) -> None:
-        doc = self.workspace.get_text_document(uri)
+        doc = self.workspace.text_documents.get(uri)
+        if doc is None or not _is_python(doc):
+            return  # e.g. a pyproject.toml the client also synchronises
         text, version = doc.source, doc.version
         path = to_fs_path(uri) if uri.startswith("file:") else None
         loop = asyncio.get_running_loop()
@@ -176,6 +178,12 @@ class CkptlintServer(LanguageServer):
         start = types.Position(*to_client(lines, row, same + 1, self.encoding))
         end = types.Position(*to_client(lines, row, len(old_line) + 1, self.encoding))
         return types.TextEdit(types.Range(start, end), new_line[same:])
+
+
+def _is_python(doc) -> bool:
+    return doc.language_id == "python" or doc.uri.endswith((".py", ".pyi")) or (
+        not doc.language_id and not doc.uri.startswith("file:")
+    )
 
 
 def _overlaps(a: types.Range, b: types.Range) -> bool:
