@@ -237,3 +237,14 @@ async def test_a_toml_document_is_not_linted_as_python(client: LanguageClient):
     await _diagnostics(client, py)
     await asyncio.sleep(0.3)
     assert uri not in client.diagnostics
+
+
+@pytest.mark.asyncio
+async def test_code_actions_right_after_a_change_see_the_new_text(client: LanguageClient):
+    uri = _open(client, "train.py", "x = 1\n")
+    assert await _diagnostics(client, uri) == []
+    _replace_all(client, uri, BAD, 2)
+    # no waiting for the debounced publish
+    line = types.Range(types.Position(1, 0), types.Position(2, 0))
+    actions = await _actions(client, uri, line, only=["quickfix"])
+    assert any("weights_only" in a.title for a in actions)

@@ -262,6 +262,10 @@ async def code_action(ls: CkptlintServer, params: types.CodeActionParams):
     uri = params.text_document.uri
     only = params.context.only
     out: List[types.CodeAction] = []
+    doc = ls.workspace.text_documents.get(uri)
+    linted = ls.results.get(uri)
+    if doc is not None and (linted is None or linted.text != doc.source):
+        await ls.lint_now(uri)  # asked before the debounced lint ran: answer for this text
     if _wanted(types.CodeActionKind.QuickFix.value, only):
         out.extend(ls.actions(uri, params))
     if _wanted(FIX_ALL, only) and uri in ls.workspace.text_documents:
