@@ -86,5 +86,15 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
                 write_atomic(path, result.source.encode(result.fixed))
             except OSError as exc:
                 out.diagnostics.append(error(IO_ERROR, result.path, f"cannot write fixes: {exc.strerror or exc}"))
-    out.codes = sorted(codes or settings_for(cwd).enabled_codes())
+    out.codes = sorted(codes) if codes else _default_codes(settings_for, cwd)
     return out
+
+
+def _default_codes(settings_for, cwd: Path) -> List[str]:
+    """The selection a run with no files would have used (SARIF still lists the rules)."""
+    from ckptlint.errors import ConfigError
+
+    try:
+        return sorted(settings_for(cwd).enabled_codes())
+    except ConfigError:
+        return []
