@@ -248,3 +248,13 @@ async def test_code_actions_right_after_a_change_see_the_new_text(client: Langua
     line = types.Range(types.Position(1, 0), types.Position(2, 0))
     actions = await _actions(client, uri, line, only=["quickfix"])
     assert any("weights_only" in a.title for a in actions)
+
+
+@pytest.mark.asyncio
+async def test_excluded_files_get_no_diagnostics(client: LanguageClient):
+    (client.root / "pyproject.toml").write_text('[tool.ckptlint]\nextend-exclude = ["vendor/"]\n')
+    (client.root / "vendor").mkdir()
+    uri = _open(client, "vendor/lib.py", BAD)
+    assert await _diagnostics(client, uri) == []
+    other = _open(client, "train.py", BAD)
+    assert [d.code for d in await _diagnostics(client, other)] == ["CKPT002", "CKPT004"]

@@ -62,6 +62,8 @@ def lint(path: Optional[str], text: str, root: Optional[str], fix: bool = False)
     if path and path.endswith(".ipynb"):
         return text, [], None  # a notebook opened as JSON text; notebooks are linted by the CLI
     settings, problem = settings_for(path, root)
+    if path and _excluded(path, settings):
+        return text, [], problem  # excluded in the config: the editor agrees with the CLI
     name = path or "untitled.py"
     rules = static_rules(settings.enabled_codes())
     module_name = None
@@ -74,3 +76,12 @@ def lint(path: Optional[str], text: str, root: Optional[str], fix: bool = False)
             module_name = None
     new, diags, _ = check_text(name, text, settings, rules, fix=fix, unsafe_fixes=False, module_name=module_name)
     return new, diags, problem
+
+
+def _excluded(path: str, settings) -> bool:
+    from ckptlint.files import _explicit_excluded
+
+    try:
+        return _explicit_excluded(Path(path), settings)
+    except (OSError, ValueError):
+        return False
