@@ -2,7 +2,7 @@
 
 Diagnostics on open/change/save (debounced; linting runs in the thread pool so the event
 loop keeps answering), quick fixes carrying each rule's fix, `source.fixAll.ckptlint`, and
-"suppress with `# noqa`". Positions are converted to the negotiated encoding."""
+"suppress with `# noqa`". Positions are sent in UTF-16 code units (see Protocol)."""
 
 from __future__ import annotations
 
