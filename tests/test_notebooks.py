@@ -125,3 +125,24 @@ def test_add_noqa_in_a_notebook(tmp_path):
     assert cells[4]["source"][1].endswith("=False)  # noqa: CKPT009\n")
     _, diags = run_json("check", "nb.ipynb", cwd=tmp_path)
     assert [d["code"] for d in diags] == ["E999"]
+
+
+def test_fixed_notebook_is_what_nbformat_writes(tmp_path):
+    """The claim checked against the real nbformat (installed with the `test` extra)."""
+    import copy
+
+    import pytest
+
+    nbformat = pytest.importorskip("nbformat")
+    nb = copy.deepcopy(NOTEBOOK)
+    for i, cell in enumerate(nb["cells"]):
+        cell["id"] = f"cell-{i}"  # nbformat 4.5 wants ids; it would add them otherwise
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nbformat.from_dict(nb), str(path))
+    before = path.read_text(encoding="utf-8")
+    run_cli("check", "--fix", "nb.ipynb", cwd=tmp_path)
+    after = path.read_text(encoding="utf-8")
+    assert after != before
+    rewritten = tmp_path / "again.ipynb"
+    nbformat.write(nbformat.read(str(path), as_version=4), str(rewritten))
+    assert rewritten.read_text(encoding="utf-8") == after
