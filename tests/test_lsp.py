@@ -258,3 +258,16 @@ async def test_excluded_files_get_no_diagnostics(client: LanguageClient):
     assert await _diagnostics(client, uri) == []
     other = _open(client, "train.py", BAD)
     assert [d.code for d in await _diagnostics(client, other)] == ["CKPT002", "CKPT004"]
+
+
+@pytest.mark.asyncio
+async def test_save_relints_and_notices_a_changed_pyproject_by_itself(client: LanguageClient):
+    uri = _open(client, "train.py", BAD)
+    assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002"]
+    pyproject = client.root / "pyproject.toml"
+    pyproject.write_text('[tool.ckptlint]\nignore = ["CKPT002", "CKPT004"]\n')
+    os.utime(pyproject, (time.time() + 5, time.time() + 5))
+    client.diagnostics.pop(uri, None)
+    # no watched-files notification this time: the server sees the new mtime on save
+    client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
+    assert await _diagnostics(client, uri) == []
