@@ -150,6 +150,10 @@ async def test_fix_all_applies_safe_fixes_only(client: LanguageClient):
     assert fixed == "import torch\nsd = torch.load('m.pt')\ntorch.save(sd, 'm.pt')\n"
     _replace_all(client, uri, fixed, 2)
     assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002"]
+    # only an unsafe fix is left: fixAll is still offered and changes nothing
+    again = await _actions(client, uri, whole, only=["source.fixAll.ckptlint"])
+    assert [a.kind for a in again] == ["source.fixAll.ckptlint"]
+    assert _apply(fixed, _edits(again[0], uri)) == fixed
     # with only quick fixes asked for, no fixAll comes back
     quick = await _actions(client, uri, whole, only=["quickfix"])
     assert quick and all(a.kind == types.CodeActionKind.QuickFix for a in quick)

@@ -274,13 +274,15 @@ async def code_action(ls: CkptlintServer, params: types.CodeActionParams):
         path = to_fs_path(uri) if uri.startswith("file:") else None
         loop = asyncio.get_running_loop()
         fixed, _, _ = await loop.run_in_executor(ls.thread_pool, lambda: engine.lint(path, text, ls.root, fix=True))
+        edits = []  # offered even when empty: a fix-on-save client then simply changes nothing
         if fixed != text:
             lines = LineIndex(text)
             whole = types.Range(types.Position(0, 0), types.Position(*end_of(lines, ls.encoding)))
-            out.append(types.CodeAction(
-                title="ckptlint: Fix all auto-fixable problems", kind=FIX_ALL,
-                edit=types.WorkspaceEdit(changes={uri: [types.TextEdit(whole, fixed)]}),
-            ))
+            edits.append(types.TextEdit(whole, fixed))
+        out.append(types.CodeAction(
+            title="ckptlint: Fix all auto-fixable problems", kind=FIX_ALL,
+            edit=types.WorkspaceEdit(changes={uri: edits}),
+        ))
     return out
 
 
