@@ -41,7 +41,9 @@ def static_rules(codes: Sequence[str]) -> list:
 
 def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
     try:
-        ast.parse(text, filename=path)
+        # not `path`: Python re-reads a named file's line to place the column, and the file
+        # on disk is not this text for a notebook cell or an editor's unsaved buffer
+        ast.parse(text, filename="<ckptlint>")
     except SyntaxError as exc:
         msg = exc.msg or "invalid syntax"
         row = exc.lineno or 1

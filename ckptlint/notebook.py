@@ -9,7 +9,6 @@ writes the JSON back the way nbformat writes it, so the diff is the fixed lines 
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from bisect import bisect_right
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
 from ckptlint.diagnostic import Diagnostic, Edit, Fix, Location
+from ckptlint.linter import _syntax_error as linter_syntax_error
+from ckptlint.linter import check_text
 
 BOUNDARY = "# ckptlint: cell boundary"
 _MASK = re.compile(r"  # ckptlint-mask-(\d+)$")
@@ -35,7 +36,7 @@ class Cell:
     masks: List[str] = field(default_factory=list)
     start_row: int = 0  # row of the cell's first line in the module
     rows: int = 0
-    broken: Optional[Tuple[str, int, int]] = None  # (message, row, column) of a syntax error
+    broken: Optional[Diagnostic] = None  # the cell's own syntax error (rows in the cell)
     skipped: bool = False  # a non-Python cell magic
 
 
@@ -71,22 +72,16 @@ def _mask(cell: Cell) -> None:
     cell.masked = "".join(line + "\n" for line in out)
 
 
-def _syntax_error(text: str) -> Optional[Tuple[str, int, int]]:
-    try:
-        ast.parse(text)
-    except SyntaxError as exc:
-        return f"SyntaxError: {exc.msg or 'invalid syntax'}", exc.lineno or 1, max(exc.offset or 1, 1)
-    except (ValueError, RecursionError, MemoryError) as exc:
-        return f"SyntaxError: {exc}", 1, 1
-    return None
-
-
 @dataclass
 class Notebook:
     data: dict
     cells: List[Cell]
     style: dict  # json.dumps keyword arguments that reproduce the file
     final_newline: bool
+
+    def dumps(self) -> str:
+        text = json.dumps(self.data, **self.style)
+        return text + "\n" if self.final_newline else text
 
     @property
     def code_cells(self) -> List[Cell]:
@@ -122,7 +117,7 @@ def _style(text: str, data) -> dict:
     return {"indent": 1, "sort_keys": True, "ensure_ascii": False, "separators": (",", ": ")}
 
 
-def parse(text: str) -> Notebook:
+def parse(text: str, path: str = "notebook.ipynb") -> Notebook:
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -138,7 +133,7 @@ def parse(text: str) -> Notebook:
         cell = Cell(i, source, as_list)
         _mask(cell)
         if not cell.skipped:
-            cell.broken = _syntax_error(cell.masked)
+            cell.broken = linter_syntax_error(path, cell.masked)
         cells.append(cell)
     return Notebook(data, cells, _style(text, data), text.endswith("\n"))
 
@@ -178,9 +173,7 @@ def to_cells(nb: Notebook, diagnostics: List[Diagnostic], path: str) -> List[Dia
         ))
     for cell in nb.code_cells:
         if cell.broken:
-            msg, row, col = cell.broken
-            loc = Location(row, col)
-            out.append(Diagnostic("E999", "syntax-error", msg, path, loc, loc, noqa_row=row, cell=cell.index))
+            out.append(replace(cell.broken, cell=cell.index))
     return out
 
 
@@ -214,18 +207,13 @@ def rewrite(nb: Notebook, fixed_module: str) -> Optional[str]:
         changed = True
         raw = nb.data["cells"][cell.index - 1]
         raw["source"] = new.splitlines(keepends=True) if cell.as_list else new
-    if not changed:
-        return None
-    text = json.dumps(nb.data, **nb.style)
-    return text + "\n" if nb.final_newline else text
+    return nb.dumps() if changed else None
 
 
 def check_notebook(path: str, text: str, settings, rules, fix: bool = False, unsafe_fixes: bool = False,
                    ignore_noqa: bool = False):
     """Like linter.check_text for a notebook's JSON text: (new JSON text, diagnostics, applied)."""
-    from ckptlint.linter import check_text
-
-    nb = parse(text)
+    nb = parse(text, path)
     module = nb.module()
     fixed, diags, applied = check_text(path, module, settings, rules, fix, unsafe_fixes, None, ignore_noqa)
     applied = to_cells(nb, applied, path)
@@ -255,7 +243,4 @@ def add_noqa_notebook(text: str, diagnostics) -> Tuple[str, int, List[Tuple[int,
             total += count
             raw = nb.data["cells"][cell.index - 1]
             raw["source"] = new.splitlines(keepends=True) if cell.as_list else new
-    if not total:
-        return text, 0, skipped
-    out = json.dumps(nb.data, **nb.style)
-    return (out + "\n" if nb.final_newline else out), total, skipped
+    return (nb.dumps() if total else text), total, skipped

@@ -275,3 +275,11 @@ async def test_save_relints_and_notices_a_changed_pyproject_by_itself(client: La
     # no watched-files notification this time: the server sees the new mtime on save
     client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
     assert await _diagnostics(client, uri) == []
+
+
+@pytest.mark.asyncio
+async def test_syntax_error_column_comes_from_the_buffer_not_the_file_on_disk(client: LanguageClient):
+    (client.root / "train.py").write_text("{\n")  # what is saved differs from the buffer
+    uri = _open(client, "train.py", "def broken(:\n    pass\n")
+    diags = await _diagnostics(client, uri)
+    assert [(d.code, d.range.start.line, d.range.start.character) for d in diags] == [("E999", 0, 11)]

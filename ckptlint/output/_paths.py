@@ -10,10 +10,9 @@ from typing import Optional
 
 @lru_cache(maxsize=None)
 def repo_root(cwd: Path) -> Path:
-    for d in (cwd, *cwd.parents):
-        if (d / ".git").exists():
-            return d
-    return cwd
+    from ckptlint.files import _git_root
+
+    return _git_root(cwd) or cwd
 
 
 def repo_relative(filename: str, cwd: Path) -> str:
