@@ -77,6 +77,13 @@ async def _diagnostics(client, uri, timeout=30.0):
     return list(client.diagnostics[uri])
 
 
+def _rewrite_pyproject(client, text):
+    pyproject = client.root / "pyproject.toml"
+    pyproject.write_text(text)
+    os.utime(pyproject, (time.time() + 5, time.time() + 5))  # a visibly new mtime
+    return pyproject
+
+
 def _offset(text, pos):
     lines = text.splitlines(keepends=True)
     before = sum(len(line) for line in lines[: pos.line])
@@ -201,9 +208,7 @@ async def test_debounced_edits_publish_the_last_text(client: LanguageClient):
 async def test_config_is_re_read_when_pyproject_changes(client: LanguageClient):
     uri = _open(client, "train.py", BAD)
     assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002"]
-    pyproject = client.root / "pyproject.toml"
-    pyproject.write_text('[tool.ckptlint]\nignore = ["CKPT002"]\n')
-    os.utime(pyproject, (time.time() + 5, time.time() + 5))  # a visibly new mtime
+    pyproject = _rewrite_pyproject(client, '[tool.ckptlint]\nignore = ["CKPT002"]\n')
     client.diagnostics.pop(uri, None)
     client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
         types.FileEvent(uri=pyproject.as_uri(), type=types.FileChangeType.Changed)]))
@@ -268,9 +273,7 @@ async def test_excluded_files_get_no_diagnostics(client: LanguageClient):
 async def test_save_relints_and_notices_a_changed_pyproject_by_itself(client: LanguageClient):
     uri = _open(client, "train.py", BAD)
     assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002"]
-    pyproject = client.root / "pyproject.toml"
-    pyproject.write_text('[tool.ckptlint]\nignore = ["CKPT002", "CKPT004"]\n')
-    os.utime(pyproject, (time.time() + 5, time.time() + 5))
+    _rewrite_pyproject(client, '[tool.ckptlint]\nignore = ["CKPT002", "CKPT004"]\n')
     client.diagnostics.pop(uri, None)
     # no watched-files notification this time: the server sees the new mtime on save
     client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
