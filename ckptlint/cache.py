@@ -200,19 +200,19 @@ class Cache:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._buckets: Dict[tuple, Bucket] = {}
-        self._by_id: Dict[int, Tuple[object, Bucket]] = {}
+        self._by_id: Dict[tuple, Tuple[object, Bucket]] = {}
 
-    def bucket(self, settings, codes) -> Bucket:
-        memo = self._by_id.get(id(settings))
+    def bucket(self, settings, codes, ignore_noqa: bool = False) -> Bucket:
+        memo = self._by_id.get((id(settings), ignore_noqa))
         if memo is not None and memo[0] is settings:
             return memo[1]
         # the root matters too: per-file-ignores are relative to it
-        key = (str(settings.root), settings.fingerprint(), tuple(codes))
+        key = (str(settings.root), settings.fingerprint(), tuple(codes), ignore_noqa)
         b = self._buckets.get(key)
         if b is None:
             digest = hashlib.blake2b(repr((FORMAT, __version__, key)).encode(), digest_size=12).hexdigest()
             b = self._buckets[key] = Bucket(self.root / __version__ / f"{digest}.json")
-        self._by_id[id(settings)] = (settings, b)
+        self._by_id[(id(settings), ignore_noqa)] = (settings, b)
         return b
 
     def save(self) -> None:

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--show-fixes", action="store_true", help="list the fixes that were applied")
     check.add_argument("--force-exclude", action="store_true", help="apply excludes to files named explicitly")
     check.add_argument("--runtime", action="store_true", help="also verify the configured checkpoints")
+    check.add_argument("--add-noqa", action="store_true", help="append `# noqa: CODE` to every line with a finding")
+    check.add_argument("--ignore-noqa", action="store_true", help="report findings even where `# noqa` hides them")
     check.add_argument("-j", "--jobs", type=_jobs, default=None, metavar="N",
                        help="worker processes (default: every available CPU)")
     check.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
@@ -148,9 +150,15 @@ def run_check(args) -> int:
     options = Options(
         paths=args.paths or ["."], fix=args.fix, unsafe_fixes=args.unsafe_fixes, diff=args.diff,
         select=args.select, extend_select=args.extend_select, ignore=args.ignore,
-        config=args.config, force_exclude=args.force_exclude,
+        config=args.config, force_exclude=args.force_exclude, ignore_noqa=args.ignore_noqa,
         jobs=args.jobs, cache=not args.no_cache, cache_dir=args.cache_dir,
     )
+    if args.add_noqa:
+        if args.fix or args.diff:
+            raise UsageError("--add-noqa cannot be combined with --fix or --diff")
+        from ckptlint.noqa_cli import run_add_noqa
+
+        return run_add_noqa(options, cwd)
     progress = None
     if args.output_format in ("text", "concise") and not args.diff and _stderr_is_tty():
         from ckptlint.progress import Progress
@@ -169,7 +177,7 @@ def run_check(args) -> int:
     report = Report(
         cwd=cwd, fix=args.fix, unsafe_fixes=args.unsafe_fixes, fixed_count=len(result.applied),
         show_fixes=args.show_fixes, statistics=args.statistics, quiet=args.quiet,
-        applied=result.applied, files_checked=result.files_checked,
+        applied=result.applied, files_checked=result.files_checked, codes=result.codes,
     )
     sys.stdout.write(renderer(args.output_format)(result.diagnostics, report))
     if result.diagnostics and not args.exit_zero:

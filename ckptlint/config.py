@@ -224,10 +224,4 @@ def settings_for_config(config: Optional[Path], cwd: Path) -> Settings:
 
 def settings_for_path(path: Path, cwd: Path) -> Settings:
     directory = path if path.is_dir() else path.parent
-    return _settings_for_dir(directory, cwd)
-
-
-@lru_cache(maxsize=None)
-def _settings_for_dir(directory: Path, cwd: Path) -> Settings:
-    # per folder: resolving costs an lstat per path component, for every file otherwise
     return settings_for_config(find_config(directory.resolve()), cwd)

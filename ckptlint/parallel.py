@@ -25,6 +25,7 @@ class Task:
     codes: List[str]
     module_name: str
     size: int = 0
+    ignore_noqa: bool = False
 
 
 def default_jobs() -> int:
@@ -47,7 +48,7 @@ def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True):
     except OSError:
         pass
     result = lint_path(task.path, task.settings, task.codes, fix=fix, unsafe_fixes=unsafe_fixes,
-                       module_name=task.module_name, data=data)
+                       module_name=task.module_name, ignore_noqa=task.ignore_noqa, data=data)
     if data is None or not hashing:
         return result, None, None
     if result.fixed is None:

@@ -32,6 +32,7 @@ class Options:
     cache: bool = True
     cache_dir: Optional[str] = None  # --cache-dir
     progress: Optional[Callable[[int, int], None]] = None  # (done, total), for long runs
+    ignore_noqa: bool = False  # report what `# noqa` comments would hide
 
 
 @dataclass
@@ -40,6 +41,7 @@ class RunResult:
     applied: list = field(default_factory=list)  # diagnostics whose fixes were applied
     changed: List[FileResult] = field(default_factory=list)  # files whose text the fixes changed
     files_checked: int = 0
+    codes: List[str] = field(default_factory=list)  # every rule selected for some file (SARIF lists them)
 
 
 def settings_resolver(options: Options, cwd: Path) -> Callable[[Path], Settings]:
@@ -47,8 +49,16 @@ def settings_resolver(options: Options, cwd: Path) -> Callable[[Path], Settings]
     fixed = settings_from_file(Path(options.config)) if options.config else None
     memo = {}
 
+    folders = {}  # per folder: resolving a path costs an lstat per component
+
     def resolve(path: Path) -> Settings:
-        base = fixed or settings_for_path(Path(path), cwd)
+        base = fixed
+        if base is None:
+            path = Path(path)
+            folder = path if path.is_dir() else path.parent
+            base = folders.get(folder)
+            if base is None:
+                base = folders[folder] = settings_for_path(folder, cwd)
         if id(base) not in memo:
             changes = {}
             if options.select is not None:
@@ -68,6 +78,7 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     settings_for = settings_resolver(options, cwd)
     found = discover(options.paths or ["."], settings_for, force_exclude=options.force_exclude)
     out = RunResult(files_checked=len(found.files))
+    codes_seen = set()
     for missing in found.missing:
         out.diagnostics.append(error(IO_ERROR, os.path.abspath(missing), "No such file or directory"))
     fix = options.fix or options.diff
@@ -78,7 +89,8 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     for i, path in enumerate(found.files):
         settings = settings_for(path)
         codes = settings.enabled_codes()
-        task = Task(path, settings, codes, module_names(path))
+        codes_seen.update(codes)
+        task = Task(path, settings, codes, module_names(path), ignore_noqa=options.ignore_noqa)
         try:
             st = os.stat(path)
             task.size = st.st_size
@@ -102,7 +114,7 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     for i, task, (result, digest, st) in zip(slots, tasks, outcomes):
         results[i] = result.diagnostics
         if cache is not None and digest is not None and _cacheable(result, fix, options.unsafe_fixes):
-            cache.bucket(task.settings, task.codes).store(
+            cache.bucket(task.settings, task.codes, task.ignore_noqa).store(
                 os.path.abspath(task.path), st, digest, task.module_name, result.diagnostics)
         if result.fixed is None:
             continue
@@ -118,7 +130,18 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
         cache.save()
     for diags in results:
         out.diagnostics.extend(diags)
+    out.codes = sorted(codes_seen) if codes_seen else _default_codes(settings_for, cwd)
     return out
+
+
+def _default_codes(settings_for, cwd: Path) -> List[str]:
+    """The selection a run with no files would have used (SARIF still lists the rules)."""
+    from ckptlint.errors import ConfigError
+
+    try:
+        return sorted(settings_for(cwd).enabled_codes())
+    except ConfigError:
+        return []
 
 
 def _cacheable(result, fix: bool, unsafe_fixes: bool) -> bool:
@@ -165,7 +188,7 @@ def _cached(cache, task: Task, st, fix: bool, unsafe_fixes: bool) -> Optional[li
     if cache is None or st is None or not stat.S_ISREG(st.st_mode):
         return None
     name = os.path.abspath(task.path)
-    entry = cache.bucket(task.settings, task.codes).lookup(
+    entry = cache.bucket(task.settings, task.codes, task.ignore_noqa).lookup(
         name, st, task.module_name, read=lambda: Path(task.path).read_bytes())
     if entry is None:
         return None
