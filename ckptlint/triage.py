@@ -10,15 +10,16 @@ fire there, so diagnostics and fixes are the same with and without triage
 2. Text triggers: plain substring tests (`Rule.triggers`).
 3. Names and modules: a rule that declares `Rule.names` fires only where the code spells
    one of those identifiers as an attribute or an imported name, and one that declares
-   `Rule.modules` only in a module that imports one of those packages. A text scan that
-   keeps every place code could spell them, then a walk of the stdlib AST (comments and
-   strings do not count), decide.
+   `Rule.modules` only in a module that imports one of those packages; with both, only on
+   `R.x.name` where R could stand for such an import (a light import/alias table, see
+   Facts). A text scan that keeps every place code could spell them, then one walk of the
+   stdlib AST (comments and strings do not count), decide.
 """
 
 from __future__ import annotations
 
 import ast
-from typing import Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Set
 
 
 def syntax_ok(text: str, path: str) -> bool:
@@ -55,42 +56,105 @@ def has_word(text: str, word: str) -> bool:
     return False
 
 
-def identifiers(tree: ast.AST, module_name: Optional[str] = None) -> Tuple[Set[str], Set[str]]:
-    """(every identifier the code spells: names, attributes, imports, keywords, definitions;
-    the top-level packages it imports from, a relative import counting as its own), in one
-    walk."""
-    out: Set[str] = set()
-    packages: Set[str] = set()
-    own = (module_name or "").split(".")[0]
-    add = out.add
-    for node in ast.walk(tree):
-        t = type(node)
-        if t is ast.Name:
-            add(node.id)
-        elif t is ast.Attribute:
-            add(node.attr)
-        elif t is ast.alias:
-            out.update(node.name.split("."))
-            if node.asname:
-                add(node.asname)
-        elif t is ast.keyword:
-            if node.arg:
+class Facts:
+    """What one walk of the stdlib AST tells about a module, for the rules' names and modules.
+
+    Mirrors how ckptlint.analysis.names resolves a qualified name: from the root name of a
+    dotted expression (`T` in `T.serialization.load`), bound by an import or by an
+    assignment alias, or from a `from m import name` binding. A rule whose qualified names
+    start in `modules` and end in `names` can fire only on `R.x.name` where R is bound by an
+    import of one of those packages or by anything other than an import (kept
+    conservatively), or where `name` is imported from one of them."""
+
+    def __init__(self, tree: ast.AST, module_name: Optional[str], words: Set[str]):
+        self.spelled: Set[str] = set()  # every identifier the code spells
+        self.packages: Set[str] = set()  # top-level packages imported from
+        self.import_tops: Dict[str, Set[str]] = {}  # local name -> packages its imports come from
+        self.other_bound: Set[str] = set()  # names bound by anything but an import
+        self.attr_roots: Dict[str, Set[str]] = {}  # word -> root names of `R....word`
+        self.imported_words: Dict[str, Set[str]] = {}  # word -> packages it is imported from
+        own = (module_name or "").split(".")[0]
+        spelled, add = self.spelled, self.spelled.add
+        for node in ast.walk(tree):
+            t = type(node)
+            if t is ast.Name:
+                add(node.id)
+                if type(node.ctx) is not ast.Load:
+                    self.other_bound.add(node.id)
+            elif t is ast.Attribute:
+                add(node.attr)
+                if node.attr in words:
+                    root = node.value
+                    while type(root) is ast.Attribute:
+                        root = root.value
+                    if type(root) is ast.Name:
+                        self.attr_roots.setdefault(node.attr, set()).add(root.id)
+            elif t is ast.Import:
+                for a in node.names:
+                    parts = a.name.split(".")
+                    spelled.update(parts)
+                    if a.asname:
+                        add(a.asname)
+                    self.packages.add(parts[0])
+                    self._bind_import(a.asname or parts[0], parts[0])
+                    for w in words.intersection(parts[1:]):
+                        self.imported_words.setdefault(w, set()).add(parts[0])
+            elif t is ast.ImportFrom:
+                if node.level:
+                    top = own or "."  # unresolvable without a package: never a match
+                else:
+                    top = (node.module or "").split(".")[0]
+                if node.module:
+                    spelled.update(node.module.split("."))
+                    for w in words.intersection(node.module.split(".")):
+                        self.imported_words.setdefault(w, set()).add(top)
+                self.packages.add(top)
+                for a in node.names:
+                    spelled.update(a.name.split("."))
+                    if a.asname:
+                        add(a.asname)
+                    self._bind_import(a.asname or a.name, top)
+                    if a.name in words:
+                        self.imported_words.setdefault(a.name, set()).add(top)
+            elif t is ast.keyword:
+                if node.arg:
+                    add(node.arg)
+            elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+                add(node.name)
+                self.other_bound.add(node.name)
+            elif t is ast.arg:
                 add(node.arg)
-        elif t is ast.Import:
-            packages.update(a.name.split(".")[0] for a in node.names)
-        elif t is ast.ImportFrom:
-            if node.module:
-                out.update(node.module.split("."))
-            if node.level:
-                if own:
-                    packages.add(own)
-            elif node.module:
-                packages.add(node.module.split(".")[0])
-        elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
-            add(node.name)
-        elif t is ast.arg:
-            add(node.arg)
-    return out, packages
+                self.other_bound.add(node.arg)
+            elif t is ast.ExceptHandler or t in _MATCH_BINDERS:
+                name = getattr(node, "name", None) or getattr(node, "rest", None)
+                if name:
+                    add(name)
+                    self.other_bound.add(name)
+            elif t in _SCOPE_DECLS:
+                spelled.update(node.names)
+
+    def _bind_import(self, local: str, top: str) -> None:
+        self.import_tops.setdefault(local, set()).add(top)
+
+    def could_fire(self, rule) -> bool:
+        names, modules = set(rule.names), set(rule.modules)
+        if names and not names & self.spelled:
+            return False
+        if modules and not modules & self.packages:
+            return False
+        if not (names and modules):
+            return True
+        for word in names:
+            if modules & self.imported_words.get(word, set()):
+                return True
+            for root in self.attr_roots.get(word, ()):
+                if root in self.other_bound or modules & self.import_tops.get(root, set()):
+                    return True
+        return False
+
+
+_MATCH_BINDERS = tuple(getattr(ast, n) for n in ("MatchAs", "MatchStar", "MatchMapping") if hasattr(ast, n))
+_SCOPE_DECLS = (ast.Global, ast.Nonlocal)
 
 
 _SPACE = " \t\f\r\n\\"
@@ -145,16 +209,14 @@ def by_names(text: str, rules: list, path: str = "<unknown>", module_name: Optio
     present = {w for w in words if uses_name(text, w)}
     candidates = [r for r in named if (not r.names or present.intersection(r.names))
                   and (not r.modules or _could_import(text, r.modules, module_name))]
-    packages: Set[str] = set()
+    keep: Set[int] = set()
     if candidates:
         try:
-            tree = ast.parse(text, filename=path)
+            tree = ast.parse(text, filename="<ckptlint>")
         except Exception:  # the caller reports syntax errors; keep every rule
             return rules
-        spelled, packages = identifiers(tree, module_name)
-        present &= spelled
-    keep = {id(r) for r in candidates if (not r.names or present.intersection(r.names))
-            and (not r.modules or packages.intersection(r.modules))}
+        facts = Facts(tree, module_name, {w for r in candidates for w in r.names})
+        keep = {id(r) for r in candidates if facts.could_fire(r)}
     return [r for r in rules if not (r.names or r.modules) or id(r) in keep]
 
 
