@@ -86,13 +86,24 @@ def lint_all(tasks: List[Task], jobs: int, fix: bool, unsafe_fixes: bool,
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    # Small chunks (one IPC round trip each), the biggest files first so no worker is left
-    # with a huge file at the end; results are put back in task order.
+    # Biggest files first, so no worker is left with a huge one at the end, in chunks of
+    # about 1/(32 jobs) of the source: a big file goes alone (the few files LibCST parses are
+    # among the biggest, and a chunk of them on one worker was the critical path), small
+    # ones share an IPC round trip. Idle workers take the next chunk; results are put back
+    # in task order.
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i].size)
+    budget = max(1, total // (jobs * 32))
     chunks: List[List[int]] = []
-    per_chunk = max(1, min(16, len(tasks) // (jobs * 8)))
-    for start in range(0, len(order), per_chunk):
-        chunks.append(order[start:start + per_chunk])
+    current: List[int] = []
+    size = 0
+    for i in order:
+        current.append(i)
+        size += tasks[i].size
+        if size >= budget or len(current) >= 64:
+            chunks.append(current)
+            current, size = [], 0
+    if current:
+        chunks.append(current)
     results: List = [None] * len(tasks)
     with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=_context()) as pool:
         futures = [pool.submit(_run_chunk, ([tasks[i] for i in c], fix, unsafe_fixes, hashing)) for c in chunks]
