@@ -153,6 +153,8 @@ class Values:
         use = names.seq.get(name)
         if same and use is not None:
             before = [b for b in binds if b.seq < use and not self._inside(name, b)]
+            if not before and owner.kind == "comprehension":
+                return list(binds), owner  # `{k[7:]: v for k, v in ...}`: the key comes first
             return (before[-1:] if before else []), owner
         return list(binds), owner
 
