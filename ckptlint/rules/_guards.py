@@ -57,3 +57,80 @@ def _early_return(ctx, fn: cst.FunctionDef, node) -> bool:
                 if any(isinstance(x, cst.Return) for x in small):
                     return True
     return False
+
+
+_TRAINING_HEADER = re.compile(r"epoch|step|iteration|\biters?\b|n_iter|max_iter", re.IGNORECASE)
+_TRAINING_BODY = re.compile(r"\.backward\(|optim\w*\.step\(|scheduler\.step\(|train_one_epoch|train_step")
+
+
+def in_training_loop(ctx, node) -> bool:
+    """Inside a loop that looks like training: its header names epochs/steps/iterations, or
+    its body calls `.backward()` / `optimizer.step()` (loops over files, adapters, retries
+    are not training loops)."""
+    p = ctx.parent(node)
+    while p is not None and not isinstance(p, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(p, cst.For):
+            header = ctx.code(p.target) + " " + ctx.code(p.iter)
+        elif isinstance(p, cst.While):
+            header = ctx.code(p.test)
+        else:
+            p = ctx.parent(p)
+            continue
+        if _TRAINING_HEADER.search(header) or _TRAINING_BODY.search(ctx.code(p.body)):
+            return True
+        p = ctx.parent(p)
+    return False
+
+
+def writes_to_buffer(ctx, f) -> bool:
+    """`torch.save(obj, buf)` into an in-memory `io.BytesIO()` writes no file."""
+    if isinstance(f, cst.Name):
+        binds, _ = ctx.values.bindings(f)
+        for b in binds:
+            if isinstance(b.value, cst.Call) and ctx.call_qname(b.value) in ("io.BytesIO", "_io.BytesIO"):
+                return True
+    return isinstance(f, cst.Call) and ctx.call_qname(f) in ("io.BytesIO", "_io.BytesIO")
+
+
+def _callee_name(call: cst.Call):
+    if isinstance(call.func, cst.Name):
+        return call.func.value
+    if isinstance(call.func, cst.Attribute):
+        return call.func.attr.value
+    return None
+
+
+def reachable_functions(ctx, starts):
+    """Functions of this file reachable by name from the functions holding `starts` (calls);
+    None when a start is at module level (everything may run after it)."""
+    by_name = {}
+    for fn in ctx.nodes(cst.FunctionDef):
+        by_name.setdefault(fn.name.value, []).append(fn)
+    calls_in = {}
+    for call in ctx.calls:
+        fn = enclosing_function(ctx, call)
+        name = _callee_name(call)
+        if fn is not None and name in by_name:
+            calls_in.setdefault(fn, []).append(name)
+    todo = []
+    for s in starts:
+        fn = enclosing_function(ctx, s)
+        if fn is None:
+            return None
+        todo.append(fn)
+    seen = []
+    while todo:
+        fn = todo.pop()
+        if any(fn is x for x in seen):
+            continue
+        seen.append(fn)
+        for name in calls_in.get(fn, ()):
+            todo.extend(by_name[name])
+    return seen
+
+
+def callers_guarded(ctx, fn) -> bool:
+    """Every call of `fn` (by name, in this file) is under a rank test: `if rank == 0:
+    self.save_model()` guards the save inside it."""
+    sites = [c for c in ctx.calls if _callee_name(c) == fn.name.value and enclosing_function(ctx, c) is not fn]
+    return bool(sites) and all(rank_guarded(ctx, c) for c in sites)

@@ -20,17 +20,23 @@ def _target_names(target) -> List[cst.Name]:
 
 
 def _read_later(ctx, target: cst.Name) -> bool:
-    """Is the name bound at `target` read afterwards (anywhere it resolves to that binding)?"""
-    mine = ctx.names.binding(target)
-    if mine is None:
-        return True  # cannot tell: do not report
+    """Is the name bound at `target` read afterwards in its scope (or a nested one)? Any later
+    read counts, whichever binding it sees: `r = ... strict=False` in both branches of an
+    `if` and one `return r` after them checks both."""
+    scope = ctx.names.scope(target)
+    after = ctx.names.seq.get(target, 0)
     for name in ctx.nodes(cst.Name):
-        if name.value != target.value or name is target:
+        if name.value != target.value or ctx.names.seq.get(name, 0) <= after:
             continue
-        if ctx.names.seq.get(name, 0) <= ctx.names.seq.get(target, 0):
+        s = ctx.names.scope(name)
+        while s is not None and s is not scope:
+            s = s.parent
+        if s is None:
             continue
-        if ctx.names.binding(name) is mine:
-            return True
+        b = ctx.names.binding(name)
+        if b is not None and b.node is name:
+            continue  # a target of a later assignment, not a read
+        return True
     return False
 
 
@@ -101,6 +107,10 @@ class UncheckedStrictFalse(Rule):
             "if incompatible.unexpected_keys:\n    warnings.warn(str(incompatible.unexpected_keys))\n"
         ),
         Valid("self.load_info = model.load_state_dict(sd, strict=False)\n"),
+        Valid(
+            "def load(model, sd, fast):\n    if fast:\n        res = model.load_state_dict(sd, strict=False, assign=True)\n"
+            "    else:\n        res = model.load_state_dict(sd, strict=False)\n    return res\n"
+        ),
     )
     invalid = (
         Invalid("model.load_state_dict(sd, strict=False)\n", message_contains="discarded"),

@@ -89,6 +89,7 @@ class UnsafePrefixStrip(Rule):
         Valid("for arg in sys.argv:\n    value = arg[7:]\n"),
         Valid("path = path.replace('module.', 'pkg.')\n"),
         Valid("text = k.replace('.', '/')\n"),
+        Valid("sd = {k.replace('_orig_mod.', '') if k.startswith('_orig_mod.') else k: v for k, v in sd.items()}\n"),
         Valid("for k, v in state_dict.items():\n    if 'module.' in k:\n        k = k[7:]\n"),
     )
     invalid = (
@@ -137,6 +138,8 @@ class UnsafePrefixStrip(Rule):
             if meth == "replace":
                 if len(call.args) < 2 or string_value(call.args[1].value) != "":
                     continue
+                if self._guarded(ctx, call, ctx.code(receiver), strict=True):
+                    continue  # `k.replace(p, "") if k.startswith(p) else k`: meant as a prefix
                 why = (f"`replace` removes `{prefix}` anywhere in the key (`encoder.sub{prefix}weight` "
                        "loses it too), not just at the start")
             else:
@@ -192,7 +195,7 @@ class UnsafePrefixStrip(Rule):
             return True
         return bool(_STATEY.search(ctx.code(it)))
 
-    def _guarded(self, ctx, node, name: str) -> bool:
+    def _guarded(self, ctx, node, name: str, strict: bool = False) -> bool:
         """A test on the key above the slice: `if k.startswith(...)`, `if "module." in k`, a
         comprehension's `if` clause, a conditional expression."""
         p = node
@@ -212,6 +215,6 @@ class UnsafePrefixStrip(Rule):
                     f = f.inner_for_in
             for t in tests:
                 code = ctx.code(t)
-                if name in code and ("startswith" in code or " in " in code):
+                if name in code and ("startswith" in code or (" in " in code and not strict)):
                     return True
         return False

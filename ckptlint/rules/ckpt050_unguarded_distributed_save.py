@@ -1,5 +1,10 @@
 from ckptlint.rules._base import Invalid, Rule, Valid
-from ckptlint.rules._guards import rank_guarded
+import libcst as cst
+
+from ckptlint.analysis.calls import POSITIONAL, find_arg
+from ckptlint.rules._guards import (
+    callers_guarded, enclosing_function, rank_guarded, reachable_functions, writes_to_buffer,
+)
 
 _INIT = (
     "torch.distributed.init_process_group",
@@ -45,6 +50,20 @@ class UnguardedDistributedSave(Rule):
     """
     valid = (
         Valid(
+            "import torch\nimport torch.distributed as dist\n\ndef test_ddp():\n    dist.init_process_group('gloo')\n\n"
+            "def test_save():\n    torch.save(sd, 'm.pt')\n"
+        ),
+        Valid(
+            "import io, torch\nimport torch.distributed as dist\n\ndist.init_process_group('nccl')\n"
+            "buffer = io.BytesIO()\ntorch.save(sd, buffer)\n"
+        ),
+        Valid(
+            "import torch\nimport torch.distributed as dist\n\nclass Trainer:\n    def setup(self):\n"
+            "        dist.init_process_group('nccl')\n        self.train()\n\n    def train(self):\n"
+            "        if self.rank == 0:\n            self.save_model()\n\n    def save_model(self):\n"
+            "        torch.save(self.ckpt, 'last.pt')\n"
+        ),
+        Valid(
             "import torch\nimport torch.distributed as dist\n\ndist.init_process_group('nccl')\n"
             "if dist.get_rank() == 0:\n    torch.save(sd, 'm.pt')\n"
         ),
@@ -64,6 +83,10 @@ class UnguardedDistributedSave(Rule):
     )
     invalid = (
         Invalid(
+            "import torch\nimport torch.distributed as dist\n\ndef setup():\n    dist.init_process_group('nccl')\n"
+            "    train()\n\ndef train():\n    torch.save(sd, 'm.pt')\n"
+        ),
+        Invalid(
             "import torch\nimport torch.distributed as dist\n\ndist.init_process_group('nccl')\n"
             "torch.save(model.module.state_dict(), 'm.pt')\n"
         ),
@@ -75,10 +98,20 @@ class UnguardedDistributedSave(Rule):
     )
 
     def check(self, ctx):
-        if not ctx.calls_to(*_INIT):
+        inits = ctx.calls_to(*_INIT)
+        if not inits:
             return
+        reachable = reachable_functions(ctx, inits)
         for call in ctx.calls_to("torch.save"):
             if rank_guarded(ctx, call):
+                continue
+            f = find_arg(call, "f", POSITIONAL["torch.save"])
+            if isinstance(f, cst.Arg) and writes_to_buffer(ctx, f.value):
+                continue
+            fn = enclosing_function(ctx, call)
+            if reachable is not None and (fn is None or not any(fn is r for r in reachable)):
+                continue  # not on a path that runs after the process group starts
+            if fn is not None and callers_guarded(ctx, fn):
                 continue
             ctx.report(
                 call,

@@ -19,6 +19,21 @@ def _checkpoint_dict(ctx, obj):
     return obj if isinstance(obj, cst.Dict) else None
 
 
+_MODELISH = re.compile(r"model|net|state_dict|weights|ema|generator|encoder|decoder|backbone", re.IGNORECASE)
+
+
+def _model_weights(ctx, el) -> bool:
+    """A dict entry holding a model's state dict (not only an optimizer's or a scheduler's)."""
+    if ctx.values.of(el.value).kind != STATE_DICT:
+        return False
+    if _MODELISH.search(string_value(el.key) or ""):
+        return True
+    if isinstance(el.value, cst.Call) and isinstance(el.value.func, cst.Attribute):
+        receiver = el.value.func.value
+        return ctx.values.of(receiver).kind in ("module", "wrapper")
+    return False
+
+
 class CheckpointWithoutMetadata(Rule):
     code = "CKPT051"
     name = "checkpoint-without-metadata"
@@ -28,7 +43,7 @@ class CheckpointWithoutMetadata(Rule):
     triggers = ("save",)
     docs = """
     ## What it does
-    Checks for `torch.save` of a dict literal that holds at least one state dict (a
+    Checks for `torch.save` of a dict literal that holds a model's state dict (a
     checkpoint) but no key that describes what it is: none of its keys mentions a version, an
     architecture, a config, args or hyper-parameters (`version`, `arch`, `config`, `cfg`,
     `args`, `hparams`, `hyper_parameters`, `meta`, `model_name`, ...). Dicts with `**`
@@ -60,6 +75,7 @@ class CheckpointWithoutMetadata(Rule):
         Valid("import torch\ntorch.save(model.state_dict(), p)\n"),
         Valid("import torch\ntorch.save({'mean': mean, 'std': std}, p)\n"),
         Valid("import torch\nckpt = {'model': model.state_dict(), 'hparams': hp}\ntorch.save(ckpt, p)\n"),
+        Valid("import torch\ntorch.save({'lr_scheduler': sched.state_dict(), 'optimizer': opt.state_dict()}, p)\n"),
     )
     invalid = (
         Invalid("import torch\ntorch.save({'model': model.state_dict(), 'epoch': epoch}, p)\n"),
@@ -83,10 +99,8 @@ class CheckpointWithoutMetadata(Rule):
             else:
                 if any(_META.search(k) for k in keys):
                     continue
-                if not any(
-                    ctx.values.of(el.value).kind == STATE_DICT for el in d.elements
-                ):
-                    continue
+                if not any(_model_weights(ctx, el) for el in d.elements):
+                    continue  # e.g. only optimizer / scheduler state: not a model checkpoint
                 ctx.report(
                     call,
                     f"checkpoint saved with keys {', '.join(f'`{k}`' for k in keys)} and no metadata: "

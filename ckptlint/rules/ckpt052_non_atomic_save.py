@@ -4,7 +4,7 @@ import libcst as cst
 
 from ckptlint.analysis.calls import POSITIONAL, find_arg
 from ckptlint.rules._base import Invalid, Rule, Valid
-from ckptlint.rules._guards import enclosing_function, in_loop
+from ckptlint.rules._guards import enclosing_function, in_training_loop, writes_to_buffer
 
 _TEMPISH = re.compile(r"tmp|temp|buf|bytesio|\.part\b", re.IGNORECASE)
 _MOVES = ("os.replace", "os.rename", "shutil.move")
@@ -19,7 +19,8 @@ class NonAtomicSave(Rule):
     triggers = ("save",)
     docs = """
     ## What it does
-    Checks for `torch.save` inside a `for`/`while` loop (a training loop) that writes
+    Checks for `torch.save` inside a training loop (a `for`/`while` loop whose header names
+    epochs, steps or iterations, or whose body calls `.backward()` / `optimizer.step()`) that writes
     straight to its destination: the path does not look temporary (`tmp`, `temp`, ...) and
     the function does not move a file into place (`os.replace`, `os.rename`, `shutil.move`,
     `Path.replace` / `Path.rename`).
@@ -57,22 +58,25 @@ class NonAtomicSave(Rule):
             "import os, torch\n\ndef train():\n    for epoch in range(3):\n        torch.save(sd, tmp_path)\n"
             "        os.replace(tmp_path, path)\n"
         ),
-        Valid("import io, torch\nfor t in tensors:\n    buf = io.BytesIO()\n    torch.save(t, buf)\n"),
+        Valid("import io, torch\nfor step in range(9):\n    out = io.BytesIO()\n    torch.save(t, out)\n"),
+        Valid("import torch\nfor name, sd in adapters.items():\n    torch.save(sd, f'{name}.bin')\n"),
+        Valid("import torch\nretry = 3\nwhile retry > 0:\n    try:\n        torch.save(sd, path)\n        break\n"
+              "    except OSError:\n        retry -= 1\n"),
     )
     invalid = (
         Invalid("import torch\nfor epoch in range(3):\n    torch.save(model.state_dict(), 'last.pt')\n"),
         Invalid(
-            "import torch\n\ndef train(model, path):\n    while True:\n        step()\n"
+            "import torch\n\ndef train(model, path):\n    while True:\n        loss.backward()\n"
             "        torch.save({'model': model.state_dict()}, path)\n"
         ),
     )
 
     def check(self, ctx):
         for call in ctx.calls_to("torch.save"):
-            if not in_loop(ctx, call):
+            if not in_training_loop(ctx, call):
                 continue
             f = find_arg(call, "f", POSITIONAL["torch.save"])
-            if not isinstance(f, cst.Arg) or _TEMPISH.search(ctx.code(f.value)):
+            if not isinstance(f, cst.Arg) or _TEMPISH.search(ctx.code(f.value)) or writes_to_buffer(ctx, f.value):
                 continue
             scope = enclosing_function(ctx, call) or ctx.module
             if self._moves_into_place(ctx, scope):
