@@ -33,6 +33,15 @@ PACKAGES = [
     ("lightning", "2.5.0"),
     ("sentence-transformers", "5.1.0"),
     ("pytorch-ignite", "0.5.2"),
+    ("gfpgan", "1.3.8"),
+    ("realesrgan", "0.3.0"),
+    ("stable-baselines3", "2.3.2"),
+    ("salesforce-lavis", "1.0.2"),
+    ("deepspeed", "0.15.0"),
+    ("simpletransformers", "0.70.1"),
+    ("pykeen", "1.10.2"),
+    ("flair", "0.15.1"),
+    ("deepctr-torch", "0.2.9"),
 ]
 SEMANTIC = "CKPT001,CKPT005,CKPT006,CKPT007,CKPT010,CKPT013,CKPT050,CKPT051,CKPT052"
 

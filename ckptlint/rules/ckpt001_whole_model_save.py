@@ -3,6 +3,8 @@ import libcst as cst
 from ckptlint.analysis.values import DICT, LIST, MODULE
 from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
+from ckptlint.analysis.calls import POSITIONAL, find_arg
+from ckptlint.rules._guards import writes_to_buffer
 from ckptlint.rules._saves import heuristic_note, saved_object, saved_parts, with_suffix
 
 _NET = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
@@ -83,6 +85,7 @@ class WholeModelSave(Rule):
         Valid("import torch\n\ndef save(model, path):\n    torch.save(model.state_dict(), path)\n"),
         Valid("import torch\n\ntorch.save({'model': net.state_dict(), 'step': step}, 'm.pt')\n"),
         Valid("import pickle\n\npickle.dump(model, f)\n"),
+        Valid("import io\nimport torch\n\ndef model_bytes(model):\n    buf = io.BytesIO()\n    torch.save(model, buf)\n    return buf\n"),
     )
     invalid = (
         Invalid(
@@ -149,6 +152,11 @@ class WholeModelSave(Rule):
         ),
     )
 
+    @staticmethod
+    def _to_buffer(ctx, call) -> bool:
+        f = find_arg(call, "f", POSITIONAL["torch.save"])
+        return isinstance(f, cst.Arg) and writes_to_buffer(ctx, f.value)
+
     def check(self, ctx):
         for call in ctx.calls_to("torch.save"):
             obj = saved_object(call)
@@ -160,6 +168,8 @@ class WholeModelSave(Rule):
                 value = ctx.values.of(part)
                 if value.kind != MODULE:
                     continue
+                if value.evidence == "name-heuristic" and self._to_buffer(ctx, call):
+                    continue  # `torch.save(model, io.BytesIO())` to copy a model in memory
                 what = f"`{ctx.code(part)}`"
                 inside = "" if part is obj else " inside the saved container"
                 ctx.report(

@@ -91,6 +91,10 @@ class UnsafePrefixStrip(Rule):
         Valid("text = k.replace('.', '/')\n"),
         Valid("sd = {k.replace('_orig_mod.', '') if k.startswith('_orig_mod.') else k: v for k, v in sd.items()}\n"),
         Valid("for k, v in state_dict.items():\n    if 'module.' in k:\n        k = k[7:]\n"),
+        Valid(
+            "if next(iter(state_dict.items()))[0].startswith('module'):\n"
+            "    state_dict = {k[7:]: v for k, v in state_dict.items()}\n"
+        ),
     )
     invalid = (
         Invalid(
@@ -217,4 +221,6 @@ class UnsafePrefixStrip(Rule):
                 code = ctx.code(t)
                 if name in code and ("startswith" in code or (" in " in code and not strict)):
                     return True
+                if not strict and "startswith" in code and ("module" in code or "_orig_mod" in code):
+                    return True  # `if next(iter(sd)).startswith("module."):` checks the whole dict
         return False

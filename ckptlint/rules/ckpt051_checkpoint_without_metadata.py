@@ -7,7 +7,11 @@ from ckptlint.analysis.values import STATE_DICT
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._saves import saved_object
 
-_META = re.compile(r"version|arch|config|cfg|args|hparam|hyper|meta|model_name|model_type|spec", re.IGNORECASE)
+_META = re.compile(
+    r"version|arch|config|cfg|args|hparam|hyper|meta|model_name|model_type|spec"
+    r"|size|dim|layers|hidden|heads|vocab|dictionary|num_|kwargs|param",
+    re.IGNORECASE,
+)
 
 
 def _checkpoint_dict(ctx, obj):
@@ -46,7 +50,8 @@ class CheckpointWithoutMetadata(Rule):
     Checks for `torch.save` of a dict literal that holds a model's state dict (a
     checkpoint) but no key that describes what it is: none of its keys mentions a version, an
     architecture, a config, args or hyper-parameters (`version`, `arch`, `config`, `cfg`,
-    `args`, `hparams`, `hyper_parameters`, `meta`, `model_name`, ...). Dicts with `**`
+    `args`, `hparams`, `hyper_parameters`, `meta`, `model_name`, `hidden_size`, `num_layers`,
+    ...), and no value that does (`self.get_config()`, `constructor_kwargs`). Dicts with `**`
     entries or computed keys are left alone.
 
     ## Why is this bad?
@@ -76,6 +81,8 @@ class CheckpointWithoutMetadata(Rule):
         Valid("import torch\ntorch.save({'mean': mean, 'std': std}, p)\n"),
         Valid("import torch\nckpt = {'model': model.state_dict(), 'hparams': hp}\ntorch.save(ckpt, p)\n"),
         Valid("import torch\ntorch.save({'lr_scheduler': sched.state_dict(), 'optimizer': opt.state_dict()}, p)\n"),
+        Valid("import torch\ntorch.save({'state_dict': self.state_dict(), 'data': self._get_constructor_parameters()}, p)\n"),
+        Valid("import torch\ntorch.save({'state_dict': self.state_dict(), 'hidden_size': 512, 'nlayers': 2}, p)\n"),
     )
     invalid = (
         Invalid("import torch\ntorch.save({'model': model.state_dict(), 'epoch': epoch}, p)\n"),
@@ -99,6 +106,9 @@ class CheckpointWithoutMetadata(Rule):
             else:
                 if any(_META.search(k) for k in keys):
                     continue
+                values = [ctx.code(el.value) for el in d.elements]
+                if any(_META.search(v) and "state_dict" not in v for v in values):
+                    continue  # `"data": self._get_constructor_parameters()`
                 if not any(_model_weights(ctx, el) for el in d.elements):
                     continue  # e.g. only optimizer / scheduler state: not a model checkpoint
                 ctx.report(
