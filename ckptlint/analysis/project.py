@@ -13,6 +13,7 @@ is always summarised from the text being linted, not from disk (fix passes, edit
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -187,9 +188,16 @@ def summarise(text: str, module: str, is_package: bool, path: str) -> Optional[d
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     try:
-        return _Summary(tree, module, is_package, path, "torch" in text).entry
+        sites = "torch" in text and ("save" in text or "load" in text)
+        entry = _Summary(tree, module, is_package, path, sites).entry
     except RecursionError:
         return None
+    entry["hash"] = text_hash(text)
+    return entry
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # --- the index ---------------------------------------------------------------------------------
@@ -352,5 +360,8 @@ def project_view(path: str, text: str, module_name: Optional[str]) -> ProjectVie
         except ValueError:
             pass
     module = module_name or CURRENT
-    current = summarise(text, module, abspath.name == "__init__.py", rel)
+    # the linted file's own entry: the index's when the text is what was read from disk
+    current = index["modules"].get(module)
+    if current is None or current["path"] != rel or current.get("hash") != text_hash(text):
+        current = summarise(text, module, abspath.name == "__init__.py", rel)
     return ProjectView(index, current, module, rel)

@@ -16,7 +16,7 @@ class WholeModelSave(Rule):
     summary = "`torch.save` of a whole `nn.Module` instead of its state dict"
     fix_safety = "unsafe"
     fix_title = "Save `.state_dict()` instead"
-    triggers = ("save",)
+    triggers = ("save(",)
     docs = """
     ## What it does
     Checks for `torch.save(obj, f)` where `obj` is an `nn.Module` instance (also as a value

@@ -19,7 +19,7 @@ class WrapperStateDict(Rule):
     summary = "saving the state dict (or the object) of a `DataParallel`/`DDP`/`torch.compile` wrapper"
     fix_safety = "sometimes"
     fix_title = "Save the wrapped model's state dict"
-    triggers = ("save",)
+    triggers = ("save(",)
     docs = """
     ## What it does
     Checks for `torch.save` of `m.state_dict()` (directly, through a name, or as a value of a

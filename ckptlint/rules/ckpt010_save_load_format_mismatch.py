@@ -41,7 +41,7 @@ class SaveLoadFormatMismatch(Rule):
     name = "save-load-format-mismatch"
     summary = "a path saved as a whole model but loaded as a state dict, or the other way round"
     fix_safety = "none"
-    triggers = ("torch",)
+    triggers = ("load(",)
     docs = """
     ## What it does
     Pairs the paths written by `torch.save` with the paths read by `torch.load` across the

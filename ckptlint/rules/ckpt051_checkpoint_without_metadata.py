@@ -44,7 +44,7 @@ class CheckpointWithoutMetadata(Rule):
     summary = "a checkpoint dict saved without any version or architecture metadata"
     default_enabled = False
     fix_safety = "none"
-    triggers = ("save",)
+    triggers = ("save(",)
     docs = """
     ## What it does
     Checks for `torch.save` of a dict literal that holds a model's state dict (a

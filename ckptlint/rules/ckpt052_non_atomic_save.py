@@ -16,7 +16,7 @@ class NonAtomicSave(Rule):
     summary = "`torch.save` straight to the final path inside a training loop"
     default_enabled = False
     fix_safety = "none"
-    triggers = ("save",)
+    triggers = ("save(",)
     docs = """
     ## What it does
     Checks for `torch.save` inside a training loop (a `for`/`while` loop whose header names
