@@ -61,7 +61,7 @@ class Value:
         if self.kind == WRAPPER:
             return f"{what} is a {WRAPPER_NAMES.get(self.wrapper, 'wrapper')} wrapper ({self.detail}{where})"
         if self.evidence == "name-heuristic":
-            return f"{what} looks like a model by its name only (`model-names`)"
+            return f"{what} looks like a model by its name only"
         return f"{what} is an nn.Module ({self.detail}{where})"
 
 

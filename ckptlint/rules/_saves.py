@@ -60,5 +60,5 @@ def with_suffix(ctx, expr: cst.BaseExpression, suffix: str) -> str:
 
 def heuristic_note(value) -> str:
     if value.evidence == "name-heuristic":
-        return " (judged by its name only; set `model-names` in [tool.ckptlint] to change this)"
+        return " (`model-names` in [tool.ckptlint] sets the names; `false` switches this off)"
     return ""
