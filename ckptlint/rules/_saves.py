@@ -33,6 +33,24 @@ def saved_parts(obj: cst.BaseExpression) -> List[cst.BaseExpression]:
     return [obj]
 
 
+def saved_values(ctx, obj: cst.BaseExpression) -> List[Tuple[cst.BaseExpression, object]]:
+    """(expression, Value) for the saved object, or for each value of a dict / list it is
+    (also one bound to a name first: `ckpt = {"model": model}; torch.save(ckpt, p)`)."""
+    from ckptlint.analysis.values import DICT, LIST
+
+    out: List[Tuple[cst.BaseExpression, object]] = []
+
+    def walk(expr, value, depth):
+        if value.kind in (DICT, LIST) and depth < 4:
+            for e, v in value.elements:
+                walk(e, v, depth + 1)
+        else:
+            out.append((expr, value))
+
+    walk(obj, ctx.values.of(obj), 0)
+    return out
+
+
 def state_dict_calls(ctx, expr, depth: int = 0) -> Iterator[Tuple[cst.Call, cst.BaseExpression]]:
     """(`X.state_dict()` call, X) for each state dict saved in `expr`, also through a name
     bound to one (`sd = model.state_dict(); torch.save(sd, p)`)."""

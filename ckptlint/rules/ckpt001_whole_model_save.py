@@ -1,11 +1,11 @@
 import libcst as cst
 
-from ckptlint.analysis.values import DICT, LIST, MODULE
+from ckptlint.analysis.values import MODULE
 from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.analysis.calls import POSITIONAL, find_arg
 from ckptlint.rules._guards import writes_to_buffer
-from ckptlint.rules._saves import heuristic_note, saved_object, saved_parts, with_suffix
+from ckptlint.rules._saves import heuristic_note, saved_object, saved_values, with_suffix
 
 _NET = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
 
@@ -147,6 +147,11 @@ class WholeModelSave(Rule):
             config={"model-names": ["clf"]},
         ),
         Invalid(
+            _NET + "def save(path):\n    model = Net()\n    ckpt = {'epoch': 1, 'model': model}\n    torch.save(ckpt, path)\n",
+            _NET + "def save(path):\n    model = Net()\n    ckpt = {'epoch': 1, 'model': model.state_dict()}\n    torch.save(ckpt, path)\n",
+            message_contains="inside the saved `ckpt`",
+        ),
+        Invalid(
             "import torch\nimport torch.nn as nn\n\nhead = nn.Linear(4, 2)\ntorch.save([head], 'h.pt')\n",
             "import torch\nimport torch.nn as nn\n\nhead = nn.Linear(4, 2)\ntorch.save([head.state_dict()], 'h.pt')\n",
         ),
@@ -162,16 +167,15 @@ class WholeModelSave(Rule):
             obj = saved_object(call)
             if obj is None:
                 continue
-            whole = ctx.values.of(obj)
-            parts = saved_parts(obj) if whole.kind in (DICT, LIST) else [obj]
-            for part in parts:
-                value = ctx.values.of(part)
+            for part, value in saved_values(ctx, obj):
                 if value.kind != MODULE:
                     continue
                 if value.evidence == "name-heuristic" and self._to_buffer(ctx, call):
                     continue  # `torch.save(model, io.BytesIO())` to copy a model in memory
                 what = f"`{ctx.code(part)}`"
-                inside = "" if part is obj else " inside the saved container"
+                inside = "" if part is obj else " inside the saved " + (
+                    f"`{ctx.code(obj)}`" if isinstance(obj, cst.Name) else "container"
+                )
                 ctx.report(
                     call,
                     f"{value.describe(what)}{inside}: `torch.save` pickles the whole object, so "

@@ -1,8 +1,8 @@
 from ckptlint.analysis.library import WRAPPER_NAMES
-from ckptlint.analysis.values import DICT, LIST, WRAPPER
+from ckptlint.analysis.values import WRAPPER
 from ckptlint.diagnostic import SAFE, UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
-from ckptlint.rules._saves import saved_object, saved_parts, state_dict_calls, with_suffix
+from ckptlint.rules._saves import saved_object, saved_values, state_dict_calls, with_suffix
 
 # wrapper kind -> (attribute that holds the real model, prefix its state_dict keys get)
 _INNER = {"dp": ("module", "module."), "ddp": ("module", "module."), "compile": ("_orig_mod", "_orig_mod.")}
@@ -131,10 +131,7 @@ class WrapperStateDict(Rule):
                     [ctx.insert_at(ctx.offset(ctx.end(receiver)), f".{attr}")],
                     SAFE,
                 )
-            whole = ctx.values.of(obj)
-            parts = saved_parts(obj) if whole.kind in (DICT, LIST) else [obj]
-            for part in parts:
-                value = ctx.values.of(part)
+            for part, value in saved_values(ctx, obj):
                 if value.kind != WRAPPER:
                     continue
                 what = f"`{ctx.code(part)}`"
