@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import difflib
 import os
 import sys
@@ -50,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--show-fixes", action="store_true", help="list the fixes that were applied")
     check.add_argument("--force-exclude", action="store_true", help="apply excludes to files named explicitly")
     check.add_argument("--runtime", action="store_true", help="also verify the configured checkpoints")
+    check.add_argument("--add-noqa", action="store_true", help="append `# noqa: CODE` to every line with a finding")
+    check.add_argument("--ignore-noqa", action="store_true", help="report findings even where `# noqa` hides them")
 
     rule = sub.add_parser("rule", help="explain a rule")
     rule.add_argument("code", nargs="?")
@@ -122,74 +123,38 @@ def _run_rule(args) -> int:
     return EXIT_OK
 
 
-def _overrides(settings, args):
-    """The command line's rule selection on top of a file's settings."""
-    changes = {}
-    if args.select is not None:
-        changes["select"] = args.select
-    if args.extend_select:
-        changes["extend_select"] = list(settings.extend_select) + args.extend_select
-    if args.ignore:
-        changes["ignore"] = list(settings.ignore) + args.ignore
-    return dataclasses.replace(settings, **changes) if changes else settings
-
-
 def run_check(args) -> int:
-    from ckptlint.config import settings_for_path, settings_from_file
-    from ckptlint.files import discover, module_name_for
-    from ckptlint.linter import IO_ERROR, error, lint_path, write_atomic
     from ckptlint.output import Report, renderer
+    from ckptlint.runner import Options, run
     from ckptlint.selection import check_selectors
 
     cwd = Path.cwd()
     for sel in (args.select or []) + args.extend_select + args.ignore:
         check_selectors([sel])
-    fixed_config = settings_from_file(Path(args.config)) if args.config else None
-    cache = {}
-
-    def settings_for(path: Path):
-        base = fixed_config or settings_for_path(Path(path), cwd)
-        key = id(base)
-        if key not in cache:
-            cache[key] = (base, _overrides(base, args))
-        return cache[key][1]
-
-    paths = args.paths or ["."]
-    found = discover(paths, settings_for, force_exclude=args.force_exclude)
-    fix = args.fix or args.diff
-    diagnostics, applied, diffs = [], [], []
-    for missing in found.missing:
-        diagnostics.append(error(IO_ERROR, os.path.abspath(missing), "No such file or directory"))
-    for path in found.files:
-        settings = settings_for(path)
-        codes = settings.enabled_codes()
-        result = lint_path(path, settings, codes, fix=fix, unsafe_fixes=args.unsafe_fixes, module_name=module_name_for(path))
-        diagnostics.extend(result.diagnostics)
-        if result.fixed is None:
-            continue
-        applied.extend(result.applied)
-        if args.diff:
-            diffs.append(_unified_diff(result, cwd))
-        else:
-            try:
-                write_atomic(path, result.source.encode(result.fixed))
-            except OSError as exc:
-                diagnostics.append(error(IO_ERROR, result.path, f"cannot write fixes: {exc.strerror or exc}"))
-    if args.diff:
-        sys.stdout.write("".join(diffs))
-        n = len(applied)
-        print(f"Would fix {n} error{'s' if n != 1 else ''}." if n else "No errors would be fixed.", file=sys.stderr)
-        return EXIT_FINDINGS if applied else EXIT_OK
-    report = Report(
-        cwd=cwd, fix=args.fix, unsafe_fixes=args.unsafe_fixes, fixed_count=len(applied),
-        show_fixes=args.show_fixes, statistics=args.statistics, quiet=args.quiet,
-        applied=applied, files_checked=len(found.files),
+    options = Options(
+        paths=args.paths or ["."], fix=args.fix, unsafe_fixes=args.unsafe_fixes, diff=args.diff,
+        select=args.select, extend_select=args.extend_select, ignore=args.ignore,
+        config=args.config, force_exclude=args.force_exclude, ignore_noqa=args.ignore_noqa,
     )
-    fmt = args.output_format
-    if args.statistics and fmt in ("text", "concise"):
-        fmt = "text"
-    sys.stdout.write(renderer(fmt)(diagnostics, report))
-    if diagnostics and not args.exit_zero:
+    if args.add_noqa:
+        if args.fix or args.diff:
+            raise UsageError("--add-noqa cannot be combined with --fix or --diff")
+        from ckptlint.noqa_cli import run_add_noqa
+
+        return run_add_noqa(options, cwd)
+    result = run(options, cwd)
+    if args.diff:
+        sys.stdout.write("".join(_unified_diff(r, cwd) for r in result.changed))
+        n = len(result.applied)
+        print(f"Would fix {n} error{'s' if n != 1 else ''}." if n else "No errors would be fixed.", file=sys.stderr)
+        return EXIT_FINDINGS if n else EXIT_OK
+    report = Report(
+        cwd=cwd, fix=args.fix, unsafe_fixes=args.unsafe_fixes, fixed_count=len(result.applied),
+        show_fixes=args.show_fixes, statistics=args.statistics, quiet=args.quiet,
+        applied=result.applied, files_checked=result.files_checked, codes=result.codes,
+    )
+    sys.stdout.write(renderer(args.output_format)(result.diagnostics, report))
+    if result.diagnostics and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
 
