@@ -142,3 +142,28 @@ def test_index_built_once_per_run(monkeypatch):
         project.project_view(str(path), path.read_text(), None)
     assert len(calls) == 1
     project.clear()
+
+
+def test_unsafe_fix_rewrites_whole_model_saves_in_the_project(tmp_path):
+    dst = tmp_path / "proj"
+    shutil.copytree(PROJECT, dst)
+    proc = run_cli("train.py", "--fix", cwd=dst)
+    assert "torch.save(enc, " in (dst / "train.py").read_text()  # unsafe: not applied by --fix
+    proc = run_cli("train.py", "--fix", "--unsafe-fixes", cwd=dst)
+    text = (dst / "train.py").read_text()
+    assert 'torch.save(enc.state_dict(), "enc.pt")' in text
+    assert 'torch.save({"deep": deep.state_dict(), "step": 1}, "deep.pt")' in text
+    assert 'torch.save(cfg, "cfg.pt")' in text  # a plain class is left alone
+    again = run_cli("train.py", "--output-format", "json", cwd=dst)
+    assert json.loads(again.stdout) == [], proc.stdout
+
+
+def test_model_names_setting_in_pyproject(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.ckptlint]\nselect = ["CKPT001"]\nmodel-names = false\n')
+    (tmp_path / "save.py").write_text("import torch\n\ndef save(model, path):\n    torch.save(model, path)\n")
+    out = json.loads(run_cli("save.py", "--output-format", "json", cwd=tmp_path).stdout)
+    assert out == []
+    (tmp_path / "pyproject.toml").write_text('[tool.ckptlint]\nselect = ["CKPT001"]\n')
+    out = json.loads(run_cli("save.py", "--output-format", "json", cwd=tmp_path).stdout)
+    assert [d["code"] for d in out] == ["CKPT001"]
+    assert "by its name only" in out[0]["message"]
