@@ -23,7 +23,17 @@ def _fix_text(ctx, receiver, literal: str) -> Optional[str]:
     return f"({k}[len({literal}):] if {k}.startswith({literal}) else {k})"
 
 
-def _slice_start(node: cst.Subscript):
+def _literal(ctx, expr):
+    """A string literal, also through a name bound once to one (`prefix = "module."`)."""
+    if isinstance(expr, cst.Name):
+        binds, _ = ctx.values.bindings(expr)
+        if len(binds) == 1 and binds[0].kind == "assign" and string_value(binds[0].value) is not None:
+            return binds[0].value
+        return None
+    return expr if string_value(expr) is not None else None
+
+
+def _slice_start(ctx, node: cst.Subscript):
     """(length, literal prefix or None) of `k[N:]` / `k[len("p"):]`, else None."""
     if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Slice):
         return None
@@ -33,12 +43,10 @@ def _slice_start(node: cst.Subscript):
     low = sl.lower
     if isinstance(low, cst.Integer):
         return int(low.value), None
-    if (
-        isinstance(low, cst.Call) and isinstance(low.func, cst.Name) and low.func.value == "len"
-        and len(low.args) == 1 and string_value(low.args[0].value) is not None
-    ):
-        text = string_value(low.args[0].value)
-        return len(text), low.args[0].value
+    if isinstance(low, cst.Call) and isinstance(low.func, cst.Name) and low.func.value == "len" and len(low.args) == 1:
+        literal = _literal(ctx, low.args[0].value)
+        if literal is not None:
+            return len(string_value(literal)), literal
     return None
 
 
@@ -128,6 +136,10 @@ class UnsafePrefixStrip(Rule):
             "sd = {k.removeprefix('module.'): v for k, v in state_dict.items()}\n",
         ),
         Invalid("sd = {k[10:]: v for k, v in model_sd.items()}\n", message_contains="`_orig_mod.`"),
+        Invalid(
+            "PREFIX = 'module.'\nsd = {k[len(PREFIX):]: v for k, v in state_dict.items()}\n",
+            "PREFIX = 'module.'\nsd = {k.removeprefix(PREFIX): v for k, v in state_dict.items()}\n",
+        ),
     )
 
     def check(self, ctx):
@@ -157,7 +169,7 @@ class UnsafePrefixStrip(Rule):
             self._slice(ctx, node)
 
     def _slice(self, ctx, node: cst.Subscript) -> None:
-        got = _slice_start(node)
+        got = _slice_start(ctx, node)
         if got is None or not isinstance(node.value, cst.Name):
             return
         length, literal = got
@@ -167,7 +179,9 @@ class UnsafePrefixStrip(Rule):
         key = node.value
         if not self._is_state_dict_key(ctx, key) or self._guarded(ctx, node, key.value):
             return
-        fixed = _fix_text(ctx, key, ctx.code(literal)) if literal is not None else None
+        sl = node.slice[0].slice
+        spelled = ctx.code(sl.lower.args[0].value) if literal is not None else None
+        fixed = _fix_text(ctx, key, spelled) if spelled is not None else None
         how = f"it strips {length} characters (the length of `{prefix}`)"
         ctx.report(
             node,
