@@ -158,6 +158,25 @@ class Values:
             return (before[-1:] if before else []), owner
         return list(binds), owner
 
+    def conditional(self, name: cst.Name) -> bool:
+        """Is the binding a use of `name` sees made under a condition the use is not under
+        (`if distributed: model = DDP(model)` ... `model.state_dict()`)? Then the name may
+        still hold what it held before."""
+        binds, _ = self.bindings(name)
+        if len(binds) != 1:
+            return len(binds) > 1
+        use_ancestors = set()
+        p = self.names.parent(name)
+        while p is not None:
+            use_ancestors.add(id(p))
+            p = self.names.parent(p)
+        p = self.names.parent(binds[0].node)
+        while p is not None and not isinstance(p, (cst.FunctionDef, cst.ClassDef, cst.Module)):
+            if isinstance(p, (cst.If, cst.For, cst.While, cst.Try, cst.IfExp)) and id(p) not in use_ancestors:
+                return True
+            p = self.names.parent(p)
+        return False
+
     def _inside(self, node, b: Binding) -> bool:
         if b.value is None:
             return False

@@ -1,3 +1,5 @@
+import libcst as cst
+
 from ckptlint.analysis.library import WRAPPER_NAMES
 from ckptlint.analysis.values import WRAPPER
 from ckptlint.diagnostic import SAFE, UNSAFE
@@ -48,7 +50,9 @@ class WrapperStateDict(Rule):
 
     ## Fix safety
     Safe for `.state_dict()` of a wrapper: inserts `.module` (or `._orig_mod`), so the saved
-    tensors are the same, under the keys the plain model expects. Unsafe when the wrapper
+    tensors are the same, under the keys the plain model expects. When the name is wrapped on
+    one path only (`if distributed: model = DDP(model)`), the fix writes
+    `getattr(model, "module", model).state_dict()`, which is right on both paths. Unsafe when the wrapper
     object itself is saved: the file then holds a state dict instead of a pickled module.
     No fix for FSDP wrappers (their state dict depends on the state-dict type in force).
     """
@@ -100,6 +104,18 @@ class WrapperStateDict(Rule):
             _HEAD + "def save(model: DDP, path):\n    torch.save(model.module.state_dict(), path)\n",
         ),
         Invalid(
+            _HEAD + "def main(args):\n    model = Net()\n    if args.distributed:\n        model = DDP(model)\n"
+            "    torch.save(model.state_dict(), 'm.pt')\n",
+            _HEAD + "def main(args):\n    model = Net()\n    if args.distributed:\n        model = DDP(model)\n"
+            "    torch.save(getattr(model, \"module\", model).state_dict(), 'm.pt')\n",
+            message_contains="when that line runs",
+        ),
+        Invalid(
+            _HEAD + "model = Net()\nif world_size > 1:\n    model = DDP(model)\ntorch.save(model, 'm.pt')\n",
+            _HEAD + "model = Net()\nif world_size > 1:\n    model = DDP(model)\n"
+            "torch.save(getattr(model, \"module\", model).state_dict(), 'm.pt')\n",
+        ),
+        Invalid(
             _HEAD + "model = DDP(Net())\ntorch.save(model, 'm.pt')\n",
             _HEAD + "model = DDP(Net())\ntorch.save(model.module.state_dict(), 'm.pt')\n",
             message_contains="pickles the wrapper",
@@ -123,6 +139,17 @@ class WrapperStateDict(Rule):
                     continue
                 attr, prefix = _INNER[value.wrapper]
                 what = ctx.code(receiver)
+                if isinstance(receiver, cst.Name) and ctx.values.conditional(receiver):
+                    # wrapped on one path only: `.module` would fail on the other one
+                    unwrapped = f'getattr({what}, "{attr}", {what})'
+                    ctx.report(
+                        call,
+                        f"{value.describe(f'`{what}`')} when that line runs; then its state_dict "
+                        f"keys start with `{prefix}`; save `{unwrapped}.state_dict()`",
+                        [ctx.replace(receiver, unwrapped)],
+                        SAFE,
+                    )
+                    continue
                 fixed = f"{what}.{attr}.state_dict()"
                 ctx.report(
                     call,
@@ -142,6 +169,8 @@ class WrapperStateDict(Rule):
                     continue
                 attr, prefix = _INNER[value.wrapper]
                 fixed = with_suffix(ctx, part, f".{attr}.state_dict()")
+                if isinstance(part, cst.Name) and ctx.values.conditional(part):
+                    fixed = f'getattr({part.value}, "{attr}", {part.value}).state_dict()'  # wrapped on one path only
                 ctx.report(
                     call,
                     f"{value.describe(what)}: `torch.save` pickles the wrapper object (and the "
