@@ -46,6 +46,10 @@ def test_star_import_base(whole):
     assert ("train.py", 17, "CKPT001") in whole  # StarNet(Block), Block from `from .layers import *`
 
 
+def test_class_used_through_star_import(whole):
+    assert ("train_star.py", 8, "CKPT001") in whole  # `from pkg.layers import *` then Block()
+
+
 def test_module_inside_saved_dict(whole):
     assert ("train.py", 19, "CKPT001") in whole
 
@@ -73,10 +77,11 @@ def test_whole_project_result_exactly(whole):
         ("train.py", 17, "CKPT001"),
         ("train.py", 19, "CKPT001"),
         ("train.py", 20, "CKPT001"),
+        ("train_star.py", 8, "CKPT001"),
     ]
 
 
-@pytest.mark.parametrize("name", ["train.py", "evaluate.py", "train_plain.py", "pkg/train_rel.py"])
+@pytest.mark.parametrize("name", ["train.py", "evaluate.py", "train_plain.py", "pkg/train_rel.py", "train_star.py"])
 def test_file_linted_alone_matches_whole_run(whole, name):
     alone = findings(name)
     assert alone == [f for f in whole if f[0] == name]

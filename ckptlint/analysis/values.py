@@ -247,8 +247,11 @@ class Values:
         label = dotted(func) or self.ctx.code(func)
         project = self.ctx.project
         if isinstance(func, cst.Name):
-            binds, _ = self.bindings(func)
+            binds, owner = self.bindings(func)
             if binds and all(b.kind == "class" for b in binds) and self.names.scope(binds[-1].node).kind == "module":
+                return project.class_kind(f"{project.module}.{func.value}"), label
+            if not binds and owner is None and self.names.module_scope.star_imports:
+                # `from .models import *`: the index follows the file's star imports
                 return project.class_kind(f"{project.module}.{func.value}"), label
         qname = self.ctx.qualified_name(func)
         if qname is None:
