@@ -42,6 +42,10 @@ PACKAGES = [
     ("pykeen", "1.10.2"),
     ("flair", "0.15.1"),
     ("deepctr-torch", "0.2.9"),
+    ("stylegan2-pytorch", "1.8.9"),
+    ("denoising-diffusion-pytorch", "2.1.1"),
+    ("imagen-pytorch", "1.26.3"),
+    ("dalle2-pytorch", "1.15.6"),
 ]
 SEMANTIC = "CKPT001,CKPT005,CKPT006,CKPT007,CKPT010,CKPT013,CKPT050,CKPT051,CKPT052"
 

@@ -4,6 +4,8 @@ import libcst as cst
 
 from ckptlint.analysis.calls import POSITIONAL, find_arg
 from ckptlint.rules._base import Invalid, Rule, Valid
+from ckptlint.analysis.values import OTHER, TENSOR
+from ckptlint.rules._saves import saved_object
 from ckptlint.rules._guards import enclosing_function, in_training_loop, writes_to_buffer
 
 _TEMPISH = re.compile(r"tmp|temp|buf|bytesio|\.part\b", re.IGNORECASE)
@@ -60,6 +62,7 @@ class NonAtomicSave(Rule):
         ),
         Valid("import io, torch\nfor step in range(9):\n    out = io.BytesIO()\n    torch.save(t, out)\n"),
         Valid("import torch\nfor name, sd in adapters.items():\n    torch.save(sd, f'{name}.bin')\n"),
+        Valid("import torch\nfor step in range(9):\n    samples = torch.cat(outs)\n    torch.save(samples, f'sample-{step}.pt')\n"),
         Valid("import torch\nretry = 3\nwhile retry > 0:\n    try:\n        torch.save(sd, path)\n        break\n"
               "    except OSError:\n        retry -= 1\n"),
     )
@@ -78,6 +81,9 @@ class NonAtomicSave(Rule):
             f = find_arg(call, "f", POSITIONAL["torch.save"])
             if not isinstance(f, cst.Arg) or _TEMPISH.search(ctx.code(f.value)) or writes_to_buffer(ctx, f.value):
                 continue
+            obj = saved_object(call)
+            if obj is not None and ctx.values.of(obj).kind in (TENSOR, OTHER):
+                continue  # a sample or a metric written each step, not a checkpoint
             scope = enclosing_function(ctx, call) or ctx.module
             if self._moves_into_place(ctx, scope):
                 continue
