@@ -135,6 +135,16 @@ def test_new_subclass_in_copied_project(tmp_path):
     assert [(d["code"], d["location"]["row"]) for d in out] == [("CKPT001", 10)]
 
 
+def test_index_not_built_when_no_rule_needs_it(monkeypatch):
+    from ckptlint.analysis import project
+
+    project.clear()
+    monkeypatch.setattr(project, "build_index", lambda *a: pytest.fail("index built"))
+    view = project.project_view(str(PROJECT / "train.py"), "import torch\nx = 1\n", None)
+    assert view.current["classes"] == {}
+    project.clear()
+
+
 def test_index_built_once_per_run(monkeypatch):
     from ckptlint.analysis import project
 
@@ -144,7 +154,8 @@ def test_index_built_once_per_run(monkeypatch):
     monkeypatch.setattr(project, "build_index", lambda *a: calls.append(a) or real(*a))
     for name in ("train.py", "evaluate.py", "pkg/train_rel.py"):
         path = PROJECT / name
-        project.project_view(str(path), path.read_text(), None)
+        view = project.project_view(str(path), path.read_text(), None)
+        assert view.class_kind("pkg.nets.Big") == "module"
     assert len(calls) == 1
     project.clear()
 

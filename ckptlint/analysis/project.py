@@ -192,7 +192,7 @@ def summarise(text: str, module: str, is_package: bool, path: str) -> Optional[d
         entry = _Summary(tree, module, is_package, path, sites).entry
     except RecursionError:
         return None
-    entry["hash"] = text_hash(text)
+    entry["hash"] = text_hash(text)  # lets a cache tell an unchanged file
     return entry
 
 
@@ -246,11 +246,17 @@ def clear() -> None:
 class ProjectView:
     """The index as seen from one linted file (whose own entry comes from its current text)."""
 
-    def __init__(self, index: dict, current: Optional[dict], module: str, rel_path: str):
-        self.index = index
+    def __init__(self, index, current: Optional[dict], module: str, rel_path: str):
+        self._index = index  # the index, or a function that builds it (only when a rule needs it)
         self.module = module or CURRENT
         self.current = current
         self.rel_path = rel_path
+
+    @property
+    def index(self) -> dict:
+        if callable(self._index):
+            self._index = self._index()
+        return self._index
 
     # --- entries ------------------------------------------------------------------------------
     def entry(self, module: str, from_path: str = "") -> Optional[dict]:
@@ -351,7 +357,6 @@ class ProjectView:
 
 def project_view(path: str, text: str, module_name: Optional[str]) -> ProjectView:
     root, whole = find_root(path)
-    index = index_for_root(root, whole)
     abspath = Path(os.path.abspath(path))
     rel = abspath.name
     if root is not None:
@@ -360,8 +365,7 @@ def project_view(path: str, text: str, module_name: Optional[str]) -> ProjectVie
         except ValueError:
             pass
     module = module_name or CURRENT
-    # the linted file's own entry: the index's when the text is what was read from disk
-    current = index["modules"].get(module)
-    if current is None or current["path"] != rel or current.get("hash") != text_hash(text):
-        current = summarise(text, module, abspath.name == "__init__.py", rel)
-    return ProjectView(index, current, module, rel)
+    # the linted file's own entry always comes from the text being linted; the rest of the
+    # project is read only when a rule needs a name from another file
+    current = summarise(text, module, abspath.name == "__init__.py", rel)
+    return ProjectView(lambda: index_for_root(root, whole), current, module, rel)

@@ -122,6 +122,8 @@ class SaveLoadFormatMismatch(Rule):
         for call in ctx.calls_to("torch.load"):
             calls_by_line.setdefault(ctx.start(call).row, []).append(call)
         for load in current["loads"]:
+            if load["path"][0] == "lit" and not usable(load["path"][1]):
+                continue  # decided without reading the rest of the project
             path = _path(view, load["path"])
             if path is None:
                 continue
