@@ -27,6 +27,7 @@ MAX_MEMO_INDEX = 1 << 24
 MAX_MARK_DEPTH = 2000
 MAX_STACK = 1 << 22
 MAX_OPS = 1 << 26
+MAX_DEPTH = 1000  # object nesting (torch state dicts need < 10)
 
 
 class PickleScanError(Exception):
@@ -326,6 +327,7 @@ class InertMachine:
         self.globals: List[str] = []
         self.storages: Dict[str, StorageInfo] = {}
         self.persistent_ids = 0
+        self.depths: Dict[int, Tuple[Any, int]] = {}  # id -> (object kept alive, depth)
 
     # -- helpers -------------------------------------------------------------------------
     def _pop(self):
@@ -339,6 +341,25 @@ class InertMachine:
         items = self.stack
         self.stack = self.marks.pop()
         return items
+
+    def _depth(self, obj) -> int:
+        entry = self.depths.get(id(obj))
+        if entry is not None:
+            return entry[1]
+        return 1 if isinstance(obj, (list, dict, tuple, Call)) else 0
+
+    def _nest(self, container, children):
+        """Record the nesting depth of a container, bounded before it can be used."""
+        deepest = 0
+        for child in children:
+            d = self._depth(child)
+            if d > deepest:
+                deepest = d
+        depth = max(self._depth(container), deepest + 1)
+        if depth > MAX_DEPTH:
+            raise PickleScanError(f"objects nested deeper than {MAX_DEPTH} levels")
+        self.depths[id(container)] = (container, depth)
+        return container
 
     def _push(self, value):
         if len(self.stack) >= MAX_STACK:
@@ -376,9 +397,10 @@ class InertMachine:
                 return d
             if q == "torch.Size":
                 return _shape_of(args[0]) if args else ()
-        return Call(func, args)
+        return self._nest(Call(func, args), args)
 
     def _setitem(self, target, key, value):
+        self._nest(target, (value,))
         if isinstance(target, dict):
             try:
                 target[key] = value
@@ -466,25 +488,30 @@ class InertMachine:
             raise PickleScanError("stack underflow")
         self._push(self.stack[-1])
 
+    def _tuple(self, items):
+        t = tuple(items)
+        self._push(self._nest(t, t) if t else t)
+
     def op_TUPLE(self, arg):
-        self._push(tuple(self._pop_mark()))
+        self._tuple(self._pop_mark())
 
     def op_TUPLE1(self, arg):
-        self._push((self._pop(),))
+        self._tuple([self._pop()])
 
     def op_TUPLE2(self, arg):
         b = self._pop()
         a = self._pop()
-        self._push((a, b))
+        self._tuple([a, b])
 
     def op_TUPLE3(self, arg):
         c = self._pop()
         b = self._pop()
         a = self._pop()
-        self._push((a, b, c))
+        self._tuple([a, b, c])
 
     def op_LIST(self, arg):
-        self._push(PList(self._pop_mark()))
+        items = self._pop_mark()
+        self._push(self._nest(PList(items), items))
 
     def op_DICT(self, arg):
         items = self._pop_mark()
@@ -517,6 +544,7 @@ class InertMachine:
         return self.stack[-1]
 
     def _append(self, target, items):
+        self._nest(target, items)
         if isinstance(target, list):
             target.extend(items)
         elif isinstance(target, Call):
@@ -615,6 +643,7 @@ class InertMachine:
                     if isinstance(k, str):
                         target.attrs[k] = v
         elif isinstance(target, Call):
+            self._nest(target, (state,))
             target.state = state
         elif isinstance(target, TensorInfo):
             pass  # tensor subclass state: ignored
