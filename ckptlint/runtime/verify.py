@@ -206,9 +206,10 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
     out: List[Diagnostic] = []
     danger, other = allowlist.classify(ck.globals, safe_globals)
     if ck.pickle_error:
-        named = ", ".join(f"`{g}`" for g in danger + other) or "nothing recognisable"
-        out.append(make("CKPT101", f"cannot prove the pickle safe ({ck.pickle_error}); before failing it "
-                        f"names {named}: never load it with `weights_only=False`", path))
+        named = ", ".join(f"`{g}`" for g in danger + other)
+        named = f"; before that point it names {named}" if named else ""
+        out.append(make("CKPT101", f"cannot prove the pickle safe ({ck.pickle_error}){named}: never load it "
+                        "with `weights_only=False`", path))
         out.append(make("CKPT109", f"unreadable checkpoint: the pickle cannot be parsed ({ck.pickle_error})", path))
         return out
     if danger:
