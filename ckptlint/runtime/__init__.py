@@ -8,15 +8,15 @@ from __future__ import annotations
 
 
 def parse_entries(raw, config_file):
-    """Validate the ``[[tool.ckptlint.checkpoints]]`` array; see verify.parse_entries."""
-    from ckptlint.runtime.verify import parse_entries as _parse
+    """Validate the ``[[tool.ckptlint.checkpoints]]`` array; see runner.parse_entries."""
+    from ckptlint.runtime.runner import parse_entries as _parse
 
     return _parse(raw, config_file)
 
 
 def verify(entries, files, *, root, torch_version, safe_globals):
-    """Check checkpoints; see verify.verify. Returns (diagnostics, notes)."""
-    from ckptlint.runtime.verify import verify as _verify
+    """Check checkpoints; see runner.verify. Returns (diagnostics, notes)."""
+    from ckptlint.runtime.runner import verify as _verify
 
     return _verify(entries, files, root=root, torch_version=torch_version, safe_globals=safe_globals)
 

@@ -77,7 +77,7 @@ def _torch_floor(deps) -> Optional[str]:
 
 
 def run(argv: List[str]) -> int:
-    from ckptlint.runtime.verify import parse_entries, verify
+    from ckptlint.runtime.runner import parse_entries, verify
 
     fmt = "text"
     try:

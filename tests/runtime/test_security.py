@@ -107,7 +107,7 @@ HARNESS = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from ckptlint.runtime import verify as run
-import ckptlint.runtime.verify, ckptlint.runtime.reader, ckptlint.runtime.pickle_scan  # noqa
+import ckptlint.runtime.runner, ckptlint.runtime.reader, ckptlint.runtime.pickle_scan  # noqa
 import encodings.cp437  # noqa: zipfile decodes names with it; importing a module is an exec event
 import pathlib
 WATCH = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
