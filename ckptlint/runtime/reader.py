@@ -81,6 +81,12 @@ def read_checkpoint(path, data_crc: bool = False) -> Checkpoint:
         ck.pickle_error = "nesting too deep"
     except OSError as exc:
         ck.not_checkpoint = f"cannot read file: {exc.strerror or exc}"
+    except Exception as exc:  # noqa: BLE001 - never crash on a file; never fail open
+        reason = f"reader failure ({type(exc).__name__}: {exc})"
+        if ck.format in ("zip", "legacy", "pickle") and ck.root is None:
+            ck.pickle_error = reason  # the pickle was not fully checked: CKPT101 + CKPT109
+        else:
+            ck.problems.append(reason)
     return ck
 
 
@@ -261,7 +267,8 @@ def _read_pickle_stream(ck: Checkpoint, head: bytes, size: int) -> None:
             first_scan = _scan_into(ck, f)
         except PickleScanError:
             # Only something that names code (or says it is a pickle) is treated as one.
-            if first not in (b"\x80", b"c", b"i") or (first == b"\x80" and head[1:2] > b"\x05"):
+            says_pickle = first == b"\x80" and head[1:2] <= b"\x05"
+            if not (says_pickle or ck.globals or first in (b"c", b"i")):
                 ck.not_checkpoint = f"not a checkpoint (unrecognised content starting {head[:16]!r})"
                 ck.globals.clear()
                 return

@@ -118,7 +118,7 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
         for f in files:
             path = os.path.abspath(os.fspath(f))
             ck = read_checkpoint(path)
-            diags.extend(file_findings(ck, safe_globals, torch_version))
+            diags.extend(guarded_file_findings(ck, safe_globals, torch_version))
     else:
         for entry in entries:
             diags.extend(_verify_entry(entry, root, torch_version, safe_globals, notes))
@@ -143,7 +143,7 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
     model_state = None  # (model or None, error) built once per entry
     for path in paths:
         ck = read_checkpoint(path)
-        found = file_findings(ck, allowed, torch_version)
+        found = guarded_file_findings(ck, allowed, torch_version)
         out.extend(found)
         if entry.model is None or any(d.code in ("CKPT109", "CKPT102") for d in found):
             continue
@@ -166,9 +166,13 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
 
         metadata = _metadata_of(picked.container)
         opt = find_optimizer(ck.root)
-        for code, key, message, severity in compare.compare(
-            model, picked.tensors, metadata, strict=entry.strict, optimizer=opt
-        ):
+        try:
+            findings = compare.compare(model, picked.tensors, metadata, strict=entry.strict, optimizer=opt)
+        except Exception as exc:  # noqa: BLE001 - user model code runs here (state_dict hooks ...)
+            out.append(make("E910", f"comparing with model `{entry.model}` failed: "
+                            f"{type(exc).__name__}: {exc}", path))
+            continue
+        for code, key, message, severity in findings:
             out.append(make(code, message, path, key=key, severity=severity))
     if model_state is not None and model_state[1]:
         cfg = entry.config_file or str(root / "pyproject.toml")
@@ -195,6 +199,20 @@ def make(code: str, message: str, filename: str, key: Optional[str] = None,
 
 
 # -- file-level findings (no torch) -------------------------------------------------------
+
+
+def guarded_file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnostic]:
+    """file_findings, but a bug of ours on a strange file is a finding, never a crash, and
+    never a silent pass for a pickle (fail closed)."""
+    try:
+        return file_findings(ck, safe_globals, torch_version)
+    except Exception as exc:  # noqa: BLE001
+        why = f"{type(exc).__name__}: {exc}"
+        out = [make("CKPT109", f"ckptlint could not check this file (internal error: {why})", ck.path)]
+        if ck.format in ("zip", "legacy", "pickle"):
+            out.append(make("CKPT101", "the pickle was not proven safe (the check stopped with an internal "
+                            "error): never load it with `weights_only=False`", ck.path))
+        return out
 
 
 def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnostic]:
