@@ -1,7 +1,8 @@
 """A torch-free checkpoint reader.
 
 Recognises torch zip archives (any top folder), the legacy (non-zip) stream, raw pickles,
-safetensors files and Hugging Face ``*.index.json`` sharded checkpoints. It parses pickles
+safetensors files, Hugging Face ``*.index.json`` sharded checkpoints and (for security only)
+the torch<0.4 tar format. It parses pickles
 with :mod:`ckptlint.runtime.pickle_scan` (never unpickles), never reads tensor bytes, and
 never raises for a bad file: everything wrong ends up in ``Checkpoint.problems`` (CKPT109)
 or ``Checkpoint.pickle_error`` (fail closed: CKPT101 + CKPT109).
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickletools
 import struct
+import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -58,6 +61,7 @@ class Checkpoint:
     crc_failed: bool = False
     pickle_error: Optional[str] = None  # could not prove the pickle safe: CKPT101 (+109)
     not_checkpoint: Optional[str] = None  # not a checkpoint at all: CKPT109 only
+    unverified: Optional[str] = None  # a format whose pickles are not all checked: CKPT101
     records: List[str] = field(default_factory=list)
     archive_version: Optional[str] = None
     metadata: Dict[str, Any] = field(default_factory=dict)  # safetensors __metadata__
@@ -83,7 +87,7 @@ def read_checkpoint(path, data_crc: bool = False) -> Checkpoint:
         ck.not_checkpoint = f"cannot read file: {exc.strerror or exc}"
     except Exception as exc:  # noqa: BLE001 - never crash on a file; never fail open
         reason = f"reader failure ({type(exc).__name__}: {exc})"
-        if ck.format in ("zip", "legacy", "pickle") and ck.root is None:
+        if ck.format in ("zip", "legacy", "pickle", "tar") and ck.root is None:
             ck.pickle_error = reason  # the pickle was not fully checked: CKPT101 + CKPT109
         else:
             ck.problems.append(reason)
@@ -116,6 +120,8 @@ def _read(ck: Checkpoint, data_crc: bool) -> None:
         ck.not_checkpoint = "bad safetensors header"
     elif head.lstrip()[:1] == b"<" and b"<html" in head.lower() or head.lstrip().lower().startswith(b"<!doctype"):
         ck.not_checkpoint = "an HTML page, not a checkpoint (a failed download?)"
+    elif _is_torch_tar(ck.path):
+        _read_tar(ck)
     else:
         _read_pickle_stream(ck, head, size)
 
@@ -252,8 +258,6 @@ def _scan_into(ck: Checkpoint, data) -> ScanResult:
 
 
 def _read_pickle_stream(ck: Checkpoint, head: bytes, size: int) -> None:
-    import pickletools
-
     first = head[:1]
     try:
         op = pickletools.code2op.get(first.decode("latin-1"))
@@ -309,6 +313,42 @@ def _read_pickle_stream(ck: Checkpoint, head: bytes, size: int) -> None:
                 return
         for key in sorted(set(ck.storages) - set(order)):
             ck.problems.append(f"storage `{key}` named in the pickle is missing from the file")
+
+
+# -- the torch < 0.4 tar format ---------------------------------------------------------
+
+TAR_MEMBERS = ("sys_info", "pickle", "storages", "tensors")
+
+
+def _is_torch_tar(path: str) -> bool:
+    try:  # "r:" only, as torch opens it (is_tarfile would also try every compression)
+        with tarfile.open(path, mode="r:") as tar:
+            return "pickle" in tar.getnames()
+    except (tarfile.TarError, OSError, ValueError):
+        return False
+
+
+def _read_tar(ck: Checkpoint) -> None:
+    """torch.load unpickles this format only with weights_only=False (weights_only=True
+    refuses it). Its storages/tensors members interleave pickles with raw data; only the
+    whole-pickle members are scanned, so the file is never reported as proven safe."""
+    ck.format = "tar"
+    ck.unverified = ("the torch<0.4 tar checkpoint format: `torch.load(weights_only=True)` refuses it "
+                     "and `weights_only=False` unpickles it")
+    with tarfile.open(ck.path, mode="r:") as tar:
+        for name in ("sys_info", "pickle"):
+            try:
+                member = tar.getmember(name)
+            except KeyError:
+                continue
+            if member.size > MAX_PICKLE_BYTES:
+                raise PickleScanError(f"tar member `{name}` is larger than the parsing limit")
+            handle = tar.extractfile(member)
+            if handle is None:
+                continue
+            result = _scan_into(ck, handle.read())
+            if name == "pickle":
+                ck.root = result.root
 
 
 # -- safetensors -------------------------------------------------------------------------

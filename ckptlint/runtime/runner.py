@@ -147,7 +147,7 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
         out.extend(found)
         if entry.model is None or any(d.code in ("CKPT109", "CKPT102") for d in found):
             continue
-        if ck.pickle_error is not None or ck.root is None:
+        if ck.pickle_error is not None or ck.unverified or ck.root is None:
             continue
         picked = find_state_dict(ck.root, entry.key)
         if picked.error:
@@ -209,7 +209,7 @@ def guarded_file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[D
     except Exception as exc:  # noqa: BLE001
         why = f"{type(exc).__name__}: {exc}"
         out = [make("CKPT109", f"ckptlint could not check this file (internal error: {why})", ck.path)]
-        if ck.format in ("zip", "legacy", "pickle"):
+        if ck.format in ("zip", "legacy", "pickle", "tar"):
             out.append(make("CKPT101", "the pickle was not proven safe (the check stopped with an internal "
                             "error): never load it with `weights_only=False`", ck.path))
         return out
@@ -230,7 +230,10 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
                         "with `weights_only=False`", path))
         out.append(make("CKPT109", f"unreadable checkpoint: the pickle cannot be parsed ({ck.pickle_error})", path))
         return out
-    if danger:
+    if ck.unverified:
+        named = f"; its pickles name {_names(danger + other)}" if danger or other else ""
+        out.append(make("CKPT101", f"not proven safe: {ck.unverified}{named}", path))
+    elif danger:
         rest = f"; also outside the weights-only allowlist: {_names(other)}" if other else ""
         out.append(make("CKPT101", f"dangerous global(s) {_names(danger)}: loading this file with "
                         f"`weights_only=False` runs code{rest}", path))

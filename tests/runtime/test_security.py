@@ -85,6 +85,22 @@ def zip_with(payload: bytes) -> bytes:
     return buf.getvalue()
 
 
+def tar_with(payload: bytes) -> bytes:
+    """The torch<0.4 tar format, which torch.load(weights_only=False) still unpickles."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    members = {"sys_info": pickle.dumps({"protocol_version": 1001}, 2), "pickle": payload,
+               "storages": pickle.dumps(0, 2) + pickle.dumps([], 2), "tensors": pickle.dumps(0, 2)}
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
 def hostile_files(tmp_path, marker: str) -> dict:
     out = {}
     base = recipes(marker)
@@ -100,6 +116,9 @@ def hostile_files(tmp_path, marker: str) -> dict:
     p = tmp_path / "zip_payload.pt"
     p.write_bytes(zip_with(base["stack_global_posix_system"][0]))
     out["zip_payload"] = (p, "posix.system")
+    p = tmp_path / "tar_payload.pt"
+    p.write_bytes(tar_with(posix))
+    out["tar_payload"] = (p, "posix.system")
     return out
 
 
@@ -156,6 +175,16 @@ print(json.dumps(events))
                               capture_output=True, text=True, timeout=60)
         assert event in json.loads(proc.stdout)
         assert marker.exists(), name
+
+
+@pytest.mark.parametrize("name", ["legacy_payload_in_pickle_0", "zip_payload", "tar_payload"])
+def test_control_torch_load_without_weights_only_runs_the_container_payloads(tmp_path, name):
+    pytest.importorskip("torch")
+    marker = tmp_path / "control-marker"
+    path = hostile_files(tmp_path, str(marker))[name][0]
+    code = "import sys, torch\ntry:\n    torch.load(sys.argv[1], weights_only=False)\nexcept Exception:\n    pass\n"
+    subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, timeout=120)
+    assert marker.exists()
 
 
 def test_hostile_pickles_are_reported_and_never_run(tmp_path):
