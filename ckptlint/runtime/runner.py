@@ -228,7 +228,9 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
         named = f"; before that point it names {named}" if named else ""
         out.append(make("CKPT101", f"cannot prove the pickle safe ({ck.pickle_error}){named}: never load it "
                         "with `weights_only=False`", path))
-        out.append(make("CKPT109", f"unreadable checkpoint: the pickle cannot be parsed ({ck.pickle_error})", path))
+        first = f"{ck.problems[0]}; " if ck.problems else ""  # e.g. the CRC mismatch behind it
+        out.append(make("CKPT109", f"unreadable checkpoint: {first}the pickle cannot be parsed "
+                        f"({ck.pickle_error})", path))
         return out
     if ck.unverified:
         named = f"; its pickles name {_names(danger + other)}" if danger or other else ""

@@ -142,6 +142,21 @@ def test_flipped_byte_in_data_pkl_reports_crc(tmp_path, torch):
     assert any("CRC" in d.message and "data.pkl" in d.message for d in diags if d.code == "CKPT109")
 
 
+def test_flipped_opcode_in_data_pkl_is_crc_and_fail_closed(tmp_path, torch):
+    p = tmp_path / "flip.pt"
+    torch.save(small_state(torch), p)
+    with zipfile.ZipFile(p) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith("data.pkl"))
+    raw = bytearray(p.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26: info.header_offset + 30])
+    raw[info.header_offset + 30 + name_len + extra_len + 2] = 0xFF  # first opcode after PROTO
+    p.write_bytes(bytes(raw))
+    diags = check(p)
+    assert codes(diags) == ["CKPT101", "CKPT109"]
+    d109 = next(d for d in diags if d.code == "CKPT109")
+    assert "CRC" in d109.message and "cannot be parsed" in d109.message
+
+
 def test_flipped_byte_in_tensor_data_needs_data_crc(tmp_path, torch):
     p = tmp_path / "flipdata.pt"
     torch.save(small_state(torch), p)
