@@ -25,15 +25,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from ckptlint.runtime.pickle_scan import (
-    ITEMSIZE,
-    PDict,
-    PickleScanError,
-    ScanResult,
-    StorageInfo,
-    TensorInfo,
-    scan,
-)
+from ckptlint.runtime.pickle_scan import ScanResult, scan
+from ckptlint.runtime.records import PDict, PickleScanError, StorageInfo, TensorInfo
+from ckptlint.runtime.torch_tables import ITEMSIZE
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_PICKLE_BYTES = 1 << 30

@@ -13,8 +13,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from ckptlint.diagnostic import Diagnostic
 from ckptlint.errors import ConfigError
 from ckptlint.runtime import allowlist
-from ckptlint.runtime.pickle_scan import Call, Global, PDict, TensorInfo
 from ckptlint.runtime.reader import Checkpoint, read_checkpoint
+from ckptlint.runtime.records import Call, Global, PDict, TensorInfo
 
 NAMES = {
     "CKPT101": "unsafe-pickle",
@@ -41,7 +41,7 @@ STATE_DICT_KEYS = (
 OPTIMIZER_KEYS = ("optimizer_state_dict", "optimizer", "optim")
 VERSION_KEYS = ("torch_version", "pytorch_version", "torch", "pytorch-version", "torch-version")
 ENTRY_KEYS = {"path": str, "model": str, "kwargs": dict, "key": str, "strict": bool, "safe-globals": list}
-MAX_WALK = 200_000  # objects visited when looking for tensors/modules (bombs stay bounded)
+MAX_WALK = 2_000_000  # objects visited when looking for tensors/modules (bombs stay bounded)
 
 # dtypes that older torch cannot load (first torch release that has them)
 DTYPE_SINCE = {

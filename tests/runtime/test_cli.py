@@ -171,7 +171,8 @@ if block:  # behave as if torch were not installed
             if name == "torch" or name.startswith("torch."):
                 raise ImportError("No module named 'torch'")
     sys.meta_path.insert(0, Blocker())
-import ckptlint.runtime.reader, ckptlint.runtime.pickle_scan, ckptlint.runtime.allowlist, ckptlint.runtime.runner  # noqa
+import ckptlint.runtime.reader, ckptlint.runtime.pickle_scan  # noqa
+import ckptlint.runtime.allowlist, ckptlint.runtime.runner  # noqa
 after_import = "torch" in sys.modules
 from ckptlint.runtime import verify, parse_entries
 diags, _ = verify([], [sys.argv[2]], root=pathlib.Path("."), torch_version=None, safe_globals=[])
