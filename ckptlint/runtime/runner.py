@@ -414,6 +414,12 @@ class Picked:
 
 
 def _top_keys(root) -> str:
+    if isinstance(root, TensorInfo):
+        return "the checkpoint is a single tensor"
+    if isinstance(root, list):
+        return "the checkpoint is a list"
+    if isinstance(root, Call):
+        return f"the checkpoint is a `{class_of(root) or 'object'}` object"
     if not isinstance(root, dict):
         return f"the checkpoint is a {type(root).__name__}, not a dict"
     keys = [str(k) for k in list(root)[:12]]
@@ -440,15 +446,26 @@ def find_state_dict(root, key: Optional[str]) -> Picked:
     if is_module(root):
         return Picked(module_at="")
     if isinstance(root, dict):
-        candidates = [k for k in STATE_DICT_KEYS if k in root]
-        candidates += sorted(k for k in root if isinstance(k, str) and k not in candidates)
-        for k in candidates:
+        # one level down (`model_state_dict`), then two (`model.state_dict`), known names first
+        for k in _candidates(root):
             if is_module(root[k]):
                 return Picked(module_at=k)
             tensors = tensor_map(root[k])
             if tensors is not None:
                 return Picked(tensors, root[k], auto_key=k)
+        for k in _candidates(root):
+            inner = root[k]
+            if isinstance(inner, dict):
+                for k2 in _candidates(inner):
+                    tensors = tensor_map(inner[k2])
+                    if tensors is not None:
+                        return Picked(tensors, inner[k2], auto_key=f"{k}.{k2}")
     return Picked(error=f"no state dict found in the checkpoint ({_top_keys(root)}); set `key`")
+
+
+def _candidates(d: dict) -> List[str]:
+    known = [k for k in STATE_DICT_KEYS if k in d]
+    return known + sorted(k for k in d if isinstance(k, str) and k not in known)
 
 
 def _metadata_of(container) -> Optional[Dict[str, dict]]:

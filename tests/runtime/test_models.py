@@ -289,6 +289,16 @@ def test_explicit_key_and_missing_key(project, torch):
     assert "`weights`" in diags[0].message
 
 
+def test_nested_state_dict_is_auto_detected_and_non_dicts_are_explained(project, torch):
+    root, nets = project
+    torch.save({"epoch": 3, "model": {"state_dict": trained(torch, nets).state_dict()}}, root / "n.pt")
+    torch.save(torch.zeros(3), root / "t.pt")
+    diags, notes = run(root, entry("n.pt"), entry("t.pt"))
+    assert any("auto-detected state dict key `model.state_dict`" in n for n in notes)
+    assert [(pathlib.Path(d.filename).name, d.code) for d in diags] == [("t.pt", "CKPT109")]
+    assert "single tensor" in diags[0].message
+
+
 def test_model_errors_are_one_line_and_other_entries_still_run(project, torch):
     root, nets = project
     sd = trained(torch, nets).state_dict()
