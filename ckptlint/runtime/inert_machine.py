@@ -129,10 +129,10 @@ class InertMachine:
                 raise PickleScanError("unbalanced pickle at STOP")
             self.result = self.stack[0]
             return
-        handler = getattr(self, "op_" + name, None)
+        handler = _HANDLERS.get(name)
         if handler is None:
             raise PickleScanError(f"unsupported opcode {name}")
-        handler(arg)
+        handler(self, arg)
 
     def _push_arg(self, arg):
         self._push(arg)
@@ -377,3 +377,7 @@ class InertMachine:
         else:
             info = known
         self._push(info)
+
+
+# opcode name -> unbound handler, looked up once instead of getattr per opcode
+_HANDLERS = {name[3:]: fn for name, fn in vars(InertMachine).items() if name.startswith("op_")}

@@ -56,13 +56,15 @@ def scan(data, max_bytes: Optional[int] = None) -> ScanResult:
     names = OpcodeGlobals()
     machine = InertMachine()
     last = None
+    limit = None if max_bytes is None else start + max_bytes
+    feed, step = names.feed, machine.step
     try:
         for op, arg, pos in _ops(stream):
-            if max_bytes is not None and pos - start > max_bytes:
+            if limit is not None and pos > limit:
                 raise PickleScanError("pickle larger than the size limit")
             last = op.name
-            names.feed(last, arg)
-            machine.step(last, arg)
+            feed(last, arg)
+            step(last, arg)
         if last != "STOP":
             raise PickleScanError("pickle has no STOP opcode (truncated)")
     except PickleScanError as exc:
