@@ -154,7 +154,11 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
             out.append(make("CKPT109", picked.error, path, key=entry.key))
             continue
         if picked.module_at is not None:
-            continue  # a full model somewhere unexpected was already CKPT102
+            # find_module looks one dict level down; a `key` can point deeper
+            out.append(make("CKPT102", f"holds a pickled `nn.Module` at `{picked.module_at}`, not a state "
+                            "dict: it loads only with `weights_only=False` and the exact same class code",
+                            path, key=picked.module_at or None))
+            continue
         if picked.auto_key:
             notes.append(f"{path}: auto-detected state dict key `{picked.auto_key}`")
         if model_state is None:

@@ -97,6 +97,26 @@ def test_findings_text_json_and_exit_zero(proj):
     assert zero.returncode == 0 and "Found 3 errors." in zero.stdout
 
 
+def test_config_option_and_notes_on_stderr(proj, tmp_path_factory, torch):
+    torch.save({"model_state_dict": torch.nn.Linear(4, 3).state_dict(), "epoch": 2},
+               proj / "weights" / "wrapped.pt")
+    cfg = proj / "ckpt.toml"
+    cfg.write_text(textwrap.dedent('''
+        [[tool.ckptlint.checkpoints]]
+        path = "weights/wrapped.pt"
+        model = "cliproj.models:build"
+    '''))
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    proc = run_cli("--config", cfg, cwd=elsewhere)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "auto-detected state dict key `model_state_dict`" in proc.stderr
+    assert "auto-detected" not in proc.stdout
+    proc, data = run_json("--config", cfg, cwd=elsewhere)
+    assert data == [] and proc.returncode == 0
+    missing = run_cli("--config", proj / "nope.toml", cwd=elsewhere)
+    assert missing.returncode == 2 and "nope.toml" in missing.stderr
+
+
 def test_verify_files_from_any_directory_ignores_entries(proj, tmp_path_factory):
     write_toml(proj, '''
         [[tool.ckptlint.checkpoints]]

@@ -299,6 +299,13 @@ def test_nested_state_dict_is_auto_detected_and_non_dicts_are_explained(project,
     assert "single tensor" in diags[0].message
 
 
+def test_key_pointing_at_a_pickled_module_deeper_down(project, torch):
+    root, nets = project
+    torch.save({"run": {"net": trained(torch, nets)}}, root / "deep.pt")
+    diags, _ = run(root, entry("deep.pt", key="run.net"))
+    assert [(d.code, d.key) for d in diags if d.code != "CKPT101"] == [("CKPT102", "run.net")]
+
+
 def test_model_errors_are_one_line_and_other_entries_still_run(project, torch):
     root, nets = project
     sd = trained(torch, nets).state_dict()
