@@ -228,8 +228,9 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
     out: List[Diagnostic] = []
     danger, other = allowlist.classify(ck.globals, safe_globals)
     if ck.pickle_error:
-        named = ", ".join(f"`{g}`" for g in danger + other)
-        named = f"; before that point it names {named}" if named else ""
+        named = f"; before that point it names dangerous {_names(danger)}" if danger else ""
+        if other:
+            named += f"{'; and' if danger else '; before that point it names'} {_names(other)}"
         out.append(make("CKPT101", f"cannot prove the pickle safe ({ck.pickle_error}){named}: never load it "
                         "with `weights_only=False`", path))
         first = f"{ck.problems[0]}; " if ck.problems else ""  # e.g. the CRC mismatch behind it

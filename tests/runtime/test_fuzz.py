@@ -125,3 +125,67 @@ def test_plain_pickles_agree_with_torchs_weights_only_unpickler(tmp_path, obj, p
             assert got == {"CKPT101"}, (obj, proto)
     else:
         assert got == set(), (obj, proto, ck.globals)
+
+
+class _Recorder(pickle.Unpickler):
+    """The real unpickler, recording every global it imports (used on our own benign data)."""
+
+    def __init__(self, data):
+        super().__init__(io.BytesIO(data))
+        self.seen = set()
+
+    def find_class(self, module, name):
+        obj = super().find_class(module, name)
+        self.seen.add(f"{module}.{name}")
+        return obj
+
+
+def _stdlib_objects():
+    import collections
+    import datetime
+    import decimal
+    import fractions
+    import uuid
+
+    leaf = st.one_of(
+        st.integers(), st.text(max_size=3), st.binary(max_size=3), st.complex_numbers(allow_nan=False),
+        st.dates().map(lambda d: d), st.datetimes(), st.decimals(allow_nan=False),
+        st.fractions(), st.uuids(), st.frozensets(st.integers(0, 3), max_size=2),
+        st.sets(st.integers(0, 3), max_size=2), st.binary(max_size=3).map(bytearray),
+        st.integers(0, 5).map(range), st.timedeltas(),
+    )
+    return st.recursive(
+        leaf,
+        lambda inner: st.lists(inner, max_size=3).map(collections.deque)
+        | st.dictionaries(st.text(max_size=2), inner, max_size=3).map(collections.OrderedDict)
+        | st.lists(inner, max_size=3) | st.tuples(inner, inner),
+        max_leaves=12,
+    ), (collections, datetime, decimal, fractions, uuid)
+
+
+@SETTINGS
+@given(obj=_stdlib_objects()[0], proto=st.integers(0, 5))
+def test_scan_names_every_global_the_real_unpickler_imports(obj, proto):
+    from ckptlint.runtime.pickle_scan import scan
+    from ckptlint.runtime.records import map_py2
+
+    data = pickle.dumps(obj, protocol=proto)
+    rec = _Recorder(data)
+    rec.load()
+    expected = {"{}.{}".format(*map_py2(*g.rsplit(".", 1))) for g in rec.seen}
+    assert expected <= set(scan(data).globals)
+
+
+def test_truncated_hostile_pickle_still_names_its_global(tmp_path):
+    from ckptlint.runtime.pickle_scan import scan
+    from ckptlint.runtime.records import PickleScanError
+
+    data = b"\x80\x04\x95\x0f\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x8c\x06system\x93X\x05\x00\x00\x00touch"
+    with pytest.raises(PickleScanError) as info:
+        scan(data)
+    assert "posix.system" in info.value.globals
+    p = tmp_path / "cut.pt"
+    p.write_bytes(data)
+    diags, _ = verify([], [p], root=tmp_path, torch_version=None, safe_globals=[])
+    d101 = [d for d in diags if d.code == "CKPT101"]
+    assert d101 and "`posix.system`" in d101[0].message and d101[0].severity == "error"
