@@ -60,7 +60,9 @@ def _build(spec, factory, kwargs):
     try:
         with torch.device("meta"):
             model = factory(**kwargs)
-    except Exception:  # noqa: BLE001 - e.g. __init__ reads tensor values
+    except BaseException as first:  # noqa: BLE001 - e.g. __init__ reads tensor values
+        if isinstance(first, KeyboardInterrupt):
+            raise
         try:
             model = factory(**kwargs)
         except BaseException as exc:  # noqa: BLE001

@@ -194,6 +194,8 @@ def _build(entry: Entry, root: pathlib.Path):
         return compare.load_model(entry.model, entry.kwargs, root), None
     except compare.ModelError as exc:
         return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - e.g. a module __getattr__ that raises
+        return None, f"model `{entry.model}` could not be built: {type(exc).__name__}: {exc}"
 
 
 def make(code: str, message: str, filename: str, key: Optional[str] = None,
