@@ -164,8 +164,10 @@ def _read_zip(ck: Checkpoint, data_crc: bool) -> None:
         if zlib.crc32(data) & 0xFFFFFFFF != info.CRC:
             ck.crc_failed = True
             ck.problems.append(f"CRC mismatch in `{info.filename}` (the pickle is corrupt)")
-        for other in ck.records:
+        for other in ck.records:  # e.g. TorchScript's constants.pkl: torch.load reads them too
             if other.endswith(".pkl") and other != pkl[0]:
+                if by_name[other].file_size > MAX_PICKLE_BYTES:
+                    raise PickleScanError(f"`{other}` is larger than the 1 GiB parsing limit")
                 _scan_into(ck, _member_bytes(zf, raw, by_name[other]))
         result = _scan_into(ck, data)
         ck.root = result.root
@@ -310,9 +312,6 @@ def _read_pickle_stream(ck: Checkpoint, head: bytes, size: int) -> None:
 
 
 # -- the torch < 0.4 tar format ---------------------------------------------------------
-
-TAR_MEMBERS = ("sys_info", "pickle", "storages", "tensors")
-
 
 def _is_torch_tar(path: str) -> bool:
     try:  # "r:" only, as torch opens it (is_tarfile would also try every compression)
