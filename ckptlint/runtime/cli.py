@@ -30,13 +30,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="ckptlint", add_help=True)
-    sub = p.add_subparsers(dest="command")
-    v = sub.add_parser("verify", help="check checkpoint files")
-    v.add_argument("files", nargs="*")
-    v.add_argument("--config")
-    v.add_argument("--output-format", choices=("text", "json"), default="text")
-    v.add_argument("--exit-zero", action="store_true")
+    p = _Parser(prog="ckptlint verify", description="check checkpoint files (runtime phase)")
+    p.add_argument("files", nargs="*", help="check only these files, with no model")
+    p.add_argument("--config", help="pyproject.toml to read (default: the nearest one)")
+    p.add_argument("--output-format", choices=("text", "json"), default="text")
+    p.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
     return p
 
 
@@ -77,13 +75,14 @@ def _torch_floor(deps) -> Optional[str]:
 
 
 def run(argv: List[str]) -> int:
+    """Arguments after `verify` (a leading `verify` is accepted too). Returns the exit code."""
     from ckptlint.runtime.runner import parse_entries, verify
 
     fmt = "text"
     try:
+        if argv and argv[0] == "verify":  # `python -m ckptlint.runtime.cli verify ...`
+            argv = argv[1:]
         args = _parser().parse_args(argv)
-        if args.command != "verify":
-            raise UsageError("expected the `verify` command")
         fmt = args.output_format
         if args.config:
             config = pathlib.Path(args.config).resolve()

@@ -167,6 +167,19 @@ def test_parse_entries_api(tmp_path):
     assert parse_entries(None, cfg) == []
 
 
+def test_run_accepts_arguments_with_or_without_the_command_word(tmp_path, capsys, monkeypatch):
+    from ckptlint.runtime.cli import run
+
+    p = tmp_path / "empty.pt"
+    p.write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    for argv in (["verify", str(p), "--output-format", "json"], [str(p), "--output-format", "json"]):
+        assert run(argv) == 1
+        data = json.loads(capsys.readouterr().out)
+        assert [(d["code"], d["filename"]) for d in data] == [("CKPT109", str(p))]
+    assert run([str(p), "--exit-zero"]) == 0
+
+
 def test_usage_error_exits_2(tmp_path):
     proc = run_cli("--output-format", "xml", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
