@@ -75,18 +75,29 @@ def scan(data, max_bytes: Optional[int] = None) -> ScanResult:
     return ScanResult(found, machine.result, machine.storages, machine.persistent_ids, stream.tell())
 
 
-_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING",
-               "BINSTRING", "SHORT_BINSTRING"}
-_PUT_OPS = ("PUT", "BINPUT", "LONG_BINPUT")
+# what each opcode means to pass 1 (anything not listed pushes a value pass 1 does not track)
+_UNKNOWN, _STRING, _NOTHING, _GLOBAL, _STACK_GLOBAL, _EXT, _PUT, _MEMOIZE, _GET = range(9)
+_KIND = {name: _STRING for name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE",
+                                    "STRING", "BINSTRING", "SHORT_BINSTRING")}
+_KIND.update({"FRAME": _NOTHING, "PROTO": _NOTHING, "MARK": _NOTHING, "GLOBAL": _GLOBAL,
+              "INST": _GLOBAL, "STACK_GLOBAL": _STACK_GLOBAL, "EXT1": _EXT, "EXT2": _EXT,
+              "EXT4": _EXT, "PUT": _PUT, "BINPUT": _PUT, "LONG_BINPUT": _PUT,
+              "MEMOIZE": _MEMOIZE, "GET": _GET, "BINGET": _GET, "LONG_BINGET": _GET})
 
 
 class OpcodeGlobals:
-    """Pass 1: names every global by opcode alone. Deliberately independent of pass 2."""
+    """Pass 1: names every global by opcode alone. Deliberately independent of pass 2.
+
+    It tracks only the last two values pushed (``below``, ``top``), which is all a
+    STACK_GLOBAL needs; an opcode that pops or pushes something untracked makes ``top``
+    unknown, so a STACK_GLOBAL after it is reported as unresolved (dangerous), never guessed.
+    """
 
     def __init__(self):
         self.found: List[str] = []
         self.memo: Dict[int, Any] = {}
-        self.recent: List[Any] = []  # last values pushed, enough to resolve STACK_GLOBAL
+        self.below: Any = None
+        self.top: Any = None
         self.memo_next = 0
 
     def _add(self, qualname: str) -> None:
@@ -94,35 +105,35 @@ class OpcodeGlobals:
             self.found.append(qualname)
 
     def feed(self, n: str, arg) -> None:
-        recent = self.recent
-        if n in ("GLOBAL", "INST"):
+        kind = _KIND.get(n, _UNKNOWN)
+        if kind == _UNKNOWN:
+            self.below, self.top = self.top, None
+        elif kind == _STRING:
+            self.below, self.top = self.top, arg
+        elif kind == _PUT:
+            self.memo[int(arg)] = self.top
+            if int(arg) >= self.memo_next:
+                self.memo_next = int(arg) + 1
+        elif kind == _GET:
+            self.below, self.top = self.top, self.memo.get(int(arg))
+        elif kind == _MEMOIZE:
+            self.memo[self.memo_next] = self.top
+            self.memo_next += 1
+        elif kind == _GLOBAL:
             module, _, name = str(arg).partition(" ")
             module, name = map_py2(module, name)
             self._add(f"{module}.{name}")
-            recent.append(None)
-        elif n == "STACK_GLOBAL":
-            if len(recent) >= 2 and isinstance(recent[-1], str) and isinstance(recent[-2], str):
-                module, name = map_py2(recent[-2], recent[-1])
+            self.below, self.top = self.top, None
+        elif kind == _STACK_GLOBAL:
+            if isinstance(self.top, str) and isinstance(self.below, str):
+                module, name = map_py2(self.below, self.top)
                 self._add(f"{module}.{name}")
             else:
                 self._add("<unresolved STACK_GLOBAL>")
-            recent.append(None)
-        elif n in ("EXT1", "EXT2", "EXT4"):
+            self.below, self.top = self.top, None
+        elif kind == _EXT:
             self._add(f"<extension code {arg}>")
-            recent.append(None)
-        elif n in _STRING_OPS:
-            recent.append(arg)
-        elif n in _PUT_OPS:
-            self.memo[int(arg)] = recent[-1] if recent else None
-            self.memo_next = max(self.memo_next, int(arg) + 1)
-        elif n == "MEMOIZE":
-            self.memo[self.memo_next] = recent[-1] if recent else None
-            self.memo_next += 1
-        elif n in ("GET", "BINGET", "LONG_BINGET"):
-            recent.append(self.memo.get(int(arg)))
-        elif n not in ("FRAME", "PROTO", "MARK"):
-            recent.append(None)
-        del recent[:-4]
+            self.below, self.top = self.top, None
 
 
 def opcode_globals(data) -> List[str]:

@@ -274,3 +274,15 @@ def test_cli_json_for_a_bomb_has_no_traceback(tmp_path):
                            "json"], capture_output=True, text=True, env=cli_env(), timeout=60)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert [d["code"] for d in json.loads(proc.stdout)] == ["CKPT101", "CKPT109"]
+
+
+def test_opcode_pass_alone_never_guesses_and_both_passes_are_reported():
+    from ckptlint.runtime.pickle_scan import opcode_globals, scan
+
+    # "os" "system" POP "system" STACK_GLOBAL: the POP leaves pass 1 unsure, the VM resolves it
+    data = b"\x80\x04" + sbu("os") + sbu("system") + b"0" + sbu("system") + b"\x93" + bu("x") + b"\x85R."
+    assert opcode_globals(data) == ["<unresolved STACK_GLOBAL>"]
+    assert scan(data).globals == ["<unresolved STACK_GLOBAL>", "os.system"]
+    # split across frames, pass 1 alone still resolves it
+    split = recipes("/nonexistent/marker")["split_across_frames"][0]
+    assert opcode_globals(split) == ["os.system"]
