@@ -24,6 +24,7 @@ from ckptlint.runtime.inert_machine import InertMachine
 from ckptlint.runtime.records import PickleScanError, StorageInfo, map_py2
 
 MAX_OPS = 1 << 26
+UNRESOLVED = "<unresolved STACK_GLOBAL>"
 
 
 @dataclass
@@ -71,7 +72,10 @@ def scan(data, max_bytes: Optional[int] = None) -> ScanResult:
         # keep what was named before the failure: the report lists it (fail closed)
         exc.globals = names.found + [g for g in machine.globals if g not in names.found]  # type: ignore[attr-defined]
         raise
-    found = names.found + [g for g in machine.globals if g not in names.found]
+    # The VM ran every STACK_GLOBAL on the real stack contents (any opcode it cannot model
+    # exactly is an error, handled above), so pass 1's "could not follow" marker is moot.
+    found = [g for g in names.found if g != UNRESOLVED]
+    found += [g for g in machine.globals if g not in found]
     return ScanResult(found, machine.result, machine.storages, machine.persistent_ids, stream.tell())
 
 
@@ -129,7 +133,7 @@ class OpcodeGlobals:
                 module, name = map_py2(self.below, self.top)
                 self._add(f"{module}.{name}")
             else:
-                self._add("<unresolved STACK_GLOBAL>")
+                self._add(UNRESOLVED)
             self.below, self.top = self.top, None
         elif kind == _EXT:
             self._add(f"<extension code {arg}>")

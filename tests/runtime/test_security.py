@@ -282,7 +282,12 @@ def test_opcode_pass_alone_never_guesses_and_both_passes_are_reported():
     # "os" "system" POP "system" STACK_GLOBAL: the POP leaves pass 1 unsure, the VM resolves it
     data = b"\x80\x04" + sbu("os") + sbu("system") + b"0" + sbu("system") + b"\x93" + bu("x") + b"\x85R."
     assert opcode_globals(data) == ["<unresolved STACK_GLOBAL>"]
-    assert scan(data).globals == ["<unresolved STACK_GLOBAL>", "os.system"]
+    assert scan(data).globals == ["os.system"]  # the VM followed the real stack
+    # when the VM fails, pass 1's doubt stays in the report (fail closed)
+    cut = data[:-3]
+    with pytest.raises(Exception) as info:
+        scan(cut)
+    assert "<unresolved STACK_GLOBAL>" in info.value.globals and "os.system" in info.value.globals
     # split across frames, pass 1 alone still resolves it
     split = recipes("/nonexistent/marker")["split_across_frames"][0]
     assert opcode_globals(split) == ["os.system"]
