@@ -36,6 +36,13 @@ def test_class_defined_in_another_file_is_a_module(whole):
     assert ("train.py", 13, "CKPT001") in whole  # Encoder re-exported by pkg/__init__ via `import *`
 
 
+def test_message_names_the_file_that_defines_the_class():
+    out = json.loads(run_cli("train.py", "--output-format", "json", cwd=PROJECT).stdout)
+    first = next(d for d in out if d["location"]["row"] == 15)
+    assert "`big` is an nn.Module (a call of `Big`, an nn.Module subclass from pkg/nets.py, bound at line 14)" \
+        in first["message"]
+
+
 def test_subclass_chain_across_files(whole):
     assert ("train.py", 15, "CKPT001") in whole  # Big(Encoder)
     assert ("pkg/train_rel.py", 9, "CKPT001") in whole  # Bigger(Big(Encoder))

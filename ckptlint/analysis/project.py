@@ -347,6 +347,11 @@ class ProjectView:
             return "other"
         return None
 
+    def defined_in(self, qname: Optional[str]) -> Optional[str]:
+        """The project file (relative path) that defines `qname`, for messages."""
+        found = self.find(qname, self.rel_path) if qname else None
+        return found[2]["path"] if found is not None else None
+
     def constant(self, qname: str) -> Optional[str]:
         found = self.find(qname, self.rel_path)
         if found is None:

@@ -379,9 +379,12 @@ class Values:
             return Value(MODULE, evidence="library-constructor", detail=f"`{dotted(e.func)}`")
         kind, label = self.class_kind(e.func)
         if kind == MODULE:
-            lib = library_class_kind(self.ctx.qualified_name(e.func))
-            evidence = "library-constructor" if lib == MODULE else "project-class"
-            return Value(MODULE, evidence=evidence, detail=f"a call of `{label}`")
+            qname = self.ctx.qualified_name(e.func)
+            if library_class_kind(qname) == MODULE:
+                return Value(MODULE, evidence="library-constructor", detail=f"a call of `{label}`")
+            where = self.ctx.project.defined_in(qname) if qname else None
+            where = f", an nn.Module subclass from {where}" if where and where != self.ctx.project.rel_path else ""
+            return Value(MODULE, evidence="project-class", detail=f"a call of `{label}`{where}")
         if kind and kind.startswith("wrapper:"):
             return Value(WRAPPER, wrapper=kind.split(":", 1)[1], evidence="wrapper", detail=f"`{label}(...)`")
         if kind == "tensor":
