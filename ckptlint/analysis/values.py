@@ -395,6 +395,3 @@ class Values:
             return Value(TENSOR)
         return UNKNOWN_VALUE
 
-
-def values_for(ctx) -> Values:
-    return Values(ctx)

@@ -20,15 +20,6 @@ def enclosing_function(ctx, node) -> Optional[cst.FunctionDef]:
     return p
 
 
-def in_loop(ctx, node) -> bool:
-    p = ctx.parent(node)
-    while p is not None and not isinstance(p, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        if isinstance(p, (cst.For, cst.While)):
-            return True
-        p = ctx.parent(p)
-    return False
-
-
 def rank_guarded(ctx, node) -> bool:
     """Under `if rank == 0:`-like tests, in a function decorated `@rank_zero_only`, after an
     early `if rank != 0: return`, or in a function whose name says it (`save_on_master`)."""
