@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import libcst as cst
@@ -18,7 +19,7 @@ class FileContext:
         self.text = text
         self.module = module
         self.settings = settings
-        self.names = Names(module, module_name)
+        self.names = Names(module, module_name, os.path.basename(path) == "__init__.py")
         self.lines = LineIndex(text)
         self._positions = None
         self._calls: Optional[List[cst.Call]] = None

@@ -54,7 +54,7 @@ class WrapperStateDict(Rule):
     one path only (`if distributed: model = DDP(model)`), the fix writes
     `getattr(model, "module", model).state_dict()`, which is right on both paths. Unsafe when the wrapper
     object itself is saved: the file then holds a state dict instead of a pickled module.
-    No fix for FSDP wrappers (their state dict depends on the state-dict type in force).
+    FSDP wrappers are not reported: their state dict depends on the state-dict type in force.
     """
     valid = (
         Valid(_HEAD + "model = DDP(Net())\ntorch.save(model.module.state_dict(), 'm.pt')\n"),

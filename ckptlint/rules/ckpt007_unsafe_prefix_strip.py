@@ -56,6 +56,7 @@ class UnsafePrefixStrip(Rule):
     summary = 'wrapper prefix stripped with `k.replace("module.", "")` or an unguarded `k[7:]`'
     fix_safety = "safe"
     fix_title = "Use `removeprefix`"
+    fix_availability = "sometimes"
     triggers = ("module.", "_orig_mod.", "[7:]", "[10:]", "[len(")
     docs = """
     ## What it does
