@@ -84,13 +84,17 @@ def _is_none(expr) -> bool:
     return isinstance(expr, cst.Name) and expr.value == "None"
 
 
-class _Collector(cst.CSTVisitor):
+class _Collector:
+    """Records scopes and bindings node by node (driven by _walk, or by LibCST's visit() in
+    tests). Not a CSTVisitor subclass, so that importing this module does not load LibCST:
+    rule modules import it, and a run whose files have no trigger never parses."""
+
     def __init__(self, names: "Names"):
-        super().__init__()
         self.n = names
         self.stack: List[cst.CSTNode] = []
         self.scope = names.module_scope
         self.seq = 0
+        self.table = _visit_table()
 
     # --- bookkeeping -------------------------------------------------------------------
     def on_visit(self, node: cst.CSTNode) -> bool:
@@ -101,7 +105,7 @@ class _Collector(cst.CSTVisitor):
             n.parents[node] = self.stack[-1]
         n.scopes[node] = self.scope
         self.stack.append(node)
-        handler = _VISIT.get(type(node))
+        handler = self.table.get(type(node))
         if handler is not None:
             handler(self, node)
         return True
@@ -218,29 +222,35 @@ class _Collector(cst.CSTVisitor):
             self.scope.nonlocal_names.add(item.name.value)
 
 
-_VISIT = {
-    cst.Import: _Collector.v_import,
-    cst.ImportFrom: _Collector.v_import_from,
-    cst.Assign: _Collector.v_assign,
-    cst.AnnAssign: _Collector.v_ann_assign,
-    cst.AugAssign: _Collector.v_aug_assign,
-    cst.NamedExpr: _Collector.v_named_expr,
-    cst.For: _Collector.v_for,
-    cst.CompFor: _Collector.v_comp_for,
-    cst.WithItem: _Collector.v_with_item,
-    cst.ExceptHandler: _Collector.v_except,
-    cst.FunctionDef: _Collector.v_function,
-    cst.Lambda: _Collector.v_lambda,
-    cst.ClassDef: _Collector.v_class,
-    cst.ListComp: _Collector.v_comp,
-    cst.SetComp: _Collector.v_comp,
-    cst.DictComp: _Collector.v_comp,
-    cst.GeneratorExp: _Collector.v_comp,
-    cst.Global: _Collector.v_global,
-    cst.Nonlocal: _Collector.v_nonlocal,
-}
-if hasattr(cst, "ExceptStarHandler"):
-    _VISIT[cst.ExceptStarHandler] = _Collector.v_except
+_VISIT: Dict[type, object] = {}
+
+
+def _visit_table() -> Dict[type, object]:
+    if not _VISIT:
+        _VISIT.update({
+            cst.Import: _Collector.v_import,
+            cst.ImportFrom: _Collector.v_import_from,
+            cst.Assign: _Collector.v_assign,
+            cst.AnnAssign: _Collector.v_ann_assign,
+            cst.AugAssign: _Collector.v_aug_assign,
+            cst.NamedExpr: _Collector.v_named_expr,
+            cst.For: _Collector.v_for,
+            cst.CompFor: _Collector.v_comp_for,
+            cst.WithItem: _Collector.v_with_item,
+            cst.ExceptHandler: _Collector.v_except,
+            cst.FunctionDef: _Collector.v_function,
+            cst.Lambda: _Collector.v_lambda,
+            cst.ClassDef: _Collector.v_class,
+            cst.ListComp: _Collector.v_comp,
+            cst.SetComp: _Collector.v_comp,
+            cst.DictComp: _Collector.v_comp,
+            cst.GeneratorExp: _Collector.v_comp,
+            cst.Global: _Collector.v_global,
+            cst.Nonlocal: _Collector.v_nonlocal,
+        })
+        if hasattr(cst, "ExceptStarHandler"):
+            _VISIT[cst.ExceptStarHandler] = _Collector.v_except
+    return _VISIT
 
 
 # --- traversal ------------------------------------------------------------------------------
@@ -253,18 +263,31 @@ if hasattr(cst, "ExceptStarHandler"):
 _FIELDS: Dict[type, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {}  # type -> (order, others)
 
 
-class _FieldOrder(cst.CSTVisitor):
-    def __init__(self, root: cst.CSTNode):
-        super().__init__()
-        self.root = root
-        self.fields: List[str] = []
+def _field_order(root: cst.CSTNode) -> List[str]:
+    class FieldOrder(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            return node is root  # one level only
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        return node is self.root  # one level only
+        def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+            if node is root:
+                fields.append(attribute)
 
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        if node is self.root:
-            self.fields.append(attribute)
+    fields: List[str] = []
+    root.visit(FieldOrder())
+    return fields
+
+
+def _libcst_visit(module: cst.Module, collector: "_Collector") -> None:
+    """The same collection driven by LibCST's own traversal (tests compare the two)."""
+
+    class Adapter(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            return collector.on_visit(node)
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            collector.on_leave(original_node)
+
+    module.visit(Adapter())
 
 
 def _merge(old: List[str], new: List[str]) -> List[str]:
@@ -279,10 +302,8 @@ def _merge(old: List[str], new: List[str]) -> List[str]:
 def _learn(node: cst.CSTNode):
     import dataclasses
 
-    recorder = _FieldOrder(node)
-    node.visit(recorder)
     kind = type(node)
-    order = _merge(list(_FIELDS[kind][0]) if kind in _FIELDS else [], recorder.fields)
+    order = _merge(list(_FIELDS[kind][0]) if kind in _FIELDS else [], _field_order(node))
     others = tuple(f.name for f in dataclasses.fields(node) if f.name not in order)
     entry = _FIELDS[kind] = (tuple(order), others)
     return entry
@@ -324,8 +345,10 @@ def _walk(node: cst.CSTNode, visitor) -> None:
 class Names:
     """Scopes and bindings of one module, and qualified-name lookups on demand."""
 
-    def __init__(self, module: cst.Module, module_name: Optional[str] = None, fast: bool = True):
+    def __init__(self, module: cst.Module, module_name: Optional[str] = None, is_package: bool = False,
+                 fast: bool = True):
         self.module_name = module_name or ""
+        self.is_package = is_package  # an __init__.py: `from . import x` means its own package
         self.module_scope = Scope("module", None, module)
         self.all_scopes: List[Scope] = [self.module_scope]
         self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
@@ -334,8 +357,8 @@ class Names:
         collector = _Collector(self)
         if fast:
             _walk(module, collector)
-        else:  # LibCST's own traversal (tests compare the two)
-            module.visit(collector)
+        else:
+            _libcst_visit(module, collector)
 
     # --- relative imports ----------------------------------------------------------------
     def absolute_module(self, module: str) -> str:
@@ -345,11 +368,11 @@ class Names:
         rest = module[level:]
         if not self.module_name:
             return module  # unknown package: keep the relative spelling
-        package = self.module_name.split(".")
-        # module_name names the module itself; one dot means its package
-        base = package[: len(package) - level]
-        if not base and level > 0 and len(package) < level:
-            return module
+        parts = self.module_name.split(".")
+        package = parts if self.is_package else parts[:-1]
+        if level - 1 > len(package):
+            return module  # goes above the top package: leave it unresolved
+        base = package[: len(package) - (level - 1)]
         return ".".join([*base, rest] if rest else base)
 
     # --- lookups ----------------------------------------------------------------------------

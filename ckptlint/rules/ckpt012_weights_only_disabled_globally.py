@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import libcst as cst
 
 from ckptlint.analysis.calls import method_call, string_value

@@ -1,0 +1,103 @@
+"""`ckptlint verify [FILES...]`: the runtime phase on the command line.
+
+Settings and output formats are the static pass's own (`ckptlint.config`, `ckptlint.output`),
+so `verify` reads the same `[tool.ckptlint]` and prints the same text/JSON/SARIF/... views.
+Exit codes: 0 clean, 1 diagnostics, 2 usage/configuration/internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+from typing import List, Optional, Tuple
+
+from ckptlint.errors import ConfigError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would exit; we want one line and code 2
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ckptlint.output import FORMATS
+
+    p = _Parser(prog="ckptlint verify", description="check checkpoint files (runtime phase)")
+    p.add_argument("files", nargs="*", help="check only these files, with no model")
+    p.add_argument("--config", help="pyproject.toml to read (default: the nearest one)")
+    p.add_argument("--output-format", choices=sorted(FORMATS), default="text")
+    p.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
+    p.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
+    return p
+
+
+def load_settings(config: Optional[str], cwd: pathlib.Path):
+    from ckptlint.config import settings_for_path, settings_from_file
+
+    if config:
+        path = pathlib.Path(config)
+        if not path.is_file():
+            raise UsageError(f"config file not found: {config}")
+        return settings_from_file(path)
+    return settings_for_path(cwd, cwd)
+
+
+def checkpoint_diagnostics(settings, files: Optional[List[str]] = None) -> Tuple[list, List[str]]:
+    """Verify `files` on their own, or else the configured `[[tool.ckptlint.checkpoints]]`.
+    Rules switched off by the selection (`ignore = ["CKPT108"]`) are dropped."""
+    from ckptlint.config import format_version
+    from ckptlint.runtime import parse_entries, verify
+
+    entries = [] if files else parse_entries(settings.checkpoints or None, settings.config_file)
+    tv = format_version(settings.torch_version) if settings.torch_version else None
+    diags, notes = verify(entries, files or None, root=settings.root, torch_version=tv,
+                          safe_globals=list(settings.safe_globals))
+    enabled = set(settings.enabled_codes())
+    return [d for d in diags if not d.code.startswith("CKPT") or d.code in enabled], notes
+
+
+def run(argv: List[str]) -> int:
+    """Arguments after `verify` (a leading `verify` is accepted too). Returns the exit code."""
+    from ckptlint.output import Report, renderer
+
+    fmt = "text"
+    cwd = pathlib.Path.cwd()
+    try:
+        if argv and argv[0] == "verify":  # `python -m ckptlint.runtime.cli verify ...`
+            argv = argv[1:]
+        args = _parser().parse_args(argv)
+        fmt = args.output_format
+        settings = load_settings(args.config, cwd)
+        if not args.files and not settings.checkpoints:
+            print("ckptlint verify: no files given and no [[tool.ckptlint.checkpoints]] configured",
+                  file=sys.stderr)
+        diags, notes = checkpoint_diagnostics(settings, args.files)
+        report = Report(cwd=cwd, quiet=args.quiet, codes=settings.enabled_codes())
+        out = renderer(fmt)(diags, report)
+    except (UsageError, ConfigError) as exc:
+        return _fail(f"ckptlint: error: {exc}", fmt)
+    except Exception as exc:  # noqa: BLE001 - internal error: one line, no traceback
+        return _fail(f"ckptlint: internal error: {type(exc).__name__}: {exc}", fmt)
+    if fmt in ("text", "concise"):
+        for note in notes:
+            print(note, file=sys.stderr)
+    sys.stdout.write(out)
+    if diags and not args.exit_zero:
+        return 1
+    return 0
+
+
+def _fail(message: str, fmt: str) -> int:
+    print(message, file=sys.stderr)
+    if fmt == "json":  # stdout stays one JSON array, even when nothing could be checked
+        print("[]")
+    return 2
+
+
+def main() -> int:
+    return run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
