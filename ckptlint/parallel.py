@@ -36,10 +36,13 @@ def default_jobs() -> int:
 
 
 def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True):
-    """(FileResult, content hash or None, os.stat_result or None) for one file; the hash
-    and stat only with `hashing` (for the cache)."""
+    """(FileResult, content hash or None, os.stat_result or None, project index keys the
+    lint consulted) for one file; the hash and stat only with `hashing` (for the cache)."""
     from ckptlint.linter import lint_path
 
+    project = sys.modules.get("ckptlint.analysis.project")
+    if project is not None:
+        project.USED.clear()
     before = data = None
     try:
         before = os.stat(task.path)
@@ -49,14 +52,16 @@ def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True):
         pass
     result = lint_path(task.path, task.settings, task.codes, fix=fix, unsafe_fixes=unsafe_fixes,
                        module_name=task.module_name, ignore_noqa=task.ignore_noqa, data=data)
+    project = sys.modules.get("ckptlint.analysis.project")
+    deps = sorted(set(project.USED)) if project is not None else []
     if data is None or not hashing:
-        return result, None, None
+        return result, None, None, deps
     if result.fixed is None:
         # the texts only matter to --diff/--fix; don't ship them between processes
         result.original = result.source = None
     from ckptlint.cache import content_hash
 
-    return result, content_hash(data), before
+    return result, content_hash(data), before, deps
 
 
 def _run_chunk(args):

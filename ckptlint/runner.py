@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -14,6 +15,7 @@ from typing import Callable, List, Optional
 from ckptlint.config import Settings, settings_for_path, settings_from_file
 from ckptlint.files import discover, module_name_for
 from ckptlint.linter import FIX_ERROR, IO_ERROR, FileResult, error, write_atomic
+from ckptlint.deps import ProjectStamps
 from ckptlint.parallel import Task, default_jobs, lint_all
 
 
@@ -83,6 +85,7 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
         out.diagnostics.append(error(IO_ERROR, os.path.abspath(missing), "No such file or directory"))
     fix = options.fix or options.diff
     cache = _open_cache(options, settings_for, cwd)
+    project_stamps = ProjectStamps(time.time_ns())
     results: List[Optional[list]] = [None] * len(found.files)  # diagnostics per file, in order
     tasks, slots = [], []
     module_names = _ModuleNames()
@@ -96,7 +99,7 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
             task.size = st.st_size
         except OSError:
             st = None
-        hit = _cached(cache, task, st, fix, options.unsafe_fixes)
+        hit = _cached(cache, task, st, fix, options.unsafe_fixes, project_stamps)
         if hit is not None:
             results[i] = hit
         else:
@@ -111,11 +114,14 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
 
     jobs = options.jobs or default_jobs()
     outcomes = lint_all(tasks, jobs, fix, options.unsafe_fixes, advance, hashing=cache is not None)
-    for i, task, (result, digest, st) in zip(slots, tasks, outcomes):
+    for i, task, (result, digest, st, deps) in zip(slots, tasks, outcomes):
         results[i] = result.diagnostics
         if cache is not None and digest is not None and _cacheable(result, fix, options.unsafe_fixes):
-            cache.bucket(task.settings, task.codes, task.ignore_noqa).store(
-                os.path.abspath(task.path), st, digest, task.module_name, result.diagnostics)
+            stamps = {key: project_stamps.stamp(key) for key in deps}
+            if None not in stamps.values():  # else a project file changed during the run
+                cache.bucket(task.settings, task.codes, task.ignore_noqa).store(
+                    os.path.abspath(task.path), st, digest, task.module_name, result.diagnostics,
+                    extra={"project": stamps} if stamps else None)
         if result.fixed is None:
             continue
         out.applied.extend(result.applied)
@@ -183,7 +189,7 @@ def _open_cache(options: Options, settings_for, cwd: Path):
     return Cache(resolve_cache_dir(options.cache_dir, base, cwd))
 
 
-def _cached(cache, task: Task, st, fix: bool, unsafe_fixes: bool) -> Optional[list]:
+def _cached(cache, task: Task, st, fix: bool, unsafe_fixes: bool, project_stamps) -> Optional[list]:
     """The file's diagnostics from the cache, or None to lint it."""
     if cache is None or st is None or not stat.S_ISREG(st.st_mode):
         return None
@@ -192,6 +198,10 @@ def _cached(cache, task: Task, st, fix: bool, unsafe_fixes: bool) -> Optional[li
         name, st, task.module_name, read=lambda: Path(task.path).read_bytes())
     if entry is None:
         return None
+    # a result that used the project index holds only while the project is as it was
+    for key, stamp in ((entry.get("extra") or {}).get("project") or {}).items():
+        if project_stamps.stamp(key) != stamp:
+            return None
     from ckptlint.cache import load_diagnostic
 
     diags = [load_diagnostic(v, name) for v in entry["diagnostics"]]

@@ -140,3 +140,26 @@ def test_concurrent_runs_leave_a_readable_cache(tmp_path):
     assert not list((tmp_path / ".ckptlint_cache").rglob("*.tmp"))
     _, warm = run_json("check", ".", cwd=tmp_path)
     assert warm == outs[0]
+
+
+def test_result_that_used_the_project_index_follows_other_files(tmp_path):
+    """b.py's finding depends on a class defined in a.py: editing a.py must re-lint b.py."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("import torch\nclass Net(torch.nn.Module):\n    pass\n")
+    (pkg / "b.py").write_text("import torch\nfrom pkg.a import Net\nm = Net()\ntorch.save(m, 'x.pt')\n")
+    for p in (tmp_path / "pyproject.toml", pkg / "__init__.py", pkg / "a.py", pkg / "b.py"):
+        _old(p)
+    _, first = run_json("check", ".", cwd=tmp_path)
+    _, second = run_json("check", ".", cwd=tmp_path)
+    assert [d["code"] for d in first] == [d["code"] for d in second] == ["CKPT001"]
+    buckets = list((tmp_path / ".ckptlint_cache").glob("*/*.json"))
+    entry = json.loads(buckets[0].read_text())["entries"][str(pkg / "b.py")]
+    assert entry["extra"]["project"]  # b.py's result records the project it depended on
+    (pkg / "a.py").write_text("import torch\nclass Net:\n    pass\n")
+    _old(pkg / "a.py", 30)
+    _, third = run_json("check", ".", cwd=tmp_path)
+    _, fresh = run_json("check", ".", "--no-cache", cwd=tmp_path)
+    assert third == fresh == []

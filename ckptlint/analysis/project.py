@@ -227,6 +227,9 @@ def build_index(root: Path, whole: bool = True) -> dict:
 
 
 _INDEXES: Dict[str, dict] = {}
+# Index keys consulted since the runner last cleared this: a result that used the index
+# depends on other files, and the result cache records which projects it depends on.
+USED: List[str] = []
 
 
 def index_for_root(root: Optional[Path], whole: bool = True) -> dict:
@@ -234,6 +237,7 @@ def index_for_root(root: Optional[Path], whole: bool = True) -> dict:
     if root is None:
         return {"root": "", "modules": {}, "ambiguous": {}}
     key = f"{root}|{whole}"
+    USED.append(key)
     if key not in _INDEXES:
         _INDEXES[key] = build_index(root, whole)
     return _INDEXES[key]
