@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ast
 import os
+import stat
 import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ckptlint import noqa
+from ckptlint import guard, noqa
 from ckptlint.diagnostic import Diagnostic, Location
 from ckptlint.fixes import apply_fixes
 from ckptlint.registry import all_rules
@@ -24,6 +25,7 @@ SYNTAX_ERROR = ("E999", "syntax-error")
 INTERNAL_ERROR = ("E998", "internal-error")
 FIX_ERROR = ("E997", "fix-error")
 TOO_LARGE = ("E903", "file-too-large")
+TOO_DEEP = ("E904", "too-deeply-nested")
 
 
 def error(code_name, path: str, message: str, row: Optional[int] = None, col: Optional[int] = None) -> Diagnostic:
@@ -41,7 +43,7 @@ def static_rules(codes: Sequence[str]) -> list:
 
 def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
     try:
-        ast.parse(text, filename=path)
+        tree = ast.parse(text, filename=path)
     except SyntaxError as exc:
         msg = exc.msg or "invalid syntax"
         row = exc.lineno or 1
@@ -51,11 +53,20 @@ def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
         return error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested for the parser", 1, 1)
     except ValueError as exc:  # e.g. NUL bytes that slipped through
         return error(SYNTAX_ERROR, path, f"SyntaxError: {exc}", 1, 1)
+    try:
+        guard.check_depth(tree)
+    except guard.TooDeep as exc:
+        return error(TOO_DEEP, path, f"not checked: nested {exc.depth} levels deep "
+                     f"(ckptlint's parser stops at {guard.MAX_DEPTH})")
     return None
 
 
 def lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
     """Diagnostics for one text (no fixing). Never raises for bad input."""
+    return guard.call_deep(_lint_text, path, text, settings, rules, module_name)
+
+
+def _lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
     bad = _syntax_error(path, text)
     if bad is not None:
         return [bad]
@@ -71,11 +82,15 @@ def lint_text(path: str, text: str, settings, rules: list, module_name: Optional
     except cst.ParserSyntaxError as exc:
         return [error(SYNTAX_ERROR, path, f"SyntaxError: {exc.message}", exc.raw_line, exc.raw_column + 1)]
     except (RecursionError, MemoryError):
-        return [error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested for the parser", 1, 1)]
+        return [error(TOO_DEEP, path, "not checked: too deeply nested for ckptlint's parser")]
+    except Exception as exc:  # LibCST failing on code CPython accepted: not the user's fault
+        return [error(INTERNAL_ERROR, path, f"internal error parsing: {type(exc).__name__}: {exc}; please report it")]
     try:
         ctx = FileContext(path, text, module, settings, module_name)
     except RecursionError:
-        return [error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested to analyse", 1, 1)]
+        return [error(TOO_DEEP, path, "not checked: too deeply nested to analyse")]
+    except Exception as exc:
+        return [error(INTERNAL_ERROR, path, f"internal error analysing: {type(exc).__name__}: {exc}; please report it")]
     out: List[Diagnostic] = []
     for rule in active:
         ctx.rule = rule
@@ -103,6 +118,10 @@ def _internal_error(path: str, rule, exc: BaseException) -> Diagnostic:
 
 
 def _reparses(text: str, path: str) -> bool:
+    return guard.call_deep(_parses, text, path)
+
+
+def _parses(text: str, path: str) -> bool:
     try:
         compile(text, path, "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
         import libcst as cst
@@ -125,21 +144,29 @@ class FileResult:
 
 def read_source(path: Path, settings) -> SourceFile:
     try:
-        size = path.stat().st_size
+        # O_NONBLOCK: opening a FIFO named x.py must not wait for a writer forever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except IsADirectoryError:
+        raise SourceError(*IO_ERROR, "is a directory, not a file") from None
     except OSError as exc:
         raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
-    if path.is_dir():
-        raise SourceError(*IO_ERROR, "is a directory, not a file")
-    if size > settings.max_file_size:
-        raise SourceError(
-            *TOO_LARGE,
-            f"not checked: {size / 1e6:.1f} MB is over `max-file-size` "
-            f"({settings.max_file_size / 1e6:.1f} MB)",
-        )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise SourceError(*IO_ERROR, "is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError(*IO_ERROR, "not a regular file (a FIFO, socket or device)")
+        size = st.st_size
+        if size > settings.max_file_size:
+            raise SourceError(
+                *TOO_LARGE,
+                f"not checked: {size / 1e6:.1f} MB is over `max-file-size` "
+                f"({settings.max_file_size / 1e6:.1f} MB)",
+            )
+        try:
+            data = fh.read()
+        except OSError as exc:
+            raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
     return decode(data)
 
 

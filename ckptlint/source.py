@@ -47,7 +47,10 @@ def decode(data: bytes) -> SourceFile:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        raise SourceError("E902", "io-error", f"cannot decode: {exc}") from None
+        raise SourceError(
+            "E902", "io-error",
+            f"cannot decode: not UTF-8 and no usable `# -*- coding: ... -*-` declaration ({exc})",
+        ) from None
     if encoding == "utf-8-sig":
         encoding = "utf-8"
     body = data[len(codecs.BOM_UTF8):] if bom else data
