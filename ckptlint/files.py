@@ -24,6 +24,13 @@ class Discovery:
     missing: List[Path] = field(default_factory=list)  # named but not there / unreadable
 
 
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        return Path(os.path.abspath(path))
+
+
 @lru_cache(maxsize=None)
 def _spec(patterns: Tuple[str, ...]) -> pathspec.PathSpec:
     return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
@@ -36,7 +43,7 @@ def _excluded(path: Path, settings) -> bool:
     if not patterns:
         return False
     try:
-        rel = path.resolve().relative_to(root.resolve()).as_posix()
+        rel = _resolve(path).relative_to(root.resolve()).as_posix()
     except ValueError:
         rel = path.name
     if path.is_dir():
@@ -106,7 +113,7 @@ def discover(paths: Iterable[str], settings_for, force_exclude: bool = False, su
     seen: Set[Path] = set()
 
     def add(p: Path) -> None:
-        key = p.resolve()
+        key = _resolve(p)
         if key not in seen:
             seen.add(key)
             out.files.append(p)
@@ -116,7 +123,7 @@ def discover(paths: Iterable[str], settings_for, force_exclude: bool = False, su
         if not os.path.lexists(p) or (p.is_symlink() and not p.exists()):
             out.missing.append(p)
             continue
-        if p.is_dir():
+        if p.is_dir() and not p.name.endswith(suffixes):  # a folder named x.py: reported unreadable
             _walk(p, settings_for, add, suffixes)
         elif force_exclude and _explicit_excluded(p, settings_for(p)):
             continue
@@ -130,7 +137,7 @@ def _explicit_excluded(p: Path, settings) -> bool:
         return True
     # a file inside an excluded folder is excluded too
     try:
-        parts = p.resolve().relative_to(settings.root.resolve()).parents
+        parts = _resolve(p).relative_to(settings.root.resolve()).parents
     except ValueError:
         return False
     return any(_excluded(settings.root / q, settings) for q in parts if str(q) != ".")
@@ -165,8 +172,8 @@ def _walk(top: Path, settings_for, add, suffixes) -> None:
             path = Path(directory, entry.name)
             try:
                 is_dir = entry.is_dir()
-            except OSError:
-                continue
+            except OSError:  # e.g. a link to itself: reading it reports the error
+                is_dir = False
             if is_dir:
                 if entry.name.startswith(".") or _is_venv(path):
                     continue
@@ -187,7 +194,7 @@ def _walk(top: Path, settings_for, add, suffixes) -> None:
 
 def module_name_for(path: Path) -> str:
     """Dotted module name from the folders holding __init__.py (for relative imports)."""
-    path = path.resolve()
+    path = _resolve(path)
     parts = [path.stem] if path.stem != "__init__" else []
     d = path.parent
     while (d / "__init__.py").exists():

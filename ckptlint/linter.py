@@ -101,20 +101,42 @@ def _lint_text(path: str, text: str, settings, rules: list, module_name: Optiona
                 for _ in result:
                     pass
         except Exception as exc:  # one rule failing must not stop the others
-            out.append(_internal_error(path, rule, exc))
+            out.append(_internal_error(path, rule, exc, ctx))
             continue
         out.extend(ctx.diagnostics)
     return out
 
 
-def _internal_error(path: str, rule, exc: BaseException) -> Diagnostic:
+def _internal_error(path: str, rule, exc: BaseException, ctx=None) -> Diagnostic:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    loc = _crash_location(ctx, exc) if ctx is not None else None
     return error(
         INTERNAL_ERROR, path,
         f"internal error in rule {rule.code} ({rule.name}): {type(exc).__name__}: {exc}{where}; "
         "please report it",
+        *(loc or ()),
     )
+
+
+def _crash_location(ctx, exc: BaseException):
+    """(row, col) of the innermost syntax node the failing rule was looking at, if any."""
+    import libcst as cst
+
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        for value in list(frame.f_locals.values()):
+            if isinstance(value, cst.CSTNode):
+                try:
+                    start = ctx.start(value)
+                except Exception:  # not a node of this file's tree
+                    continue
+                return start.row, start.column
+    return None
 
 
 def _reparses(text: str, path: str) -> bool:
@@ -150,12 +172,16 @@ def read_source(path: Path, settings) -> SourceFile:
         raise SourceError(*IO_ERROR, "is a directory, not a file") from None
     except OSError as exc:
         raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as fh:
+    try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise SourceError(*IO_ERROR, "is a directory, not a file")
         if not stat.S_ISREG(st.st_mode):
             raise SourceError(*IO_ERROR, "not a regular file (a FIFO, socket or device)")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
         size = st.st_size
         if size > settings.max_file_size:
             raise SourceError(
@@ -218,6 +244,26 @@ def _finish(diags: List[Diagnostic], text: str, settings, path: str) -> List[Dia
     if ignored:
         diags = [d for d in diags if not any(d.code.startswith(c) for c in ignored)]
     return sorted(diags, key=Diagnostic.sort_key)
+
+
+def write_fixed(path: Path, result: FileResult) -> Optional[Diagnostic]:
+    """Write a fixed file, or say why not. Refuses when the text would not encode back to the
+    bytes it came from (outside the fix) or when the file changed since it was read."""
+    src = result.source
+    try:
+        new = src.encode(result.fixed)
+        same_outside = src.encode(result.original) == src.data
+    except UnicodeError as exc:
+        return error(FIX_ERROR, result.path, f"fixes not written: cannot encode as {src.encoding}: {exc}")
+    if not same_outside:
+        return error(FIX_ERROR, result.path, f"fixes not written: {src.encoding} does not round-trip this file's bytes")
+    try:
+        if Path(path).read_bytes() != src.data:
+            return error(FIX_ERROR, result.path, "fixes not written: the file changed on disk during the run")
+        write_atomic(path, new)
+    except OSError as exc:
+        return error(IO_ERROR, result.path, f"cannot write fixes: {exc.strerror or exc}")
+    return None
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -12,7 +12,7 @@ from typing import Callable, List, Optional
 
 from ckptlint.config import Settings, settings_for_path, settings_from_file
 from ckptlint.files import discover, module_name_for
-from ckptlint.linter import IO_ERROR, FileResult, error, lint_path, write_atomic
+from ckptlint.linter import INTERNAL_ERROR, IO_ERROR, FileResult, error, lint_path, write_fixed
 
 
 @dataclass
@@ -67,18 +67,21 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     fix = options.fix or options.diff
     for path in found.files:
         settings = settings_for(path)
-        result = lint_path(
-            path, settings, settings.enabled_codes(), fix=fix,
-            unsafe_fixes=options.unsafe_fixes, module_name=module_name_for(path),
-        )
+        try:
+            result = lint_path(
+                path, settings, settings.enabled_codes(), fix=fix,
+                unsafe_fixes=options.unsafe_fixes, module_name=module_name_for(path),
+            )
+        except Exception as exc:  # a bug on one file must not end the run for the others
+            result = FileResult(os.path.abspath(path), [error(
+                INTERNAL_ERROR, os.path.abspath(path), f"internal error: {type(exc).__name__}: {exc}; please report it")])
         out.diagnostics.extend(result.diagnostics)
         if result.fixed is None:
             continue
         out.applied.extend(result.applied)
         out.changed.append(result)
         if not options.diff:
-            try:
-                write_atomic(path, result.source.encode(result.fixed))
-            except OSError as exc:
-                out.diagnostics.append(error(IO_ERROR, result.path, f"cannot write fixes: {exc.strerror or exc}"))
+            refused = write_fixed(path, result)
+            if refused is not None:
+                out.diagnostics.append(refused)
     return out

@@ -34,6 +34,7 @@ class SourceFile:
     text: str
     encoding: str  # codec used to decode (and to encode back)
     bom: bool
+    data: bytes = b""  # the bytes as read: fixes are only written over these, unchanged
 
     def encode(self, text: str) -> bytes:
         data = text.encode(self.encoding)
@@ -65,7 +66,7 @@ def decode(data: bytes) -> SourceFile:
             f"not valid {encoding} text{where} ({reason}); declare the encoding with a "
             f"`# -*- coding: ... -*-` line",
         ) from None
-    return SourceFile(text=text, encoding=encoding, bom=bom)
+    return SourceFile(text=text, encoding=encoding, bom=bom, data=data)
 
 
 class LineIndex:
