@@ -275,7 +275,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     path = Path(path)
     target = path.resolve()
-    mode = target.stat().st_mode & 0o7777
+    st = target.stat()
+    mode = st.st_mode & 0o7777
     with _ctrl_c_after():
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".ckptlint-tmp", dir=target.parent)
         try:
@@ -284,6 +285,11 @@ def write_atomic(path: Path, data: bytes) -> None:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(tmp, mode)
+            if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                try:  # keep the owner too (root fixing a user's file)
+                    os.chown(tmp, st.st_uid, st.st_gid)
+                except OSError:
+                    pass
             os.replace(tmp, target)
         except BaseException:
             try:

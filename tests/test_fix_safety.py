@@ -207,3 +207,36 @@ def test_json_fix_output_matches_what_fix_writes(tmp_path):
     fix(tmp_path)
     assert (tmp_path / "m.py").read_text() == "".join(lines)
     assert json.loads(json.dumps(data))  # plain JSON
+
+
+def test_fix_through_a_symlink_keeps_the_link_and_the_owner(tmp_path):
+    real = tmp_path / "real.py"
+    real.write_text("import torch\nsd = torch.load(p, map_location='cpu')\n")
+    if os.geteuid() == 0:
+        os.chown(real, 1234, 5678)
+    (tmp_path / "link.py").symlink_to(real)
+    assert fix(tmp_path).returncode == 0
+    assert (tmp_path / "link.py").is_symlink()
+    assert "weights_only=True" in real.read_text()
+    if os.geteuid() == 0:
+        assert (real.stat().st_uid, real.stat().st_gid) == (1234, 5678)
+
+
+def test_write_failure_is_reported_and_the_file_kept(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    from ckptlint import cli
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    f = tmp_path / "m.py"
+    original = b"import torch\nsd = torch.load(p, map_location='cpu')\n"
+    f.write_bytes(original)
+    monkeypatch.setattr(tempfile, "mkstemp", no_space)
+    monkeypatch.chdir(tmp_path)
+    rc = cli.main([".", "--fix", "--unsafe-fixes"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "m.py:1:1: E902 cannot write fixes: No space left on device" in out
+    assert f.read_bytes() == original
