@@ -170,7 +170,7 @@ def run_one(spec: str, keep: bool) -> dict:
     return {
         "corpus": spec, "py_files": len(before), "diagnostics": len(reported), "fixes": len(fixable),
         "fixed": fixed, "files_changed": len(changed_files), "added": added, "removed": removed,
-        "left_after": len(again), "seconds": seconds, "problems": problems,
+        "left_after": len(again), "still_fixable": len(still), "seconds": seconds, "problems": problems,
     }
 
 
@@ -185,7 +185,8 @@ def main() -> int:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     failed = False
-    totals = dict.fromkeys(("py_files", "diagnostics", "fixes", "fixed", "files_changed", "added", "removed", "left_after"), 0)
+    totals = dict.fromkeys(("py_files", "diagnostics", "fixes", "fixed", "files_changed", "added", "removed",
+                            "left_after", "still_fixable"), 0)
     for spec in specs:
         r = run_one(spec, args.keep)
         for k in totals:
@@ -193,13 +194,13 @@ def main() -> int:
         ok = "ok" if not r["problems"] else "FAIL"
         failed |= bool(r["problems"])
         print(f"| {spec} | {r['py_files']} | {r['diagnostics']} | {r['fixes']} | {r['fixed']} | "
-              f"{r['files_changed']} | +{r['added']}/-{r['removed']} | {r['left_after']} | 0 | "
+              f"{r['files_changed']} | +{r['added']}/-{r['removed']} | {r['left_after']} | {r['still_fixable']} | "
               f"{r['seconds']:.1f} | {ok} |", flush=True)
         for p in r["problems"]:
             print(f"  - {p}", file=sys.stderr)
     t = totals
     print(f"| total | {t['py_files']} | {t['diagnostics']} | {t['fixes']} | {t['fixed']} | "
-          f"{t['files_changed']} | +{t['added']}/-{t['removed']} | {t['left_after']} | 0 | | "
+          f"{t['files_changed']} | +{t['added']}/-{t['removed']} | {t['left_after']} | {t['still_fixable']} | | "
           f"{'FAIL' if failed else 'ok'} |")
     return 1 if failed else 0
 
