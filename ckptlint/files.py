@@ -22,6 +22,7 @@ DEFAULT_EXCLUDE = [
 class Discovery:
     files: List[Path] = field(default_factory=list)
     missing: List[Path] = field(default_factory=list)  # named but not there / unreadable
+    unreadable: List[Tuple[Path, str]] = field(default_factory=list)  # folders the walk could not list
 
 
 def _resolve(path: Path) -> Path:
@@ -124,7 +125,7 @@ def discover(paths: Iterable[str], settings_for, force_exclude: bool = False, su
             out.missing.append(p)
             continue
         if p.is_dir() and not p.name.endswith(suffixes):  # a folder named x.py: reported unreadable
-            _walk(p, settings_for, add, suffixes)
+            _walk(p, settings_for, add, suffixes, out.unreadable)
         elif force_exclude and _explicit_excluded(p, settings_for(p)):
             continue
         else:
@@ -143,7 +144,7 @@ def _explicit_excluded(p: Path, settings) -> bool:
     return any(_excluded(settings.root / q, settings) for q in parts if str(q) != ".")
 
 
-def _walk(top: Path, settings_for, add, suffixes) -> None:
+def _walk(top: Path, settings_for, add, suffixes, unreadable=None) -> None:
     start = Path(os.path.abspath(top))
     git = _GitIgnore(_git_root(start))
     if git.root is not None and start != git.root:
@@ -165,7 +166,9 @@ def _walk(top: Path, settings_for, add, suffixes) -> None:
         pushed = git.enter(directory)
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
+        except OSError as exc:  # reported, so no file in it is skipped silently
+            if unreadable is not None:
+                unreadable.append((directory, f"cannot list folder: {exc.strerror or exc}"))
             entries = []
         settings = settings_for(directory)
         for entry in entries:

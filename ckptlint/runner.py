@@ -64,6 +64,8 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     out = RunResult(files_checked=len(found.files))
     for missing in found.missing:
         out.diagnostics.append(error(IO_ERROR, os.path.abspath(missing), "No such file or directory"))
+    for folder, message in found.unreadable:
+        out.diagnostics.append(error(IO_ERROR, os.path.abspath(folder), message))
     fix = options.fix or options.diff
     for path in found.files:
         settings = settings_for(path)

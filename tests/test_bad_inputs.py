@@ -358,3 +358,25 @@ def test_json_stays_one_array_with_every_bad_file(tmp_path):
     assert by_file["link.py"] == ["E902"] and by_file["absent.py"] == ["E902"]
     assert sorted(by_file["good.py"]) == ["CKPT002", "CKPT004"]
     assert json.loads(proc.stdout) == data  # nothing but the array on stdout
+
+
+def test_unreadable_folder_is_reported(tmp_path, monkeypatch, capsys):
+    from ckptlint import cli
+
+    (tmp_path / "good.py").write_text(GOOD)
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "hidden.py").write_text(GOOD)
+    real_scandir = os.scandir
+
+    def refusing_scandir(path="."):
+        if Path(path).name == "private":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing_scandir)
+    monkeypatch.chdir(tmp_path)
+    rc = cli.main(["."])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "private:1:1: E902 cannot list folder: Permission denied" in out
+    assert "good.py:2:9: CKPT002" in out
