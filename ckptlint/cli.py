@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--show-fixes", action="store_true", help="list the fixes that were applied")
     check.add_argument("--force-exclude", action="store_true", help="apply excludes to files named explicitly")
     check.add_argument("--runtime", action="store_true", help="also verify the configured checkpoints")
+    check.add_argument("--add-noqa", action="store_true", help="append `# noqa: CODE` to every line with a finding")
+    check.add_argument("--ignore-noqa", action="store_true", help="report findings even where `# noqa` hides them")
 
     rule = sub.add_parser("rule", help="explain a rule")
     rule.add_argument("code", nargs="?")
@@ -132,8 +134,14 @@ def run_check(args) -> int:
     options = Options(
         paths=args.paths or ["."], fix=args.fix, unsafe_fixes=args.unsafe_fixes, diff=args.diff,
         select=args.select, extend_select=args.extend_select, ignore=args.ignore,
-        config=args.config, force_exclude=args.force_exclude,
+        config=args.config, force_exclude=args.force_exclude, ignore_noqa=args.ignore_noqa,
     )
+    if args.add_noqa:
+        if args.fix or args.diff:
+            raise UsageError("--add-noqa cannot be combined with --fix or --diff")
+        from ckptlint.noqa_cli import run_add_noqa
+
+        return run_add_noqa(options, cwd)
     result = run(options, cwd)
     if args.diff:
         sys.stdout.write("".join(_unified_diff(r, cwd) for r in result.changed))
@@ -143,7 +151,7 @@ def run_check(args) -> int:
     report = Report(
         cwd=cwd, fix=args.fix, unsafe_fixes=args.unsafe_fixes, fixed_count=len(result.applied),
         show_fixes=args.show_fixes, statistics=args.statistics, quiet=args.quiet,
-        applied=result.applied, files_checked=result.files_checked,
+        applied=result.applied, files_checked=result.files_checked, codes=result.codes,
     )
     sys.stdout.write(renderer(args.output_format)(result.diagnostics, report))
     if result.diagnostics and not args.exit_zero:

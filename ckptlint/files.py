@@ -11,7 +11,7 @@ from typing import Iterable, List, Optional, Set, Tuple
 
 import pathspec
 
-SOURCE_SUFFIXES = (".py", ".pyi")
+SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
 DEFAULT_EXCLUDE = [
     "__pycache__", "venv", ".venv", "build", "dist", "node_modules", "site-packages",
     "__pypackages__", "_build", "buck-out", ".tox", ".nox", ".eggs", ".git",
@@ -163,7 +163,7 @@ def _walk(top: Path, settings_for, add, suffixes, unreadable=None) -> None:
         if key in visited:
             return  # symlink loop or a folder reached twice
         visited.add(key)
-        pushed = git.enter(directory)
+        pushed = git.enter(Path(os.path.abspath(directory)))
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as exc:  # reported, so no file in it is skipped silently

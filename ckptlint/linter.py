@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ckptlint import guard, noqa
+from ckptlint import guard, noqa, noqa_edit
 from ckptlint.diagnostic import Diagnostic, Location
 from ckptlint.fixes import apply_fixes
 from ckptlint.registry import all_rules
@@ -46,7 +46,9 @@ def static_rules(codes: Sequence[str]) -> list:
 
 def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
     try:
-        tree = ast.parse(text, filename=path)
+        # not `path`: Python re-reads a named file's line to place the column, and the file
+        # on disk is not this text for a notebook cell or an editor's unsaved buffer
+        tree = ast.parse(text, filename="<ckptlint>")
     except SyntaxError as exc:
         msg = exc.msg or "invalid syntax"
         row = exc.lineno or 1
@@ -201,7 +203,7 @@ def read_source(path: Path, settings) -> SourceFile:
 
 def lint_path(
     path: Path, settings, codes: Sequence[str], fix: bool = False, unsafe_fixes: bool = False,
-    module_name: Optional[str] = None,
+    module_name: Optional[str] = None, ignore_noqa: bool = False,
 ) -> FileResult:
     name = os.path.abspath(path)
     result = FileResult(name)
@@ -212,20 +214,36 @@ def lint_path(
         return result
     result.source = src
     result.original = src.text
-    text, result.diagnostics, result.applied = check_text(
-        name, src.text, settings, static_rules(codes), fix, unsafe_fixes, module_name
-    )
+    if name.endswith(".ipynb"):
+        from ckptlint.notebook import NotebookError, check_notebook
+
+        try:
+            text, result.diagnostics, result.applied = check_notebook(
+                name, src.text, settings, static_rules(codes), fix, unsafe_fixes, ignore_noqa
+            )
+        except NotebookError as exc:
+            result.diagnostics = [error(IO_ERROR, name, str(exc))]
+            return result
+    else:
+        text, result.diagnostics, result.applied = check_text(
+            name, src.text, settings, static_rules(codes), fix, unsafe_fixes, module_name, ignore_noqa
+        )
     if text != src.text:
         result.fixed = text
     return result
 
 
 def check_text(path: str, text: str, settings, rules: list, fix: bool = False, unsafe_fixes: bool = False,
-               module_name: Optional[str] = None):
+               module_name: Optional[str] = None, ignore_noqa: bool = False):
     """Lint, and with ``fix`` apply fixes pass after pass until none applies.
-    Returns (final text, remaining diagnostics, diagnostics whose fixes were applied)."""
+    Returns (final text, remaining diagnostics, diagnostics whose fixes were applied).
+    ``ignore_noqa`` reports what `# noqa` comments would hide."""
     applied: List[Diagnostic] = []
-    diags = _finish(lint_text(path, text, settings, rules, module_name), text, settings, path)
+
+    def finish(diags):
+        return _finish(diags, text, settings, path, rules, ignore_noqa)
+
+    diags = finish(lint_text(path, text, settings, rules, module_name))
     for _ in range(MAX_FIX_PASSES if fix else 0):
         new_text, done = apply_fixes(text, diags, unsafe_fixes)
         if not done:
@@ -235,14 +253,19 @@ def check_text(path: str, text: str, settings, rules: list, fix: bool = False, u
             break
         text = new_text
         applied.extend(done)
-        diags = _finish(lint_text(path, text, settings, rules, module_name), text, settings, path)
+        diags = finish(lint_text(path, text, settings, rules, module_name))
     return text, diags, applied
 
 
-def _finish(diags: List[Diagnostic], text: str, settings, path: str) -> List[Diagnostic]:
+def _finish(diags: List[Diagnostic], text: str, settings, path: str, rules=(), ignore_noqa: bool = False) -> List[Diagnostic]:
     from ckptlint.suppress import per_file_ignored
 
-    diags = noqa.filter_diagnostics(diags, text)
+    if not ignore_noqa:
+        raw = diags
+        diags = noqa.filter_diagnostics(diags, text)
+        codes = {r.code for r in rules}
+        if noqa_edit.UNUSED_NOQA in codes and not any(d.code.startswith("E9") for d in raw):
+            diags = diags + noqa_edit.unused_noqa(path, text, raw, codes)
     ignored = per_file_ignored(path, settings)
     if ignored:
         diags = [d for d in diags if not any(d.code.startswith(c) for c in ignored)]

@@ -26,6 +26,7 @@ class Options:
     ignore: List[str] = field(default_factory=list)
     config: Optional[str] = None
     force_exclude: bool = False
+    ignore_noqa: bool = False  # report what `# noqa` comments would hide
 
 
 @dataclass
@@ -34,6 +35,7 @@ class RunResult:
     applied: list = field(default_factory=list)  # diagnostics whose fixes were applied
     changed: List[FileResult] = field(default_factory=list)  # files whose text the fixes changed
     files_checked: int = 0
+    codes: List[str] = field(default_factory=list)  # every rule selected for some file (SARIF lists them)
 
 
 def settings_resolver(options: Options, cwd: Path) -> Callable[[Path], Settings]:
@@ -62,6 +64,7 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     settings_for = settings_resolver(options, cwd)
     found = discover(options.paths or ["."], settings_for, force_exclude=options.force_exclude)
     out = RunResult(files_checked=len(found.files))
+    codes = set()
     for missing in found.missing:
         out.diagnostics.append(error(IO_ERROR, os.path.abspath(missing), "No such file or directory"))
     for folder, message in found.unreadable:
@@ -69,10 +72,12 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     fix = options.fix or options.diff
     for path in found.files:
         settings = settings_for(path)
+        codes.update(settings.enabled_codes())
         try:
             result = lint_path(
                 path, settings, settings.enabled_codes(), fix=fix,
                 unsafe_fixes=options.unsafe_fixes, module_name=module_name_for(path),
+                ignore_noqa=options.ignore_noqa,
             )
         except Exception as exc:  # a bug on one file must not end the run for the others
             result = FileResult(os.path.abspath(path), [error(
@@ -86,4 +91,15 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
             refused = write_fixed(path, result)
             if refused is not None:
                 out.diagnostics.append(refused)
+    out.codes = sorted(codes) if codes else _default_codes(settings_for, cwd)
     return out
+
+
+def _default_codes(settings_for, cwd: Path) -> List[str]:
+    """The selection a run with no files would have used (SARIF still lists the rules)."""
+    from ckptlint.errors import ConfigError
+
+    try:
+        return sorted(settings_for(cwd).enabled_codes())
+    except ConfigError:
+        return []

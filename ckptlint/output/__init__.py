@@ -15,6 +15,10 @@ FORMATS: Dict[str, str] = {
     "text": "ckptlint.output.text",
     "concise": "ckptlint.output.text",
     "json": "ckptlint.output.json_",
+    "json-lines": "ckptlint.output.json_lines",
+    "sarif": "ckptlint.output.sarif",
+    "github": "ckptlint.output.github",
+    "gitlab": "ckptlint.output.gitlab",
 }
 
 
@@ -29,6 +33,7 @@ class Report:
     quiet: bool = False
     applied: List = field(default_factory=list)  # diagnostics whose fixes were applied
     files_checked: int = 0
+    codes: List[str] = field(default_factory=list)  # every rule selected for some file (SARIF lists them)
 
 
 def renderer(name: str) -> Callable:

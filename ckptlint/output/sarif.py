@@ -1,0 +1,138 @@
+"""SARIF 2.1.0 for GitHub code scanning and other SARIF readers: a view of the diagnostics.
+
+Columns are Unicode code points (declared in `run.columnKind`), as in the JSON output.
+Paths are relative to the repository root and resolved against `%SRCROOT%`."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Dict, List
+from urllib.parse import quote
+
+from ckptlint import __version__
+from ckptlint.diagnostic import DOCS_URL
+from ckptlint.output._paths import repo_relative, repo_root, rule_for
+
+SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+INFORMATION_URI = "https://github.com/ckptlint/ckptlint"
+ERRORS_URL = DOCS_URL.format(code="errors").replace("rules/errors", "errors")
+_SECTION = re.compile(r"^## (.+)$", re.MULTILINE)
+
+
+def _section(doc: str, title: str) -> str:
+    parts = _SECTION.split(doc)
+    # parts: [before, title1, body1, title2, body2, ...]
+    for name, body in zip(parts[1::2], parts[2::2]):
+        if name.strip() == title:
+            return body.strip()
+    return ""
+
+
+def rule_descriptor(code: str, name: str) -> dict:
+    """A reportingDescriptor from the rule's own metadata and docs; error codes (E9xx) that
+    are not rules get a short one pointing at docs/errors.md."""
+    from ckptlint.docs import rule_markdown
+
+    rule = rule_for(code)
+    if rule is None:
+        return {
+            "id": code,
+            "name": name,
+            "shortDescription": {"text": f"{name}: the file could not be checked"},
+            "fullDescription": {"text": "ckptlint could not check this file; the message says why."},
+            "helpUri": ERRORS_URL,
+            "help": {"text": f"See {ERRORS_URL}", "markdown": f"See [{code}]({ERRORS_URL})."},
+            "defaultConfiguration": {"level": "error"},
+            "properties": {"tags": ["ckptlint-error"]},
+        }
+    doc = rule.doc_text()
+    tags: List[str] = [rule.phase]
+    props: Dict[str, object] = {}
+    if rule.security_severity:
+        tags += ["security", "external/cwe/cwe-502"]
+        props["security-severity"] = str(rule.security_severity)
+    props["tags"] = tags
+    props["precision"] = "high"
+    return {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": _plain(rule.summary)},
+        "fullDescription": {"text": _plain(_section(doc, "What it does") or rule.summary)},
+        "help": {"text": doc, "markdown": rule_markdown(rule)},
+        "helpUri": DOCS_URL.format(code=rule.code),
+        "defaultConfiguration": {"level": "error" if rule.severity() == "error" else "warning"},
+        "properties": props,
+    }
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.replace("`", "").split())
+
+
+def _region(start, end) -> dict:
+    region = {"startLine": start.row, "startColumn": start.column}
+    if end is not None:
+        region["endLine"] = end.row
+        region["endColumn"] = end.column
+    return region
+
+
+def _artifact(uri: str) -> dict:
+    return {"uri": uri, "uriBaseId": "%SRCROOT%"}
+
+
+def _result(d, index: int, uri: str) -> dict:
+    result = {
+        "ruleId": d.code,
+        "ruleIndex": index,
+        "level": "error" if d.severity == "error" else "warning",
+        "message": {"text": d.message},
+        "locations": [{"physicalLocation": {"artifactLocation": _artifact(uri)}}],
+    }
+    if d.location is not None:
+        result["locations"][0]["physicalLocation"]["region"] = _region(d.location, d.end_location)
+    props = {}
+    if d.cell is not None:
+        props["cell"] = d.cell  # notebook rows are relative to this cell
+    if d.key is not None:
+        props["key"] = d.key
+    if props:
+        result["properties"] = props
+    if d.fix is not None and d.fix.edits:
+        label = d.fix.message + (" (unsafe fix)" if d.fix.applicability != "safe" else "")
+        result["fixes"] = [{
+            "description": {"text": label},
+            "artifactChanges": [{
+                "artifactLocation": _artifact(uri),
+                "replacements": [
+                    {"deletedRegion": _region(e.start, e.end), "insertedContent": {"text": e.content}}
+                    for e in d.fix.edits
+                ],
+            }],
+        }]
+    return result
+
+
+def render(diagnostics, report) -> str:
+    ordered = sorted(diagnostics, key=lambda d: d.sort_key())
+    codes = sorted(set(getattr(report, "codes", None) or []) | {d.code for d in ordered})
+    names = {d.code: d.name for d in ordered}
+    rules = [rule_descriptor(c, names.get(c) or getattr(rule_for(c), "name", c)) for c in codes]
+    index = {r["id"]: i for i, r in enumerate(rules)}
+    root = repo_root(Path(report.cwd).resolve())
+    run = {
+        "tool": {"driver": {
+            "name": "ckptlint",
+            "version": __version__,
+            "semanticVersion": __version__,
+            "informationUri": INFORMATION_URI,
+            "rules": rules,
+        }},
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": root.as_uri() + "/"}},
+        "columnKind": "unicodeCodePoints",
+        "results": [_result(d, index[d.code], quote(repo_relative(d.filename, report.cwd))) for d in ordered],
+    }
+    doc = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

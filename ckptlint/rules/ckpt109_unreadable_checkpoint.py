@@ -1,0 +1,47 @@
+"""CKPT109 unreadable-checkpoint: runtime rule metadata (checked by ckptlint.runtime, not by a source pass)."""
+
+from __future__ import annotations
+
+from ckptlint.rules._base import Rule
+
+
+class UnreadableCheckpoint(Rule):
+    code = "CKPT109"
+    name = "unreadable-checkpoint"
+    summary = "Checkpoint is missing, truncated, corrupt or not a checkpoint"
+    phase = "runtime"
+    fix_safety = "none"
+    security_severity = None
+    docs = """
+    ## What it does
+    Reports a configured file that does not exist, a truncated or corrupt archive (zip CRC
+    mismatch, a storage record named in the pickle but absent from the archive or too short),
+    an unparseable pickle, a bad safetensors header, a missing shard of a sharded checkpoint, or
+    something that is not a checkpoint at all (empty file, HTML page, git-LFS pointer): one line,
+    no traceback.
+
+    ## Why is this bad?
+    The failure otherwise surfaces much later, in a training job or a deployment, as a
+    traceback from deep inside `torch.load`.
+
+    ## Example
+    ```python
+    import torch
+
+    torch.save(torch.nn.Linear(2, 3).state_dict(), "model.pt")
+    with open("model.pt", "r+b") as f:  # an interrupted copy
+        f.truncate(100)
+    ```
+
+    ## Use instead
+    ```python
+    import os
+    import torch
+
+    torch.save(torch.nn.Linear(2, 3).state_dict(), "model.pt.tmp")
+    os.replace("model.pt.tmp", "model.pt")  # atomic: never a half-written file
+    ```
+
+    ## Fix safety
+    No fix.
+    """

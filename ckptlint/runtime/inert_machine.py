@@ -1,0 +1,383 @@
+"""Pass 2 of the pickle scan: a pickle virtual machine that builds inert records.
+
+Every import becomes a ``Global`` (its name only), every call a ``Call`` record (or, for
+torch's rebuild functions, a ``TensorInfo`` read from the arguments), and
+``persistent_load`` records the storage. Limits are checked before a value is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple
+
+from ckptlint.runtime.records import (
+    Call,
+    Global,
+    PDict,
+    PickleScanError,
+    PList,
+    StorageInfo,
+    TensorInfo,
+    map_py2,
+)
+from ckptlint.runtime.torch_tables import TENSOR_REBUILDERS, interpret_rebuild, shape_of, storage_from_pid
+
+MAX_MEMO_INDEX = 1 << 24  # the memo is a dict, but an index this large is never honest
+MAX_MARK_DEPTH = 2000
+MAX_STACK = 1 << 22
+MAX_DEPTH = 1000  # object nesting (torch state dicts need < 10)
+
+
+class InertMachine:
+    """Pass 2: a pickle VM that builds inert records instead of objects."""
+
+    def __init__(self):
+        self.stack: List[Any] = []
+        self.marks: List[List[Any]] = []
+        self.memo: Dict[int, Any] = {}
+        self.globals: List[str] = []
+        self.storages: Dict[str, StorageInfo] = {}
+        self.persistent_ids = 0
+        self.depths: Dict[int, Tuple[Any, int]] = {}  # id -> (object kept alive, depth)
+        self.result: Any = None
+
+    # -- helpers -------------------------------------------------------------------------
+    def _pop(self):
+        if not self.stack:
+            raise PickleScanError("stack underflow")
+        return self.stack.pop()
+
+    def _pop_mark(self) -> List[Any]:
+        if not self.marks:
+            raise PickleScanError("MARK expected")
+        items = self.stack
+        self.stack = self.marks.pop()
+        return items
+
+    def _depth(self, obj) -> int:
+        entry = self.depths.get(id(obj))
+        if entry is not None:
+            return entry[1]
+        return 1 if isinstance(obj, (list, dict, tuple, Call)) else 0
+
+    def _nest(self, container, children):
+        """Record the nesting depth of a container, bounded before it can be used."""
+        deepest = 0
+        for child in children:
+            d = self._depth(child)
+            if d > deepest:
+                deepest = d
+        depth = max(self._depth(container), deepest + 1)
+        if depth > MAX_DEPTH:
+            raise PickleScanError(f"objects nested deeper than {MAX_DEPTH} levels")
+        self.depths[id(container)] = (container, depth)
+        return container
+
+    def _push(self, value):
+        if len(self.stack) >= MAX_STACK:
+            raise PickleScanError("stack too large")
+        self.stack.append(value)
+
+    def _memo_index(self, arg) -> int:
+        idx = int(arg)
+        if idx < 0 or idx > MAX_MEMO_INDEX:
+            raise PickleScanError(f"memo index {idx} out of bounds")
+        return idx
+
+    def _global(self, module, name) -> Global:
+        module, name = map_py2(module, name)
+        g = Global(module, name)
+        if g.qualname not in self.globals:
+            self.globals.append(g.qualname)
+        return g
+
+    def _call(self, func, args):
+        if not isinstance(args, tuple):
+            raise PickleScanError("call arguments are not a tuple")
+        if isinstance(func, Global):
+            q = func.qualname
+            if q in TENSOR_REBUILDERS:
+                t = interpret_rebuild(q, args)
+                if t is not None:
+                    return t
+            if q == "collections.OrderedDict":
+                d = PDict()
+                if args and isinstance(args[0], list):
+                    for pair in args[0]:
+                        if isinstance(pair, (tuple, list)) and len(pair) == 2:
+                            self._setitem(d, pair[0], pair[1])
+                return d
+            if q == "torch.Size":
+                return shape_of(args[0]) if args else ()
+        return self._nest(Call(func, args), args)
+
+    def _setitem(self, target, key, value):
+        self._nest(target, (value,))
+        if isinstance(target, dict):
+            try:
+                target[key] = value
+            except TypeError as exc:
+                raise PickleScanError("unhashable dict key") from exc
+        elif isinstance(target, Call):
+            target.items.append((key, value))
+        else:
+            raise PickleScanError("SETITEM on a non-dict")
+
+    # -- the loop ------------------------------------------------------------------------
+    def step(self, name: str, arg) -> None:
+        if name == "STOP":
+            if len(self.stack) != 1 or self.marks:
+                raise PickleScanError("unbalanced pickle at STOP")
+            self.result = self.stack[0]
+            return
+        handler = _HANDLERS.get(name)
+        if handler is None:
+            raise PickleScanError(f"unsupported opcode {name}")
+        handler(self, arg)
+
+    def _push_arg(self, arg):
+        self._push(arg)
+
+    op_INT = op_BININT = op_BININT1 = op_BININT2 = _push_arg
+    op_LONG = op_LONG1 = op_LONG4 = _push_arg
+    op_STRING = op_BINSTRING = op_SHORT_BINSTRING = _push_arg
+    op_BINBYTES = op_SHORT_BINBYTES = op_BINBYTES8 = op_BYTEARRAY8 = _push_arg
+    op_UNICODE = op_SHORT_BINUNICODE = op_BINUNICODE = op_BINUNICODE8 = _push_arg
+    op_FLOAT = op_BINFLOAT = _push_arg
+
+    def op_NONE(self, arg):
+        self._push(None)
+
+    def op_NEWTRUE(self, arg):
+        self._push(True)
+
+    def op_NEWFALSE(self, arg):
+        self._push(False)
+
+    def op_PROTO(self, arg):
+        if not 0 <= int(arg) <= 5:
+            raise PickleScanError(f"unsupported pickle protocol {arg}")
+
+    def op_FRAME(self, arg):
+        pass
+
+    def op_NEXT_BUFFER(self, arg):
+        raise PickleScanError("out-of-band buffers are not supported")
+
+    op_READONLY_BUFFER = op_NEXT_BUFFER
+
+    def op_EMPTY_LIST(self, arg):
+        self._push(PList())
+
+    def op_EMPTY_TUPLE(self, arg):
+        self._push(())
+
+    def op_EMPTY_DICT(self, arg):
+        self._push(PDict())
+
+    def op_EMPTY_SET(self, arg):
+        self._push(Call(Global("builtins", "set"), ()))
+
+    def op_MARK(self, arg):
+        if len(self.marks) >= MAX_MARK_DEPTH:
+            raise PickleScanError("nesting too deep (MARK)")
+        self.marks.append(self.stack)
+        self.stack = []
+
+    def op_POP_MARK(self, arg):
+        self._pop_mark()
+
+    def op_POP(self, arg):
+        if self.stack:
+            self.stack.pop()
+        else:
+            self._pop_mark()
+
+    def op_DUP(self, arg):
+        if not self.stack:
+            raise PickleScanError("stack underflow")
+        self._push(self.stack[-1])
+
+    def _tuple(self, items):
+        t = tuple(items)
+        self._push(self._nest(t, t) if t else t)
+
+    def op_TUPLE(self, arg):
+        self._tuple(self._pop_mark())
+
+    def op_TUPLE1(self, arg):
+        self._tuple([self._pop()])
+
+    def op_TUPLE2(self, arg):
+        b = self._pop()
+        a = self._pop()
+        self._tuple([a, b])
+
+    def op_TUPLE3(self, arg):
+        c = self._pop()
+        b = self._pop()
+        a = self._pop()
+        self._tuple([a, b, c])
+
+    def op_LIST(self, arg):
+        items = self._pop_mark()
+        self._push(self._nest(PList(items), items))
+
+    def op_DICT(self, arg):
+        items = self._pop_mark()
+        d = PDict()
+        for i in range(0, len(items) - 1, 2):
+            self._setitem(d, items[i], items[i + 1])
+        self._push(d)
+
+    def op_FROZENSET(self, arg):
+        self._push(Call(Global("builtins", "frozenset"), (tuple(self._pop_mark()),)))
+
+    def op_APPEND(self, arg):
+        value = self._pop()
+        self._append(self._top(), [value])
+
+    def op_APPENDS(self, arg):
+        items = self._pop_mark()
+        self._append(self._top(), items)
+
+    def op_ADDITEMS(self, arg):
+        items = self._pop_mark()
+        target = self._top()
+        if not isinstance(target, Call):
+            raise PickleScanError("ADDITEMS on a non-set")
+        target.items.extend(items)
+
+    def _top(self):
+        if not self.stack:
+            raise PickleScanError("stack underflow")
+        return self.stack[-1]
+
+    def _append(self, target, items):
+        self._nest(target, items)
+        if isinstance(target, list):
+            target.extend(items)
+        elif isinstance(target, Call):
+            target.items.extend(items)
+        else:
+            raise PickleScanError("APPEND on a non-list")
+
+    def op_SETITEM(self, arg):
+        value = self._pop()
+        key = self._pop()
+        self._setitem(self._top(), key, value)
+
+    def op_SETITEMS(self, arg):
+        items = self._pop_mark()
+        target = self._top()
+        if len(items) % 2:
+            raise PickleScanError("odd number of SETITEMS values")
+        for i in range(0, len(items), 2):
+            self._setitem(target, items[i], items[i + 1])
+
+    def op_GET(self, arg):
+        idx = self._memo_index(arg)
+        if idx not in self.memo:
+            raise PickleScanError(f"memo key {idx} not defined")
+        self._push(self.memo[idx])
+
+    op_BINGET = op_LONG_BINGET = op_GET
+
+    def op_PUT(self, arg):
+        idx = self._memo_index(arg)
+        self.memo[idx] = self._top()
+
+    op_BINPUT = op_LONG_BINPUT = op_PUT
+
+    def op_MEMOIZE(self, arg):
+        self.op_PUT(len(self.memo))
+
+    def op_GLOBAL(self, arg):
+        module, _, name = str(arg).partition(" ")
+        self._push(self._global(module, name))
+
+    def op_STACK_GLOBAL(self, arg):
+        name = self._pop()
+        module = self._pop()
+        if not isinstance(module, str) or not isinstance(name, str):
+            raise PickleScanError("STACK_GLOBAL needs two strings")
+        self._push(self._global(module, name))
+
+    def op_EXT1(self, arg):
+        q = f"<extension code {arg}>"
+        if q not in self.globals:
+            self.globals.append(q)
+        self._push(Global("<extension>", str(arg)))
+
+    op_EXT2 = op_EXT4 = op_EXT1
+
+    def op_REDUCE(self, arg):
+        args = self._pop()
+        func = self._pop()
+        self._push(self._call(func, args))
+
+    def op_NEWOBJ(self, arg):
+        args = self._pop()
+        cls = self._pop()
+        self._push(self._call(cls, args))
+
+    def op_NEWOBJ_EX(self, arg):
+        kwargs = self._pop()
+        args = self._pop()
+        cls = self._pop()
+        obj = self._call(cls, args)
+        if isinstance(obj, Call):
+            obj.items.append(("**kwargs", kwargs))
+        self._push(obj)
+
+    def op_INST(self, arg):
+        module, _, name = str(arg).partition(" ")
+        cls = self._global(module, name)
+        self._push(self._call(cls, tuple(self._pop_mark())))
+
+    def op_OBJ(self, arg):
+        items = self._pop_mark()
+        if not items:
+            raise PickleScanError("OBJ without a class")
+        self._push(self._call(items[0], tuple(items[1:])))
+
+    def op_BUILD(self, arg):
+        state = self._pop()
+        target = self._top()
+        if isinstance(target, PDict):
+            # OrderedDict with attributes, e.g. state_dict()._metadata
+            if isinstance(state, tuple) and len(state) == 2:
+                state = state[1] if state[0] is None else state[0]
+            if isinstance(state, dict):
+                for k, v in state.items():
+                    if isinstance(k, str):
+                        target.attrs[k] = v
+        elif isinstance(target, Call):
+            self._nest(target, (state,))
+            target.state = state
+        elif isinstance(target, TensorInfo):
+            pass  # tensor subclass state: ignored
+        else:
+            raise PickleScanError("BUILD on an unsupported object")
+
+    def op_PERSID(self, arg):
+        self._persistent(str(arg))
+
+    def op_BINPERSID(self, arg):
+        self._persistent(self._pop())
+
+    def _persistent(self, pid):
+        self.persistent_ids += 1
+        info = storage_from_pid(pid)
+        if info is None:
+            self._push(Call(Global("<persistent_load>", "unknown"), (pid,) if not isinstance(pid, tuple) else pid))
+            return
+        known = self.storages.get(info.key)
+        if known is None:
+            self.storages[info.key] = info
+        else:
+            info = known
+        self._push(info)
+
+
+# opcode name -> unbound handler, looked up once instead of getattr per opcode
+_HANDLERS = {name[3:]: fn for name, fn in vars(InertMachine).items() if name.startswith("op_")}

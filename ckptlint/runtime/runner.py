@@ -1,0 +1,493 @@
+"""Orchestration of ``ckptlint verify``: configuration entries, globs, file-level findings
+(CKPT101/102/108/109/111, no torch needed) and the model comparison (compare.py, torch)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pathlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from ckptlint.diagnostic import Diagnostic
+from ckptlint.errors import ConfigError
+from ckptlint.runtime import allowlist
+from ckptlint.runtime.reader import Checkpoint, read_checkpoint
+from ckptlint.runtime.records import Call, Global, PDict, TensorInfo
+
+NAMES = {
+    "CKPT101": "unsafe-pickle",
+    "CKPT102": "full-model-pickle",
+    "CKPT103": "missing-keys",
+    "CKPT104": "unexpected-keys",
+    "CKPT105": "shape-mismatch",
+    "CKPT106": "dtype-mismatch",
+    "CKPT107": "key-prefix",
+    "CKPT108": "device-bound",
+    "CKPT109": "unreadable-checkpoint",
+    "CKPT110": "optimizer-mismatch",
+    "CKPT111": "version-skew",
+    # not a rule: the configured model could not be imported or built (documented in
+    # docs/runtime.md); the checkpoint's own checks still run.
+    "E910": "model-error",
+}
+
+STATE_DICT_KEYS = (
+    "state_dict", "model_state_dict", "model", "net", "module", "ema", "model_ema",
+    "ema_state_dict", "network", "weights", "params", "generator", "student", "teacher",
+    "state",
+)
+OPTIMIZER_KEYS = ("optimizer_state_dict", "optimizer", "optim")
+VERSION_KEYS = ("torch_version", "pytorch_version", "torch", "pytorch-version", "torch-version")
+ENTRY_KEYS = {"path": str, "model": str, "kwargs": dict, "key": str, "strict": bool, "safe-globals": list}
+MAX_WALK = 2_000_000  # objects visited when looking for tensors/modules (bombs stay bounded)
+
+# dtypes that older torch cannot load (first torch release that has them)
+DTYPE_SINCE = {
+    "torch.float8_e4m3fn": (2, 1), "torch.float8_e5m2": (2, 1),
+    "torch.float8_e4m3fnuz": (2, 2), "torch.float8_e5m2fnuz": (2, 2),
+    "torch.uint16": (2, 3), "torch.uint32": (2, 3), "torch.uint64": (2, 3),
+}
+
+
+@dataclass
+class Entry:
+    path: str
+    model: Optional[str] = None
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+    key: Optional[str] = None
+    strict: bool = True
+    safe_globals: List[str] = field(default_factory=list)
+    config_file: Optional[str] = None
+
+
+# -- configuration -----------------------------------------------------------------------
+
+
+def parse_entries(raw, config_file: pathlib.Path) -> List[Entry]:
+    """Validate ``[[tool.ckptlint.checkpoints]]``. Raises ConfigError naming the key."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(config_file, "must be an array of tables ([[tool.ckptlint.checkpoints]])",
+                          key="checkpoints")
+    entries = []
+    for i, item in enumerate(raw, 1):
+        if not isinstance(item, dict):
+            raise ConfigError(config_file, f"entry {i} must be a table", key="checkpoints")
+        for k in sorted(item):
+            if k not in ENTRY_KEYS:
+                raise ConfigError(config_file, f"unknown key `{k}` in entry {i} (expected one of: "
+                                  + ", ".join(sorted(ENTRY_KEYS)) + ")", key=f"checkpoints.{k}")
+            want = ENTRY_KEYS[k]
+            value = item[k]
+            if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
+                raise ConfigError(config_file, f"entry {i}: expected a {_type_word(want)}, got "
+                                  f"{type(value).__name__}", key=f"checkpoints.{k}")
+        if "path" not in item or not item["path"].strip():
+            raise ConfigError(config_file, f"entry {i} needs a `path`", key="checkpoints.path")
+        model = item.get("model")
+        if model is not None and not re.fullmatch(r"[\w.]+(:[\w.]+)?", model):
+            raise ConfigError(config_file, f"entry {i}: `model` must look like `package.module:callable`",
+                              key="checkpoints.model")
+        if "kwargs" in item and model is None:
+            raise ConfigError(config_file, f"entry {i}: `kwargs` needs a `model`", key="checkpoints.kwargs")
+        sg = item.get("safe-globals", [])
+        if not all(isinstance(s, str) for s in sg):
+            raise ConfigError(config_file, f"entry {i}: expected a list of strings",
+                              key="checkpoints.safe-globals")
+        entries.append(Entry(item["path"], model, dict(item.get("kwargs", {})), item.get("key"),
+                             item.get("strict", True), list(sg), str(config_file)))
+    return entries
+
+
+def _type_word(t) -> str:
+    return {str: "string", dict: "table", bool: "boolean", list: "list"}[t]
+
+
+# -- orchestration -----------------------------------------------------------------------
+
+
+def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
+           safe_globals: List[str]) -> Tuple[List[Diagnostic], List[str]]:
+    diags: List[Diagnostic] = []
+    notes: List[str] = []
+    root = pathlib.Path(root)
+    if files:
+        for f in files:
+            path = os.path.abspath(os.fspath(f))
+            ck = read_checkpoint(path)
+            diags.extend(guarded_file_findings(ck, safe_globals, torch_version))
+    else:
+        for entry in entries:
+            diags.extend(_verify_entry(entry, root, torch_version, safe_globals, notes))
+    diags.sort(key=lambda d: d.sort_key())
+    return diags, notes
+
+
+def _expand(entry: Entry, root: pathlib.Path) -> List[str]:
+    pattern = entry.path if os.path.isabs(entry.path) else str(root / entry.path)
+    if any(c in entry.path for c in "*?["):
+        return sorted(os.path.abspath(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    return [os.path.abspath(pattern)]
+
+
+def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals, notes) -> List[Diagnostic]:
+    out: List[Diagnostic] = []
+    paths = _expand(entry, root)
+    if not paths:
+        where = os.path.abspath(str(root / entry.path))
+        return [make("CKPT109", f"no file matches the pattern `{entry.path}`", where)]
+    allowed = list(safe_globals) + entry.safe_globals
+    model_state = None  # (model or None, error) built once per entry
+    for path in paths:
+        ck = read_checkpoint(path)
+        found = guarded_file_findings(ck, allowed, torch_version)
+        out.extend(found)
+        if entry.model is None or any(d.code in ("CKPT109", "CKPT102") for d in found):
+            continue
+        if ck.pickle_error is not None or ck.unverified or ck.root is None:
+            continue
+        picked = find_state_dict(ck.root, entry.key)
+        if picked.error:
+            out.append(make("CKPT109", picked.error, path, key=entry.key))
+            continue
+        if picked.module_at is not None:
+            # find_module looks one dict level down; a `key` can point deeper
+            out.append(make("CKPT102", f"holds a pickled `nn.Module` at `{picked.module_at}`, not a state "
+                            "dict: it loads only with `weights_only=False` and the exact same class code",
+                            path, key=picked.module_at or None))
+            continue
+        if picked.auto_key:
+            notes.append(f"{path}: auto-detected state dict key `{picked.auto_key}`")
+        if model_state is None:
+            model_state = _build(entry, root)
+        model, error = model_state
+        if error:
+            continue
+        from ckptlint.runtime import compare  # imports torch
+
+        metadata = _metadata_of(picked.container)
+        opt = find_optimizer(ck.root)
+        try:
+            findings = compare.compare(model, picked.tensors, metadata, strict=entry.strict, optimizer=opt)
+        except Exception as exc:  # noqa: BLE001 - user model code runs here (state_dict hooks ...)
+            out.append(make("E910", f"comparing with model `{entry.model}` failed: "
+                            f"{type(exc).__name__}: {exc}", path))
+            continue
+        for code, key, message, severity in findings:
+            out.append(make(code, message, path, key=key, severity=severity))
+    if model_state is not None and model_state[1]:
+        cfg = entry.config_file or str(root / "pyproject.toml")
+        out.append(make("E910", model_state[1], os.path.abspath(cfg)))
+    return out
+
+
+def _build(entry: Entry, root: pathlib.Path):
+    try:
+        from ckptlint.runtime import compare
+    except ImportError as exc:  # torch missing
+        return None, (f"model `{entry.model}` needs torch to compare keys and shapes "
+                      f"(pip install 'ckptlint[runtime]'): {exc}")
+    try:
+        return compare.load_model(entry.model, entry.kwargs, root), None
+    except compare.ModelError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - e.g. a module __getattr__ that raises
+        return None, f"model `{entry.model}` could not be built: {type(exc).__name__}: {exc}"
+
+
+def make(code: str, message: str, filename: str, key: Optional[str] = None,
+         severity: str = "error") -> Diagnostic:
+    return Diagnostic(code=code, name=NAMES[code], message=message, filename=filename,
+                      key=key, is_runtime=True, severity=severity)
+
+
+# -- file-level findings (no torch) -------------------------------------------------------
+
+
+def guarded_file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnostic]:
+    """file_findings, but a bug of ours on a strange file is a finding, never a crash, and
+    never a silent pass for a pickle (fail closed)."""
+    try:
+        return file_findings(ck, safe_globals, torch_version)
+    except Exception as exc:  # noqa: BLE001
+        why = f"{type(exc).__name__}: {exc}"
+        out = [make("CKPT109", f"ckptlint could not check this file (internal error: {why})", ck.path)]
+        if ck.format in ("zip", "legacy", "pickle", "tar"):
+            out.append(make("CKPT101", "the pickle was not proven safe (the check stopped with an internal "
+                            "error): never load it with `weights_only=False`", ck.path))
+        return out
+
+
+def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnostic]:
+    if ck.format == "sharded":
+        return _sharded_findings(ck, safe_globals, torch_version)
+    path = ck.path
+    if ck.not_checkpoint:
+        return [make("CKPT109", f"unreadable checkpoint: {ck.not_checkpoint}", path)]
+    out: List[Diagnostic] = []
+    danger, other = allowlist.classify(ck.globals, safe_globals)
+    if ck.pickle_error:
+        named = f"; before that point it names dangerous {_names(danger)}" if danger else ""
+        if other:
+            named += f"{'; and' if danger else '; before that point it names'} {_names(other)}"
+        out.append(make("CKPT101", f"cannot prove the pickle safe ({ck.pickle_error}){named}: never load it "
+                        "with `weights_only=False`", path))
+        first = f"{ck.problems[0]}; " if ck.problems else ""  # e.g. the CRC mismatch behind it
+        out.append(make("CKPT109", f"unreadable checkpoint: {first}the pickle cannot be parsed "
+                        f"({ck.pickle_error})", path))
+        return out
+    if ck.unverified:
+        named = f"; its pickles name {_names(danger + other)}" if danger or other else ""
+        out.append(make("CKPT101", f"not proven safe: {ck.unverified}{named}", path))
+    elif danger:
+        rest = f"; also outside the weights-only allowlist: {_names(other)}" if other else ""
+        out.append(make("CKPT101", f"dangerous global(s) {_names(danger)}: loading this file with "
+                        f"`weights_only=False` runs code{rest}", path))
+    elif other:
+        out.append(make("CKPT101", f"needs globals outside torch's weights-only allowlist: {_names(other)} "
+                        "(`torch.load(weights_only=True)` refuses it; add trusted ones to `safe-globals`)",
+                        path, severity="warning"))
+    if ck.problems:
+        more = f" (and {len(ck.problems) - 1} more)" if len(ck.problems) > 1 else ""
+        out.append(make("CKPT109", f"unreadable checkpoint: {ck.problems[0]}{more}", path))
+        return out
+    module = find_module(ck.root)
+    if module is not None:
+        where, cls = module
+        at = f" at `{where}`" if where else ""
+        out.append(make("CKPT102", f"holds a pickled `nn.Module` (`{cls}`){at}, not a state dict: it loads "
+                        "only with `weights_only=False` and the exact same class code", path, key=where))
+    out.extend(_device_findings(ck))
+    out.extend(_version_findings(ck, torch_version))
+    return out
+
+
+def _names(names) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _sharded_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnostic]:
+    if ck.not_checkpoint:
+        return [make("CKPT109", f"unreadable checkpoint index: {ck.not_checkpoint}", ck.path)]
+    out: List[Diagnostic] = []
+    for shard in ck.shards:
+        if shard.not_checkpoint == "file does not exist":
+            out.append(make("CKPT109", f"shard `{os.path.basename(shard.path)}` named in "
+                            f"`{os.path.basename(ck.path)}` does not exist", shard.path))
+        else:
+            out.extend(file_findings(shard, safe_globals, None))
+    out.extend(_version_findings(ck, torch_version))
+    return out
+
+
+def _device_findings(ck: Checkpoint) -> List[Diagnostic]:
+    devices: Dict[str, List[str]] = {}
+    for key, t in iter_tensors(ck.root):
+        if t.device not in ("cpu", "meta"):
+            devices.setdefault(t.device, []).append(key)
+    for st in ck.storages.values():  # storages not reachable as named tensors
+        if st.device not in ("cpu", "meta"):
+            devices.setdefault(st.device, [])
+    if not devices:
+        return []
+    names = sorted(devices)
+    keys = sorted(k for d in names for k in devices[d])
+    example = f", e.g. `{keys[0]}`" if keys else ""
+    return [make("CKPT108", f"storages saved on {_names(names)} ({len(keys)} tensors{example}): "
+                 "`torch.load` without `map_location` fails on a host without that device", ck.path,
+                 key=keys[0] if keys else None)]
+
+
+def _version_tuple(text) -> Optional[Tuple[int, ...]]:
+    m = re.match(r"\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(text))
+    if not m:
+        return None
+    return tuple(int(x) for x in m.groups() if x is not None)
+
+
+def _version_findings(ck: Checkpoint, torch_version) -> List[Diagnostic]:
+    floor = _version_tuple(torch_version) if torch_version else None
+    if floor is None:
+        return []
+    out = []
+    written = None
+    sources = [ck.metadata] + ([ck.root] if isinstance(ck.root, dict) else [])
+    for src in sources:
+        for k in VERSION_KEYS:
+            if isinstance(src.get(k), str) and _version_tuple(src[k]):
+                written = src[k]
+                break
+        if written:
+            break
+    by = f" (written by torch {written})" if written else ""
+    if written and _version_tuple(written)[:2] > floor[:2]:
+        out.append(make("CKPT111", f"the checkpoint records torch {written}, newer than the oldest supported "
+                        f"torch {torch_version}: it may not load there", ck.path))
+    if ck.format == "zip" and floor < (1, 6):
+        out.append(make("CKPT111", f"the zip checkpoint format needs torch>=1.6, the project supports "
+                        f"torch {torch_version}{by}; save with `_use_new_zipfile_serialization=False` "
+                        "for older torch", ck.path))
+    newest: Dict[str, Tuple[int, int]] = {}
+    for key, t in iter_tensors(ck.root):
+        since = DTYPE_SINCE.get(t.dtype or "")
+        if since and since > floor[:2] and t.dtype not in newest:
+            newest[t.dtype] = since
+            out.append(make("CKPT111", f"`{key}` is `{t.dtype}`, which torch before "
+                            f"{since[0]}.{since[1]} cannot load; the project supports torch {torch_version}{by}",
+                            ck.path, key=key))
+    return out
+
+
+# -- walking the inert object tree --------------------------------------------------------
+
+
+def iter_tensors(root, limit: int = MAX_WALK):
+    """(dotted key, TensorInfo) for tensors reachable through dicts/lists, bounded."""
+    seen = set()
+    stack = [("", root)]
+    visited = 0
+    while stack and visited < limit:
+        prefix, obj = stack.pop()
+        visited += 1
+        if isinstance(obj, TensorInfo):
+            yield prefix, obj
+            continue
+        if id(obj) in seen or not isinstance(obj, (dict, list, tuple, Call)):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            children = [(str(k), v) for k, v in obj.items()]
+        elif isinstance(obj, Call):
+            children = [(f"{i}", v) for i, v in enumerate(obj.args)]
+            if isinstance(obj.state, dict):
+                children += [(str(k), v) for k, v in obj.state.items()]
+        else:
+            children = [(str(i), v) for i, v in enumerate(obj)]
+        for k, v in reversed(children):
+            stack.append((f"{prefix}.{k}" if prefix else k, v))
+
+
+def class_of(obj) -> Optional[str]:
+    if not isinstance(obj, Call) or not isinstance(obj.func, Global):
+        return None
+    if obj.func.qualname in ("copyreg._reconstructor", "copyreg.__newobj__") and obj.args:
+        cls = obj.args[0]
+        return cls.qualname if isinstance(cls, Global) else None
+    return obj.func.qualname
+
+
+def is_module(obj) -> bool:
+    cls = class_of(obj)
+    if cls is None:
+        return False
+    if cls.startswith("torch.nn.modules.") or cls.startswith("torch.nn.parallel."):
+        return True
+    state = obj.state
+    if isinstance(state, tuple) and state and isinstance(state[0], dict):
+        state = state[0]
+    return isinstance(state, dict) and "_modules" in state and "_parameters" in state
+
+
+def find_module(root) -> Optional[Tuple[Optional[str], str]]:
+    """(where, class) of a pickled nn.Module at the top level or one dict level down."""
+    if is_module(root):
+        return None, class_of(root) or "?"
+    if isinstance(root, dict):
+        for k in sorted(root, key=str):
+            if is_module(root[k]):
+                return str(k), class_of(root[k]) or "?"
+    return None
+
+
+def tensor_map(obj) -> Optional[Dict[str, TensorInfo]]:
+    if not isinstance(obj, dict) or not obj:
+        return None
+    tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, TensorInfo)}
+    if not tensors or len(tensors) * 2 < len(obj):
+        return None
+    return tensors
+
+
+@dataclass
+class Picked:
+    tensors: Dict[str, TensorInfo] = field(default_factory=dict)
+    container: Any = None
+    auto_key: Optional[str] = None
+    module_at: Optional[str] = None
+    error: Optional[str] = None
+
+
+def _top_keys(root) -> str:
+    if isinstance(root, TensorInfo):
+        return "the checkpoint is a single tensor"
+    if isinstance(root, list):
+        return "the checkpoint is a list"
+    if isinstance(root, Call):
+        return f"the checkpoint is a `{class_of(root) or 'object'}` object"
+    if not isinstance(root, dict):
+        return f"the checkpoint is a {type(root).__name__}, not a dict"
+    keys = [str(k) for k in list(root)[:12]]
+    return "top-level keys: " + ", ".join(f"`{k}`" for k in keys)
+
+
+def find_state_dict(root, key: Optional[str]) -> Picked:
+    if key is not None:
+        node = root
+        for part in ([key] if isinstance(root, dict) and key in root else key.split(".")):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                return Picked(error=f"key `{key}` not found in the checkpoint ({_top_keys(root)})")
+        if is_module(node):
+            return Picked(module_at=key)
+        tensors = tensor_map(node)
+        if tensors is None:
+            return Picked(error=f"`{key}` does not hold a state dict of tensors")
+        return Picked(tensors, node)
+    tensors = tensor_map(root)
+    if tensors is not None:
+        return Picked(tensors, root)
+    if is_module(root):
+        return Picked(module_at="")
+    if isinstance(root, dict):
+        # one level down (`model_state_dict`), then two (`model.state_dict`), known names first
+        for k in _candidates(root):
+            if is_module(root[k]):
+                return Picked(module_at=k)
+            tensors = tensor_map(root[k])
+            if tensors is not None:
+                return Picked(tensors, root[k], auto_key=k)
+        for k in _candidates(root):
+            inner = root[k]
+            if isinstance(inner, dict):
+                for k2 in _candidates(inner):
+                    tensors = tensor_map(inner[k2])
+                    if tensors is not None:
+                        return Picked(tensors, inner[k2], auto_key=f"{k}.{k2}")
+    return Picked(error=f"no state dict found in the checkpoint ({_top_keys(root)}); set `key`")
+
+
+def _candidates(d: dict) -> List[str]:
+    known = [k for k in STATE_DICT_KEYS if k in d]
+    return known + sorted(k for k in d if isinstance(k, str) and k not in known)
+
+
+def _metadata_of(container) -> Optional[Dict[str, dict]]:
+    if isinstance(container, PDict):
+        meta = container.attrs.get("_metadata")
+        if isinstance(meta, dict):
+            return {str(k): dict(v) for k, v in meta.items() if isinstance(v, dict)}
+    return None
+
+
+def find_optimizer(root) -> Optional[dict]:
+    if not isinstance(root, dict):
+        return None
+    for k in OPTIMIZER_KEYS:
+        value = root.get(k)
+        if isinstance(value, dict) and "param_groups" in value and "state" in value:
+            return value
+    return None

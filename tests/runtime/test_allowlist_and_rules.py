@@ -1,0 +1,73 @@
+"""The static allowlist matches torch's, the danger list works on dotted parts, and every
+runtime code has a documented rule module."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ckptlint.registry import all_rules
+from ckptlint.rules._base import SECTIONS
+from ckptlint.runtime import allowlist
+from ckptlint.runtime.runner import NAMES
+
+
+def test_static_allowlist_equals_torchs(torch):
+    from torch._weights_only_unpickler import _get_allowed_globals
+
+    real = set(_get_allowed_globals())
+    assert set(allowlist.WEIGHTS_ONLY_ALLOWED) == real, (
+        sorted(real - allowlist.WEIGHTS_ONLY_ALLOWED), sorted(allowlist.WEIGHTS_ONLY_ALLOWED - real))
+
+
+def test_no_allowed_global_counts_as_dangerous():
+    assert [g for g in allowlist.WEIGHTS_ONLY_ALLOWED if allowlist.is_dangerous(g)] == []
+
+
+@pytest.mark.parametrize("name", [
+    "os.system", "posix.system", "nt.system", "subprocess.Popen", "builtins.eval", "builtins.exec",
+    "pathlib.os.system", "builtins.exec.__call__", "builtins.getattr", "runpy._run_code",
+    "<unresolved STACK_GLOBAL>", "<extension code 7>",
+])
+def test_dangerous(name):
+    assert allowlist.is_dangerous(name)
+
+
+@pytest.mark.parametrize("name", ["mypkg.models.Net", "torch.nn.modules.linear.Linear", "numpy.dtype"])
+def test_not_dangerous(name):
+    assert not allowlist.is_dangerous(name)
+
+
+def test_classify_and_safe_globals():
+    danger, other = allowlist.classify(
+        ["torch.FloatStorage", "a.B", "os.system", "c.D"], ["c.D", "os.system"])
+    assert danger == ["os.system"]  # the danger list cannot be allowlisted away
+    assert other == ["a.B"]
+
+
+def test_every_runtime_code_has_a_documented_rule():
+    rules = {code: r for code, r in all_rules().items() if r.phase == "runtime"}
+    expected = {f"CKPT{n}" for n in range(101, 112)}
+    assert set(rules) == expected
+    for code, rule in rules.items():
+        assert rule.name == NAMES[code]
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.name)
+        assert rule.fix_safety == "none" and rule.valid == () and rule.invalid == ()
+        text = rule.doc_text()
+        positions = [text.find(f"## {s}\n") for s in SECTIONS]
+        assert all(p >= 0 for p in positions) and positions == sorted(positions), code
+        example = text.split("## Example\n", 1)[1].split("## Use instead")[0]
+        assert "```python" in example and "torch" in example
+        compile(example.split("```python\n", 1)[1].split("```")[0], code, "exec")
+    assert rules["CKPT101"].security_severity == "9.8"
+    assert all(r.security_severity is None for c, r in rules.items() if c != "CKPT101")
+
+
+def test_public_entry_points_stay_functions_after_submodules_load():
+    import ckptlint.runtime as rt
+    import ckptlint.runtime.cli  # noqa: F401
+    import ckptlint.runtime.runner  # noqa: F401
+
+    assert callable(rt.verify) and callable(rt.parse_entries)
+    assert rt.verify.__module__ == "ckptlint.runtime" and rt.parse_entries.__module__ == "ckptlint.runtime"

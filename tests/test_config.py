@@ -1,0 +1,121 @@
+"""[tool.ckptlint]: discovery per linted path, validation errors, torch-version inference."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli, run_json
+
+BAD = "import torch\nsd = torch.load('m.pt')\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ("[tool.ckptlint]\nselct = ['CKPT002']\n", "selct"),
+        ("[tool.ckptlint]\nselect = 'CKPT002'\n", "select"),
+        ("[tool.ckptlint]\nmax-file-size = 'big'\n", "max-file-size"),
+        ("[tool.ckptlint]\nselect = ['CKPT999']\n", "CKPT999"),
+        ("[tool.ckptlint]\nper-file-ignores = { 'a.py' = 'CKPT002' }\n", "per-file-ignores"),
+        ("[tool.ckptlint\nselect = []\n", "line 1"),
+        ("[tool.ckptlint]\ntorch-version = 'latest'\n", "torch-version"),
+    ],
+)
+def test_config_errors_exit_2_naming_file_and_key(tmp_path, body, needle):
+    write(tmp_path / "pyproject.toml", body)
+    write(tmp_path / "a.py", BAD)
+    proc = run_cli("a.py", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "pyproject.toml" in proc.stderr and needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    # --exit-zero never hides a configuration error
+    assert run_cli("a.py", "--exit-zero", cwd=tmp_path).returncode == 2
+
+
+def test_nearest_pyproject_per_path_whatever_the_cwd(tmp_path):
+    write(tmp_path / "proj_a/pyproject.toml", "[tool.ckptlint]\nignore = ['CKPT004']\n")
+    write(tmp_path / "proj_a/src/x.py", BAD)
+    write(tmp_path / "proj_b/pyproject.toml", "[tool.ckptlint]\nignore = ['CKPT002']\n")
+    write(tmp_path / "proj_b/y.py", BAD)
+    _, data = run_json("proj_a", "proj_b", cwd=tmp_path)
+    got = sorted((Path(d["filename"]).name, d["code"]) for d in data)
+    assert got == [("x.py", "CKPT002"), ("y.py", "CKPT004")]
+    # the same from inside another folder
+    _, data = run_json(str(tmp_path / "proj_a/src/x.py"), cwd=tmp_path / "proj_b")
+    assert [d["code"] for d in data] == ["CKPT002"]
+
+
+def test_config_option_replaces_discovery(tmp_path):
+    write(tmp_path / "pyproject.toml", "[tool.ckptlint]\nignore = ['CKPT004']\n")
+    write(tmp_path / "other.toml", "[tool.ckptlint]\nselect = ['CKPT004']\n")
+    write(tmp_path / "a.py", BAD)
+    _, data = run_json("a.py", "--config", "other.toml", cwd=tmp_path)
+    assert [d["code"] for d in data] == ["CKPT004"]
+
+
+def test_per_file_ignores_relative_to_the_declaring_pyproject(tmp_path):
+    write(tmp_path / "repo/pyproject.toml", """\
+        [tool.ckptlint]
+        per-file-ignores = { "scripts/*.py" = ["CKPT004"], "tests/**" = ["CKPT00"] }
+        """)
+    write(tmp_path / "repo/scripts/s.py", BAD)
+    write(tmp_path / "repo/tests/unit/t.py", BAD)
+    write(tmp_path / "repo/lib/scripts/deep.py", BAD)
+    _, data = run_json("repo", cwd=tmp_path)
+    got = sorted((Path(d["filename"]).relative_to(tmp_path / "repo").as_posix(), d["code"]) for d in data)
+    assert got == [
+        ("lib/scripts/deep.py", "CKPT002"), ("lib/scripts/deep.py", "CKPT004"),
+        ("scripts/s.py", "CKPT002"),
+    ]
+
+
+def test_torch_version_from_requirement_and_from_key(tmp_path):
+    write(tmp_path / "old/pyproject.toml", "[project]\nname='x'\ndependencies = ['numpy', 'torch>=2.1,<3']\n")
+    write(tmp_path / "old/a.py", BAD)
+    write(tmp_path / "new/pyproject.toml", "[tool.ckptlint]\ntorch-version = '2.6'\n")
+    write(tmp_path / "new/a.py", BAD)
+    write(tmp_path / "none/a.py", BAD)
+    _, data = run_json("old", "new", "none", "--select", "CKPT002", cwd=tmp_path)
+    msgs = {Path(d["filename"]).parent.name: d["message"] for d in data}
+    assert "torch 2.1" in msgs["old"] and "means `weights_only=False`" in msgs["old"]
+    assert "torch 2.6" in msgs["new"] and "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" in msgs["new"]
+    assert "before torch 2.6" in msgs["none"]
+
+
+def test_exclude_and_extend_exclude(tmp_path):
+    write(tmp_path / "pyproject.toml", "[tool.ckptlint]\nextend-exclude = ['generated/', 'legacy_*.py']\n")
+    for name in ("generated/g.py", "legacy_a.py", "keep.py", "build/b.py", "venv2/lib.py", ".hidden/h.py"):
+        write(tmp_path / name, BAD)
+    write(tmp_path / "venv2/pyvenv.cfg", "home = /usr\n")
+    _, data = run_json(".", cwd=tmp_path)
+    assert {Path(d["filename"]).name for d in data} == {"keep.py"}
+    # files named explicitly are linted anyway, unless --force-exclude
+    _, data = run_json("legacy_a.py", "build/b.py", cwd=tmp_path)
+    assert {Path(d["filename"]).name for d in data} == {"legacy_a.py", "b.py"}
+    _, data = run_json("legacy_a.py", "build/b.py", "--force-exclude", cwd=tmp_path)
+    assert data == []
+
+
+def test_gitignore_is_respected_inside_a_repo(tmp_path):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    write(tmp_path / ".gitignore", "ignored/\n*.gen.py\n")
+    write(tmp_path / "sub/.gitignore", "local.py\n")
+    for name in ("ignored/a.py", "x.gen.py", "sub/local.py", "sub/kept.py"):
+        write(tmp_path / name, BAD)
+    _, data = run_json(".", cwd=tmp_path)
+    assert {Path(d["filename"]).name for d in data} == {"kept.py"}
+    _, data = run_json("sub", cwd=tmp_path)
+    assert {Path(d["filename"]).name for d in data} == {"kept.py"}
+    _, data = run_json("sub/local.py", cwd=tmp_path)
+    assert {Path(d["filename"]).name for d in data} == {"local.py"}

@@ -1,0 +1,288 @@
+"""`ckptlint server` end to end: the real server process driven by pytest-lsp's client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+
+import pytest
+
+if sys.version_info < (3, 10):
+    pytest.skip("the language server needs Python 3.10+", allow_module_level=True)
+
+pytest_lsp = pytest.importorskip("pytest_lsp")
+pytest.importorskip("pygls")
+
+from lsprotocol import types  # noqa: E402
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities  # noqa: E402
+
+from tests.helpers import cli_env  # noqa: E402
+
+ENV = cli_env(CKPTLINT_LSP_DEBOUNCE="0.05")
+
+BAD = "import torch\ns = 'é😀'; sd = torch.load('m.pt')\n"
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "ckptlint", "server"], server_env=ENV),
+)
+async def client(lsp_client: LanguageClient, tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.ckptlint]\nignore = ["CKPT004"]\n')
+    lsp_client.root = tmp_path
+    lsp_client.registrations = []
+
+    @lsp_client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register(params: types.RegistrationParams):  # the server asks to watch pyproject.toml
+        lsp_client.registrations.extend(params.registrations)
+
+    caps = client_capabilities("visual-studio-code")
+    # a client that would rather have UTF-8 still gets UTF-16 (positionEncoding absent)
+    caps.general.position_encodings = [types.PositionEncodingKind.Utf8, types.PositionEncodingKind.Utf16]
+    result = await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=caps,
+        root_uri=tmp_path.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=tmp_path.as_uri(), name="ws")],
+    ))
+    enc = result.capabilities.position_encoding
+    assert enc in (None, types.PositionEncodingKind.Utf16)
+    yield
+    await lsp_client.shutdown_session()
+    assert lsp_client._server.returncode == 0
+
+
+# --- helpers --------------------------------------------------------------------------------------
+def _open(client, name, text, version=1):
+    uri = (client.root / name).as_uri()
+    client.diagnostics.pop(uri, None)
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)))
+    return uri
+
+
+def _replace_all(client, uri, text, version):
+    client.diagnostics.pop(uri, None)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        [types.TextDocumentContentChangeWholeDocument(text=text)]))
+
+
+async def _diagnostics(client, uri, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while uri not in client.diagnostics:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no diagnostics published for {uri}")
+        await asyncio.sleep(0.02)
+    return list(client.diagnostics[uri])
+
+
+def _rewrite_pyproject(client, text):
+    pyproject = client.root / "pyproject.toml"
+    pyproject.write_text(text)
+    os.utime(pyproject, (time.time() + 5, time.time() + 5))  # a visibly new mtime
+    return pyproject
+
+
+def _offset(text, pos):
+    lines = text.splitlines(keepends=True)
+    before = sum(len(line) for line in lines[: pos.line])
+    line = lines[pos.line] if pos.line < len(lines) else ""
+    units = 0
+    for i, ch in enumerate(line):
+        if units >= pos.character:
+            return before + i
+        units += 2 if ord(ch) > 0xFFFF else 1
+    return before + len(line.rstrip("\r\n"))
+
+
+def _apply(text, edits):
+    spans = sorted(((_offset(text, e.range.start), _offset(text, e.range.end), e.new_text) for e in edits), reverse=True)
+    for s, e, new in spans:
+        text = text[:s] + new + text[e:]
+    return text
+
+
+def _edits(action, uri):
+    if action.edit.changes:
+        return action.edit.changes[uri]
+    return [e for dc in action.edit.document_changes for e in dc.edits]
+
+
+async def _actions(client, uri, rng, only=None, diagnostics=()):
+    return await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=rng,
+        context=types.CodeActionContext(diagnostics=list(diagnostics), only=only)))
+
+
+# --- tests ----------------------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_diagnostics_in_utf16_units(client: LanguageClient):
+    uri = _open(client, "train.py", BAD)
+    diags = await _diagnostics(client, uri)
+    assert [d.code for d in diags] == ["CKPT002"]  # CKPT004 ignored by the workspace config
+    d = diags[0]
+    # `s = 'é😀'; sd = ` is 15 code points but 16 UTF-16 units (😀 is a surrogate pair)
+    assert (d.range.start.line, d.range.start.character) == (1, 16)
+    assert (d.range.end.line, d.range.end.character) == (1, 34)
+    assert d.code_description.href.endswith("/CKPT002.md")
+    assert d.source == "ckptlint"
+    assert d.severity == types.DiagnosticSeverity.Error
+
+
+@pytest.mark.asyncio
+async def test_quick_fix_fixes_the_document_and_clears_diagnostics(client: LanguageClient):
+    uri = _open(client, "train.py", BAD)
+    diags = await _diagnostics(client, uri)
+    actions = await _actions(client, uri, diags[0].range, diagnostics=diags)
+    fixes = [a for a in actions if a.kind == types.CodeActionKind.QuickFix and "weights_only" in a.title]
+    assert len(fixes) == 1 and "unsafe" in fixes[0].title.lower()
+    fixed = _apply(BAD, _edits(fixes[0], uri))
+    assert fixed == "import torch\ns = 'é😀'; sd = torch.load('m.pt', weights_only=True)\n"
+    _replace_all(client, uri, fixed, 2)
+    assert await _diagnostics(client, uri) == []
+
+
+@pytest.mark.asyncio
+async def test_fix_all_applies_safe_fixes_only(client: LanguageClient):
+    text = ("import torch\nsd = torch.load('m.pt')\n"
+            "torch.save(sd, 'm.pt', _use_new_zipfile_serialization=False)\n")
+    uri = _open(client, "save.py", text)
+    diags = await _diagnostics(client, uri)
+    assert sorted(d.code for d in diags) == ["CKPT002", "CKPT009"]
+    whole = types.Range(types.Position(0, 0), types.Position(3, 0))
+    actions = await _actions(client, uri, whole, only=["source.fixAll"])
+    assert [a.kind for a in actions] == ["source.fixAll.ckptlint"]
+    fixed = _apply(text, _edits(actions[0], uri))
+    assert fixed == "import torch\nsd = torch.load('m.pt')\ntorch.save(sd, 'm.pt')\n"
+    _replace_all(client, uri, fixed, 2)
+    assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002"]
+    # only an unsafe fix is left: fixAll is still offered and changes nothing
+    again = await _actions(client, uri, whole, only=["source.fixAll.ckptlint"])
+    assert [a.kind for a in again] == ["source.fixAll.ckptlint"]
+    assert _apply(fixed, _edits(again[0], uri)) == fixed
+    # with only quick fixes asked for, no fixAll comes back
+    quick = await _actions(client, uri, whole, only=["quickfix"])
+    assert quick and all(a.kind == types.CodeActionKind.QuickFix for a in quick)
+
+
+@pytest.mark.asyncio
+async def test_noqa_action_suppresses(client: LanguageClient):
+    uri = _open(client, "train.py", BAD)
+    diags = await _diagnostics(client, uri)
+    actions = await _actions(client, uri, diags[0].range, diagnostics=diags)
+    noqa = [a for a in actions if "noqa" in a.title]
+    assert len(noqa) == 1 and "# noqa: CKPT002" in noqa[0].title
+    edits = _edits(noqa[0], uri)
+    assert [(e.range.start, e.range.end, e.new_text) for e in edits] == [  # appended at the line end
+        (types.Position(1, 34), types.Position(1, 34), "  # noqa: CKPT002")]
+    fixed = _apply(BAD, edits)
+    assert fixed == "import torch\ns = 'é😀'; sd = torch.load('m.pt')  # noqa: CKPT002\n"
+    _replace_all(client, uri, fixed, 2)
+    assert await _diagnostics(client, uri) == []
+
+
+@pytest.mark.asyncio
+async def test_syntax_error_is_reported_and_the_server_keeps_going(client: LanguageClient):
+    uri = _open(client, "broken.py", "import torch\ndef f(:\n")
+    diags = await _diagnostics(client, uri)
+    assert [d.code for d in diags] == ["E999"]
+    assert diags[0].range.start.line == 1
+    _replace_all(client, uri, BAD, 2)
+    assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002"]
+
+
+@pytest.mark.asyncio
+async def test_debounced_edits_publish_the_last_text(client: LanguageClient):
+    uri = _open(client, "train.py", "x = 1\n")
+    assert await _diagnostics(client, uri) == []
+    for v in range(2, 8):
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=uri, version=v),
+            [types.TextDocumentContentChangeWholeDocument(text=BAD if v == 7 else f"x = {v}\n")]))
+    client.diagnostics.pop(uri, None)
+    assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002"]
+
+
+@pytest.mark.asyncio
+async def test_config_is_re_read_when_pyproject_changes(client: LanguageClient):
+    uri = _open(client, "train.py", BAD)
+    assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002"]
+    pyproject = _rewrite_pyproject(client, '[tool.ckptlint]\nignore = ["CKPT002"]\n')
+    client.diagnostics.pop(uri, None)
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
+        types.FileEvent(uri=pyproject.as_uri(), type=types.FileChangeType.Changed)]))
+    assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT004"]
+    assert [r.method for r in client.registrations] == ["workspace/didChangeWatchedFiles"]
+
+
+@pytest.mark.asyncio
+async def test_close_clears_diagnostics(client: LanguageClient):
+    uri = _open(client, "train.py", BAD)
+    assert await _diagnostics(client, uri)
+    client.diagnostics.pop(uri, None)
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
+    assert await _diagnostics(client, uri) == []
+
+
+@pytest.mark.asyncio
+async def test_broken_config_is_shown_once_and_defaults_apply(client: LanguageClient):
+    (client.root / "pyproject.toml").write_text("[tool.ckptlint]\nselect = 3\n")
+    uri = _open(client, "train.py", BAD)
+    # CKPT004 is back: the broken file's `ignore` no longer applies
+    assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002", "CKPT004"]
+    _replace_all(client, uri, BAD + "\n", 2)
+    await _diagnostics(client, uri)
+    shown = [m.message for m in client.messages if "pyproject.toml" in m.message]
+    assert len(shown) == 1 and "select" in shown[0]
+
+
+@pytest.mark.asyncio
+async def test_a_toml_document_is_not_linted_as_python(client: LanguageClient):
+    uri = (client.root / "pyproject.toml").as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(
+        uri=uri, language_id="toml", version=1, text="[tool.ckptlint]\n")))
+    py = _open(client, "train.py", BAD)
+    await _diagnostics(client, py)
+    await asyncio.sleep(0.3)
+    assert uri not in client.diagnostics
+
+
+@pytest.mark.asyncio
+async def test_code_actions_right_after_a_change_see_the_new_text(client: LanguageClient):
+    uri = _open(client, "train.py", "x = 1\n")
+    assert await _diagnostics(client, uri) == []
+    _replace_all(client, uri, BAD, 2)
+    # no waiting for the debounced publish
+    line = types.Range(types.Position(1, 0), types.Position(2, 0))
+    actions = await _actions(client, uri, line, only=["quickfix"])
+    assert any("weights_only" in a.title for a in actions)
+
+
+@pytest.mark.asyncio
+async def test_excluded_files_get_no_diagnostics(client: LanguageClient):
+    (client.root / "pyproject.toml").write_text('[tool.ckptlint]\nextend-exclude = ["vendor/"]\n')
+    (client.root / "vendor").mkdir()
+    uri = _open(client, "vendor/lib.py", BAD)
+    assert await _diagnostics(client, uri) == []
+    other = _open(client, "train.py", BAD)
+    assert [d.code for d in await _diagnostics(client, other)] == ["CKPT002", "CKPT004"]
+
+
+@pytest.mark.asyncio
+async def test_save_relints_and_notices_a_changed_pyproject_by_itself(client: LanguageClient):
+    uri = _open(client, "train.py", BAD)
+    assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002"]
+    _rewrite_pyproject(client, '[tool.ckptlint]\nignore = ["CKPT002", "CKPT004"]\n')
+    client.diagnostics.pop(uri, None)
+    # no watched-files notification this time: the server sees the new mtime on save
+    client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri=uri)))
+    assert await _diagnostics(client, uri) == []
+
+
+@pytest.mark.asyncio
+async def test_syntax_error_column_comes_from_the_buffer_not_the_file_on_disk(client: LanguageClient):
+    (client.root / "train.py").write_text("{\n")  # what is saved differs from the buffer
+    uri = _open(client, "train.py", "def broken(:\n    pass\n")
+    diags = await _diagnostics(client, uri)
+    assert [(d.code, d.range.start.line, d.range.start.character) for d in diags] == [("E999", 0, 11)]

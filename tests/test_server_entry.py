@@ -1,0 +1,22 @@
+"""`ckptlint server` without the `lsp` extra says what to install instead of a traceback."""
+
+from __future__ import annotations
+
+import os
+
+from tests.helpers import ROOT, run_cli
+
+
+def test_server_without_pygls_explains_the_extra(tmp_path):
+    fake = tmp_path / "pygls"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('No module named pygls (simulated)')\n")
+    proc = run_cli("server", PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
+    assert proc.returncode == 2
+    assert "ckptlint[lsp]" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_server_rejects_unknown_arguments():
+    proc = run_cli("server", "--port", "8080")
+    assert proc.returncode == 2 and "unexpected arguments" in proc.stderr
