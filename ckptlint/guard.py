@@ -69,15 +69,29 @@ def call_deep(fn: Callable[..., T], *args, **kwargs) -> T:
         old_limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(old_limit, RECURSION_LIMIT))
         try:
-            threading.stack_size(STACK_SIZE)
-            try:
-                worker = threading.Thread(target=target, name="ckptlint-deep", daemon=True)
-                worker.start()
-            finally:
-                threading.stack_size(old_size)
+            worker = _start(target)
+            if worker is None:  # no big thread on this system: MAX_DEPTH still guards
+                sys.setrecursionlimit(old_limit)
+                return fn(*args, **kwargs)
             worker.join()
         finally:
             sys.setrecursionlimit(old_limit)
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def _start(target):
+    """A started thread with the largest stack the system grants (None if none)."""
+    old_size = threading.stack_size()
+    for size in (STACK_SIZE, STACK_SIZE // 8):
+        try:
+            threading.stack_size(size)
+            worker = threading.Thread(target=target, name="ckptlint-deep", daemon=True)
+            worker.start()
+            return worker
+        except (ValueError, RuntimeError, MemoryError):  # size refused, or ulimit -v
+            continue
+        finally:
+            threading.stack_size(old_size)
+    return None

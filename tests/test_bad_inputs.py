@@ -380,3 +380,21 @@ def test_unreadable_folder_is_reported(tmp_path, monkeypatch, capsys):
     assert rc == 1
     assert "private:1:1: E902 cannot list folder: Permission denied" in out
     assert "good.py:2:9: CKPT002" in out
+
+
+def test_no_big_stack_thread_available(monkeypatch):
+    # e.g. under `ulimit -v`: linting goes on in the calling thread, MAX_DEPTH still guards
+    import threading
+
+    from ckptlint import guard
+    from tests.helpers import check
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    _, diags, _ = check("import torch\nx = torch.load(p)\n")
+    assert [d.code for d in diags] == ["CKPT002", "CKPT004"]
+    _, diags, _ = check("x = a" + " and a" * 5000 + "\n")
+    assert [d.code for d in diags] == ["E904"]
+    assert guard.call_deep(lambda: 7) == 7
