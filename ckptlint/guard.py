@@ -19,7 +19,7 @@ T = TypeVar("T")
 # Real code nests a few dozen levels; 1000 is far beyond it and well inside what
 # STACK_SIZE holds (checked by tests/test_bad_inputs.py up to the limit).
 MAX_DEPTH = 1000
-STACK_SIZE = 512 * 1024 * 1024  # virtual: pages are only touched as deep as the parse goes
+STACK_SIZE = 128 * 1024 * 1024  # virtual; code at MAX_DEPTH needs < 16 MB (measured)
 RECURSION_LIMIT = 60_000
 
 _lock = threading.Lock()  # the recursion limit is per interpreter: one deep call at a time

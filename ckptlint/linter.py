@@ -85,7 +85,9 @@ def _lint_text(path: str, text: str, settings, rules: list, module_name: Optiona
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
-        return [error(SYNTAX_ERROR, path, f"SyntaxError: {exc.message}", exc.raw_line, exc.raw_column + 1)]
+        # Python accepted the file (ast.parse above): say it is LibCST that refuses it
+        return [error(SYNTAX_ERROR, path, f"SyntaxError: {exc.message} (from LibCST, ckptlint's parser; "
+                      "Python itself accepts this file)", exc.raw_line, exc.raw_column + 1)]
     except (RecursionError, MemoryError):
         return [error(TOO_DEEP, path, "not checked: too deeply nested for ckptlint's parser")]
     except Exception as exc:  # LibCST failing on code CPython accepted: not the user's fault
