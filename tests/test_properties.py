@@ -45,3 +45,19 @@ def test_snippet_programs(text):
 @example(b"\xff\xfe")
 def test_arbitrary_bytes(data):
     check_bytes(data)
+
+
+def test_fuzz_script_runs():
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, cli_env
+
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "fuzz.py"), "--max-examples", "5",
+         "--only", "bytes", "--only", "snippets"],
+        capture_output=True, text=True, env=cli_env(), timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "bytes: 5 examples, no failure" in proc.stdout
+    assert "snippets: 5 examples, no failure" in proc.stdout
