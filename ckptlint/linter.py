@@ -190,17 +190,22 @@ def read_source(path: Path, settings) -> SourceFile:
         raise
     with os.fdopen(fd, "rb") as fh:
         size = st.st_size
+        if size <= settings.max_file_size:
+            try:
+                data = fh.read(settings.max_file_size + 1)  # a file still growing stops here too
+            except OSError as exc:
+                raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
+            size = len(data)
         if size > settings.max_file_size:
             raise SourceError(
                 *TOO_LARGE,
-                f"not checked: {size / 1e6:.1f} MB is over `max-file-size` "
-                f"({settings.max_file_size / 1e6:.1f} MB)",
+                f"not checked: {_size(size)} is over `max-file-size` ({_size(settings.max_file_size)})",
             )
-        try:
-            data = fh.read()
-        except OSError as exc:
-            raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
     return decode(data)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n} bytes"
 
 
 def lint_path(

@@ -398,3 +398,26 @@ def test_no_big_stack_thread_available(monkeypatch):
     _, diags, _ = check("x = a" + " and a" * 5000 + "\n")
     assert [d.code for d in diags] == ["E904"]
     assert guard.call_deep(lambda: 7) == 7
+
+
+def test_file_growing_while_read_is_cut_at_max_file_size(tmp_path, monkeypatch):
+    # the size seen by fstat is stale: the read itself stops past `max-file-size`
+    from ckptlint import linter
+    from tests.helpers import settings
+
+    f = tmp_path / "growing.py"
+    f.write_text("x = 1\n" * 1000)
+    real_fstat = os.fstat
+
+    class Stale:
+        def __init__(self, st):
+            self._st = st
+
+        def __getattr__(self, name):
+            return 10 if name == "st_size" else getattr(self._st, name)
+
+    monkeypatch.setattr(os, "fstat", lambda fd: Stale(real_fstat(fd)))
+    s = settings({"max-file-size": 100})
+    result = linter.lint_path(f, s, s.enabled_codes())
+    assert [d.code for d in result.diagnostics] == ["E903"]
+    assert "over `max-file-size` (100 bytes)" in result.diagnostics[0].message
