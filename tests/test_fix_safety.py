@@ -240,3 +240,22 @@ def test_write_failure_is_reported_and_the_file_kept(tmp_path, monkeypatch, caps
     assert rc == 1
     assert "m.py:1:1: E902 cannot write fixes: No space left on device" in out
     assert f.read_bytes() == original
+
+
+def test_fix_corpus_counts_lines_like_git_diff():
+    # the comparison benchmarks/fix_corpus.py relies on: which original rows changed, +/-
+    import importlib.util
+
+    from tests.helpers import ROOT
+
+    spec = importlib.util.spec_from_file_location("fix_corpus", ROOT / "benchmarks" / "fix_corpus.py")
+    fc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fc)
+    old = b"a\r\nb(x)\nc(\n  y,\n  z=False,\n)\n"
+    new = b"a\r\nb(x, w=True)\nc(\n  y,\n)\n"
+    assert fc.changed_rows(old, new) == ({2, 5}, 1, 2)
+    diags = [{"filename": "f", "fix": {"edits": [
+        {"location": {"row": 2, "column": 4}, "end_location": {"row": 2, "column": 4}},
+        {"location": {"row": 4, "column": 4}, "end_location": {"row": 5, "column": 11}}]}},
+        {"filename": "f", "fix": None}]
+    assert fc.touched_rows(diags) == {"f": [{2}, {4, 5}]}
