@@ -254,8 +254,9 @@ def test_fix_corpus_counts_lines_like_git_diff():
     old = b"a\r\nb(x)\nc(\n  y,\n  z=False,\n)\n"
     new = b"a\r\nb(x, w=True)\nc(\n  y,\n)\n"
     assert fc.changed_rows(old, new) == ({2, 5}, 1, 2)
-    diags = [{"filename": "f", "fix": {"edits": [
-        {"location": {"row": 2, "column": 4}, "end_location": {"row": 2, "column": 4}},
-        {"location": {"row": 4, "column": 4}, "end_location": {"row": 5, "column": 11}}]}},
-        {"filename": "f", "fix": None}]
+    diags = [
+        {"filename": "f", "fix": {"edits": [{"location": {"row": 2, "column": 4}, "end_location": {"row": 2, "column": 4}}]}},
+        {"filename": "f", "fix": {"edits": [{"location": {"row": 4, "column": 4}, "end_location": {"row": 5, "column": 11}}]}},
+        {"filename": "f", "fix": None},
+    ]
     assert fc.touched_rows(diags) == {"f": [{2}, {4, 5}]}
