@@ -148,15 +148,35 @@ def run_check(args) -> int:
         n = len(result.applied)
         print(f"Would fix {n} error{'s' if n != 1 else ''}." if n else "No errors would be fixed.", file=sys.stderr)
         return EXIT_FINDINGS if n else EXIT_OK
+    diagnostics = result.diagnostics + _runtime_diagnostics(args, cwd)
     report = Report(
         cwd=cwd, fix=args.fix, unsafe_fixes=args.unsafe_fixes, fixed_count=len(result.applied),
         show_fixes=args.show_fixes, statistics=args.statistics, quiet=args.quiet,
         applied=result.applied, files_checked=result.files_checked, codes=result.codes,
     )
-    sys.stdout.write(renderer(args.output_format)(result.diagnostics, report))
-    if result.diagnostics and not args.exit_zero:
+    sys.stdout.write(renderer(args.output_format)(diagnostics, report))
+    if diagnostics and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _runtime_diagnostics(args, cwd: Path) -> list:
+    """`check --runtime` (or `runtime = true`): the configured checkpoints in the same report."""
+    from ckptlint.runtime.cli import checkpoint_diagnostics, load_settings
+
+    try:
+        settings = load_settings(args.config, cwd)
+    except ConfigError:
+        if args.runtime:
+            raise
+        return []  # a broken config elsewhere only matters when it was asked for
+    if not (args.runtime or settings.runtime):
+        return []
+    diags, notes = checkpoint_diagnostics(settings)
+    if args.output_format in ("text", "concise"):
+        for note in notes:
+            print(note, file=sys.stderr)
+    return diags
 
 
 def _unified_diff(result, cwd: Path) -> str:

@@ -1,27 +1,18 @@
-"""``verify`` command line until the shared CLI wires ``ckptlint verify`` to :func:`run`.
+"""`ckptlint verify [FILES...]`: the runtime phase on the command line.
 
-    python -m ckptlint.runtime.cli verify [FILES...] [--config F]
-                                          [--output-format text|json] [--exit-zero]
-
+Settings and output formats are the static pass's own (`ckptlint.config`, `ckptlint.output`),
+so `verify` reads the same `[tool.ckptlint]` and prints the same text/JSON/SARIF/... views.
 Exit codes: 0 clean, 1 diagnostics, 2 usage/configuration/internal error.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import pathlib
-import re
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ckptlint.errors import ConfigError, UsageError
-
-try:
-    import tomllib  # type: ignore[import-not-found]
-except ImportError:  # Python < 3.11
-    import tomli as tomllib  # type: ignore[no-redef]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,109 +21,78 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ckptlint.output import FORMATS
+
     p = _Parser(prog="ckptlint verify", description="check checkpoint files (runtime phase)")
     p.add_argument("files", nargs="*", help="check only these files, with no model")
     p.add_argument("--config", help="pyproject.toml to read (default: the nearest one)")
-    p.add_argument("--output-format", choices=("text", "json"), default="text")
+    p.add_argument("--output-format", choices=sorted(FORMATS), default="text")
     p.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
+    p.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
     return p
 
 
-def find_config(start: pathlib.Path) -> Optional[pathlib.Path]:
-    for folder in [start, *start.parents]:
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
+def load_settings(config: Optional[str], cwd: pathlib.Path):
+    from ckptlint.config import settings_for_path, settings_from_file
+
+    if config:
+        path = pathlib.Path(config)
+        if not path.is_file():
+            raise UsageError(f"config file not found: {config}")
+        return settings_from_file(path)
+    return settings_for_path(cwd, cwd)
 
 
-def load_settings(config: Optional[pathlib.Path]) -> dict:
-    if config is None:
-        return {}
-    try:
-        with open(config, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(config, f"cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(config, f"invalid TOML: {exc}") from None
-    tool = data.get("tool", {}).get("ckptlint", {})
-    if not isinstance(tool, dict):
-        raise ConfigError(config, "must be a table", key="tool.ckptlint")
-    settings = dict(tool)
-    if "torch-version" not in settings:
-        settings["torch-version"] = _torch_floor(data.get("project", {}).get("dependencies", []))
-    return settings
+def checkpoint_diagnostics(settings, files: Optional[List[str]] = None) -> Tuple[list, List[str]]:
+    """Verify `files` on their own, or else the configured `[[tool.ckptlint.checkpoints]]`.
+    Rules switched off by the selection (`ignore = ["CKPT108"]`) are dropped."""
+    from ckptlint.config import format_version
+    from ckptlint.runtime import parse_entries, verify
 
-
-def _torch_floor(deps) -> Optional[str]:
-    for dep in deps if isinstance(deps, list) else []:
-        m = re.match(r"\s*torch\s*(\[[^\]]*\])?\s*([^;]*)", str(dep))
-        if m and not re.match(r"\s*torch[\w-]", str(dep)):
-            low = re.search(r"(>=|==|~=)\s*([\d.]+)", m.group(2))
-            return low.group(2) if low else None
-    return None
+    entries = [] if files else parse_entries(settings.checkpoints or None, settings.config_file)
+    tv = format_version(settings.torch_version) if settings.torch_version else None
+    diags, notes = verify(entries, files or None, root=settings.root, torch_version=tv,
+                          safe_globals=list(settings.safe_globals))
+    enabled = set(settings.enabled_codes())
+    return [d for d in diags if not d.code.startswith("CKPT") or d.code in enabled], notes
 
 
 def run(argv: List[str]) -> int:
     """Arguments after `verify` (a leading `verify` is accepted too). Returns the exit code."""
-    from ckptlint.runtime.runner import parse_entries, verify
+    from ckptlint.output import Report, renderer
 
     fmt = "text"
+    cwd = pathlib.Path.cwd()
     try:
         if argv and argv[0] == "verify":  # `python -m ckptlint.runtime.cli verify ...`
             argv = argv[1:]
         args = _parser().parse_args(argv)
         fmt = args.output_format
-        if args.config:
-            config = pathlib.Path(args.config).resolve()
-            if not config.is_file():
-                raise UsageError(f"config file not found: {args.config}")
-        else:
-            config = find_config(pathlib.Path.cwd())
-        settings = load_settings(config)
-        safe = settings.get("safe-globals", [])
-        if not isinstance(safe, list) or not all(isinstance(s, str) for s in safe):
-            raise ConfigError(config, "expected a list of strings", key="safe-globals")
-        tv = settings.get("torch-version")
-        if tv is not None and not isinstance(tv, str):
-            raise ConfigError(config, "expected a string like \"2.1\"", key="torch-version")
-        entries = [] if args.files else parse_entries(settings.get("checkpoints"), config)
-        root = config.parent if config else pathlib.Path.cwd()
-        if not args.files and not entries:
+        settings = load_settings(args.config, cwd)
+        if not args.files and not settings.checkpoints:
             print("ckptlint verify: no files given and no [[tool.ckptlint.checkpoints]] configured",
                   file=sys.stderr)
-        diags, notes = verify(entries, args.files, root=root, torch_version=tv, safe_globals=safe)
+        diags, notes = checkpoint_diagnostics(settings, args.files)
+        report = Report(cwd=cwd, quiet=args.quiet, codes=settings.enabled_codes())
+        out = renderer(fmt)(diags, report)
     except (UsageError, ConfigError) as exc:
-        print(f"ckptlint: error: {exc}", file=sys.stderr)
-        if fmt == "json":
-            print("[]")
-        return 2
+        return _fail(f"ckptlint: error: {exc}", fmt)
     except Exception as exc:  # noqa: BLE001 - internal error: one line, no traceback
-        print(f"ckptlint: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        if fmt == "json":
-            print("[]")
-        return 2
-    if fmt == "json":
-        print(json.dumps([d.to_json() for d in diags], indent=2))
-    else:
+        return _fail(f"ckptlint: internal error: {type(exc).__name__}: {exc}", fmt)
+    if fmt in ("text", "concise"):
         for note in notes:
             print(note, file=sys.stderr)
-        for d in diags:
-            print(f"{_display(d.filename)}: {d.code} {d.message}")
-        n = len(diags)
-        print("All checks passed!" if n == 0 else f"Found {n} error{'s' if n != 1 else ''}.")
+    sys.stdout.write(out)
     if diags and not args.exit_zero:
         return 1
     return 0
 
 
-def _display(path: str) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return path
-    return path if rel.startswith("..") else rel
+def _fail(message: str, fmt: str) -> int:
+    print(message, file=sys.stderr)
+    if fmt == "json":  # stdout stays one JSON array, even when nothing could be checked
+        print("[]")
+    return 2
 
 
 def main() -> int:

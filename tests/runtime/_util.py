@@ -19,7 +19,7 @@ def cli_env() -> dict:
 
 def run_cli(*args, cwd=None, timeout=120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "ckptlint.runtime.cli", "verify", *map(str, args)],
+        [sys.executable, "-m", "ckptlint", "verify", *map(str, args)],
         cwd=str(cwd) if cwd else None, env=cli_env(), capture_output=True, text=True, timeout=timeout,
     )
 

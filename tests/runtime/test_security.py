@@ -270,7 +270,7 @@ def test_shared_structure_bomb_stays_fast(tmp_path):
 def test_cli_json_for_a_bomb_has_no_traceback(tmp_path):
     p = tmp_path / "bomb.pt"
     p.write_bytes(memo_bombs()["long_binput_huge"])
-    proc = subprocess.run([sys.executable, "-m", "ckptlint.runtime.cli", "verify", str(p), "--output-format",
+    proc = subprocess.run([sys.executable, "-m", "ckptlint", "verify", str(p), "--output-format",
                            "json"], capture_output=True, text=True, env=cli_env(), timeout=60)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert [d["code"] for d in json.loads(proc.stdout)] == ["CKPT101", "CKPT109"]
