@@ -421,3 +421,24 @@ def test_file_growing_while_read_is_cut_at_max_file_size(tmp_path, monkeypatch):
     result = linter.lint_path(f, s, s.enabled_codes())
     assert [d.code for d in result.diagnostics] == ["E903"]
     assert "over `max-file-size` (100 bytes)" in result.diagnostics[0].message
+
+
+def test_broken_notebooks(tmp_path):
+    bad = {
+        "json.ipynb": b"{not json",
+        "empty.ipynb": b"",
+        "nul.ipynb": b"\x00\x01",
+        "no_cells.ipynb": b'{"cells": 5}',
+        "int_source.ipynb": b'{"cells": [{"cell_type": "code", "source": 7}]}',
+        "mixed_source.ipynb": b'{"cells": [{"cell_type": "code", "source": ["x = 1", 2]}]}',
+    }
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "good.py").write_text(GOOD)
+    proc, data = run_json(".", cwd=tmp_path)
+    assert proc.returncode == 1
+    codes = {Path(d["filename"]).name: d["code"] for d in data if not d["filename"].endswith("good.py")}
+    assert codes == dict.fromkeys(bad, "E902"), data
+    proc = lint(tmp_path)
+    assert "not a valid notebook (a cell's `source` is not text)" in line_for(proc, "int_source.ipynb:1:1")
+    good_still_linted(proc)
