@@ -124,7 +124,7 @@ def discover(paths: Iterable[str], settings_for, force_exclude: bool = False, su
         if not os.path.lexists(p) or (p.is_symlink() and not p.exists()):
             out.missing.append(p)
             continue
-        if p.is_dir() and not p.name.endswith(suffixes):  # a folder named x.py: reported unreadable
+        if p.is_dir() and not p.name.endswith(suffixes):  # a folder named x.py: reading it says so
             _walk(p, settings_for, add, suffixes, out.unreadable)
         elif force_exclude and _explicit_excluded(p, settings_for(p)):
             continue
