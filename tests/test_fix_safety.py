@@ -260,3 +260,31 @@ def test_fix_corpus_counts_lines_like_git_diff():
         {"filename": "f", "fix": None},
     ]
     assert fc.touched_rows(diags) == {"f": [{2}, {4, 5}]}
+
+
+def test_broken_fix_from_a_rule_is_never_applied(monkeypatch):
+    # a rule bug (edit past the end, end before start, edits overlapping) must not corrupt text
+    from ckptlint.context import FileContext
+    from ckptlint.diagnostic import Edit, Location
+
+    src = "import torch\nx = torch.load(p)\n"
+    broken = [
+        lambda self, call, kw: Edit(Location(9, 1), Location(9, 1), "x"),
+        lambda self, call, kw: Edit(Location(2, 99), Location(2, 99), "x"),
+        lambda self, call, kw: Edit(Location(2, 10), Location(2, 5), "x"),
+    ]
+    for make in broken:
+        monkeypatch.setattr(FileContext, "add_keyword", make)
+        text, remaining, applied = check(src, fix=True, unsafe=True)
+        assert text == src and applied == []
+        assert sorted(d.code for d in remaining) == ["CKPT002", "CKPT004"]
+
+    def overlapping(self, call, message, edits=(), *args, **kwargs):
+        edits = [Edit(Location(2, 5), Location(2, 10), "a"), Edit(Location(2, 8), Location(2, 12), "b")]
+        return real_report(self, call, message, edits, *args, **kwargs)
+
+    monkeypatch.undo()
+    real_report = FileContext.report
+    monkeypatch.setattr(FileContext, "report", overlapping)
+    text, remaining, applied = check(src, fix=True, unsafe=True)
+    assert text == src and applied == []
