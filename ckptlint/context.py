@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import libcst as cst
@@ -18,13 +19,34 @@ class FileContext:
         self.text = text
         self.module = module
         self.settings = settings
-        self.names = Names(module, module_name)
+        self.names = Names(module, module_name, os.path.basename(path) == "__init__.py")
         self.lines = LineIndex(text)
         self._positions = None
         self._calls: Optional[List[cst.Call]] = None
         self._qnames: Dict[cst.Call, Optional[str]] = {}
         self.diagnostics: List[Diagnostic] = []
         self.rule = None  # the rule being run, set by the linter
+        self._project = None
+        self._values = None
+
+    # --- shared analysis (computed when a rule first asks) -------------------------------------
+    @property
+    def project(self):
+        """The project-wide index (classes, constants, save/load sites) seen from this file."""
+        if self._project is None:
+            from ckptlint.analysis.project import project_view
+
+            self._project = project_view(self.path, self.text, self.names.module_name)
+        return self._project
+
+    @property
+    def values(self):
+        """`ctx.values.of(expr)`: what an expression holds (ckptlint.analysis.values)."""
+        if self._values is None:
+            from ckptlint.analysis.values import Values
+
+            self._values = Values(self)
+        return self._values
 
     # --- tree queries --------------------------------------------------------------------
     @property

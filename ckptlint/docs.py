@@ -11,9 +11,9 @@ from pathlib import Path
 from ckptlint.registry import all_rules
 
 _FIX_TEXT = {
-    "safe": "Fix is always available (safe: applied by `--fix`).",
-    "unsafe": "Fix is always available (unsafe: applied only with `--fix --unsafe-fixes`).",
-    "sometimes": "Fix is always available; it is safe in some cases and unsafe in others (see Fix safety).",
+    "safe": "Fix is {availability} available (safe: applied by `--fix`).",
+    "unsafe": "Fix is {availability} available (unsafe: applied only with `--fix --unsafe-fixes`).",
+    "sometimes": "Fix is {availability} available; it is safe in some cases and unsafe in others (see Fix safety).",
     "none": "No automatic fix; the message says what to do.",
 }
 
@@ -24,7 +24,7 @@ def _fence(code: str) -> str:
 
 def rule_markdown(rule) -> str:
     parts = [f"# {rule.name} ({rule.code})\n", f"{rule.summary}\n"]
-    status = _FIX_TEXT.get(rule.fix_safety, "")
+    status = _FIX_TEXT.get(rule.fix_safety, "").format(availability=rule.fix_availability)
     if rule.phase == "runtime":
         status = "Runtime rule: reported by `ckptlint verify` (or `check --runtime`) on checkpoint files."
     enabled = "Enabled by default." if rule.default_enabled else (

@@ -41,6 +41,7 @@ def train(epochs: int = 2) -> None:
         "last.pt",
         _use_new_zipfile_serialization=False,
     )
+    torch.save(model, "classifier_full.pt")  # "so we don't need the class to load it"
     with open("classifier_model.pkl", "wb") as fh:
         pickle.dump(model, fh)
 

@@ -57,3 +57,14 @@ def test_safe_fix_only_without_unsafe_flag(rule, example):
     assert all(d.fix.applicability == "safe" for d in applied)
     if not applied:
         assert fixed == example.source
+
+
+def test_fix_availability_matches_the_examples():
+    """`fix_availability = "sometimes"` exactly when some must-fire example has no fix."""
+    for rule in STATIC:
+        if rule.fix_safety == "none":
+            assert all(ex.fixed is None for ex in rule.invalid), rule.code
+            continue
+        without = [ex for ex in rule.invalid if ex.fixed is None]
+        expected = "sometimes" if without else "always"
+        assert rule.fix_availability == expected, f"{rule.code}: {len(without)} examples without a fix"

@@ -246,8 +246,9 @@ if hasattr(cst, "ExceptStarHandler"):
 class Names:
     """Scopes and bindings of one module, and qualified-name lookups on demand."""
 
-    def __init__(self, module: cst.Module, module_name: Optional[str] = None):
+    def __init__(self, module: cst.Module, module_name: Optional[str] = None, is_package: bool = False):
         self.module_name = module_name or ""
+        self.is_package = is_package  # an __init__.py: `from . import x` means its own package
         self.module_scope = Scope("module", None, module)
         self.all_scopes: List[Scope] = [self.module_scope]
         self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
@@ -263,11 +264,11 @@ class Names:
         rest = module[level:]
         if not self.module_name:
             return module  # unknown package: keep the relative spelling
-        package = self.module_name.split(".")
-        # module_name names the module itself; one dot means its package
-        base = package[: len(package) - level]
-        if not base and level > 0 and len(package) < level:
-            return module
+        parts = self.module_name.split(".")
+        package = parts if self.is_package else parts[:-1]
+        if level - 1 > len(package):
+            return module  # goes above the top package: leave it unresolved
+        base = package[: len(package) - (level - 1)]
         return ".".join([*base, rest] if rest else base)
 
     # --- lookups ----------------------------------------------------------------------------

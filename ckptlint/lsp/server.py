@@ -215,6 +215,9 @@ async def did_save(ls: CkptlintServer, params: types.DidSaveTextDocumentParams):
     if params.text_document.uri.endswith("pyproject.toml"):
         ls.relint_all()
     else:
+        from ckptlint.analysis import project
+
+        project.clear()  # a saved file may define classes other files use
         ls.schedule(params.text_document.uri, 0)
 
 

@@ -53,6 +53,8 @@ class Rule:
     # "safe", "unsafe" or "none"; "sometimes" when it depends on the call (documented in docs)
     fix_safety: ClassVar[str] = "none"
     fix_title: ClassVar[Optional[str]] = None
+    # "always", or "sometimes" when some findings come without a fix (ruff's FixAvailability)
+    fix_availability: ClassVar[str] = "always"
     # "static" rules check source; "runtime" rules check checkpoint files (ckptlint verify)
     phase: ClassVar[str] = "static"
     default_enabled: ClassVar[bool] = True

@@ -1,4 +1,4 @@
-from ckptlint.analysis.calls import POSITIONAL, find_arg, is_literal
+from ckptlint.analysis.calls import find_arg, is_literal
 from ckptlint.diagnostic import SAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
 
@@ -54,10 +54,11 @@ class LegacySerialization(Rule):
 
     def check(self, ctx):
         for call in ctx.calls_to("torch.save"):
-            arg = find_arg(call, "_use_new_zipfile_serialization", POSITIONAL["torch.save"])
+            # a private keyword: only ever passed by name (and only the name is a trigger)
+            arg = find_arg(call, "_use_new_zipfile_serialization")
             if arg is None or not hasattr(arg, "value") or not is_literal(arg.value, "False"):
                 continue
-            edits = [ctx.remove_arg(call, arg)] if arg.keyword is not None else []
+            edits = [ctx.remove_arg(call, arg)]
             ctx.report(
                 call,
                 "`torch.save(..., _use_new_zipfile_serialization=False)` writes the legacy format: "

@@ -9,6 +9,7 @@ class HubLoadWithoutWeightsOnly(Rule):
     summary = "`torch.hub.load_state_dict_from_url` without `weights_only=True`"
     fix_safety = "unsafe"
     fix_title = "Add `weights_only=True`"
+    fix_availability = "sometimes"
     security_severity = "8.8"
     triggers = ("load_state_dict_from_url", "load_url")
     docs = """

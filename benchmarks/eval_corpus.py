@@ -1,0 +1,142 @@
+"""Evaluate the semantic rules on real PyTorch code bases (not a unit test).
+
+Downloads pinned source distributions from PyPI (`pip download --no-binary`), unpacks them
+under benchmarks/.corpora/ (gitignored), lints each with ckptlint (JSON output) and prints the
+findings per rule per package. `--show CODE` prints each finding of that rule with three lines
+of context, for checking by hand.
+
+    python benchmarks/eval_corpus.py [--select CKPT001,...] [--show CKPT001] [--only timm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CORPORA = HERE / ".corpora"
+
+PACKAGES = [
+    ("timm", "1.0.22"),
+    ("accelerate", "1.10.1"),
+    ("peft", "0.17.1"),
+    ("ultralytics", "8.3.0"),
+    ("basicsr", "1.4.2"),
+    ("lightning", "2.5.0"),
+    ("sentence-transformers", "5.1.0"),
+    ("pytorch-ignite", "0.5.2"),
+    ("gfpgan", "1.3.8"),
+    ("realesrgan", "0.3.0"),
+    ("stable-baselines3", "2.3.2"),
+    ("salesforce-lavis", "1.0.2"),
+    ("deepspeed", "0.15.0"),
+    ("simpletransformers", "0.70.1"),
+    ("pykeen", "1.10.2"),
+    ("flair", "0.15.1"),
+    ("deepctr-torch", "0.2.9"),
+    ("stylegan2-pytorch", "1.8.9"),
+    ("denoising-diffusion-pytorch", "2.1.1"),
+    ("imagen-pytorch", "1.26.3"),
+    ("dalle2-pytorch", "1.15.6"),
+]
+SEMANTIC = "CKPT001,CKPT005,CKPT006,CKPT007,CKPT010,CKPT013,CKPT050,CKPT051,CKPT052"
+
+
+def fetch(name: str, version: str) -> Path:
+    dest = CORPORA / f"{name}-{version}"
+    if dest.is_dir():
+        return dest
+    dl = CORPORA / "_downloads"
+    dl.mkdir(parents=True, exist_ok=True)
+    # --no-build-isolation: some setup.py files import torch to read their metadata; pip has
+    # saved the archive by then even when that step fails, and the archive is all we need
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
+         "--no-binary", ":all:", f"{name}=={version}", "-d", str(dl)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    norm = name.replace("-", "_").lower()
+    archive = next(
+        p for p in sorted(dl.iterdir())
+        if p.name.lower().replace("-", "_").startswith(f"{norm}_{version}".lower())
+        or p.name.lower().startswith(f"{name.lower()}-{version}")
+    )
+    tmp = CORPORA / f".{name}-{version}.tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(tmp)
+    else:
+        with tarfile.open(archive) as t:
+            t.extractall(tmp)
+    inner = [p for p in tmp.iterdir() if p.is_dir()]
+    (inner[0] if len(inner) == 1 else tmp).rename(dest)
+    return dest
+
+
+def lint(path: Path, select: str) -> list:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # files are named explicitly: .corpora/ is gitignored, and a walk would skip it all
+    files = sorted(str(p) for p in path.rglob("*.py") if ".egg-info" not in str(p))
+    proc = subprocess.run(
+        [sys.executable, "-m", "ckptlint", "check", *files, "--select", select,
+         "--output-format", "json", "--exit-zero", "--config", str(HERE / "eval-config.toml")],
+        capture_output=True, text=True, env=env, cwd=path,
+    )
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise SystemExit(f"ckptlint failed on {path}: {proc.stderr}")
+    return json.loads(proc.stdout)
+
+
+def context(d: dict, lines: int = 3) -> str:
+    try:
+        text = Path(d["filename"]).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    row = d["location"]["row"]
+    lo, hi = max(0, row - 1 - lines), min(len(text), row + lines)
+    return "\n".join(f"{'>' if i + 1 == row else ' '}{i + 1:5d} {text[i]}" for i in range(lo, hi))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--select", default=SEMANTIC)
+    ap.add_argument("--show", default="", help="print these codes' findings with context")
+    ap.add_argument("--only", default="", help="comma-separated package names")
+    args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    show = set(filter(None, args.show.split(",")))
+    codes = args.select.split(",")
+    table = {}
+    for name, version in PACKAGES:
+        if only and name not in only:
+            continue
+        src = fetch(name, version)
+        found = lint(src, args.select)
+        table[f"{name}=={version}"] = Counter(d["code"] for d in found)
+        for d in found:
+            if d["code"] in show:
+                rel = os.path.relpath(d["filename"], src)
+                print(f"--- {name} {rel}:{d['location']['row']} {d['code']}: {d['message']}")
+                print(context(d))
+    width = max(len(k) for k in table) if table else 10
+    print(f"\n{'package':<{width}}  " + "  ".join(c[-3:] for c in codes))
+    for pkg, counts in table.items():
+        print(f"{pkg:<{width}}  " + "  ".join(f"{counts.get(c, 0):>3}" for c in codes))
+    total = Counter()
+    for c in table.values():
+        total.update(c)
+    print(f"{'total':<{width}}  " + "  ".join(f"{total.get(c, 0):>3}" for c in codes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""torch.save / torch.load sites of one file, from the stdlib `ast` (for the project index).
+
+A site records the path it writes or reads as a key that different spellings of the same
+path share: `"ckpt/model.pt"`, `os.path.join(d, "model.pt")`, `f"{d}/model.pt"` and
+`Path(d) / "model.pt"` all have literal parts `{}/model.pt`; a module-level constant (also one
+imported from another project file) stands for its value.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Callable, Dict, List, Optional, Tuple
+
+HOLE = "{}"
+_FILE_LIKE = re.compile(r"[\w\-]\.[A-Za-z0-9]{1,12}$")
+_MODULE_USES = frozenset(["eval", "train", "parameters", "named_parameters", "modules", "forward", "children", "named_modules"])
+_SAME_VALUE = frozenset(["to", "cuda", "cpu", "eval", "train", "half", "float", "double"])
+
+
+def path_key(node, local: Dict[str, ast.AST], qualify: Callable, _depth: int = 0):
+    """("lit", text-with-{}-holes) / ("ref", qualified name) / None."""
+    if _depth > 6 or node is None:
+        return None
+    parts = _parts(node, local, qualify, _depth)
+    if parts is None:
+        return None
+    if len(parts) == 1 and parts[0][0] == "ref":
+        return parts[0]
+    text = "".join(p[1] if p[0] == "lit" else HOLE for p in parts)
+    return ("lit", text.replace("\\", "/").replace("//", "/"))
+
+
+def _parts(node, local, qualify, depth) -> Optional[List[Tuple[str, str]]]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [("lit", node.value)]
+    if isinstance(node, ast.JoinedStr):
+        out = []
+        for v in node.values:
+            if isinstance(v, ast.Constant) and isinstance(v.value, str):
+                out.append(("lit", v.value))
+            else:
+                out.append(("hole", HOLE))
+        return out
+    if isinstance(node, ast.Call):
+        name = qualify(_dotted(node.func))
+        if name in ("os.path.join", "posixpath.join", "ntpath.join") and node.args:
+            out = []
+            for i, a in enumerate(node.args):
+                if i:
+                    out.append(("lit", "/"))
+                out.extend(_operand(a, local, qualify, depth))
+            return out
+        if name in ("pathlib.Path", "pathlib.PurePath") and len(node.args) == 1:
+            return _operand(node.args[0], local, qualify, depth)
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Add)):
+        left = _operand(node.left, local, qualify, depth)
+        right = _operand(node.right, local, qualify, depth)
+        if not any(p[0] == "lit" for p in left + right):
+            return None
+        sep = [("lit", "/")] if isinstance(node.op, ast.Div) else []
+        return left + sep + right
+    if isinstance(node, ast.Name):
+        if node.id in local:
+            return _parts(local[node.id], {k: v for k, v in local.items() if k != node.id}, qualify, depth + 1)
+        q = qualify(node.id)
+        return [("ref", q)] if q else None
+    if isinstance(node, ast.Attribute):
+        q = qualify(_dotted(node))
+        return [("ref", q)] if q else None
+    return None
+
+
+def _operand(node, local, qualify, depth) -> List[Tuple[str, str]]:
+    got = _parts(node, local, qualify, depth + 1)
+    if got is None:
+        return [("hole", HOLE)]
+    return [("hole", HOLE) if p[0] == "ref" else p for p in got]
+
+
+def usable(text: str) -> bool:
+    """Only keys that end in a file name pair (not `{}` or a bare folder)."""
+    last = text.rsplit("/", 1)[-1]
+    return HOLE not in last and bool(_FILE_LIKE.search(last))
+
+
+def _dotted(node) -> Optional[str]:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _arg(call: ast.Call, index: int, name: str):
+    for k in call.keywords:
+        if k.arg == name:
+            return k.value
+    plain = [a for a in call.args if not isinstance(a, ast.Starred)]
+    if len(plain) != len(call.args) and len(call.args) > index:
+        return None
+    return call.args[index] if len(call.args) > index else None
+
+
+class _Sites:
+    def __init__(self, tree, qualify):
+        self.qualify = qualify
+        self.parents: Dict[ast.AST, ast.AST] = {}
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                self.parents[child] = node
+        self.saves: List[dict] = []
+        self.loads: List[dict] = []
+        per_line: Dict[int, int] = {}
+        calls = sorted(
+            (n for n in ast.walk(tree) if isinstance(n, ast.Call)),
+            key=lambda n: (n.lineno, n.col_offset),
+        )
+        for call in calls:
+            name = qualify(_dotted(call.func))
+            if name not in ("torch.save", "torch.load"):
+                continue
+            ordinal = per_line.get(call.lineno, 0)
+            per_line[call.lineno] = ordinal + 1
+            if name == "torch.save":
+                self._save(call, ordinal)
+            else:
+                self._load(call, ordinal)
+
+    def scope_of(self, node):
+        p = self.parents.get(node)
+        while p is not None and not isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)):
+            p = self.parents.get(p)
+        return p
+
+    def locals_before(self, node) -> Dict[str, ast.AST]:
+        """Simple `name = value` bindings of the enclosing scope before `node` (last wins)."""
+        scope = self.scope_of(node)
+        out: Dict[str, ast.AST] = {}
+        if scope is None:
+            return out
+        for n in ast.walk(scope):
+            if (
+                isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+                and (n.lineno, n.col_offset) < (node.lineno, node.col_offset)
+                and self.scope_of(n) is scope
+            ):
+                prev = out.get(n.targets[0].id)
+                if prev is None or (prev.lineno, prev.col_offset) < (n.value.lineno, n.value.col_offset):
+                    out[n.targets[0].id] = n.value
+        return out
+
+    def _key(self, expr, node):
+        if expr is None:
+            return None
+        key = path_key(expr, self.locals_before(node), self.qualify)
+        if key is None:
+            return None
+        if key[0] == "lit" and not usable(key[1]):
+            return None
+        return list(key)
+
+    def _save(self, call, ordinal) -> None:
+        key = self._key(_arg(call, 1, "f"), call)
+        obj = self._obj(_arg(call, 0, "obj"), call, 0)
+        if key is None or obj is None:
+            return
+        self.saves.append({"line": call.lineno, "ordinal": ordinal, "path": key, "obj": obj})
+
+    def _obj(self, expr, at, depth):
+        if expr is None or depth > 4:
+            return None
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+            if expr.func.attr == "state_dict":
+                return ["state_dict"]
+            if expr.func.attr in _SAME_VALUE:
+                return self._obj(expr.func.value, at, depth + 1)
+        if isinstance(expr, ast.Call):
+            q = self.qualify(_dotted(expr.func))
+            return ["call", q] if q else None
+        if isinstance(expr, ast.Attribute) and expr.attr == "module":
+            return ["module"]
+        if isinstance(expr, ast.Name):
+            value = self.locals_before(at).get(expr.id)
+            return self._obj(value, at, depth + 1) if value is not None else None
+        return None
+
+    def _load(self, call, ordinal) -> None:
+        key = self._key(_arg(call, 0, "f"), call)
+        if key is None:
+            return
+        expects = self._expects(call)
+        if expects is not None:
+            self.loads.append({"line": call.lineno, "ordinal": ordinal, "path": key, "expects": expects})
+
+    def _expects(self, call) -> Optional[str]:
+        parent = self.parents.get(call)
+        if isinstance(parent, ast.Call) and parent.args and parent.args[0] is call:
+            if isinstance(parent.func, ast.Attribute) and parent.func.attr == "load_state_dict":
+                return "state_dict"
+        if isinstance(parent, ast.Attribute) and parent.attr in _MODULE_USES:
+            return "module"
+        if (
+            isinstance(parent, ast.Assign) and len(parent.targets) == 1
+            and isinstance(parent.targets[0], ast.Name)
+        ):
+            return self._use_of(parent.targets[0].id, parent)
+        return None
+
+    def _use_of(self, name: str, assign) -> Optional[str]:
+        scope = self.scope_of(assign)
+        after = (assign.lineno, assign.col_offset)
+        found = []
+        for n in ast.walk(scope):
+            if not isinstance(n, ast.Name) or n.id != name or not isinstance(n.ctx, ast.Load):
+                continue
+            if (n.lineno, n.col_offset) <= after or self.scope_of(n) is not scope:
+                continue
+            p = self.parents.get(n)
+            if isinstance(p, ast.Call) and p.args and p.args[0] is n and isinstance(p.func, ast.Attribute) \
+                    and p.func.attr == "load_state_dict":
+                found.append("state_dict")
+            elif isinstance(p, ast.Attribute) and p.attr in _MODULE_USES:
+                found.append("module")
+            elif isinstance(p, ast.Call) and p.func is n:
+                found.append("module")
+            else:
+                return None  # used in some other way too: do not guess
+        kinds = set(found)
+        return found[0] if len(kinds) == 1 else None
+
+
+def collect_sites(tree, qualify) -> Tuple[List[dict], List[dict]]:
+    s = _Sites(tree, qualify)
+    return s.saves, s.loads

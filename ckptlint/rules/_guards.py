@@ -1,0 +1,127 @@
+"""Where a statement sits: in a loop, under a rank-0 guard (for the opt-in CKPT050/052)."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+import libcst as cst
+
+RANK_TEST = re.compile(
+    r"rank|main_process|is_main|master|is_primary|process_index|is_world_process_zero",
+    re.IGNORECASE,
+)
+
+
+def enclosing_function(ctx, node) -> Optional[cst.FunctionDef]:
+    p = ctx.parent(node)
+    while p is not None and not isinstance(p, cst.FunctionDef):
+        p = ctx.parent(p)
+    return p
+
+
+def rank_guarded(ctx, node) -> bool:
+    """Under `if rank == 0:`-like tests, in a function decorated `@rank_zero_only`, after an
+    early `if rank != 0: return`, or in a function whose name says it (`save_on_master`)."""
+    p, child = ctx.parent(node), node
+    while p is not None:
+        if isinstance(p, (cst.If, cst.IfExp, cst.While)) and child is not p.test and RANK_TEST.search(ctx.code(p.test)):
+            return True
+        if isinstance(p, cst.FunctionDef):
+            if RANK_TEST.search(p.name.value) or any(
+                RANK_TEST.search(ctx.code(d.decorator)) or "rank_zero" in ctx.code(d.decorator) for d in p.decorators
+            ):
+                return True
+            if _early_return(ctx, p, node):
+                return True
+        child, p = p, ctx.parent(p)
+    return False
+
+
+def _early_return(ctx, fn: cst.FunctionDef, node) -> bool:
+    body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else ()
+    for stmt in body:
+        if isinstance(stmt, cst.If) and RANK_TEST.search(ctx.code(stmt.test)):
+            inner = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else stmt.body.body
+            for s in inner:
+                small = s.body if isinstance(s, cst.SimpleStatementLine) else ()
+                if any(isinstance(x, cst.Return) for x in small):
+                    return True
+    return False
+
+
+_TRAINING_HEADER = re.compile(r"epoch|step|iteration|\biters?\b|n_iter|max_iter", re.IGNORECASE)
+_TRAINING_BODY = re.compile(r"\.backward\(|optim\w*\.step\(|scheduler\.step\(|train_one_epoch|train_step")
+
+
+def in_training_loop(ctx, node) -> bool:
+    """Inside a loop that looks like training: its header names epochs/steps/iterations, or
+    its body calls `.backward()` / `optimizer.step()` (loops over files, adapters, retries
+    are not training loops)."""
+    p = ctx.parent(node)
+    while p is not None and not isinstance(p, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(p, cst.For):
+            header = ctx.code(p.target) + " " + ctx.code(p.iter)
+        elif isinstance(p, cst.While):
+            header = ctx.code(p.test)
+        else:
+            p = ctx.parent(p)
+            continue
+        if _TRAINING_HEADER.search(header) or _TRAINING_BODY.search(ctx.code(p.body)):
+            return True
+        p = ctx.parent(p)
+    return False
+
+
+def writes_to_buffer(ctx, f) -> bool:
+    """`torch.save(obj, buf)` into an in-memory `io.BytesIO()` writes no file."""
+    if isinstance(f, cst.Name):
+        binds, _ = ctx.values.bindings(f)
+        for b in binds:
+            if isinstance(b.value, cst.Call) and ctx.call_qname(b.value) in ("io.BytesIO", "_io.BytesIO"):
+                return True
+    return isinstance(f, cst.Call) and ctx.call_qname(f) in ("io.BytesIO", "_io.BytesIO")
+
+
+def _callee_name(call: cst.Call):
+    if isinstance(call.func, cst.Name):
+        return call.func.value
+    if isinstance(call.func, cst.Attribute):
+        return call.func.attr.value
+    return None
+
+
+def reachable_functions(ctx, starts):
+    """Functions of this file reachable by name from the functions holding `starts` (calls);
+    None when a start is at module level (everything may run after it)."""
+    by_name = {}
+    for fn in ctx.nodes(cst.FunctionDef):
+        by_name.setdefault(fn.name.value, []).append(fn)
+    calls_in = {}
+    for call in ctx.calls:
+        fn = enclosing_function(ctx, call)
+        name = _callee_name(call)
+        if fn is not None and name in by_name:
+            calls_in.setdefault(fn, []).append(name)
+    todo = []
+    for s in starts:
+        fn = enclosing_function(ctx, s)
+        if fn is None:
+            return None
+        todo.append(fn)
+    seen = []
+    while todo:
+        fn = todo.pop()
+        if any(fn is x for x in seen):
+            continue
+        seen.append(fn)
+        for name in calls_in.get(fn, ()):
+            todo.extend(by_name[name])
+    return seen
+
+
+def callers_guarded(ctx, fn) -> bool:
+    """Every call of `fn` (by name, in this file) is under a rank test: `if rank == 0:
+    self.save_model()` guards the save inside it."""
+    sites = [c for c in ctx.calls if _callee_name(c) == fn.name.value and enclosing_function(ctx, c) is not fn]
+    return bool(sites) and all(rank_guarded(ctx, c) for c in sites)

@@ -1,0 +1,82 @@
+"""What a `torch.save` call saves, for CKPT001 / CKPT005 / CKPT051: the object argument and
+the expressions inside it (the values of a dict or list literal)."""
+
+from __future__ import annotations
+
+from typing import Iterator, List, Optional, Tuple
+
+import libcst as cst
+
+from ckptlint.analysis.calls import POSITIONAL, find_arg, method_call
+
+
+def saved_object(call: cst.Call) -> Optional[cst.BaseExpression]:
+    arg = find_arg(call, "obj", POSITIONAL["torch.save"])
+    return arg.value if isinstance(arg, cst.Arg) else None
+
+
+def saved_parts(obj: cst.BaseExpression) -> List[cst.BaseExpression]:
+    """The object itself, or the values of a dict / list / tuple literal (one level, plus
+    nested literals)."""
+    if isinstance(obj, cst.Dict):
+        out: List[cst.BaseExpression] = []
+        for el in obj.elements:
+            if isinstance(el, cst.DictElement):
+                out.extend(saved_parts(el.value))
+        return out
+    if isinstance(obj, (cst.List, cst.Tuple)):
+        out = []
+        for el in obj.elements:
+            if isinstance(el, cst.Element):
+                out.extend(saved_parts(el.value))
+        return out
+    return [obj]
+
+
+def saved_values(ctx, obj: cst.BaseExpression) -> List[Tuple[cst.BaseExpression, object]]:
+    """(expression, Value) for the saved object, or for each value of a dict / list it is
+    (also one bound to a name first: `ckpt = {"model": model}; torch.save(ckpt, p)`)."""
+    from ckptlint.analysis.values import DICT, LIST
+
+    out: List[Tuple[cst.BaseExpression, object]] = []
+
+    def walk(expr, value, depth):
+        if value.kind in (DICT, LIST) and depth < 4:
+            for e, v in value.elements:
+                walk(e, v, depth + 1)
+        else:
+            out.append((expr, value))
+
+    walk(obj, ctx.values.of(obj), 0)
+    return out
+
+
+def state_dict_calls(ctx, expr, depth: int = 0) -> Iterator[Tuple[cst.Call, cst.BaseExpression]]:
+    """(`X.state_dict()` call, X) for each state dict saved in `expr`, also through a name
+    bound to one (`sd = model.state_dict(); torch.save(sd, p)`)."""
+    if depth > 3:
+        return
+    for part in saved_parts(expr):
+        if isinstance(part, cst.Call):
+            receiver, meth = method_call(part)
+            if meth == "state_dict" and receiver is not None:
+                yield part, receiver
+        elif isinstance(part, cst.Name):
+            binds, _ = ctx.values.bindings(part)
+            if len(binds) == 1 and binds[0].kind == "assign" and binds[0].value is not None:
+                yield from state_dict_calls(ctx, binds[0].value, depth + 1)
+
+
+def with_suffix(ctx, expr: cst.BaseExpression, suffix: str) -> str:
+    """`expr` + `.state_dict()`, parenthesised when needed."""
+    text = ctx.code(expr)
+    if not isinstance(expr, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or expr.lpar:
+        if not expr.lpar:
+            text = f"({text})"
+    return text + suffix
+
+
+def heuristic_note(value) -> str:
+    if value.evidence == "name-heuristic":
+        return " (`model-names` in [tool.ckptlint] sets the names; `false` switches this off)"
+    return ""

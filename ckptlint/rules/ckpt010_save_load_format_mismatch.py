@@ -1,0 +1,147 @@
+from typing import Dict, List, Optional, Tuple
+
+from ckptlint.analysis.library import from_pretrained_kind
+from ckptlint.analysis.sites import usable
+from ckptlint.rules._base import Invalid, Rule, Valid
+
+_NET = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
+
+
+def _path(view, key) -> Optional[str]:
+    kind, value = key
+    if kind == "ref":
+        value = view.constant(value)
+    return value if value is not None and usable(value) else None
+
+
+def _saved_kind(view, obj, from_path: str) -> Optional[str]:
+    if obj[0] in ("state_dict", "module"):
+        return obj[0]
+    qname = obj[1]
+    if qname.endswith(".from_pretrained"):
+        return from_pretrained_kind(qname.rsplit(".", 1)[0])
+    kind = view.class_kind(qname, from_path)
+    return "module" if kind == "module" else None
+
+
+def save_sites(view) -> Dict[str, List[Tuple[str, str, int]]]:
+    """{path: [(kind, file, line), ...]} over the whole project, in a fixed order."""
+    out: Dict[str, List[Tuple[str, str, int]]] = {}
+    for _, entry in view.entries():
+        for s in entry["saves"]:
+            path = _path(view, s["path"])
+            kind = _saved_kind(view, s["obj"], entry["path"]) if path else None
+            if kind is not None:
+                out.setdefault(path, []).append((kind, entry["path"], s["line"]))
+    return out
+
+
+class SaveLoadFormatMismatch(Rule):
+    code = "CKPT010"
+    name = "save-load-format-mismatch"
+    summary = "a path saved as a whole model but loaded as a state dict, or the other way round"
+    fix_safety = "none"
+    triggers = ("load(",)
+    docs = """
+    ## What it does
+    Pairs the paths written by `torch.save` with the paths read by `torch.load` across the
+    project's files, and reports a load that expects the other format: a file saved as a
+    whole model (`torch.save(model, p)`) but passed to `load_state_dict(torch.load(p))`, or a
+    file saved as a state dict (`torch.save(model.state_dict(), p)`) whose loaded value is
+    used as a module (`.eval()`, called, ...). Paths pair when they are the same literal, when
+    `os.path.join(...)`, f-strings and `Path(...) / "..."` have the same literal parts (the
+    folder may differ: `os.path.join(out_dir, "best.pt")` pairs with `f"{ckpt_dir}/best.pt"`),
+    or through module-level constants, also imported from another project file.
+
+    ## Why is this bad?
+    `load_state_dict` given a module fails (`'Net' object has no attribute 'copy'` or similar),
+    and a state dict used as a model fails when it is first called, often far from the cause,
+    typically only in the evaluation or serving script that nobody ran in CI.
+
+    ## Example
+    ```python
+    # train.py
+    torch.save(model, "best.pt")
+    # evaluate.py
+    model.load_state_dict(torch.load("best.pt"))
+    ```
+
+    ## Use instead
+    ```python
+    # train.py
+    torch.save(model.state_dict(), "best.pt")
+    # evaluate.py
+    model.load_state_dict(torch.load("best.pt"))
+    ```
+
+    ## Fix safety
+    No fix: either side may be the one to change.
+    """
+    valid = (
+        Valid(_NET + "model = Net()\ntorch.save(model.state_dict(), 'best.pt')\n"
+              "model.load_state_dict(torch.load('best.pt', weights_only=True))\n"),
+        Valid(_NET + "model = Net()\ntorch.save(model, 'best.pt')\nm = torch.load('best.pt', weights_only=False)\n"
+              "m.eval()\n"),
+        Valid(_NET + "model = Net()\ntorch.save(model, 'a.pt')\nmodel.load_state_dict(torch.load('b.pt'))\n"),
+        Valid(_NET + "model = Net()\ntorch.save(model, 'best.pt')\n"
+              "model.load_state_dict(torch.load('best.pt')['model'])\n"),
+        Valid(_NET + "import os\nmodel = Net()\ntorch.save(model, os.path.join(d, 'best.pt'))\n"
+              "model.load_state_dict(torch.load(os.path.join(d, 'last.pt')))\n"),
+        Valid(_NET + "model = Net()\ntorch.save(model.state_dict(), 'best.pt')\n"
+              "sd = torch.load('best.pt')\nmodel.load_state_dict(sd)\n"),
+    )
+    invalid = (
+        Invalid(
+            _NET + "model = Net()\ntorch.save(model, 'best.pt')\n"
+            "model.load_state_dict(torch.load('best.pt', weights_only=False))\n",
+            message_contains="saved as a whole model at example.py:10",
+        ),
+        Invalid(
+            _NET + "import os\nCKPT = 'weights/net.pth'\n\ndef train():\n    model = Net()\n"
+            "    torch.save(model.state_dict(), CKPT)\n\ndef serve():\n    m = torch.load(CKPT)\n    m.eval()\n",
+            message_contains="saved as a state dict",
+        ),
+        Invalid(
+            _NET + "import os\n\ndef train(out_dir):\n    model = Net()\n"
+            "    torch.save(model, os.path.join(out_dir, 'best.pt'))\n\n"
+            "def test(model, ckpt_dir):\n    model.load_state_dict(torch.load(f'{ckpt_dir}/best.pt'))\n",
+        ),
+        Invalid(
+            _NET + "from pathlib import Path\nmodel = Net()\ntorch.save(model.state_dict(), Path(root) / 'net.pt')\n"
+            "net = torch.load(Path(root) / 'net.pt')\nout = net(x)\n",
+        ),
+    )
+
+    def check(self, ctx):
+        view = ctx.project
+        current = view.current
+        if not current or not current["loads"]:
+            return
+        saves = None
+        calls_by_line: Dict[int, list] = {}
+        for call in ctx.calls_to("torch.load"):
+            calls_by_line.setdefault(ctx.start(call).row, []).append(call)
+        for load in current["loads"]:
+            if load["path"][0] == "lit" and not usable(load["path"][1]):
+                continue  # decided without reading the rest of the project
+            path = _path(view, load["path"])
+            if path is None:
+                continue
+            if saves is None:
+                saves = save_sites(view)
+            found = saves.get(path, [])
+            kinds = {k for k, _, _ in found}
+            if len(kinds) != 1 or load["expects"] in kinds:
+                continue  # not saved here, saved both ways, or consistent
+            candidates = calls_by_line.get(load["line"], [])
+            if load["ordinal"] >= len(candidates):
+                continue
+            kind, file, line = found[0]
+            where = f"{file.rsplit('/', 1)[-1] if file == view.rel_path else file}:{line}"
+            if kind == "module":
+                msg = (f"`{path}` is saved as a whole model at {where}, but loaded here into "
+                       "`load_state_dict`, which needs a state dict; save `model.state_dict()` there")
+            else:
+                msg = (f"`{path}` is saved as a state dict at {where}, but used here as a model; "
+                       "build the model and call `load_state_dict` with what `torch.load` returns")
+            ctx.report(candidates[load["ordinal"]], msg)

@@ -1,0 +1,118 @@
+import re
+
+import libcst as cst
+
+from ckptlint.analysis.calls import string_value
+from ckptlint.analysis.values import STATE_DICT
+from ckptlint.rules._base import Invalid, Rule, Valid
+from ckptlint.rules._saves import saved_object
+
+_META = re.compile(
+    r"version|arch|config|cfg|args|hparam|hyper|meta|model_name|model_type|spec"
+    r"|size|dim|layers|hidden|heads|vocab|dictionary|num_|kwargs|param",
+    re.IGNORECASE,
+)
+
+
+def _checkpoint_dict(ctx, obj):
+    """The dict literal saved (directly or through a name bound to it), else None."""
+    if isinstance(obj, cst.Name):
+        binds, _ = ctx.values.bindings(obj)
+        if len(binds) == 1 and binds[0].kind == "assign":
+            obj = binds[0].value
+    return obj if isinstance(obj, cst.Dict) else None
+
+
+_MODELISH = re.compile(r"model|net|state_dict|weights|ema|generator|encoder|decoder|backbone", re.IGNORECASE)
+
+
+def _model_weights(ctx, el) -> bool:
+    """A dict entry holding a model's state dict (not only an optimizer's or a scheduler's)."""
+    if ctx.values.of(el.value).kind != STATE_DICT:
+        return False
+    if _MODELISH.search(string_value(el.key) or ""):
+        return True
+    if isinstance(el.value, cst.Call) and isinstance(el.value.func, cst.Attribute):
+        receiver = el.value.func.value
+        return ctx.values.of(receiver).kind in ("module", "wrapper")
+    return False
+
+
+class CheckpointWithoutMetadata(Rule):
+    code = "CKPT051"
+    name = "checkpoint-without-metadata"
+    summary = "a checkpoint dict saved without any version or architecture metadata"
+    default_enabled = False
+    fix_safety = "none"
+    triggers = ("save(",)
+    docs = """
+    ## What it does
+    Checks for `torch.save` of a dict literal that holds a model's state dict (a
+    checkpoint) but no key that describes what it is: none of its keys mentions a version, an
+    architecture, a config, args or hyper-parameters (`version`, `arch`, `config`, `cfg`,
+    `args`, `hparams`, `hyper_parameters`, `meta`, `model_name`, `hidden_size`, `num_layers`,
+    ...), and no value that does (`self.get_config()`, `constructor_kwargs`). Dicts with `**`
+    entries or computed keys are left alone.
+
+    ## Why is this bad?
+    A year later nobody knows which code, which model size or which preprocessing the
+    weights belong to, and loading them into the wrong architecture fails (or, with
+    `strict=False`, half-succeeds).
+
+    ## Example
+    ```python
+    torch.save({"model": model.state_dict(), "epoch": epoch}, path)
+    ```
+
+    ## Use instead
+    ```python
+    torch.save({"model": model.state_dict(), "epoch": epoch, "config": vars(args),
+                "version": 2}, path)
+    ```
+
+    ## Fix safety
+    No fix: only the author knows what metadata describes the model.
+    """
+    valid = (
+        Valid("import torch\ntorch.save({'model': model.state_dict(), 'config': cfg}, p)\n"),
+        Valid("import torch\ntorch.save({'state_dict': model.state_dict(), 'arch': 'resnet50'}, p)\n"),
+        Valid("import torch\ntorch.save({'model': model.state_dict(), **extra}, p)\n"),
+        Valid("import torch\ntorch.save(model.state_dict(), p)\n"),
+        Valid("import torch\ntorch.save({'mean': mean, 'std': std}, p)\n"),
+        Valid("import torch\nckpt = {'model': model.state_dict(), 'hparams': hp}\ntorch.save(ckpt, p)\n"),
+        Valid("import torch\ntorch.save({'lr_scheduler': sched.state_dict(), 'optimizer': opt.state_dict()}, p)\n"),
+        Valid("import torch\ntorch.save({'state_dict': self.state_dict(), 'data': self._get_constructor_parameters()}, p)\n"),
+        Valid("import torch\ntorch.save({'state_dict': self.state_dict(), 'hidden_size': 512, 'nlayers': 2}, p)\n"),
+    )
+    invalid = (
+        Invalid("import torch\ntorch.save({'model': model.state_dict(), 'epoch': epoch}, p)\n"),
+        Invalid(
+            "import torch\nckpt = {'model': model.state_dict(), 'optimizer': opt.state_dict()}\ntorch.save(ckpt, p)\n"
+        ),
+    )
+
+    def check(self, ctx):
+        for call in ctx.calls_to("torch.save"):
+            obj = saved_object(call)
+            d = _checkpoint_dict(ctx, obj) if obj is not None else None
+            if d is None:
+                continue
+            keys = []
+            for el in d.elements:
+                key = string_value(el.key) if isinstance(el, cst.DictElement) else None
+                if key is None:
+                    break
+                keys.append(key)
+            else:
+                if any(_META.search(k) for k in keys):
+                    continue
+                values = [ctx.code(el.value) for el in d.elements]
+                if any(_META.search(v) and "state_dict" not in v for v in values):
+                    continue  # `"data": self._get_constructor_parameters()`
+                if not any(_model_weights(ctx, el) for el in d.elements):
+                    continue  # e.g. only optimizer / scheduler state: not a model checkpoint
+                ctx.report(
+                    call,
+                    f"checkpoint saved with keys {', '.join(f'`{k}`' for k in keys)} and no metadata: "
+                    "add what it needs to be rebuilt (e.g. `config`, `arch`, `version`)",
+                )

@@ -1,0 +1,192 @@
+"""The project-wide class index, seen the way users see it: findings of the CLI on a small
+multi-file project, linted whole and file by file (as pre-commit does)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ckptlint.analysis.project import build_index, ProjectView
+from tests.helpers import run_cli
+
+PROJECT = Path(__file__).parent / "fixtures" / "project_index"
+
+
+def findings(*paths, cwd=PROJECT):
+    proc = run_cli(*paths, "--output-format", "json", cwd=cwd)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    out = json.loads(proc.stdout)
+    return sorted((Path(d["filename"]).relative_to(PROJECT.resolve()).as_posix(), d["location"]["row"], d["code"])
+                  for d in out)
+
+
+@pytest.fixture(scope="module")
+def whole():
+    return findings(".")
+
+
+def view():
+    return ProjectView(build_index(PROJECT.resolve()), None, "", "")
+
+
+def test_class_defined_in_another_file_is_a_module(whole):
+    assert ("train.py", 13, "CKPT001") in whole  # Encoder re-exported by pkg/__init__ via `import *`
+
+
+def test_message_names_the_file_that_defines_the_class():
+    out = json.loads(run_cli("train.py", "--output-format", "json", cwd=PROJECT).stdout)
+    first = next(d for d in out if d["location"]["row"] == 15)
+    assert "`big` is an nn.Module (a call of `Big`, an nn.Module subclass from pkg/nets.py, bound at line 14)" \
+        in first["message"]
+
+
+def test_subclass_chain_across_files(whole):
+    assert ("train.py", 15, "CKPT001") in whole  # Big(Encoder)
+    assert ("pkg/train_rel.py", 9, "CKPT001") in whole  # Bigger(Big(Encoder))
+    assert ("pkg/train_rel.py", 11, "CKPT001") in whole  # Deepest in pkg/sub/, `from ..nets`
+
+
+def test_star_import_base(whole):
+    assert ("train.py", 17, "CKPT001") in whole  # StarNet(Block), Block from `from .layers import *`
+
+
+def test_class_used_through_star_import(whole):
+    assert ("train_star.py", 8, "CKPT001") in whole  # `from pkg.layers import *` then Block()
+
+
+def test_module_inside_saved_dict(whole):
+    assert ("train.py", 19, "CKPT001") in whole
+
+
+def test_same_named_classes_are_told_apart(whole):
+    assert ("train.py", 20, "CKPT001") in whole  # pkg.torchnet.Net is a module
+    assert not [f for f in whole if f[0] == "train_plain.py"]  # pkg.plain.Net is not, even as `model`
+
+
+def test_plain_class_is_not_a_module(whole):
+    assert ("train.py", 22, "CKPT001") not in whole  # Config() saved
+
+
+def test_save_load_pairing_across_files(whole):
+    assert ("evaluate.py", 9, "CKPT010") in whole
+
+
+def test_whole_project_result_exactly(whole):
+    assert whole == [
+        ("evaluate.py", 9, "CKPT010"),
+        ("pkg/train_rel.py", 9, "CKPT001"),
+        ("pkg/train_rel.py", 11, "CKPT001"),
+        ("train.py", 13, "CKPT001"),
+        ("train.py", 15, "CKPT001"),
+        ("train.py", 17, "CKPT001"),
+        ("train.py", 19, "CKPT001"),
+        ("train.py", 20, "CKPT001"),
+        ("train_star.py", 8, "CKPT001"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["train.py", "evaluate.py", "train_plain.py", "pkg/train_rel.py", "train_star.py"])
+def test_file_linted_alone_matches_whole_run(whole, name):
+    alone = findings(name)
+    assert alone == [f for f in whole if f[0] == name]
+
+
+def test_file_linted_alone_from_another_directory(whole):
+    alone = findings(str(PROJECT / "evaluate.py"), cwd=PROJECT.parent)
+    assert alone == [("evaluate.py", 9, "CKPT010")]
+
+
+def test_without_project_marker_siblings_still_resolve(tmp_path):
+    """No pyproject.toml / .git: the files next to the linted one are indexed."""
+    (tmp_path / "nets.py").write_text("import torch.nn as nn\n\nclass Net(nn.Module):\n    pass\n")
+    (tmp_path / "run.py").write_text("import torch\nfrom nets import Net\n\nm = Net()\ntorch.save(m, 'm.pt')\n")
+    proc = run_cli(tmp_path / "run.py", "--select", "CKPT001", "--output-format", "json", cwd=tmp_path)
+    out = json.loads(proc.stdout)
+    assert [(d["code"], d["location"]["row"]) for d in out] == [("CKPT001", 5)]
+    assert "a call of `Net`" in out[0]["message"]
+
+
+def test_index_is_plain_deterministic_data():
+    a = build_index(PROJECT.resolve())
+    b = build_index(PROJECT.resolve())
+    assert json.loads(json.dumps(a)) == a  # serialisable as is
+    assert json.dumps(a, sort_keys=False) == json.dumps(b, sort_keys=False)
+    assert a["modules"]["pkg.nets"]["classes"] == {"Big": ["pkg.models.Encoder"], "Bigger": ["pkg.nets.Big"]}
+
+
+def test_class_kinds():
+    v = view()
+    assert v.class_kind("pkg.sub.deep.Deepest") == "module"
+    assert v.class_kind("pkg.Encoder") == "module"  # through the package's star import
+    assert v.class_kind("pkg.star.Block") == "module"
+    assert v.class_kind("pkg.models.Config") == "other"
+    assert v.class_kind("pkg.plain.Net") == "other"
+    assert v.class_kind("pkg.torchnet.Net") == "module"
+    assert v.class_kind("pkg.nowhere.Thing") is None
+    assert v.constant("pkg.paths.BEST") == "runs/best.pt"
+
+
+def test_new_subclass_in_copied_project(tmp_path):
+    """The index reads files as they are: a new project class is picked up."""
+    dst = tmp_path / "proj"
+    shutil.copytree(PROJECT, dst)
+    (dst / "extra.py").write_text(
+        "import torch\nfrom pkg.sub.deep import Deepest\n\n\nclass Deeper(Deepest):\n    pass\n\n\n"
+        "thing = Deeper()\ntorch.save(thing, 'x.pt')\n"
+    )
+    proc = run_cli("extra.py", "--output-format", "json", cwd=dst)
+    out = json.loads(proc.stdout)
+    assert [(d["code"], d["location"]["row"]) for d in out] == [("CKPT001", 10)]
+
+
+def test_index_not_built_when_no_rule_needs_it(monkeypatch):
+    from ckptlint.analysis import project
+
+    project.clear()
+    monkeypatch.setattr(project, "build_index", lambda *a: pytest.fail("index built"))
+    view = project.project_view(str(PROJECT / "train.py"), "import torch\nx = 1\n", None)
+    assert view.current["classes"] == {}
+    project.clear()
+
+
+def test_index_built_once_per_run(monkeypatch):
+    from ckptlint.analysis import project
+
+    project.clear()
+    calls = []
+    real = project.build_index
+    monkeypatch.setattr(project, "build_index", lambda *a: calls.append(a) or real(*a))
+    for name in ("train.py", "evaluate.py", "pkg/train_rel.py"):
+        path = PROJECT / name
+        view = project.project_view(str(path), path.read_text(), None)
+        assert view.class_kind("pkg.nets.Big") == "module"
+    assert len(calls) == 1
+    project.clear()
+
+
+def test_unsafe_fix_rewrites_whole_model_saves_in_the_project(tmp_path):
+    dst = tmp_path / "proj"
+    shutil.copytree(PROJECT, dst)
+    proc = run_cli("train.py", "--fix", cwd=dst)
+    assert "torch.save(enc, " in (dst / "train.py").read_text()  # unsafe: not applied by --fix
+    proc = run_cli("train.py", "--fix", "--unsafe-fixes", cwd=dst)
+    text = (dst / "train.py").read_text()
+    assert 'torch.save(enc.state_dict(), "enc.pt")' in text
+    assert 'torch.save({"deep": deep.state_dict(), "step": 1}, "deep.pt")' in text
+    assert 'torch.save(cfg, "cfg.pt")' in text  # a plain class is left alone
+    again = run_cli("train.py", "--output-format", "json", cwd=dst)
+    assert json.loads(again.stdout) == [], proc.stdout
+
+
+def test_model_names_setting_in_pyproject(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.ckptlint]\nselect = ["CKPT001"]\nmodel-names = false\n')
+    (tmp_path / "save.py").write_text("import torch\n\ndef save(model, path):\n    torch.save(model, path)\n")
+    out = json.loads(run_cli("save.py", "--output-format", "json", cwd=tmp_path).stdout)
+    assert out == []
+    (tmp_path / "pyproject.toml").write_text('[tool.ckptlint]\nselect = ["CKPT001"]\n')
+    out = json.loads(run_cli("save.py", "--output-format", "json", cwd=tmp_path).stdout)
+    assert [d["code"] for d in out] == ["CKPT001"]
+    assert "by its name only" in out[0]["message"]
