@@ -19,6 +19,8 @@ IMPORTS = [
     "from torch import load as L, save as S",
     "import torch.serialization",
     "import torch.hub",
+    "from torch import nn",
+    "from torch.nn.parallel import DistributedDataParallel as DDP",
 ]
 
 CALLS = [
@@ -44,6 +46,17 @@ CALLS = [
     "with open(p, 'rb') as fh:\n    sd = torch.load(fh)",
     "lambda p: torch.load(p)",
     "x = [torch.load(q) for q in ps]",
+    # the semantic rules (whole-model save, wrappers, prefix strips), whose fixes meet others'
+    "class Net(nn.Module):\n    pass",
+    "model = DDP(Net())",
+    "model = torch.compile(Net())",
+    "torch.save(model, 'm.pt')",
+    "torch.save(model.state_dict(), 'm.pt')",
+    "torch.save({'model': model, 'sd': model.state_dict()}, torch.load(p))",
+    "sd = {k.replace('module.', ''): v for k, v in torch.load(p).items()}",
+    "sd = {k[7:]: v for k, v in sd.items()}",
+    "model.load_state_dict(torch.load(p), strict=False)",
+    "def save(m: nn.Module, path):\n    torch.save(m, path)",
 ]
 
 
