@@ -15,6 +15,18 @@ def _feeds_load_state_dict(ctx, call: cst.Call) -> bool:
     return meth == "load_state_dict" and arg.keyword is None
 
 
+def _in_memory(ctx, call: cst.Call) -> bool:
+    """`torch.load(io.BytesIO(...))`, directly or through a name bound to one: bytes passed
+    between processes of one job, not a file from another machine."""
+    if not call.args or call.args[0].keyword is not None:
+        return False
+    expr = call.args[0].value
+    if isinstance(expr, cst.Name):
+        binding = ctx.names.binding(expr)
+        expr = binding.value if binding is not None and binding.kind == "assign" else None
+    return isinstance(expr, cst.Call) and ctx.call_qname(expr) == "io.BytesIO"
+
+
 class LoadWithoutMapLocation(Rule):
     code = "CKPT004"
     name = "load-without-map-location"
@@ -25,7 +37,8 @@ class LoadWithoutMapLocation(Rule):
     docs = """
     ## What it does
     Checks for calls to `torch.load` that pass no `map_location` (as a keyword or as the
-    second positional argument).
+    second positional argument). Loads from an in-memory `io.BytesIO(...)` buffer (bytes
+    passed between the processes of one job) are left alone.
 
     ## Why is this bad?
     Tensors come back on the device they were saved from. A checkpoint written on a GPU then
@@ -60,6 +73,8 @@ class LoadWithoutMapLocation(Rule):
         Valid("import torch\ntorch.load('m.pt', *args)\n"),
         Valid("import torch\ntorch.load('m.pt', **kw)\n"),
         Valid("import torch\ntorch.jit.load('m.pt')\n"),
+        Valid("import io, torch\nobj = torch.load(io.BytesIO(payload), weights_only=True)\n"),
+        Valid("import io, torch\nbuf = io.BytesIO(data)\nobj = torch.load(buf, weights_only=True)\n"),
     )
     invalid = (
         Invalid(
@@ -78,7 +93,7 @@ class LoadWithoutMapLocation(Rule):
 
     def check(self, ctx):
         for call in ctx.calls_to("torch.load"):
-            if find_arg(call, "map_location", POSITIONAL["torch.load"]) is not None:
+            if find_arg(call, "map_location", POSITIONAL["torch.load"]) is not None or _in_memory(ctx, call):
                 continue
             safe = _feeds_load_state_dict(ctx, call)
             where = (

@@ -4,7 +4,9 @@ from ckptlint.analysis.calls import find_arg
 from ckptlint.rules._base import Invalid, Rule, Valid
 
 _MODULES = ("pickle", "dill", "cloudpickle", "_pickle", "cPickle", "joblib")
-_FUNCS = ("dump", "dumps", "load", "loads", "Unpickler", "Pickler")
+# File-based calls only: `dumps`/`loads` are in-memory copies (`pickle.loads(pickle.dumps(m))`
+# is a deep copy, not a checkpoint), and were most of the noise on real code.
+_FUNCS = ("dump", "load", "Unpickler", "Pickler")
 # Words in the saved object or the file argument that say "this is a model / checkpoint".
 _CHECKPOINTY = re.compile(
     r"ckpt|checkpoint|state_dict|model|weights|\.pth?\b|\.bin\b|\bnet\b|network|\.pt['\"]",
@@ -22,10 +24,12 @@ class PickleModuleCheckpoint(Rule):
     docs = """
     ## What it does
     Checks for models or checkpoints written or read with `pickle`, `dill`, `cloudpickle` or
-    `joblib` directly, and for `torch.load(..., pickle_module=...)`. A `pickle` call counts
-    when the object or the file argument is recognisably a model or checkpoint (a name or
-    path mentioning `model`, `ckpt`, `checkpoint`, `state_dict`, `weights`, `.pt`, ...), so
-    pickling a vocabulary or a config is left alone.
+    `joblib` directly (`dump`, `load`, `Pickler`, `Unpickler`), and for
+    `torch.load(..., pickle_module=...)`. A `pickle` call counts when the object or the file
+    argument is recognisably a model or checkpoint (a name or path mentioning `model`, `ckpt`,
+    `checkpoint`, `state_dict`, `weights`, `.pt`, ...), so pickling a vocabulary is left alone.
+    In-memory `dumps`/`loads` (a deep copy of a model, say) are not checkpoints and are not
+    reported.
 
     ## Why is this bad?
     A pickled model can only be loaded by unpickling it, which runs any code the file holds,
@@ -55,6 +59,7 @@ class PickleModuleCheckpoint(Rule):
     valid = (
         Valid("import pickle\nwith open('vocab.pkl', 'wb') as f:\n    pickle.dump(vocab, f)\n"),
         Valid("import pickle\ncfg = pickle.loads(blob)\n"),
+        Valid("import pickle\nmodel_copy = pickle.loads(pickle.dumps(model))\n"),
         Valid("import torch\ntorch.load('m.pt', weights_only=True, map_location='cpu')\n"),
         Valid("def dump(model, f):\n    pass\n\ndump(model, f)\n"),
     )
