@@ -25,6 +25,14 @@ DEFAULT_EXCLUDE = [
 class Discovery:
     files: List[Path] = field(default_factory=list)
     missing: List[Path] = field(default_factory=list)  # named but not there / unreadable
+    unreadable: List[Tuple[Path, str]] = field(default_factory=list)  # folders the walk could not list
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        return Path(os.path.abspath(path))
 
 
 @lru_cache(maxsize=None)
@@ -54,7 +62,7 @@ def _resolved(path: Path) -> str:
     lstat per path component)."""
     name = path.name
     if name in ("", ".", "..") or path.is_symlink():
-        return str(path.resolve())
+        return str(_resolve(path))
     return os.path.join(_resolved_dir(str(path.parent)), name)
 
 
@@ -154,8 +162,8 @@ def discover(paths: Iterable[str], settings_for, force_exclude: bool = False, su
         if not os.path.lexists(p) or (p.is_symlink() and not p.exists()):
             out.missing.append(p)
             continue
-        if p.is_dir():
-            _walk(p, settings_for, add, suffixes)
+        if p.is_dir() and not p.name.endswith(suffixes):  # a folder named x.py: reading it says so
+            _walk(p, settings_for, add, suffixes, out.unreadable)
         elif force_exclude and _explicit_excluded(p, settings_for(p)):
             continue
         else:
@@ -168,13 +176,13 @@ def _explicit_excluded(p: Path, settings) -> bool:
         return True
     # a file inside an excluded folder is excluded too
     try:
-        parts = p.resolve().relative_to(settings.root.resolve()).parents
+        parts = _resolve(p).relative_to(settings.root.resolve()).parents
     except ValueError:
         return False
     return any(_excluded(settings.root / q, settings) for q in parts if str(q) != ".")
 
 
-def _walk(top: Path, settings_for, add, suffixes) -> None:
+def _walk(top: Path, settings_for, add, suffixes, unreadable=None) -> None:
     start = Path(os.path.abspath(top))
     git = _GitIgnore(_git_root(start))
     if git.root is not None and start != git.root:
@@ -196,15 +204,17 @@ def _walk(top: Path, settings_for, add, suffixes) -> None:
         pushed = git.enter(Path(os.path.abspath(directory)))
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
+        except OSError as exc:  # reported, so no file in it is skipped silently
+            if unreadable is not None:
+                unreadable.append((directory, f"cannot list folder: {exc.strerror or exc}"))
             entries = []
         settings = settings_for(directory)
         for entry in entries:
             path = Path(directory, entry.name)
             try:
                 is_dir = entry.is_dir()
-            except OSError:
-                continue
+            except OSError:  # e.g. a link to itself: reading it reports the error
+                is_dir = False
             if is_dir:
                 if entry.name.startswith(".") or _is_venv(path):
                     continue
@@ -225,7 +235,7 @@ def _walk(top: Path, settings_for, add, suffixes) -> None:
 
 def module_name_for(path: Path) -> str:
     """Dotted module name from the folders holding __init__.py (for relative imports)."""
-    path = path.resolve()
+    path = _resolve(path)
     parts = [path.stem] if path.stem != "__init__" else []
     d = path.parent
     while (d / "__init__.py").exists():

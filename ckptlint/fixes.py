@@ -17,8 +17,9 @@ def apply_fixes(text: str, diagnostics, unsafe_fixes: bool) -> Tuple[str, List]:
     for d in diagnostics:
         if d.fix is None or not d.fix.applies(unsafe_fixes) or not d.fix.edits:
             continue
-        spans = sorted((index.offset(e.start), index.offset(e.end), e.content) for e in d.fix.edits)
-        candidates.append((spans[0][0], d.code, spans, d))
+        spans = _spans(index, d.fix.edits)
+        if spans is not None:
+            candidates.append((spans[0][0], d.code, spans, d))
     candidates.sort(key=lambda c: (c[0], c[1]))
     chosen, taken, applied = [], [], []  # taken: (start, end) ranges already claimed
     for _, _, spans, d in candidates:
@@ -34,6 +35,21 @@ def apply_fixes(text: str, diagnostics, unsafe_fixes: bool) -> Tuple[str, List]:
         pos = e
     out.append(text[pos:])
     return "".join(out), applied
+
+
+def _spans(index: LineIndex, edits):
+    """The edits as sorted (start, end, content) offsets; None for a broken fix (a position
+    outside the text, an end before its start, edits overlapping each other), never applied."""
+    spans = []
+    for e in edits:
+        if not all(1 <= loc.row <= index.rows and 1 <= loc.column <= len(index.line(loc.row)) + 1
+                   for loc in (e.start, e.end)):
+            return None
+        spans.append((index.offset(e.start), index.offset(e.end), e.content))
+    spans.sort()
+    if any(s > e for s, e, _ in spans) or any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
+        return None
+    return spans
 
 
 def _touches(s: int, e: int, ts: int, te: int) -> bool:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
+import signal
+import stat
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ckptlint import noqa, noqa_edit
+from ckptlint import guard, noqa, noqa_edit
 from ckptlint.diagnostic import Diagnostic, Location
 from ckptlint.fixes import apply_fixes
 from ckptlint.registry import all_rules
@@ -24,6 +28,7 @@ SYNTAX_ERROR = ("E999", "syntax-error")
 INTERNAL_ERROR = ("E998", "internal-error")
 FIX_ERROR = ("E997", "fix-error")
 TOO_LARGE = ("E903", "file-too-large")
+TOO_DEEP = ("E904", "too-deeply-nested")
 
 
 def error(code_name, path: str, message: str, row: Optional[int] = None, col: Optional[int] = None) -> Diagnostic:
@@ -40,14 +45,10 @@ def static_rules(codes: Sequence[str]) -> list:
 
 
 def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
-    from ckptlint.triage import syntax_ok
-
-    if syntax_ok(text, "<ckptlint>"):  # the fast check; ast.parse below gives the exact error
-        return None
     try:
         # not `path`: Python re-reads a named file's line to place the column, and the file
         # on disk is not this text for a notebook cell or an editor's unsaved buffer
-        ast.parse(text, filename="<ckptlint>")
+        tree = ast.parse(text, filename="<ckptlint>")
     except SyntaxError as exc:
         msg = exc.msg or "invalid syntax"
         row = exc.lineno or 1
@@ -57,11 +58,20 @@ def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
         return error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested for the parser", 1, 1)
     except ValueError as exc:  # e.g. NUL bytes that slipped through
         return error(SYNTAX_ERROR, path, f"SyntaxError: {exc}", 1, 1)
+    try:
+        guard.check_depth(tree)
+    except guard.TooDeep as exc:
+        return error(TOO_DEEP, path, f"not checked: nested {exc.depth} levels deep "
+                     f"(ckptlint's parser stops at {guard.MAX_DEPTH})")
     return None
 
 
 def lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
     """Diagnostics for one text (no fixing). Never raises for bad input."""
+    return guard.call_deep(_lint_text, path, text, settings, rules, module_name)
+
+
+def _lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
     from ckptlint import triage
 
     bad = _syntax_error(path, text)
@@ -78,13 +88,19 @@ def lint_text(path: str, text: str, settings, rules: list, module_name: Optional
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
-        return [error(SYNTAX_ERROR, path, f"SyntaxError: {exc.message}", exc.raw_line, exc.raw_column + 1)]
+        # Python accepted the file (ast.parse above): say it is LibCST that refuses it
+        return [error(SYNTAX_ERROR, path, f"SyntaxError: {exc.message} (from LibCST, ckptlint's parser; "
+                      "Python itself accepts this file)", exc.raw_line, exc.raw_column + 1)]
     except (RecursionError, MemoryError):
-        return [error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested for the parser", 1, 1)]
+        return [error(TOO_DEEP, path, "not checked: too deeply nested for ckptlint's parser")]
+    except Exception as exc:  # LibCST failing on code CPython accepted: not the user's fault
+        return [error(INTERNAL_ERROR, path, f"internal error parsing: {type(exc).__name__}: {exc}; please report it")]
     try:
         ctx = FileContext(path, text, module, settings, module_name)
     except RecursionError:
-        return [error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested to analyse", 1, 1)]
+        return [error(TOO_DEEP, path, "not checked: too deeply nested to analyse")]
+    except Exception as exc:
+        return [error(INTERNAL_ERROR, path, f"internal error analysing: {type(exc).__name__}: {exc}; please report it")]
     out: List[Diagnostic] = []
     for rule in active:
         ctx.rule = rule
@@ -95,23 +111,49 @@ def lint_text(path: str, text: str, settings, rules: list, module_name: Optional
                 for _ in result:
                     pass
         except Exception as exc:  # one rule failing must not stop the others
-            out.append(_internal_error(path, rule, exc))
+            out.append(_internal_error(path, rule, exc, ctx))
             continue
         out.extend(ctx.diagnostics)
     return out
 
 
-def _internal_error(path: str, rule, exc: BaseException) -> Diagnostic:
+def _internal_error(path: str, rule, exc: BaseException, ctx=None) -> Diagnostic:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    loc = _crash_location(ctx, exc) if ctx is not None else None
     return error(
         INTERNAL_ERROR, path,
         f"internal error in rule {rule.code} ({rule.name}): {type(exc).__name__}: {exc}{where}; "
         "please report it",
+        *(loc or ()),
     )
 
 
+def _crash_location(ctx, exc: BaseException):
+    """(row, col) of the innermost syntax node the failing rule was looking at, if any."""
+    import libcst as cst
+
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        for value in list(frame.f_locals.values()):
+            if isinstance(value, cst.CSTNode):
+                try:
+                    start = ctx.start(value)
+                except Exception:  # not a node of this file's tree
+                    continue
+                return start.row, start.column
+    return None
+
+
 def _reparses(text: str, path: str) -> bool:
+    return guard.call_deep(_parses, text, path)
+
+
+def _parses(text: str, path: str) -> bool:
     try:
         compile(text, path, "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
         import libcst as cst
@@ -132,39 +174,51 @@ class FileResult:
     source: Optional[SourceFile] = None
 
 
-def read_source(path: Path, settings, data: Optional[bytes] = None) -> SourceFile:
-    """Decode the file (or `data`, its bytes as already read)."""
-    if data is not None:
-        size = len(data)
-    else:
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
-        if path.is_dir():
+def read_source(path: Path, settings) -> SourceFile:
+    try:
+        # O_NONBLOCK: opening a FIFO named x.py must not wait for a writer forever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except IsADirectoryError:
+        raise SourceError(*IO_ERROR, "is a directory, not a file") from None
+    except OSError as exc:
+        raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
             raise SourceError(*IO_ERROR, "is a directory, not a file")
-    if size > settings.max_file_size:
-        raise SourceError(
-            *TOO_LARGE,
-            f"not checked: {size / 1e6:.1f} MB is over `max-file-size` "
-            f"({settings.max_file_size / 1e6:.1f} MB)",
-        )
-    if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError(*IO_ERROR, "not a regular file (a FIFO, socket or device)")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        size = st.st_size
+        if size <= settings.max_file_size:
+            try:
+                data = fh.read(settings.max_file_size + 1)  # a file still growing stops here too
+            except OSError as exc:
+                raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
+            size = len(data)
+        if size > settings.max_file_size:
+            raise SourceError(
+                *TOO_LARGE,
+                f"not checked: {_size(size)} is over `max-file-size` ({_size(settings.max_file_size)})",
+            )
     return decode(data)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n} bytes"
 
 
 def lint_path(
     path: Path, settings, codes: Sequence[str], fix: bool = False, unsafe_fixes: bool = False,
-    module_name: Optional[str] = None, ignore_noqa: bool = False, data: Optional[bytes] = None,
+    module_name: Optional[str] = None, ignore_noqa: bool = False,
 ) -> FileResult:
     name = os.path.abspath(path)
     result = FileResult(name)
     try:
-        src = read_source(path, settings, data)
+        src = read_source(path, settings)
     except SourceError as exc:
         result.diagnostics = [error((exc.code, exc.name), name, exc.message)]
         return result
@@ -228,27 +282,77 @@ def _finish(diags: List[Diagnostic], text: str, settings, path: str, rules=(), i
     return sorted(diags, key=Diagnostic.sort_key)
 
 
+def write_fixed(path: Path, result: FileResult) -> Optional[Diagnostic]:
+    """Write a fixed file, or say why not. Refuses when the text would not encode back to the
+    bytes it came from (outside the fix) or when the file changed since it was read."""
+    src = result.source
+    try:
+        new = src.encode(result.fixed)
+        same_outside = src.encode(result.original) == src.data
+    except UnicodeError as exc:
+        return error(FIX_ERROR, result.path, f"fixes not written: cannot encode as {src.encoding}: {exc}")
+    if not same_outside:
+        return error(FIX_ERROR, result.path, f"fixes not written: {src.encoding} does not round-trip this file's bytes")
+    try:
+        if Path(path).read_bytes() != src.data:
+            return error(FIX_ERROR, result.path, "fixes not written: the file changed on disk during the run")
+        write_atomic(path, new)
+    except OSError as exc:
+        return error(IO_ERROR, result.path, f"cannot write fixes: {exc.strerror or exc}")
+    return None
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Temporary file in the same folder, same mode, then os.replace: all old or all new."""
     import tempfile
 
     path = Path(path)
     target = path.resolve()
-    mode = target.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".ckptlint-tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
+    st = target.stat()
+    mode = st.st_mode & 0o7777
+    with _ctrl_c_after():
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".ckptlint-tmp", dir=target.parent)
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, mode)
+            if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                try:  # keep the owner too (root fixing a user's file)
+                    os.chown(tmp, st.st_uid, st.st_gid)
+                except OSError:
+                    pass
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+
+@contextlib.contextmanager
+def _ctrl_c_after():
+    """Hold a Ctrl-C until the write is done, so no temporary file is left behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    try:
+        old = signal.signal(signal.SIGINT, lambda *a: caught.append(a))
+    except ValueError:  # not the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if caught:
+        if callable(old):
+            old(*caught[0])  # the default handler raises KeyboardInterrupt here
+        elif old == signal.SIG_DFL:
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 if sys.version_info < (3, 9):  # pragma: no cover

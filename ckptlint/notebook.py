@@ -46,9 +46,11 @@ class NotebookError(ValueError):
 
 def _source(cell: dict) -> Tuple[str, bool]:
     src = cell.get("source", "")
-    if isinstance(src, list):
+    if isinstance(src, list) and all(isinstance(s, str) for s in src):
         return "".join(src), True
-    return src or "", False
+    if src is None or isinstance(src, str):
+        return src or "", False
+    raise NotebookError("not a valid notebook (a cell's `source` is not text)")
 
 
 def _mask(cell: Cell) -> None:

@@ -8,6 +8,7 @@ on the number of jobs.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,38 +36,46 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True):
+def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True, lint=None):
     """(FileResult, content hash or None, os.stat_result or None, project index keys the
-    lint consulted) for one file; the hash and stat only with `hashing` (for the cache)."""
-    from ckptlint.linter import lint_path
-
+    lint consulted) for one file; the hash and stat only with `hashing` (for the cache).
+    `lint` is linter.lint_path unless a caller (a test) substitutes it."""
+    if lint is None:
+        from ckptlint.linter import lint_path as lint
     project = sys.modules.get("ckptlint.analysis.project")
     if project is not None:
         project.USED.clear()
-    before = data = None
     try:
         before = os.stat(task.path)
-        if before.st_size <= task.settings.max_file_size:  # else lint_path reports it unread
-            data = Path(task.path).read_bytes()
     except OSError:
-        pass
-    result = lint_path(task.path, task.settings, task.codes, fix=fix, unsafe_fixes=unsafe_fixes,
-                       module_name=task.module_name, ignore_noqa=task.ignore_noqa, data=data)
+        before = None
+    try:
+        result = lint(task.path, task.settings, task.codes, fix=fix, unsafe_fixes=unsafe_fixes,
+                      module_name=task.module_name, ignore_noqa=task.ignore_noqa)
+    except Exception as exc:  # a bug on one file must not end the run for the others
+        from ckptlint.linter import INTERNAL_ERROR, FileResult, error
+
+        name = os.path.abspath(task.path)
+        result = FileResult(name, [error(
+            INTERNAL_ERROR, name, f"internal error: {type(exc).__name__}: {exc}; please report it")])
+        return result, None, None, []
     project = sys.modules.get("ckptlint.analysis.project")
     deps = sorted(set(project.USED)) if project is not None else []
-    if data is None or not hashing:
-        return result, None, None, deps
+    data = getattr(result.source, "data", None)  # the bytes that were linted
+    digest = None
+    if hashing and data is not None and before is not None and stat.S_ISREG(before.st_mode):
+        from ckptlint.cache import content_hash
+
+        digest = content_hash(data)
     if result.fixed is None:
         # the texts only matter to --diff/--fix; don't ship them between processes
         result.original = result.source = None
-    from ckptlint.cache import content_hash
-
-    return result, content_hash(data), before, deps
+    return result, digest, before, deps
 
 
 def _run_chunk(args):
-    tasks, fix, unsafe_fixes, hashing = args
-    return [lint_task(t, fix, unsafe_fixes, hashing) for t in tasks]
+    tasks, fix, unsafe_fixes, hashing, lint = args
+    return [lint_task(t, fix, unsafe_fixes, hashing, lint) for t in tasks]
 
 
 def _context():
@@ -79,12 +88,12 @@ def _context():
 
 
 def lint_all(tasks: List[Task], jobs: int, fix: bool, unsafe_fixes: bool,
-             progress: Optional[Callable[[int], None]] = None, hashing: bool = True) -> Iterator:
+             progress: Optional[Callable[[int], None]] = None, hashing: bool = True, lint=None) -> Iterator:
     """Yields lint_task results in task order."""
     total = sum(t.size for t in tasks)
     if jobs <= 1 or len(tasks) < 2 or total < MIN_PARALLEL_BYTES:
         for t in tasks:
-            result = lint_task(t, fix, unsafe_fixes, hashing)
+            result = lint_task(t, fix, unsafe_fixes, hashing, lint)
             if progress:
                 progress(1)
             yield result
@@ -111,7 +120,7 @@ def lint_all(tasks: List[Task], jobs: int, fix: bool, unsafe_fixes: bool,
         chunks.append(current)
     results: List = [None] * len(tasks)
     with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=_context()) as pool:
-        futures = [pool.submit(_run_chunk, ([tasks[i] for i in c], fix, unsafe_fixes, hashing)) for c in chunks]
+        futures = [pool.submit(_run_chunk, ([tasks[i] for i in c], fix, unsafe_fixes, hashing, lint)) for c in chunks]
         next_out = 0
         for chunk, fut in zip(chunks, futures):
             for i, r in zip(chunk, fut.result()):

@@ -14,7 +14,7 @@ from typing import Callable, List, Optional
 
 from ckptlint.config import Settings, settings_for_path, settings_from_file
 from ckptlint.files import discover, module_name_for
-from ckptlint.linter import FIX_ERROR, IO_ERROR, FileResult, error, write_atomic
+from ckptlint.linter import FIX_ERROR, IO_ERROR, FileResult, error, lint_path, write_fixed
 from ckptlint.deps import ProjectStamps
 from ckptlint.parallel import Task, default_jobs, lint_all
 
@@ -83,6 +83,8 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     codes_seen = set()
     for missing in found.missing:
         out.diagnostics.append(error(IO_ERROR, os.path.abspath(missing), "No such file or directory"))
+    for folder, message in found.unreadable:
+        out.diagnostics.append(error(IO_ERROR, os.path.abspath(folder), message))
     fix = options.fix or options.diff
     cache = _open_cache(options, settings_for, cwd)
     project_stamps = ProjectStamps(time.time_ns())
@@ -113,7 +115,8 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
             options.progress(done[0], len(found.files))
 
     jobs = options.jobs or default_jobs()
-    outcomes = lint_all(tasks, jobs, fix, options.unsafe_fixes, advance, hashing=cache is not None)
+    outcomes = lint_all(tasks, jobs, fix, options.unsafe_fixes, advance, hashing=cache is not None,
+                        lint=lint_path)
     for i, task, (result, digest, st, deps) in zip(slots, tasks, outcomes):
         results[i] = result.diagnostics
         if cache is not None and digest is not None and _cacheable(result, fix, options.unsafe_fixes):
@@ -127,11 +130,9 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
         out.applied.extend(result.applied)
         out.changed.append(result)
         if not options.diff:
-            try:
-                write_atomic(task.path, result.source.encode(result.fixed))
-            except OSError as exc:
-                results[i] = result.diagnostics + [
-                    error(IO_ERROR, result.path, f"cannot write fixes: {exc.strerror or exc}")]
+            refused = write_fixed(task.path, result)
+            if refused is not None:
+                results[i] = result.diagnostics + [refused]
     if cache is not None:
         cache.save()
     for diags in results:

@@ -34,6 +34,7 @@ class SourceFile:
     text: str
     encoding: str  # codec used to decode (and to encode back)
     bom: bool
+    data: bytes = b""  # the bytes as read: fixes are only written over these, unchanged
 
     def encode(self, text: str) -> bytes:
         data = text.encode(self.encoding)
@@ -47,7 +48,10 @@ def decode(data: bytes) -> SourceFile:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        raise SourceError("E902", "io-error", f"cannot decode: {exc}") from None
+        raise SourceError(
+            "E902", "io-error",
+            f"cannot decode: not UTF-8 and no usable `# -*- coding: ... -*-` declaration ({exc})",
+        ) from None
     if encoding == "utf-8-sig":
         encoding = "utf-8"
     body = data[len(codecs.BOM_UTF8):] if bom else data
@@ -62,7 +66,7 @@ def decode(data: bytes) -> SourceFile:
             f"not valid {encoding} text{where} ({reason}); declare the encoding with a "
             f"`# -*- coding: ... -*-` line",
         ) from None
-    return SourceFile(text=text, encoding=encoding, bom=bom)
+    return SourceFile(text=text, encoding=encoding, bom=bom, data=data)
 
 
 class LineIndex:

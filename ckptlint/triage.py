@@ -4,9 +4,8 @@ Everything here is conservative: a rule is dropped for a file only when it prova
 fire there, so diagnostics and fixes are the same with and without triage
 (tests/test_triage.py checks that on every rule example and more).
 
-1. The syntax check runs on every file (syntax errors are reported everywhere). The stdlib
-   `symtable` runs CPython's parser without building Python AST objects, about twice as fast
-   as `ast.parse`; only a file it rejects goes through `ast.parse` for the exact verdict.
+1. (The syntax check and nesting guard run on every file, in linter.py: `ast.parse`. A
+   `symtable` fast path was twice as fast but cannot see the nesting depth the guard needs.)
 2. Text triggers: plain substring tests (`Rule.triggers`).
 3. Names and modules: a rule that declares `Rule.names` fires only where the code spells
    one of those identifiers as an attribute or an imported name, and one that declares
@@ -20,19 +19,6 @@ from __future__ import annotations
 
 import ast
 from typing import Dict, Iterable, List, Optional, Set
-
-
-def syntax_ok(text: str, path: str) -> bool:
-    """True when the text surely parses (ast.parse would accept it). False means: ask ast."""
-    import symtable
-
-    try:
-        symtable.symtable(text, path, "exec")
-    except Exception:  # SyntaxError, and symtable-only errors ast.parse does not raise
-        return False
-    except (RecursionError, MemoryError):  # pragma: no cover - RecursionError is an Exception
-        return False
-    return True
 
 
 def by_triggers(text: str, rules: Iterable) -> list:

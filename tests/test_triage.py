@@ -1,11 +1,11 @@
-"""The triage (symtable syntax check, text triggers, names) changes no result: every
+"""The triage (text triggers, names, modules) changes no result: every
 snippet gives the same diagnostics and fixes with and without it."""
 
 from __future__ import annotations
 
 import pytest
 
-from ckptlint import linter, triage
+from ckptlint import triage
 from tests.helpers import check
 from tests.snippets import snippets
 
@@ -14,7 +14,6 @@ CASES = [pytest.param(src, cfg, id=name) for name, src, cfg in snippets()]
 
 def _no_triage(monkeypatch):
     monkeypatch.setattr(triage, "by_names", lambda text, rules, path="", module_name=None: rules)
-    monkeypatch.setattr(triage, "syntax_ok", lambda text, path: False)  # always ast.parse
 
 
 def _as_json(result):
@@ -31,24 +30,6 @@ def test_same_with_and_without_triage(monkeypatch, source, config, fix):
             _no_triage(m)
             slow = _as_json(check(source, config=config, fix=fix, unsafe=True, path=path, module_name=module))
         assert fast == slow
-
-
-@pytest.mark.parametrize("source", [
-    "x = (\n", "def f(:\n", "nonlocal x\n", "return 1\n", "await x\n", "a = 1 +\n", "\tx = 1\n  y = 2\n",
-    "def f():\n    x = 1\n    global x\n", "class A:\n    def f(self):\n        nonlocal y\n",
-])
-def test_syntax_verdict_matches_ast(source):
-    """symtable may reject more than ast.parse (then ast decides) but never less."""
-    import ast
-
-    try:
-        ast.parse(source)
-        ast_ok = True
-    except SyntaxError:
-        ast_ok = False
-    if triage.syntax_ok(source, "x.py"):
-        assert ast_ok
-    assert (linter._syntax_error("x.py", source) is None) == ast_ok
 
 
 def test_has_word():

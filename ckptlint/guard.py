@@ -1,0 +1,97 @@
+"""Keeping deeply nested code from crashing the process.
+
+LibCST's parser is native (Rust): a stack overflow there is a segfault, not an exception,
+and its Python visitors hit the recursion limit on code CPython compiles fine. So parsing and
+the rules run on a thread with a large stack and a raised recursion limit, and code nested
+deeper than MAX_DEPTH (estimated from the `ast` tree, which CPython builds first) is not
+handed to LibCST at all.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import threading
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+# Real code nests a few dozen levels; 1000 is far beyond it and well inside what
+# STACK_SIZE holds (checked by tests/test_bad_inputs.py up to the limit).
+MAX_DEPTH = 1000
+STACK_SIZE = 128 * 1024 * 1024  # virtual; code at MAX_DEPTH needs < 16 MB (measured)
+RECURSION_LIMIT = 60_000
+
+_lock = threading.Lock()  # the recursion limit is per interpreter: one deep call at a time
+
+
+class TooDeep(Exception):
+    def __init__(self, depth: int):
+        super().__init__(depth)
+        self.depth = depth
+
+
+def nesting_depth(tree: ast.AST) -> int:
+    """How deep LibCST's tree for this code gets (an upper estimate, computed without
+    recursion). `a and b and c` is one node in `ast` but a chain in LibCST, so a boolean
+    operation counts once per operand."""
+    deepest = 0
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        depth += len(node.values) - 1 if isinstance(node, ast.BoolOp) else 1
+        if depth > deepest:
+            deepest = depth
+        stack.extend((child, depth) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def check_depth(tree: ast.AST) -> None:
+    depth = nesting_depth(tree)
+    if depth > MAX_DEPTH:
+        raise TooDeep(depth)
+
+
+def call_deep(fn: Callable[..., T], *args, **kwargs) -> T:
+    """fn(*args, **kwargs) on a thread with a large stack; its exception is re-raised here."""
+    if threading.current_thread().name == "ckptlint-deep":
+        return fn(*args, **kwargs)  # already on the deep thread
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed back to the caller's thread
+            box["error"] = exc
+
+    with _lock:
+        old_size = threading.stack_size()
+        old_limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old_limit, RECURSION_LIMIT))
+        try:
+            worker = _start(target)
+            if worker is None:  # no big thread on this system: MAX_DEPTH still guards
+                sys.setrecursionlimit(old_limit)
+                return fn(*args, **kwargs)
+            worker.join()
+        finally:
+            sys.setrecursionlimit(old_limit)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _start(target):
+    """A started thread with the largest stack the system grants (None if none)."""
+    old_size = threading.stack_size()
+    for size in (STACK_SIZE, STACK_SIZE // 8):
+        try:
+            threading.stack_size(size)
+            worker = threading.Thread(target=target, name="ckptlint-deep", daemon=True)
+            worker.start()
+            return worker
+        except (ValueError, RuntimeError, MemoryError):  # size refused, or ulimit -v
+            continue
+        finally:
+            threading.stack_size(old_size)
+    return None
