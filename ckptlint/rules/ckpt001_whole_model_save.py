@@ -19,6 +19,9 @@ class WholeModelSave(Rule):
     fix_safety = "unsafe"
     fix_title = "Save `.state_dict()` instead"
     triggers = ("save(",)
+    # it reports only on these calls, so files without them skip LibCST (triage.py)
+    names = ("save",)
+    modules = ("torch",)
     docs = """
     ## What it does
     Checks for `torch.save(obj, f)` where `obj` is an `nn.Module` instance (also as a value

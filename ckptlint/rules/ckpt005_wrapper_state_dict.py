@@ -24,6 +24,9 @@ class WrapperStateDict(Rule):
     fix_safety = "sometimes"
     fix_title = "Save the wrapped model's state dict"
     triggers = ("save(",)
+    # it reports only on these calls, so files without them skip LibCST (triage.py)
+    names = ("save",)
+    modules = ("torch",)
     docs = """
     ## What it does
     Checks for `torch.save` of `m.state_dict()` (directly, through a name, or as a value of a

@@ -66,6 +66,8 @@ class UncheckedStrictFalse(Rule):
     summary = "`load_state_dict(..., strict=False)` whose missing/unexpected keys are never looked at"
     fix_safety = "none"
     triggers = ("load_state_dict",)
+    # it reports only on these calls, so files without them skip LibCST (triage.py)
+    names = ("load_state_dict",)
     docs = """
     ## What it does
     Checks for `m.load_state_dict(sd, strict=False)` (also `m.load_state_dict(sd, False)`)

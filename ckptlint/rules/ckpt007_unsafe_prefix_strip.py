@@ -59,7 +59,9 @@ class UnsafePrefixStrip(Rule):
     fix_safety = "safe"
     fix_title = "Use `removeprefix`"
     fix_availability = "sometimes"
-    triggers = ("module.", "_orig_mod.", "[7:]", "[10:]", "[len(")
+    # quoted: the prefix is a string literal in every form the rule fixes or reports; bare
+    # `module.` is in most docstrings (`nn.Module.`), which sent timm's files to LibCST
+    triggers = ("'module.", '"module.', "'_orig_mod.", '"_orig_mod.', "[7:]", "[10:]", "[len(")
     docs = """
     ## What it does
     Checks for state-dict keys stripped of a wrapper prefix (`module.`, `_orig_mod.`,

@@ -42,6 +42,9 @@ class SaveLoadFormatMismatch(Rule):
     summary = "a path saved as a whole model but loaded as a state dict, or the other way round"
     fix_safety = "none"
     triggers = ("load(",)
+    # it reports only on these calls, so files without them skip LibCST (triage.py)
+    names = ("load",)
+    modules = ("torch",)
     docs = """
     ## What it does
     Pairs the paths written by `torch.save` with the paths read by `torch.load` across the

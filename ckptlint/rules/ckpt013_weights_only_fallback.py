@@ -48,6 +48,9 @@ class WeightsOnlyFallback(Rule):
     fix_safety = "none"
     security_severity = "9.8"
     triggers = ("weights_only",)
+    # it reports only on these calls, so files without them skip LibCST (triage.py)
+    names = ("load",)
+    modules = ("torch",)
     docs = """
     ## What it does
     Checks for a `try:` that loads with `torch.load(..., weights_only=True)` (or without

@@ -22,6 +22,9 @@ class UnguardedDistributedSave(Rule):
     default_enabled = False
     fix_safety = "none"
     triggers = ("init_process_group", "init_distributed")
+    # it reports only on these calls, so files without them skip LibCST (triage.py)
+    names = ("save",)
+    modules = ("torch",)
     docs = """
     ## What it does
     In a file that initialises a process group (`torch.distributed.init_process_group`,

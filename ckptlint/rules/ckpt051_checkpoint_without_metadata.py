@@ -47,6 +47,9 @@ class CheckpointWithoutMetadata(Rule):
     default_enabled = False
     fix_safety = "none"
     triggers = ("save(",)
+    # it reports only on these calls, so files without them skip LibCST (triage.py)
+    names = ("save",)
+    modules = ("torch",)
     docs = """
     ## What it does
     Checks for `torch.save` of a dict literal that holds a model's state dict (a

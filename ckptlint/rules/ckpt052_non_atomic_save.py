@@ -21,6 +21,9 @@ class NonAtomicSave(Rule):
     default_enabled = False
     fix_safety = "none"
     triggers = ("save(",)
+    # it reports only on these calls, so files without them skip LibCST (triage.py)
+    names = ("save",)
+    modules = ("torch",)
     docs = """
     ## What it does
     Checks for `torch.save` inside a training loop (a `for`/`while` loop whose header names
