@@ -6,11 +6,13 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from ckptlint import guard
 from tests.helpers import run_cli, run_json
 
 GOOD = "import torch\nstate = torch.load('m.pt')\n"
@@ -54,7 +56,9 @@ def test_syntax_error(tmp_path):
 def test_python2_code(tmp_path):
     project(tmp_path, "old.py", "import torch\nprint 'loading'\nexec 'x = 1'\n")
     proc = lint(tmp_path)
-    assert "E999 SyntaxError: Missing parentheses in call to 'print'" in line_for(proc, "old.py:2:1")
+    # the position is CPython's own: 3.10+ points at `print`, 3.9 at the end of the statement
+    where = "old.py:2:1" if sys.version_info >= (3, 10) else "old.py:2"
+    assert "E999 SyntaxError: Missing parentheses in call to 'print'" in line_for(proc, where)
     good_still_linted(proc)
 
 
@@ -150,13 +154,18 @@ def test_deeply_nested_expression(tmp_path):
     proc = lint(tmp_path)
     assert "E904 not checked: nested 20004 levels deep" in line_for(proc, "deep.py:1:1")
     assert "E999 SyntaxError: too many nested parentheses" in line_for(proc, "parens.py:1:205")
-    assert "sums.py:1:1: E90" in proc.stdout
+    # 3.11 and 3.13 build this ast under ckptlint's raised recursion limit (E904); 3.12's
+    # fixed C recursion limit makes CPython itself refuse it (E999, documented as such)
+    assert "sums.py:1:1: E90" in proc.stdout or "sums.py:1:1: E999 SyntaxError: too deeply nested" in proc.stdout
     good_still_linted(proc)
 
 
+UNDER = guard.MAX_DEPTH - 10
+
+
 @pytest.mark.parametrize("shape", [
-    "a" + " and a" * 990, "not " * 990 + "a", "a" + ".b" * 990, "a" + "[0]" * 990,
-    "'s' " * 990, "x" + " + 1" * 990, "1 if a else " * 990 + "2",
+    "a" + " and a" * UNDER, "not " * UNDER + "a", "a" + ".b" * UNDER, "a" + "[0]" * UNDER,
+    "'s' " * UNDER, "x" + " + 1" * UNDER, "1 if a else " * UNDER + "2",
 ])
 def test_nesting_under_the_limit_is_linted(tmp_path, shape):
     (tmp_path / "nested.py").write_text("import torch\nsd = torch.load(p)\nv = " + shape + "\n")

@@ -1,0 +1,154 @@
+"""The checkpoint reader and `ckptlint verify FILE` on checkpoints built without torch.
+
+test_files.py builds its checkpoints with torch.save and so only runs where torch is installed
+(3.11 here); verify itself never imports torch, so these run on every supported Python.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zipfile
+
+import pytest
+
+from ckptlint.runtime import verify
+from ckptlint.runtime.reader import read_checkpoint
+
+from ._util import codes, run_cli, run_json
+from .handmade import Tensor, save_zip, small_state
+
+
+def check(path):
+    diags, _notes = verify([], [path], root=path.parent, torch_version=None, safe_globals=[])
+    return diags
+
+
+@pytest.mark.parametrize("folder", ["archive", "weird name"])
+def test_plain_zip_is_clean_and_reader_sees_keys(tmp_path, folder):
+    p = tmp_path / "plain.pt"
+    save_zip(small_state(), p, folder=folder)
+    assert check(p) == []
+    ck = read_checkpoint(p)
+    assert ck.format == "zip" and ck.problems == []
+    assert sorted(ck.root) == sorted(small_state())
+    assert ck.root["0.weight"].shape == (3, 4)
+    assert ck.root["0.weight"].dtype == "torch.float32"
+    assert ck.root["1.num_batches_tracked"].dtype == "torch.int64"
+
+
+def test_half_precision_dtype_is_read(tmp_path):
+    p = tmp_path / "half.pt"
+    save_zip({"w": Tensor([1.0, 2.0], (2,), storage="HalfStorage")}, p)
+    assert read_checkpoint(p).root["w"].dtype == "torch.float16"
+    assert check(p) == []
+
+
+def test_cuda_tagged_storages_are_ckpt108(tmp_path):
+    p = tmp_path / "cuda.pt"
+    state = {k: Tensor(t.values, t.shape, t.storage, location="cuda:0") for k, t in small_state().items()}
+    save_zip(state, p)
+    diags = check(p)
+    assert codes(diags) == ["CKPT108"]
+    assert "cuda:0" in diags[0].message
+    assert diags[0].key == "0.bias"  # first key, sorted
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 0.9, 0.999])
+def test_truncated_zip_is_ckpt109_only(tmp_path, fraction):
+    p = tmp_path / "t.pt"
+    save_zip(small_state(), p)
+    data = p.read_bytes()
+    p.write_bytes(data[: max(1, int(len(data) * fraction))])
+    assert codes(check(p)) == ["CKPT109"]
+
+
+def _member_start(path, suffix):
+    with zipfile.ZipFile(path) as z:
+        info = next(i for i in z.infolist() if i.filename.endswith(suffix))
+    raw = path.read_bytes()
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26: info.header_offset + 30])
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def test_flipped_byte_in_data_pkl_reports_crc(tmp_path):
+    p = tmp_path / "flip.pt"
+    save_zip(small_state(), p)
+    raw = bytearray(p.read_bytes())
+    raw[_member_start(p, "data.pkl") + 40] ^= 0x01
+    p.write_bytes(bytes(raw))
+    diags = check(p)
+    assert any(d.code == "CKPT109" and "CRC" in d.message and "data.pkl" in d.message for d in diags)
+
+
+def test_flipped_byte_in_tensor_data_needs_data_crc(tmp_path):
+    p = tmp_path / "flipdata.pt"
+    save_zip(small_state(), p)
+    raw = bytearray(p.read_bytes())
+    raw[_member_start(p, "/data/0") + 3] ^= 0x01
+    p.write_bytes(bytes(raw))
+    assert read_checkpoint(p).problems == []  # tensor bytes are not read by default
+    ck = read_checkpoint(p, data_crc=True)
+    assert ck.crc_failed and "CRC" in ck.problems[0]
+
+
+def test_storage_record_removed_or_short(tmp_path):
+    holed = tmp_path / "holed.pt"
+    save_zip(small_state(), holed, skip_storage="2")
+    diags = check(holed)
+    assert codes(diags) == ["CKPT109"]
+    assert "storage `2`" in diags[0].message and "missing" in diags[0].message
+    short = tmp_path / "short.pt"
+    save_zip(small_state(), short, short_storage="0")
+    diags = check(short)
+    assert codes(diags) == ["CKPT109"] and "truncated" in diags[0].message
+
+
+def test_safetensors_and_bad_header(tmp_path):
+    np = pytest.importorskip("numpy")
+    from safetensors.numpy import save_file
+
+    p = tmp_path / "m.safetensors"
+    save_file({"0.weight": np.zeros((3, 4), dtype=np.float32), "0.bias": np.zeros(3, dtype=np.float32)}, str(p))
+    assert check(p) == []
+    ck = read_checkpoint(p)
+    assert ck.format == "safetensors" and ck.root["0.weight"].shape == (3, 4)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(struct.pack("<Q", 10) + b"{not json}")
+    diags = check(bad)
+    assert codes(diags) == ["CKPT109"] and "safetensors header" in diags[0].message
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(p.read_bytes()[:-20])
+    diags = check(cut)
+    assert codes(diags) == ["CKPT109"] and "truncated" in diags[0].message
+
+
+def test_sharded_index(tmp_path):
+    state = small_state()
+    keys = sorted(state)
+    shards = {"model-00001-of-00002.bin": keys[:3], "model-00002-of-00002.bin": keys[3:]}
+    weight_map = {}
+    for fname, ks in shards.items():
+        save_zip({k: state[k] for k in ks}, tmp_path / fname)
+        weight_map.update({k: fname for k in ks})
+    index = tmp_path / "model.bin.index.json"
+    index.write_text(json.dumps({"metadata": {"total_size": 1}, "weight_map": weight_map}))
+    assert check(index) == []
+    assert sorted(read_checkpoint(index).root) == keys
+    missing = tmp_path / "model-00002-of-00002.bin"
+    missing.unlink()
+    diags = check(index)
+    assert codes(diags) == ["CKPT109"]
+    assert diags[0].filename == str(missing) and "does not exist" in diags[0].message
+
+
+def test_verify_command_line_on_handmade_files(tmp_path):
+    save_zip(small_state(), tmp_path / "good.pt")
+    proc = run_cli("good.pt", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    save_zip(small_state(), tmp_path / "holed.pt", skip_storage="1")
+    proc, data = run_json("good.pt", "holed.pt", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert [d["code"] for d in data] == ["CKPT109"]
+    assert data[0]["filename"].endswith("holed.pt")
