@@ -10,9 +10,10 @@ handed to LibCST at all.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import threading
-from typing import Callable, TypeVar
+from typing import Callable, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -34,10 +35,17 @@ class TooDeep(Exception):
         self.depth = depth
 
 
-def nesting_depth(tree: ast.AST) -> int:
+def nesting_depth(tree: ast.AST, text: Optional[str] = None) -> int:
     """How deep LibCST's tree for this code gets (an upper estimate, computed without
     recursion). `a and b and c` is one node in `ast` but a chain in LibCST, so a boolean
-    operation counts once per operand."""
+    operation counts once per operand.
+
+    With the source text, subtrees that are too short to reach MAX_DEPTH are skipped: every
+    nesting level costs at least one character (`-` of `---x`, `.b` of `a.b.b`, ...), plus a
+    few levels at the leaves (Load, arguments, ...), so a node spanning fewer characters than
+    the depth still allowed cannot exceed it. That keeps the walk off ordinary code, where it
+    cost as much as the parse. The result is then exact only for code near or over the limit."""
+    spans = _line_spans(text) if text is not None else None
     deepest = 0
     stack = [(tree, 0)]
     while stack:
@@ -45,12 +53,32 @@ def nesting_depth(tree: ast.AST) -> int:
         depth += len(node.values) - 1 if isinstance(node, ast.BoolOp) else 1
         if depth > deepest:
             deepest = depth
-        stack.extend((child, depth) for child in ast.iter_child_nodes(node))
+        for child in ast.iter_child_nodes(node):
+            if spans is not None and getattr(child, "end_lineno", None) is not None:
+                if depth + spans(child.lineno, child.end_lineno) + _LEAF_SLACK <= MAX_DEPTH:
+                    continue
+            stack.append((child, depth))
     return deepest
 
 
-def check_depth(tree: ast.AST) -> None:
-    depth = nesting_depth(tree)
+_LEAF_SLACK = 16  # levels a leaf can add without characters of its own (ctx, arguments, ...)
+
+
+def _line_spans(text: str):
+    """(first line, last line) -> characters of those whole lines: an upper bound on the
+    length of any node on them."""
+    starts = [0]
+    starts.extend(m.end() for m in re.finditer(r"\r\n|\r|\n", text))
+    starts.append(len(text))
+
+    def span(first: int, last: int) -> int:
+        return starts[min(last, len(starts) - 1)] - starts[first - 1]
+
+    return span
+
+
+def check_depth(tree: ast.AST, text: Optional[str] = None) -> None:
+    depth = nesting_depth(tree, text)
     if depth > MAX_DEPTH:
         raise TooDeep(depth)
 

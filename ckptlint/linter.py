@@ -59,7 +59,7 @@ def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
     except ValueError as exc:  # e.g. NUL bytes that slipped through
         return error(SYNTAX_ERROR, path, f"SyntaxError: {exc}", 1, 1)
     try:
-        guard.check_depth(tree)
+        guard.check_depth(tree, text)
     except guard.TooDeep as exc:
         return error(TOO_DEEP, path, f"not checked: nested {exc.depth} levels deep "
                      f"(ckptlint's parser stops at {guard.MAX_DEPTH})")
