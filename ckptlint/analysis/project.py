@@ -20,6 +20,8 @@ from typing import Dict, List, Optional, Tuple
 
 from ckptlint.analysis.names import canonical
 from ckptlint.analysis.library import library_class_kind
+from ckptlint.analysis.sites import dotted as _dotted
+from ckptlint.files import module_name_for as _module_name
 
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py", "setup.cfg")
 SKIP_DIRS = frozenset([
@@ -49,15 +51,6 @@ def find_root(path: str) -> Tuple[Optional[Path], bool]:
     return d, False
 
 
-def _module_name(path: Path) -> str:
-    parts = [path.stem] if path.stem != "__init__" else []
-    d = path.parent
-    while (d / "__init__.py").exists():
-        parts.append(d.name)
-        d = d.parent
-    return ".".join(reversed(parts))
-
-
 def _walk(root: Path, whole: bool) -> List[Path]:
     """Python files under root in sorted order; without `whole`, only packages below the top
     folder are entered. Bounded, so a marker in a huge folder (a home directory) stays cheap."""
@@ -80,17 +73,6 @@ def _walk(root: Path, whole: bool) -> List[Path]:
 
 
 # --- summarising one file ------------------------------------------------------------------
-def _dotted(node) -> Optional[str]:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
 def absolute(module: str, is_package: bool, level: int, name: Optional[str]) -> str:
     """`from ..x import y` inside `module` -> the absolute module it names."""
     if level == 0:

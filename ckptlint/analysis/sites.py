@@ -43,7 +43,7 @@ def _parts(node, local, qualify, depth) -> Optional[List[Tuple[str, str]]]:
                 out.append(("hole", HOLE))
         return out
     if isinstance(node, ast.Call):
-        name = qualify(_dotted(node.func))
+        name = qualify(dotted(node.func))
         if name in ("os.path.join", "posixpath.join", "ntpath.join") and node.args:
             out = []
             for i, a in enumerate(node.args):
@@ -67,7 +67,7 @@ def _parts(node, local, qualify, depth) -> Optional[List[Tuple[str, str]]]:
         q = qualify(node.id)
         return [("ref", q)] if q else None
     if isinstance(node, ast.Attribute):
-        q = qualify(_dotted(node))
+        q = qualify(dotted(node))
         return [("ref", q)] if q else None
     return None
 
@@ -85,7 +85,8 @@ def usable(text: str) -> bool:
     return HOLE not in last and bool(_FILE_LIKE.search(last))
 
 
-def _dotted(node) -> Optional[str]:
+def dotted(node) -> Optional[str]:
+    """`a.b.c` of an ast expression as a string, or None."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -121,7 +122,7 @@ class _Sites:
             key=lambda n: (n.lineno, n.col_offset),
         )
         for call in calls:
-            name = qualify(_dotted(call.func))
+            name = qualify(dotted(call.func))
             if name not in ("torch.save", "torch.load"):
                 continue
             ordinal = per_line.get(call.lineno, 0)
@@ -180,7 +181,7 @@ class _Sites:
             if expr.func.attr in _SAME_VALUE:
                 return self._obj(expr.func.value, at, depth + 1)
         if isinstance(expr, ast.Call):
-            q = self.qualify(_dotted(expr.func))
+            q = self.qualify(dotted(expr.func))
             return ["call", q] if q else None
         if isinstance(expr, ast.Attribute) and expr.attr == "module":
             return ["module"]
