@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import re
 import tokenize
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Set, Tuple
 
 from ckptlint import noqa
 from ckptlint.diagnostic import SAFE, Diagnostic, Edit, Fix, Location

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ckptlint.analysis.calls import method_call, string_value
+from ckptlint.analysis.calls import string_value
 from ckptlint.rules._base import Invalid, Rule, Valid
 
 VAR = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
