@@ -161,19 +161,9 @@ class Bucket:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps({"format": FORMAT, "version": __version__, "entries": merged},
                              separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        import tempfile
+        from ckptlint.atomic import replace_file
 
-        fd, tmp = tempfile.mkstemp(prefix=".bucket.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        replace_file(self.path, payload, prefix=".bucket.")
         self.dirty = {}
 
 
@@ -191,12 +181,9 @@ def _ensure_dir(root: Path) -> None:
     for name, content in ((".gitignore", "# Automatically created by ckptlint.\n*\n"), ("CACHEDIR.TAG", _TAG)):
         target = root / name
         if not target.exists():
-            import tempfile
+            from ckptlint.atomic import replace_file
 
-            fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{name}.")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(content)
-            os.replace(tmp, target)
+            replace_file(target, content.encode("utf-8"), prefix=f".{name}.")
 
 
 class Cache:

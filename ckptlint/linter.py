@@ -304,32 +304,24 @@ def write_fixed(path: Path, result: FileResult) -> Optional[Diagnostic]:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Temporary file in the same folder, same mode, then os.replace: all old or all new."""
-    import tempfile
+    from ckptlint.atomic import replace_file
 
     path = Path(path)
     target = path.resolve()
     st = target.stat()
     mode = st.st_mode & 0o7777
-    with _ctrl_c_after():
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".ckptlint-tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, mode)
-            if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-                try:  # keep the owner too (root fixing a user's file)
-                    os.chown(tmp, st.st_uid, st.st_gid)
-                except OSError:
-                    pass
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
+
+    def keep_mode_and_owner(tmp: str) -> None:
+        os.chmod(tmp, mode)
+        if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+            try:  # keep the owner too (root fixing a user's file)
+                os.chown(tmp, st.st_uid, st.st_gid)
             except OSError:
                 pass
-            raise
+
+    with _ctrl_c_after():
+        replace_file(target, data, prefix=f".{target.name}.", suffix=".ckptlint-tmp", sync=True,
+                     prepare=keep_mode_and_owner)
 
 
 @contextlib.contextmanager
