@@ -60,6 +60,13 @@ EXTRA = [
     "import torch\nimport pickle as pk\npk.load(open('model.pkl', 'rb'))\n",
     "x = 1\n",
     "",
+    # CKPT007's triggers: quoted prefixes, and integer slices with any spacing
+    "sd = {k[ 7 : ]: v for k, v in state_dict.items()}\n",
+    "sd = {k[21::]: v for k, v in state_dict.items()}\n",
+    "sd = {k[10\n  :]: v for k, v in state_dict.items()}\n",
+    "sd = {k.replace('_fsdp_wrapped_module.', ''): v for k, v in sd.items()}\n",
+    'P = r"_orig_mod."\nsd = {k[len(P) :]: v for k, v in state_dict.items()}\n',
+    "sd = {k[17:]: v for k, v in state_dict.items()}\n",
 ]
 
 

@@ -59,9 +59,11 @@ class UnsafePrefixStrip(Rule):
     fix_safety = "safe"
     fix_title = "Use `removeprefix`"
     fix_availability = "sometimes"
-    # quoted: the prefix is a string literal in every form the rule fixes or reports; bare
-    # `module.` is in most docstrings (`nn.Module.`), which sent timm's files to LibCST
-    triggers = ("'module.", '"module.', "'_orig_mod.", '"_orig_mod.', "[7:]", "[10:]", "[len(")
+    # The prefix is a string literal of this file in every form the rule reports, except a
+    # bare `k[7:]`: so the end of a quoted prefix, or a slice by one of their lengths. (Bare
+    # `module.` is in most docstrings, `nn.Module.`; `[len(` in 92 transformers files.)
+    triggers = ("module.'", 'module."', "_orig_mod.'", '_orig_mod."')
+    trigger_patterns = (re.compile(r"\[\s*(?:%s)\s*:\s*:?\s*\]" % "|".join(map(str, sorted(_LENGTHS)))),)
     docs = """
     ## What it does
     Checks for state-dict keys stripped of a wrapper prefix (`module.`, `_orig_mod.`,
