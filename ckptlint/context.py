@@ -13,8 +13,10 @@ from ckptlint.source import LineIndex
 
 
 class FileContext:
-    def __init__(self, path: str, text: str, module: cst.Module, settings, module_name: Optional[str] = None):
+    def __init__(self, path: str, text: str, module: cst.Module, settings, module_name: Optional[str] = None,
+                 tree=None):
         self.path = path
+        self.tree = tree  # the stdlib AST of the same text, when the linter has it
         self.text = text
         self.module = module
         self.settings = settings
@@ -35,7 +37,7 @@ class FileContext:
         if self._project is None:
             from ckptlint.analysis.project import project_view
 
-            self._project = project_view(self.path, self.text, self.names.module_name)
+            self._project = project_view(self.path, self.text, self.names.module_name, self.tree)
         return self._project
 
     @property

@@ -44,7 +44,8 @@ def static_rules(codes: Sequence[str]) -> list:
     return [rules[c]() for c in codes if rules[c].phase == "static"]
 
 
-def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
+def _parse(path: str, text: str):
+    """(stdlib AST, None) or (None, the E999/E904 diagnostic)."""
     try:
         # not `path`: Python re-reads a named file's line to place the column, and the file
         # on disk is not this text for a notebook cell or an editor's unsaved buffer
@@ -53,17 +54,21 @@ def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
         msg = exc.msg or "invalid syntax"
         row = exc.lineno or 1
         col = exc.offset or 1
-        return error(SYNTAX_ERROR, path, f"SyntaxError: {msg}", row, max(col, 1))
+        return None, error(SYNTAX_ERROR, path, f"SyntaxError: {msg}", row, max(col, 1))
     except (RecursionError, MemoryError):
-        return error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested for the parser", 1, 1)
+        return None, error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested for the parser", 1, 1)
     except ValueError as exc:  # e.g. NUL bytes that slipped through
-        return error(SYNTAX_ERROR, path, f"SyntaxError: {exc}", 1, 1)
+        return None, error(SYNTAX_ERROR, path, f"SyntaxError: {exc}", 1, 1)
     try:
         guard.check_depth(tree, text)
     except guard.TooDeep as exc:
-        return error(TOO_DEEP, path, f"not checked: nested {exc.depth} levels deep "
-                     f"(ckptlint's parser stops at {guard.MAX_DEPTH})")
-    return None
+        return None, error(TOO_DEEP, path, f"not checked: nested {exc.depth} levels deep "
+                           f"(ckptlint's parser stops at {guard.MAX_DEPTH})")
+    return tree, None
+
+
+def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
+    return _parse(path, text)[1]
 
 
 def lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
@@ -74,11 +79,16 @@ def lint_text(path: str, text: str, settings, rules: list, module_name: Optional
 def _lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
     from ckptlint import triage
 
-    bad = _syntax_error(path, text)
+    # cheap text tests first: a file nothing can fire on is never parsed (like ruff, which
+    # parses only for its rules, a syntax error there is another tool's business)
+    candidates = triage.by_text(text, triage.by_triggers(text, rules), module_name)
+    if not candidates:
+        return []
+    tree, bad = _parse(path, text)
     if bad is not None:
         return [bad]
-    # cheap tests first: only rules that can fire here make the file pay for LibCST
-    active = triage.by_names(text, triage.by_triggers(text, rules), path, module_name)
+    # only rules that can fire here make the file pay for LibCST
+    active = triage.by_tree(tree, candidates, module_name)
     if not active:
         return []
     import libcst as cst  # only files that can fire pay for LibCST
@@ -96,7 +106,7 @@ def _lint_text(path: str, text: str, settings, rules: list, module_name: Optiona
     except Exception as exc:  # LibCST failing on code CPython accepted: not the user's fault
         return [error(INTERNAL_ERROR, path, f"internal error parsing: {type(exc).__name__}: {exc}; please report it")]
     try:
-        ctx = FileContext(path, text, module, settings, module_name)
+        ctx = FileContext(path, text, module, settings, module_name, tree)
     except RecursionError:
         return [error(TOO_DEEP, path, "not checked: too deeply nested to analyse")]
     except Exception as exc:

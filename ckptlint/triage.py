@@ -4,15 +4,16 @@ Everything here is conservative: a rule is dropped for a file only when it prova
 fire there, so diagnostics and fixes are the same with and without triage
 (tests/test_triage.py checks that on every rule example and more).
 
-1. (The syntax check and nesting guard run on every file, in linter.py: `ast.parse`. A
-   `symtable` fast path was twice as fast but cannot see the nesting depth the guard needs.)
-2. Text triggers: plain substring tests (`Rule.triggers`).
-3. Names and modules: a rule that declares `Rule.names` fires only where the code spells
+1. Text triggers: plain substring tests (`Rule.triggers`) and regexes that start with a
+   literal (`Rule.trigger_patterns`).
+   A file no enabled rule is triggered by is never parsed (not even for syntax errors).
+2. Names and modules: a rule that declares `Rule.names` fires only where the code spells
    one of those identifiers as an attribute or an imported name, and one that declares
    `Rule.modules` only in a module that imports one of those packages; with both, only on
    `R.x.name` where R could stand for such an import (a light import/alias table, see
-   Facts). A text scan that keeps every place code could spell them, then one walk of the
-   stdlib AST (comments and strings do not count), decide.
+   Facts). A text scan that keeps every place code could spell them (`by_text`, before
+   any parse), then one walk of the stdlib AST the syntax check built (`by_tree`; comments
+   and strings do not count), decide.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from typing import Dict, Iterable, List, Optional, Set
 
 def by_triggers(text: str, rules: Iterable) -> list:
     """Rules with no triggers, or one of whose triggers occurs in the text."""
-    return [r for r in rules if not r.triggers or any(t in text for t in r.triggers)]
+    return [r for r in rules if (not r.triggers and not r.trigger_patterns)
+            or any(t in text for t in r.triggers)
+            or any(p.search(text) for p in r.trigger_patterns)]
 
 
 def _ident_char(c: str) -> bool:
@@ -185,25 +188,40 @@ def _could_import(text: str, packages, module_name: Optional[str]) -> bool:
     return own in packages or any(has_word(text, p) for p in packages)
 
 
-def by_names(text: str, rules: list, path: str = "<unknown>", module_name: Optional[str] = None) -> list:
-    """Drop the rules whose `names` the code never spells, or whose `modules` it never
-    imports. Rules without them stay."""
+def by_text(text: str, rules: list, module_name: Optional[str] = None) -> list:
+    """Drop the rules whose `names` the text never spells where code could, or whose
+    `modules` it never names. Rules without names or modules stay. No parse."""
     named = [r for r in rules if r.names or r.modules]
     if not named:
         return rules
     words = {w for r in named for w in r.names}
     present = {w for w in words if uses_name(text, w)}
-    candidates = [r for r in named if (not r.names or present.intersection(r.names))
-                  and (not r.modules or _could_import(text, r.modules, module_name))]
-    keep: Set[int] = set()
-    if candidates:
-        try:
-            tree = ast.parse(text, filename="<ckptlint>")
-        except Exception:  # the caller reports syntax errors; keep every rule
-            return rules
-        facts = Facts(tree, module_name, {w for r in candidates for w in r.names})
-        keep = {id(r) for r in candidates if facts.could_fire(r)}
-    return [r for r in rules if not (r.names or r.modules) or id(r) in keep]
+    dropped = {id(r) for r in named if not (
+        (not r.names or present.intersection(r.names))
+        and (not r.modules or _could_import(text, r.modules, module_name)))}
+    return [r for r in rules if id(r) not in dropped]
+
+
+def by_tree(tree: ast.AST, rules: list, module_name: Optional[str] = None) -> list:
+    """Drop the rules with names or modules that the code (its stdlib AST: comments and
+    strings do not count) provably never uses in a way they could fire on."""
+    named = [r for r in rules if r.names or r.modules]
+    if not named:
+        return rules
+    facts = Facts(tree, module_name, {w for r in named for w in r.names})
+    return [r for r in rules if not (r.names or r.modules) or facts.could_fire(r)]
+
+
+def by_names(text: str, rules: list, path: str = "<unknown>", module_name: Optional[str] = None) -> list:
+    """by_text, then by_tree on a parse of the text (kept whole when it does not parse)."""
+    rules = by_text(text, rules, module_name)
+    if not any(r.names or r.modules for r in rules):
+        return rules
+    try:
+        tree = ast.parse(text, filename="<ckptlint>")
+    except Exception:  # the caller reports syntax errors; keep every rule
+        return rules
+    return by_tree(tree, rules, module_name)
 
 
 def active_rules(text: str, rules: list, path: str = "<unknown>", module_name: Optional[str] = None) -> List:

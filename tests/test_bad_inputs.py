@@ -16,6 +16,8 @@ from ckptlint import guard
 from tests.helpers import run_cli, run_json
 
 GOOD = "import torch\nstate = torch.load('m.pt')\n"
+# appended to a broken file so that it is one ckptlint parses (it has something to check)
+LOAD = "sd = torch.load(p)\n"
 
 
 def project(tmp_path: Path, name: str, content) -> Path:
@@ -47,14 +49,22 @@ def good_still_linted(proc):
 
 
 def test_syntax_error(tmp_path):
-    project(tmp_path, "bad.py", "def f(:\n    pass\n")
+    project(tmp_path, "bad.py", "def f(:\n    pass\n" + LOAD)
     proc = lint(tmp_path)
     assert "E999 SyntaxError" in line_for(proc, "bad.py:1:7")
     good_still_linted(proc)
 
 
+def test_syntax_error_in_a_file_with_nothing_to_check_is_not_reported(tmp_path):
+    # like ruff's rules, ckptlint parses only what it checks: no torch save/load, no parse
+    project(tmp_path, "plain.py", "def f(:\n    print('no checkpoints here')\n")
+    proc = run_cli(".", cwd=tmp_path)
+    assert proc.returncode == 1 and "plain.py" not in proc.stdout
+    good_still_linted(proc)
+
+
 def test_python2_code(tmp_path):
-    project(tmp_path, "old.py", "import torch\nprint 'loading'\nexec 'x = 1'\n")
+    project(tmp_path, "old.py", "import torch\nprint 'loading'\nexec 'x = 1'\n" + LOAD)
     proc = lint(tmp_path)
     # the position is CPython's own: 3.10+ points at `print`, 3.9 at the end of the statement
     where = "old.py:2:1" if sys.version_info >= (3, 10) else "old.py:2"
@@ -63,7 +73,7 @@ def test_python2_code(tmp_path):
 
 
 def test_tab_space_mix(tmp_path):
-    project(tmp_path, "tabs.py", "if True:\n\tif True:\n        x = 1\n")
+    project(tmp_path, "tabs.py", "if True:\n\tif True:\n        x = 1\n" + LOAD)
     proc = lint(tmp_path)
     assert "inconsistent use of tabs and spaces" in line_for(proc, "tabs.py:3:1")
     good_still_linted(proc)
@@ -149,8 +159,8 @@ def test_max_file_size_is_configurable(tmp_path):
 def test_deeply_nested_expression(tmp_path):
     # LibCST's native parser used to segfault on this (ast keeps `and` chains flat)
     project(tmp_path, "deep.py", "import torch\ntorch.load(p)\nok = a" + " and a" * 20000 + "\n")
-    (tmp_path / "parens.py").write_text("x = " + "(" * 300 + "1" + ")" * 300 + "\n")
-    (tmp_path / "sums.py").write_text("x = 1" + " + 1" * 100000 + "\n")
+    (tmp_path / "parens.py").write_text("x = " + "(" * 300 + "1" + ")" * 300 + "\n" + LOAD)
+    (tmp_path / "sums.py").write_text("x = 1" + " + 1" * 100000 + "\n" + LOAD)
     proc = lint(tmp_path)
     assert "E904 not checked: nested 20004 levels deep" in line_for(proc, "deep.py:1:1")
     assert "E999 SyntaxError: too many nested parentheses" in line_for(proc, "parens.py:1:205")
@@ -344,11 +354,11 @@ def test_internal_error_outside_the_rules(tmp_path, monkeypatch, capsys):
 
 def test_json_stays_one_array_with_every_bad_file(tmp_path):
     files = {
-        "syntax.py": b"def f(:\n",
+        "syntax.py": b"def f(:\n" + LOAD.encode(),
         "latin.py": "x = '\xe9'\n".encode("latin-1"),
         "nul.py": b"x = 1\x00\n",
         "binary.py": bytes(range(256)),
-        "deep.py": ("x = a" + " and a" * 5000 + "\n").encode(),
+        "deep.py": ("x = a" + " and a" * 5000 + "\n" + LOAD).encode(),
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
@@ -404,7 +414,7 @@ def test_no_big_stack_thread_available(monkeypatch):
     monkeypatch.setattr(threading.Thread, "start", refuse)
     _, diags, _ = check("import torch\nx = torch.load(p)\n")
     assert [d.code for d in diags] == ["CKPT002", "CKPT004"]
-    _, diags, _ = check("x = a" + " and a" * 5000 + "\n")
+    _, diags, _ = check("x = a" + " and a" * 5000 + "\n" + LOAD)
     assert [d.code for d in diags] == ["E904"]
     assert guard.call_deep(lambda: 7) == 7
 

@@ -173,8 +173,8 @@ def test_fix_and_idempotence(tmp_path):
 
 def test_syntax_error_among_good_files(tmp_path):
     write(tmp_path / "a_bad.py", BAD)
-    write(tmp_path / "b_broken.py", "def f(:\n    pass\n")
-    write(tmp_path / "c_py2.py", "print 'hello'\n")
+    write(tmp_path / "b_broken.py", "def f(:\n    pass\ntorch.load(p)\n")
+    write(tmp_path / "c_py2.py", "print 'hello'\ntorch.load(p)\n")
     write(tmp_path / "d_bad.py", BAD)
     proc, data = run_json(".", cwd=tmp_path)
     assert proc.returncode == 1

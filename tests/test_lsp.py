@@ -184,7 +184,7 @@ async def test_noqa_action_suppresses(client: LanguageClient):
 
 @pytest.mark.asyncio
 async def test_syntax_error_is_reported_and_the_server_keeps_going(client: LanguageClient):
-    uri = _open(client, "broken.py", "import torch\ndef f(:\n")
+    uri = _open(client, "broken.py", "import torch\ndef f(:\ntorch.load(p)\n")
     diags = await _diagnostics(client, uri)
     assert [d.code for d in diags] == ["E999"]
     assert diags[0].range.start.line == 1
@@ -283,6 +283,6 @@ async def test_save_relints_and_notices_a_changed_pyproject_by_itself(client: La
 @pytest.mark.asyncio
 async def test_syntax_error_column_comes_from_the_buffer_not_the_file_on_disk(client: LanguageClient):
     (client.root / "train.py").write_text("{\n")  # what is saved differs from the buffer
-    uri = _open(client, "train.py", "def broken(:\n    pass\n")
+    uri = _open(client, "train.py", "def broken(:\n    pass\ntorch.load(p)\n")
     diags = await _diagnostics(client, uri)
     assert [(d.code, d.range.start.line, d.range.start.character) for d in diags] == [("E999", 0, 11)]

@@ -23,7 +23,7 @@ FIXTURE = {
         "ckpt = torch.load('c.pt', map_location='cpu', weights_only=False)\n"
         "torch.save(sd, 'm.pt', _use_new_zipfile_serialization=False)\n"
     ),
-    "pkg/broken.py": "def f(:\n",
+    "pkg/broken.py": "def f(:\ntorch.load(p)\n",
     "pkg/clean.py": "import torch\nsd = torch.load('m.pt', map_location='cpu', weights_only=True)\n",
 }
 

@@ -164,11 +164,12 @@ def _classes_in(node):
                 yield from _classes_in(child)
 
 
-def summarise(text: str, module: str, is_package: bool, path: str) -> Optional[dict]:
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+def summarise(text: str, module: str, is_package: bool, path: str, tree=None) -> Optional[dict]:
+    if tree is None:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
     try:
         sites = "torch" in text and ("save" in text or "load" in text)
         entry = _Summary(tree, module, is_package, path, sites).entry
@@ -346,7 +347,7 @@ class ProjectView:
         return entry["constants"].get(name)
 
 
-def project_view(path: str, text: str, module_name: Optional[str]) -> ProjectView:
+def project_view(path: str, text: str, module_name: Optional[str], tree=None) -> ProjectView:
     root, whole = find_root(path)
     abspath = Path(os.path.abspath(path))
     rel = abspath.name
@@ -358,5 +359,5 @@ def project_view(path: str, text: str, module_name: Optional[str]) -> ProjectVie
     module = module_name or CURRENT
     # the linted file's own entry always comes from the text being linted; the rest of the
     # project is read only when a rule needs a name from another file
-    current = summarise(text, module, abspath.name == "__init__.py", rel)
+    current = summarise(text, module, abspath.name == "__init__.py", rel, tree)
     return ProjectView(lambda: index_for_root(root, whole), current, module, rel)

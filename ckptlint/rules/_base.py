@@ -7,6 +7,7 @@ documents and tests itself.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 from typing import ClassVar, Iterable, Optional, Tuple
@@ -61,8 +62,11 @@ class Rule:
     # security rules are tagged so in SARIF (with a security-severity)
     security_severity: ClassVar[Optional[str]] = None
     # Cheap text triggers: a file whose text contains none of them is never parsed for
-    # this rule. Plain substrings.
+    # this rule. Plain substrings; with no triggers and no patterns, every file is parsed.
     triggers: ClassVar[Tuple[str, ...]] = ()
+    # Compiled regexes, each starting with a literal (one big alternation is far slower),
+    # for what a substring cannot say (`k[ 7 :]` with any spacing).
+    trigger_patterns: ClassVar[Tuple["re.Pattern", ...]] = ()
     # Identifiers one of which the code must spell (as a name, attribute, import or keyword)
     # for the rule to fire, e.g. ("load",) for a rule on `torch.load`. Files without one skip
     # the LibCST pass for this rule (see ckptlint/triage.py). Leave empty when the rule can
