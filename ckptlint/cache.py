@@ -27,7 +27,7 @@ from ckptlint.diagnostic import Diagnostic, Edit, Fix, Location
 
 CACHE_DIR_NAME = ".ckptlint_cache"
 ENV_VAR = "CKPTLINT_CACHE_DIR"
-FORMAT = 1
+FORMAT = 2  # 2: per-module project dependencies (deps.py)
 RACY_NS = 2_000_000_000  # coarsest common mtime granularity (FAT: 2 s)
 
 _TAG = (

@@ -1,20 +1,25 @@
-"""What a cached result depends on beyond its own file: the project index.
+"""What a cached result depends on beyond its own file: other project files.
 
-A rule that consults the project-wide index (classes defined in other files) makes the
-file's result depend on those files. The cache stores, with such a result, a stamp of the
-project: the (path, mtime, size) of every file the index reads. A later run reuses the
-result only while the stamp is the same. No stamp is taken (so nothing is cached) while a
-project file is newer than the start of the run less the mtime granularity: a file changed
-during the run would otherwise be stamped with results from before. Coarse (any change in
-the project re-lints the files that used the index) but cheap: a walk and a stat per file,
-no parse, and only for projects some result depended on.
+A rule that follows a class or a constant into another file makes the file's result depend
+on that file; one that pairs saves and loads across the project depends on every file. The
+lint records what it consulted (`project.USED`: a module of a project tree, or the whole
+tree) and the cache stores a stamp of each with the result:
+
+- a module: the (path, mtime, size) of the files that bear its name, so editing, adding or
+  removing such a file re-lints the results that looked the module up, and nothing else;
+- the whole tree: the (path, mtime, size) of every file in it.
+
+A later run reuses the result only while every stamp is the same. No stamp is taken (so
+nothing is cached) while a file is newer than the start of the run less the mtime
+granularity: a file changed during the run would otherwise be stamped with results from
+before. Cheap: one walk per project root and a stat per file stamped, no read, no parse.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from ckptlint.cache import RACY_NS, content_hash
 
@@ -23,31 +28,38 @@ class ProjectStamps:
     def __init__(self, since_ns: int):
         self.since_ns = since_ns  # the start of the run
         self._stamps: Dict[str, Optional[str]] = {}
-        self._roots: Dict[str, str] = {}
-
-    def key_for(self, path: Path) -> Optional[str]:
-        """The index key (as project.index_for_root makes it) a file would consult."""
-        folder = os.path.dirname(os.path.abspath(path))
-        if folder not in self._roots:
-            from ckptlint.analysis.project import find_root
-
-            root, whole = find_root(str(path))
-            self._roots[folder] = f"{root}|{whole}" if root is not None else ""
-        return self._roots[folder] or None
+        self._modules: Dict[str, Dict[str, List[Path]]] = {}
 
     def stamp(self, key: str) -> Optional[str]:
         """None when a file is too fresh for its mtime to tell a later change apart."""
         if key not in self._stamps:
-            self._stamps[key] = _stamp(key, self.since_ns)
+            parts = key.split("\0")
+            if len(parts) != 3:  # not a key this version writes
+                return "?"
+            kind, tree_key, module = parts
+            modules = self._tree(tree_key)
+            if kind == "module":
+                files = modules.get(module, [])
+            else:
+                files = sorted(f for fs in modules.values() for f in fs)
+            self._stamps[key] = _stamp(files, self.since_ns)
         return self._stamps[key]
 
+    def _tree(self, tree_key: str) -> Dict[str, List[Path]]:
+        if tree_key not in self._modules:
+            from ckptlint.analysis.project import walk_modules
 
-def _stamp(key: str, since_ns: int) -> Optional[str]:
-    from ckptlint.analysis.project import _walk
+            root, _, whole = tree_key.rpartition("|")
+            modules: Dict[str, List[Path]] = {}
+            for file, name in walk_modules(Path(root), whole == "True"):
+                modules.setdefault(name, []).append(file)
+            self._modules[tree_key] = modules
+        return self._modules[tree_key]
 
-    root, _, whole = key.rpartition("|")
+
+def _stamp(files: List[Path], since_ns: int) -> Optional[str]:
     parts = []
-    for file in _walk(Path(root), whole == "True"):
+    for file in files:
         try:
             st = file.stat()
         except OSError:
@@ -57,3 +69,10 @@ def _stamp(key: str, since_ns: int) -> Optional[str]:
             return None
         parts.append(f"{file}\0{st.st_mtime_ns}\0{st.st_size}")
     return content_hash("\n".join(parts).encode("utf-8", "surrogatepass"))
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 from tests.helpers import run_cli, run_json
 
@@ -163,3 +164,45 @@ def test_result_that_used_the_project_index_follows_other_files(tmp_path):
     _, third = run_json("check", ".", cwd=tmp_path)
     _, fresh = run_json("check", ".", "--no-cache", cwd=tmp_path)
     assert third == fresh == []
+
+
+def test_editing_a_file_relints_only_the_results_that_looked_it_up(tmp_path, monkeypatch, capsys):
+    """b.py followed `Net` into a.py; c.py loads a checkpoint and looks nothing up; d.py is
+    unrelated. Editing d.py re-lints d.py alone; editing a.py re-lints a.py and b.py."""
+    from ckptlint import cli, runner
+    from ckptlint.analysis import project
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    files = {
+        "__init__.py": "",
+        "a.py": "import torch\nclass Net(torch.nn.Module):\n    pass\n",
+        "b.py": "import torch\nfrom pkg.a import Net\nm = Net()\ntorch.save(m, 'x.pt')\n",
+        "c.py": "import torch\nsd = torch.load('m.pt', map_location='cpu', weights_only=True)\n",
+        "d.py": "class Other:\n    pass\n",
+    }
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+        _old(pkg / name)
+    (tmp_path / "pyproject.toml").touch()
+    _old(tmp_path / "pyproject.toml")
+    linted = []
+    real = runner.lint_path
+    monkeypatch.setattr(runner, "lint_path", lambda path, *a, **k: linted.append(Path(path).name) or real(path, *a, **k))
+    monkeypatch.chdir(tmp_path)
+
+    def run():
+        linted.clear()
+        project.clear()  # a new run is a new process
+        rc = cli.main(["check", ".", "-j", "1", "--output-format", "json"])
+        return rc, [d["code"] for d in json.loads(capsys.readouterr().out)], sorted(linted)
+
+    assert run() == (1, ["CKPT001"], ["__init__.py", "a.py", "b.py", "c.py", "d.py"])
+    assert run() == (1, ["CKPT001"], [])
+    (pkg / "d.py").write_text("class Other:\n    x = 1\n")
+    _old(pkg / "d.py", 30)
+    assert run() == (1, ["CKPT001"], ["d.py"])
+    (pkg / "a.py").write_text("import torch\nclass Net:\n    pass\n")
+    _old(pkg / "a.py", 20)
+    assert run() == (0, [], ["a.py", "b.py"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ckptlint.analysis.project import build_index, ProjectView
+from ckptlint.analysis.project import build_index, ProjectView, Tree
 from tests.helpers import run_cli
 
 PROJECT = Path(__file__).parent / "fixtures" / "project_index"
@@ -29,7 +29,7 @@ def whole():
 
 
 def view():
-    return ProjectView(build_index(PROJECT.resolve()), None, "", "")
+    return ProjectView(Tree(PROJECT.resolve()), None, "", "")
 
 
 def test_class_defined_in_another_file_is_a_module(whole):
@@ -146,24 +146,52 @@ def test_index_not_built_when_no_rule_needs_it(monkeypatch):
     from ckptlint.analysis import project
 
     project.clear()
-    monkeypatch.setattr(project, "build_index", lambda *a: pytest.fail("index built"))
+    monkeypatch.setattr(project, "Tree", lambda *a: pytest.fail("project walked"))
     view = project.project_view(str(PROJECT / "train.py"), "import torch\nx = 1\n", None)
     assert view.current["classes"] == {}
     project.clear()
 
 
-def test_index_built_once_per_run(monkeypatch):
+def _reads(monkeypatch):
+    """The project files summarised from disk, in order."""
+    from ckptlint.analysis import project
+
+    read = []
+    real = project.summarise
+    monkeypatch.setattr(project, "summarise", lambda text, module, pkg, path, tree=None:
+                        read.append(path) or real(text, module, pkg, path, tree))
+    return read
+
+
+def test_only_the_files_a_name_is_followed_through_are_read(monkeypatch):
     from ckptlint.analysis import project
 
     project.clear()
-    calls = []
-    real = project.build_index
-    monkeypatch.setattr(project, "build_index", lambda *a: calls.append(a) or real(*a))
+    read = _reads(monkeypatch)
+    path = PROJECT / "train.py"
+    view = project.project_view(str(path), path.read_text(), None)
+    read.clear()  # the linted file's own summary
+    assert view.class_kind("pkg.nets.Big") == "module"
+    # Big(pkg.models.Encoder); Encoder(nn.Module): two files, not the 15 of the project
+    assert read == ["pkg/nets.py", "pkg/models.py"]
+    project.clear()
+
+
+def test_files_are_read_once_per_run(monkeypatch):
+    from ckptlint.analysis import project
+
+    project.clear()
+    walks = []
+    real_tree = project.Tree
+    monkeypatch.setattr(project, "Tree", lambda *a: walks.append(a) or real_tree(*a))
+    read = _reads(monkeypatch)
     for name in ("train.py", "evaluate.py", "pkg/train_rel.py"):
         path = PROJECT / name
         view = project.project_view(str(path), path.read_text(), None)
         assert view.class_kind("pkg.nets.Big") == "module"
-    assert len(calls) == 1
+    assert len(walks) == 1
+    disk = [p for p in read if p not in ("train.py", "evaluate.py", "pkg/train_rel.py")]
+    assert sorted(disk) == sorted(set(disk)) == ["pkg/models.py", "pkg/nets.py"]
     project.clear()
 
 

@@ -52,21 +52,45 @@ def find_root(path: str) -> Tuple[Optional[Path], bool]:
 
 
 def _walk(root: Path, whole: bool) -> List[Path]:
-    """Python files under root in sorted order; without `whole`, only packages below the top
-    folder are entered. Bounded, so a marker in a huge folder (a home directory) stays cheap."""
-    out: List[Path] = []
+    return [f for f, _ in walk_modules(root, whole)]
+
+
+def walk_modules(root: Path, whole: bool) -> List[Tuple[Path, str]]:
+    """(file, module name) for the Python files under root, sorted by path; without `whole`,
+    only packages below the top folder are entered. Bounded, so a marker in a huge folder (a
+    home directory) stays cheap. Module names are `files.module_name_for`'s, worked out from
+    the walk (which folders hold an __init__.py) instead of a stat per folder per file."""
+    out: List[Tuple[Path, str]] = []
     seen = 0
+    package: Dict[str, Optional[str]] = {}  # folder -> its dotted name when it is a package
     for dirpath, dirnames, filenames in os.walk(root):
         seen += len(dirnames) + len(filenames)
+        if "__init__.py" not in filenames:
+            package[dirpath] = None
+        elif dirpath == str(root):
+            package[dirpath] = _module_name(root / "__init__.py")  # may sit inside a package
+        else:
+            parent = package.get(os.path.dirname(dirpath))
+            base = os.path.basename(dirpath)
+            package[dirpath] = f"{parent}.{base}" if parent else base
         dirnames[:] = sorted(
             d for d in dirnames
             if not d.startswith(".") and d not in SKIP_DIRS
             and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
             and (whole or os.path.exists(os.path.join(dirpath, d, "__init__.py")))
         )
+        prefix = package[dirpath]
         for f in sorted(filenames):
             if f.endswith(".py"):
-                out.append(Path(dirpath, f))
+                stem = f[:-3]
+                if stem == "__init__":
+                    name = prefix or ""
+                else:
+                    name = f"{prefix}.{stem}" if prefix else stem
+                path = Path(dirpath, f)
+                if os.path.islink(path):  # named after where it points, like module_name_for
+                    name = _module_name(path)
+                out.append((path, name))
         if len(out) >= MAX_FILES or seen >= MAX_ENTRIES:
             break
     return sorted(out)[:MAX_FILES]
@@ -184,75 +208,127 @@ def text_hash(text: str) -> str:
 
 
 # --- the index ---------------------------------------------------------------------------------
-def build_index(root: Path, whole: bool = True) -> dict:
-    """{"root": str, "modules": {module: entry}, "ambiguous": {module: [entry, ...]}}"""
-    modules: Dict[str, dict] = {}
-    ambiguous: Dict[str, List[dict]] = {}
-    for file in _walk(root, whole):
+class Tree:
+    """One project root: its files and their module names from a walk (no file is read); a
+    file is read and summarised the first time a rule asks for its module, so a run reads
+    only what its findings depend on (the files a class or constant is followed through),
+    not every file of the project."""
+
+    def __init__(self, root: Path, whole: bool = True):
+        self.root = root
+        self.key = f"{root}|{whole}"
+        self.modules: Dict[str, List[Path]] = {}
+        for file, name in walk_modules(root, whole):
+            self.modules.setdefault(name, []).append(file)
+        self._entries: Dict[Path, Optional[dict]] = {}
+        self._may_save: Dict[Path, bool] = {}
+
+    def _read(self, file: Path) -> Optional[str]:
         try:
             if file.stat().st_size > MAX_FILE_SIZE:
-                continue
-            text = file.read_text(encoding="utf-8", errors="replace")
+                return None
+            return file.read_text(encoding="utf-8", errors="replace")
         except OSError:
-            continue
-        name = _module_name(file)
-        rel = file.relative_to(root).as_posix()
-        entry = summarise(text, name, file.name == "__init__.py", rel)
-        if entry is None:
-            continue
-        if name in ambiguous:
-            ambiguous[name].append(entry)
-        elif name in modules:
-            ambiguous[name] = [modules.pop(name), entry]
-        else:
-            modules[name] = entry
+            return None
+
+    def entry_of(self, file: Path, module: str, text: Optional[str] = None) -> Optional[dict]:
+        if file not in self._entries:
+            text = self._read(file) if text is None else text
+            rel = file.relative_to(self.root).as_posix()
+            self._entries[file] = None if text is None else summarise(
+                text, module, file.name == "__init__.py", rel)
+        return self._entries[file]
+
+    def entries(self, module: str) -> List[dict]:
+        """The entries of the files named `module` (several for same-named scripts)."""
+        USED.append(dep_key("module", self.key, module))
+        out = []
+        for file in self.modules.get(module, ()):
+            entry = self.entry_of(file, module)
+            if entry is not None:
+                out.append(entry)
+        return out
+
+    def saving_entries(self) -> List[Tuple[str, dict]]:
+        """(module, entry) of every file whose text could hold a `torch.save`, in a fixed
+        order. The result depends on every file of the tree."""
+        USED.append(dep_key("tree", self.key))
+        out = []
+        for module in sorted(self.modules):
+            for file in self.modules[module]:
+                if file not in self._may_save and file not in self._entries:
+                    text = self._read(file)
+                    self._may_save[file] = bool(text) and "torch" in text and "save" in text
+                    if self._may_save[file]:
+                        self.entry_of(file, module, text)
+                entry = self._entries.get(file)
+                if entry is not None and entry["saves"]:
+                    out.append((module, entry))
+        return out
+
+
+def dep_key(kind: str, tree_key: str, module: str = "") -> str:
+    """What a cached result depends on: a module of a tree, or the whole tree (deps.py)."""
+    return f"{kind}\0{tree_key}\0{module}"
+
+
+def build_index(root: Path, whole: bool = True) -> dict:
+    """Every file's entry at once (tests, tools): {"root", "modules": {module: entry},
+    "ambiguous": {module: [entry, ...]}}. A run uses Tree, which reads files on demand."""
+    tree = Tree(root, whole)
+    modules: Dict[str, dict] = {}
+    ambiguous: Dict[str, List[dict]] = {}
+    for name in sorted(tree.modules):
+        found = [e for e in (tree.entry_of(f, name) for f in tree.modules[name]) if e is not None]
+        if len(found) == 1:
+            modules[name] = found[0]
+        elif found:
+            ambiguous[name] = found
     return {"root": str(root), "modules": modules, "ambiguous": ambiguous}
 
 
-_INDEXES: Dict[str, dict] = {}
-# Index keys consulted since the runner last cleared this: a result that used the index
-# depends on other files, and the result cache records which projects it depends on.
+_TREES: Dict[str, Tree] = {}
+# What the lint of one file consulted (dep_key strings) since the runner last cleared this:
+# a result that used other files' entries is cached with their stamps (deps.py).
 USED: List[str] = []
 
 
-def index_for_root(root: Optional[Path], whole: bool = True) -> dict:
-    """Built once per root per process."""
+def tree_for_root(root: Optional[Path], whole: bool = True) -> Optional[Tree]:
+    """Walked once per root per process; entries filled in as rules ask."""
     if root is None:
-        return {"root": "", "modules": {}, "ambiguous": {}}
+        return None
     key = f"{root}|{whole}"
-    USED.append(key)
-    if key not in _INDEXES:
-        _INDEXES[key] = build_index(root, whole)
-    return _INDEXES[key]
+    if key not in _TREES:
+        _TREES[key] = Tree(root, whole)
+    return _TREES[key]
 
 
 def clear() -> None:
-    _INDEXES.clear()
+    _TREES.clear()
 
 
 class ProjectView:
-    """The index as seen from one linted file (whose own entry comes from its current text)."""
+    """The project as seen from one linted file (whose own entry comes from its current text)."""
 
-    def __init__(self, index, current: Optional[dict], module: str, rel_path: str):
-        self._index = index  # the index, or a function that builds it (only when a rule needs it)
+    def __init__(self, tree, current: Optional[dict], module: str, rel_path: str):
+        self._tree = tree  # the Tree, or a function giving it (walked only when a rule needs it)
         self.module = module or CURRENT
         self.current = current
         self.rel_path = rel_path
 
     @property
-    def index(self) -> dict:
-        if callable(self._index):
-            self._index = self._index()
-        return self._index
+    def tree(self) -> Optional[Tree]:
+        if callable(self._tree):
+            self._tree = self._tree()
+        return self._tree
 
     # --- entries ------------------------------------------------------------------------------
     def entry(self, module: str, from_path: str = "") -> Optional[dict]:
         if module == self.module and self.current is not None:
             return self.current
-        found = self.index["modules"].get(module)
-        if found is not None:
-            return found
-        options = self.index["ambiguous"].get(module)
+        options = self.tree.entries(module) if self.tree is not None else []
+        if len(options) == 1:
+            return options[0]
         if options:
             # several files share the name (scripts in different folders): the one next to
             # the importing file, else unknown
@@ -262,21 +338,17 @@ class ProjectView:
         return None
 
     def entries(self) -> List[Tuple[str, dict]]:
-        """Every file's entry (the linted file's from its text), in a fixed order."""
+        """(module, entry) of every file that could save a checkpoint (the linted file's from
+        its text), in a fixed order."""
         out = []
         seen_current = False
-        for name in sorted(self.index["modules"]):
-            if name == self.module and self.current is not None:
-                out.append((name, self.current))
-                seen_current = True
+        for name, e in (self.tree.saving_entries() if self.tree is not None else []):
+            if e["path"] == self.rel_path and self.current is not None:
+                if not seen_current:
+                    out.append((self.module, self.current))
+                    seen_current = True
             else:
-                e = self.index["modules"][name]
-                if e["path"] != self.rel_path:
-                    out.append((name, e))
-        for name in sorted(self.index["ambiguous"]):
-            for e in self.index["ambiguous"][name]:
-                if e["path"] != self.rel_path:
-                    out.append((name, e))
+                out.append((name, e))
         if not seen_current and self.current is not None:
             out.append((self.module, self.current))
         return out
@@ -360,4 +432,4 @@ def project_view(path: str, text: str, module_name: Optional[str], tree=None) ->
     # the linted file's own entry always comes from the text being linted; the rest of the
     # project is read only when a rule needs a name from another file
     current = summarise(text, module, abspath.name == "__init__.py", rel, tree)
-    return ProjectView(lambda: index_for_root(root, whole), current, module, rel)
+    return ProjectView(lambda: tree_for_root(root, whole), current, module, rel)
