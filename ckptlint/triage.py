@@ -21,6 +21,8 @@ from __future__ import annotations
 import ast
 from typing import Dict, Iterable, List, Optional, Set
 
+from ckptlint.analysis.qnames import canonical
+
 
 def by_triggers(text: str, rules: Iterable) -> list:
     """Rules with no triggers, or one of whose triggers occurs in the text."""
@@ -52,24 +54,38 @@ class Facts:
     dotted expression (`T` in `T.serialization.load`), bound by an import or by an
     assignment alias, or from a `from m import name` binding. A rule whose qualified names
     start in `modules` and end in `names` can fire only on `R.x.name` where R is bound by an
-    import of one of those packages or by anything other than an import (kept
-    conservatively), or where `name` is imported from one of them."""
+    import of one of those packages or by an alias assignment (`R = <name or attribute>`,
+    kept whatever it names), or where `name` is imported from one of them. A root bound only
+    otherwise (a parameter such as `self`, a loop variable, `m = Model()`) never resolves
+    to a qualified name, so `self.save(...)` does not keep a rule on `torch.save`."""
 
-    def __init__(self, tree: ast.AST, module_name: Optional[str], words: Set[str]):
+    def __init__(self, tree: ast.AST, module_name: Optional[str], words: Set[str], probing=()):
         self.spelled: Set[str] = set()  # every identifier the code spells
         self.packages: Set[str] = set()  # top-level packages imported from
         self.import_tops: Dict[str, Set[str]] = {}  # local name -> packages its imports come from
-        self.other_bound: Set[str] = set()  # names bound by anything but an import
+        self.alias_bound: Set[str] = set()  # names bound by `name = <name or attribute>`
         self.attr_roots: Dict[str, Set[str]] = {}  # word -> root names of `R....word`
         self.imported_words: Dict[str, Set[str]] = {}  # word -> packages it is imported from
+        # word -> what `from m import word` names (canonical), None when it cannot tell
+        self.imported_qnames: Dict[str, Set[Optional[str]]] = {}
+        self.probed: Set[int] = set()  # ids of the `probing` rules one of whose probes said yes
+        probes: Dict[type, list] = {}
+        for r in probing:
+            for pt in r.probe_types:
+                probes.setdefault(pt, []).append(r)
         own = (module_name or "").split(".")[0]
         spelled, add = self.spelled, self.spelled.add
         for node in ast.walk(tree):
             t = type(node)
+            if t in probes:
+                for r in probes[t]:
+                    if id(r) not in self.probed and r.probe(node):
+                        self.probed.add(id(r))
             if t is ast.Name:
                 add(node.id)
-                if type(node.ctx) is not ast.Load:
-                    self.other_bound.add(node.id)
+            elif t in _ALIASING and type(node.value) in _ALIAS_VALUES:
+                targets = node.targets if t is ast.Assign else (node.target,)
+                self.alias_bound.update(n.id for n in targets if type(n) is ast.Name)
             elif t is ast.Attribute:
                 add(node.attr)
                 if node.attr in words:
@@ -87,7 +103,7 @@ class Facts:
                     self.packages.add(parts[0])
                     self._bind_import(a.asname or parts[0], parts[0])
                     for w in words.intersection(parts[1:]):
-                        self.imported_words.setdefault(w, set()).add(parts[0])
+                        self._import_word(w, parts[0], None)
             elif t is ast.ImportFrom:
                 if node.level:
                     top = own or "."  # unresolvable without a package: never a match
@@ -96,7 +112,7 @@ class Facts:
                 if node.module:
                     spelled.update(node.module.split("."))
                     for w in words.intersection(node.module.split(".")):
-                        self.imported_words.setdefault(w, set()).add(top)
+                        self._import_word(w, top, None)
                 self.packages.add(top)
                 for a in node.names:
                     spelled.update(a.name.split("."))
@@ -104,23 +120,25 @@ class Facts:
                         add(a.asname)
                     self._bind_import(a.asname or a.name, top)
                     if a.name in words:
-                        self.imported_words.setdefault(a.name, set()).add(top)
+                        full = canonical(f"{node.module}.{a.name}") if not node.level and node.module else None
+                        self._import_word(a.name, top, full)
             elif t is ast.keyword:
                 if node.arg:
                     add(node.arg)
             elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
                 add(node.name)
-                self.other_bound.add(node.name)
             elif t is ast.arg:
                 add(node.arg)
-                self.other_bound.add(node.arg)
             elif t is ast.ExceptHandler or t in _MATCH_BINDERS:
                 name = getattr(node, "name", None) or getattr(node, "rest", None)
                 if name:
                     add(name)
-                    self.other_bound.add(name)
             elif t in _SCOPE_DECLS:
                 spelled.update(node.names)
+
+    def _import_word(self, word: str, top: str, qname: Optional[str]) -> None:
+        self.imported_words.setdefault(word, set()).add(top)
+        self.imported_qnames.setdefault(word, set()).add(qname)
 
     def _bind_import(self, local: str, top: str) -> None:
         self.import_tops.setdefault(local, set()).add(top)
@@ -133,15 +151,22 @@ class Facts:
             return False
         if not (names and modules):
             return True
+        wanted = set(rule.qualnames)
         for word in names:
             if modules & self.imported_words.get(word, set()):
-                return True
+                got = self.imported_qnames.get(word, set())
+                # `from torch.utils.cpp_extension import load` is not torch.load
+                if not wanted or None in got or wanted & got:
+                    return True
             for root in self.attr_roots.get(word, ()):
-                if root in self.other_bound or modules & self.import_tops.get(root, set()):
+                if root in self.alias_bound or modules & self.import_tops.get(root, set()):
                     return True
         return False
 
 
+# the bindings names.py follows as aliases: a plain name bound to a name or attribute
+_ALIASING = (ast.Assign, ast.AnnAssign, ast.NamedExpr)
+_ALIAS_VALUES = (ast.Name, ast.Attribute)
 _MATCH_BINDERS = tuple(getattr(ast, n) for n in ("MatchAs", "MatchStar", "MatchMapping") if hasattr(ast, n))
 _SCOPE_DECLS = (ast.Global, ast.Nonlocal)
 
@@ -203,19 +228,22 @@ def by_text(text: str, rules: list, module_name: Optional[str] = None) -> list:
 
 
 def by_tree(tree: ast.AST, rules: list, module_name: Optional[str] = None) -> list:
-    """Drop the rules with names or modules that the code (its stdlib AST: comments and
-    strings do not count) provably never uses in a way they could fire on."""
+    """Drop the rules with names, modules or probes that the code (its stdlib AST: comments
+    and strings do not count) provably never gives them anything to fire on."""
     named = [r for r in rules if r.names or r.modules]
-    if not named:
+    probing = [r for r in rules if r.probe_types]
+    if not named and not probing:
         return rules
-    facts = Facts(tree, module_name, {w for r in named for w in r.names})
-    return [r for r in rules if not (r.names or r.modules) or facts.could_fire(r)]
+    facts = Facts(tree, module_name, {w for r in named for w in r.names}, probing)
+    return [r for r in rules
+            if (not (r.names or r.modules) or facts.could_fire(r))
+            and (not r.probe_types or id(r) in facts.probed)]
 
 
 def by_names(text: str, rules: list, path: str = "<unknown>", module_name: Optional[str] = None) -> list:
     """by_text, then by_tree on a parse of the text (kept whole when it does not parse)."""
     rules = by_text(text, rules, module_name)
-    if not any(r.names or r.modules for r in rules):
+    if not any(r.names or r.modules or r.probe_types for r in rules):
         return rules
     try:
         tree = ast.parse(text, filename="<ckptlint>")

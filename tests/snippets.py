@@ -67,6 +67,18 @@ EXTRA = [
     "sd = {k.replace('_fsdp_wrapped_module.', ''): v for k, v in sd.items()}\n",
     'P = r"_orig_mod."\nsd = {k[len(P) :]: v for k, v in state_dict.items()}\n',
     "sd = {k[17:]: v for k, v in state_dict.items()}\n",
+    # roots that resolve (aliases) and roots that never do (parameters, calls, loops)
+    "import torch\nclass A:\n    def f(self, m):\n        self.save(m, 'x.pt')\n",
+    "import torch\nt: object = torch\nt.save(model, 'x.pt')\n",
+    "import torch\nif (t := torch.serialization):\n    t.save(model, 'x.pt')\n",
+    "import torch\nm = Net()\nm.save('x.pt')\nfor t in [torch]:\n    t.save(model, 'x.pt')\n",
+    "import torch\ndef f(t=torch):\n    t.save(model, 'x.pt')\n",
+    # imported words whose qualified name is (not) the rule's
+    "from torch.utils.cpp_extension import load\nkernels = load(name='k', sources=['k.cu'])\n",
+    "from torch.serialization import load as L, save\nsd = L(p)\nsave(model, 'x.pt')\n",
+    "from torch.hub import load\nm = load('repo', 'model')\n",
+    "from torch.utils.model_zoo import load_url as get\nsd = get(u)\n",
+    "import torch.utils.cpp_extension as ext\nk = ext.load(name='k', sources=[])\n",
 ]
 
 

@@ -13,32 +13,9 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import libcst as cst
 
-# One table of re-exports: every spelling maps to one canonical qualified name.
-CANONICAL = {
-    "torch.serialization.load": "torch.load",
-    "torch.serialization.save": "torch.save",
-    "torch.utils.model_zoo.load_url": "torch.hub.load_state_dict_from_url",
-    "torch.nn.parallel.DataParallel": "torch.nn.DataParallel",
-    "torch.nn.parallel.data_parallel.DataParallel": "torch.nn.DataParallel",
-    "torch.nn.parallel.DistributedDataParallel": "torch.nn.parallel.DistributedDataParallel",
-    "torch.nn.parallel.distributed.DistributedDataParallel": "torch.nn.parallel.DistributedDataParallel",
-    "torch.nn.modules.module.Module": "torch.nn.Module",
-    "torch.nn.modules.Module": "torch.nn.Module",
-    "posix.environ": "os.environ",
-    "posix.putenv": "os.putenv",
-}
+from ckptlint.analysis.qnames import CANONICAL, canonical  # noqa: F401 (re-exported)
 
 _BUILTINS = frozenset(dir(builtins))
-
-
-def canonical(qname: Optional[str]) -> Optional[str]:
-    if qname is None:
-        return None
-    if qname in CANONICAL:
-        return CANONICAL[qname]
-    # a prefix may be re-exported too: torch.serialization.load.__call__ is rare; keep exact
-    return qname
-
 
 @dataclass
 class Binding:

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ckptlint.analysis.names import canonical
+from ckptlint.analysis.qnames import canonical
 from ckptlint.analysis.library import library_class_kind
 from ckptlint.analysis.sites import dotted as _dotted
 from ckptlint.files import module_name_for as _module_name

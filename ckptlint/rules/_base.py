@@ -75,6 +75,17 @@ class Rule:
     # Top-level packages one of which the module must import for the rule to fire (the
     # qualified names it looks for start there), e.g. ("torch",). Same use and caveat.
     modules: ClassVar[Tuple[str, ...]] = ()
+    # With names and modules: the canonical qualified names the rule fires on (its
+    # `ctx.calls_to(...)`), so that `from torch.utils.cpp_extension import load` does not
+    # keep a rule on `torch.load`. Empty: any name from `modules` ending in `names`.
+    qualnames: ClassVar[Tuple[str, ...]] = ()
+    # stdlib `ast` node types for `probe`: the rule runs on a file only when `probe` says yes
+    # to one of its nodes (a conservative test, so nothing the rule would report is lost).
+    probe_types: ClassVar[Tuple[type, ...]] = ()
+
+    @staticmethod
+    def probe(node) -> bool:
+        return True
     # Markdown with the sections in SECTIONS, each introduced by "## <section>".
     docs: ClassVar[str] = ""
     valid: ClassVar[Tuple[Valid, ...]] = ()

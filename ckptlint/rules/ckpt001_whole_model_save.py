@@ -22,6 +22,7 @@ class WholeModelSave(Rule):
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     names = ("save",)
     modules = ("torch",)
+    qualnames = ("torch.save",)
     docs = """
     ## What it does
     Checks for `torch.save(obj, f)` where `obj` is an `nn.Module` instance (also as a value

@@ -14,6 +14,7 @@ class LoadWithoutWeightsOnly(Rule):
     triggers = ("load",)
     names = ("load",)
     modules = ("torch",)
+    qualnames = ("torch.load",)
     docs = """
     ## What it does
     Checks for calls to `torch.load` that do not pass `weights_only=`.

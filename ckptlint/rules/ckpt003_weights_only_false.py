@@ -11,6 +11,7 @@ class WeightsOnlyFalse(Rule):
     triggers = ("weights_only",)
     names = ("load",)
     modules = ("torch",)
+    qualnames = ("torch.load",)
     docs = """
     ## What it does
     Checks for `torch.load` calls that pass `weights_only=False` written out.

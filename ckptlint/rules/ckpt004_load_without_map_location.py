@@ -38,6 +38,7 @@ class LoadWithoutMapLocation(Rule):
     triggers = ("load",)
     names = ("load",)
     modules = ("torch",)
+    qualnames = ("torch.load",)
     docs = """
     ## What it does
     Checks for calls to `torch.load` that pass no `map_location` (as a keyword or as the

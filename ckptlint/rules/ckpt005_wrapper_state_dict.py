@@ -27,6 +27,7 @@ class WrapperStateDict(Rule):
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     names = ("save",)
     modules = ("torch",)
+    qualnames = ("torch.save",)
     docs = """
     ## What it does
     Checks for `torch.save` of `m.state_dict()` (directly, through a name, or as a value of a

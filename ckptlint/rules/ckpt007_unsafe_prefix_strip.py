@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import re
 from typing import Optional
 
@@ -44,7 +45,7 @@ def _slice_start(ctx, node: cst.Subscript):
         return None
     low = sl.lower
     if isinstance(low, cst.Integer):
-        return int(low.value), None
+        return int(low.value, 0), None  # 0x7 too
     if isinstance(low, cst.Call) and isinstance(low.func, cst.Name) and low.func.value == "len" and len(low.args) == 1:
         literal = _literal(ctx, low.args[0].value)
         if literal is not None:
@@ -64,6 +65,9 @@ class UnsafePrefixStrip(Rule):
     # `module.` is in most docstrings, `nn.Module.`; `[len(` in 92 transformers files.)
     triggers = ("module.'", 'module."', "_orig_mod.'", '_orig_mod."')
     trigger_patterns = (re.compile(r"\[\s*(?:%s)\s*:\s*:?\s*\]" % "|".join(map(str, sorted(_LENGTHS)))),)
+    # then, on the stdlib AST: a `.replace`/`.lstrip` of a prefix literal, or a slice
+    # `name[7:]` / `name[len(...):]` (triage.py)
+    probe_types = (ast.Call, ast.Subscript)
     docs = """
     ## What it does
     Checks for state-dict keys stripped of a wrapper prefix (`module.`, `_orig_mod.`,
@@ -148,6 +152,22 @@ class UnsafePrefixStrip(Rule):
             "PREFIX = 'module.'\nsd = {k.removeprefix(PREFIX): v for k, v in state_dict.items()}\n",
         ),
     )
+
+    @staticmethod
+    def probe(node) -> bool:
+        if isinstance(node, ast.Call):
+            f, args = node.func, node.args
+            return (isinstance(f, ast.Attribute) and f.attr in ("replace", "lstrip") and bool(args)
+                    and isinstance(args[0], ast.Constant) and args[0].value in PREFIXES)
+        sl = node.slice
+        if not isinstance(node.value, ast.Name) or not isinstance(sl, ast.Slice):
+            return False
+        if sl.upper is not None or sl.step is not None:
+            return False
+        low = sl.lower
+        if isinstance(low, ast.Constant):
+            return type(low.value) is int and low.value in _LENGTHS
+        return isinstance(low, ast.Call) and isinstance(low.func, ast.Name) and low.func.id == "len"
 
     def check(self, ctx):
         for call in ctx.calls:

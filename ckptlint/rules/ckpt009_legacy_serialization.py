@@ -12,6 +12,7 @@ class LegacySerialization(Rule):
     triggers = ("_use_new_zipfile_serialization",)
     names = ("save",)
     modules = ("torch",)
+    qualnames = ("torch.save",)
     docs = """
     ## What it does
     Checks for `torch.save` calls that pass `_use_new_zipfile_serialization=False`.

@@ -45,6 +45,7 @@ class SaveLoadFormatMismatch(Rule):
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     names = ("load",)
     modules = ("torch",)
+    qualnames = ("torch.load",)
     docs = """
     ## What it does
     Pairs the paths written by `torch.save` with the paths read by `torch.load` across the

@@ -14,6 +14,7 @@ class HubLoadWithoutWeightsOnly(Rule):
     triggers = ("load_state_dict_from_url", "load_url")
     names = ("load_state_dict_from_url", "load_url")
     modules = ("torch",)
+    qualnames = ("torch.hub.load_state_dict_from_url",)
     docs = """
     ## What it does
     Checks for `torch.hub.load_state_dict_from_url(...)` and

@@ -51,6 +51,7 @@ class WeightsOnlyFallback(Rule):
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     names = ("load",)
     modules = ("torch",)
+    qualnames = ("torch.load",)
     docs = """
     ## What it does
     Checks for a `try:` that loads with `torch.load(..., weights_only=True)` (or without

@@ -25,6 +25,7 @@ class UnguardedDistributedSave(Rule):
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     names = ("save",)
     modules = ("torch",)
+    qualnames = ("torch.save",)
     docs = """
     ## What it does
     In a file that initialises a process group (`torch.distributed.init_process_group`,

@@ -50,6 +50,7 @@ class CheckpointWithoutMetadata(Rule):
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     names = ("save",)
     modules = ("torch",)
+    qualnames = ("torch.save",)
     docs = """
     ## What it does
     Checks for `torch.save` of a dict literal that holds a model's state dict (a

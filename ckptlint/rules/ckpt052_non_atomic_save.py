@@ -24,6 +24,7 @@ class NonAtomicSave(Rule):
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     names = ("save",)
     modules = ("torch",)
+    qualnames = ("torch.save",)
     docs = """
     ## What it does
     Checks for `torch.save` inside a training loop (a `for`/`while` loop whose header names

@@ -1,0 +1,31 @@
+"""Canonical qualified names: one table of re-exports, every spelling mapped to one name.
+
+Kept apart from names.py so that code which never builds a LibCST tree (the triage, the
+project index) can use it without importing LibCST."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+CANONICAL = {
+    "torch.serialization.load": "torch.load",
+    "torch.serialization.save": "torch.save",
+    "torch.utils.model_zoo.load_url": "torch.hub.load_state_dict_from_url",
+    "torch.nn.parallel.DataParallel": "torch.nn.DataParallel",
+    "torch.nn.parallel.data_parallel.DataParallel": "torch.nn.DataParallel",
+    "torch.nn.parallel.DistributedDataParallel": "torch.nn.parallel.DistributedDataParallel",
+    "torch.nn.parallel.distributed.DistributedDataParallel": "torch.nn.parallel.DistributedDataParallel",
+    "torch.nn.modules.module.Module": "torch.nn.Module",
+    "torch.nn.modules.Module": "torch.nn.Module",
+    "posix.environ": "os.environ",
+    "posix.putenv": "os.putenv",
+}
+
+
+def canonical(qname: Optional[str]) -> Optional[str]:
+    if qname is None:
+        return None
+    if qname in CANONICAL:
+        return CANONICAL[qname]
+    # a prefix may be re-exported too: torch.serialization.load.__call__ is rare; keep exact
+    return qname
