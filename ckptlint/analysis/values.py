@@ -23,11 +23,9 @@ from ckptlint.analysis.calls import method_call, string_value
 from ckptlint.analysis.library import WRAPPER_NAMES, from_pretrained_kind, library_class_kind
 from ckptlint.analysis.names import Binding, dotted
 
-MODULE, WRAPPER, STATE_DICT, TENSOR, DICT, LIST, OTHER, LOADED, UNKNOWN = (
-    "module", "wrapper", "state_dict", "tensor", "dict", "list", "other", "loaded", "unknown",
+from ckptlint.analysis.kinds import (  # noqa: F401 (re-exported)
+    DICT, LIST, LOADED, MODULE, NOT_A_MODEL, OTHER, STATE_DICT, TENSOR, UNKNOWN, WRAPPER,
 )
-# kinds that say "this is not a model" (they switch the name heuristic off)
-NOT_A_MODEL = frozenset([STATE_DICT, TENSOR, DICT, LIST, OTHER, LOADED])
 
 DEFAULT_MODEL_NAMES = (
     "model", "net", "network", "generator", "discriminator", "backbone",

@@ -36,7 +36,7 @@ def saved_parts(obj: cst.BaseExpression) -> List[cst.BaseExpression]:
 def saved_values(ctx, obj: cst.BaseExpression) -> List[Tuple[cst.BaseExpression, object]]:
     """(expression, Value) for the saved object, or for each value of a dict / list it is
     (also one bound to a name first: `ckpt = {"model": model}; torch.save(ckpt, p)`)."""
-    from ckptlint.analysis.values import DICT, LIST
+    from ckptlint.analysis.kinds import DICT, LIST
 
     out: List[Tuple[cst.BaseExpression, object]] = []
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ckptlint.analysis.values import MODULE
+from ckptlint.analysis.kinds import MODULE
 from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.analysis.calls import POSITIONAL, find_arg

@@ -3,7 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from ckptlint.analysis.library import WRAPPER_NAMES
-from ckptlint.analysis.values import WRAPPER
+from ckptlint.analysis.kinds import WRAPPER
 from ckptlint.diagnostic import SAFE, UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._saves import saved_object, saved_values, state_dict_calls, with_suffix

@@ -7,7 +7,7 @@ from typing import Optional
 import libcst as cst
 
 from ckptlint.analysis.calls import method_call, string_value
-from ckptlint.analysis.values import LOADED, STATE_DICT
+from ckptlint.analysis.kinds import LOADED, STATE_DICT
 from ckptlint.rules._base import Invalid, Rule, Valid
 
 PREFIXES = ("module.", "_orig_mod.", "_fsdp_wrapped_module.")

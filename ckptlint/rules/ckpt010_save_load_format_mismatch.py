@@ -1,10 +1,16 @@
 from typing import Dict, List, Optional, Tuple
 
 from ckptlint.analysis.library import from_pretrained_kind
-from ckptlint.analysis.sites import usable
 from ckptlint.rules._base import Invalid, Rule, Valid
 
 _NET = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
+
+
+def usable(path: str) -> bool:
+    # imported here: the registry imports this module on every run, warm ones included
+    from ckptlint.analysis.sites import usable
+
+    return usable(path)
 
 
 def _path(view, key) -> Optional[str]:

@@ -5,7 +5,7 @@ import re
 import libcst as cst
 
 from ckptlint.analysis.calls import string_value
-from ckptlint.analysis.values import STATE_DICT
+from ckptlint.analysis.kinds import STATE_DICT
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._saves import saved_object
 

@@ -6,7 +6,7 @@ import libcst as cst
 
 from ckptlint.analysis.calls import POSITIONAL, find_arg
 from ckptlint.rules._base import Invalid, Rule, Valid
-from ckptlint.analysis.values import OTHER, TENSOR
+from ckptlint.analysis.kinds import OTHER, TENSOR
 from ckptlint.rules._saves import saved_object
 from ckptlint.rules._guards import enclosing_function, in_training_loop, writes_to_buffer
 
