@@ -158,8 +158,8 @@ def _reads(monkeypatch):
 
     read = []
     real = project.summarise
-    monkeypatch.setattr(project, "summarise", lambda text, module, pkg, path, tree=None:
-                        read.append(path) or real(text, module, pkg, path, tree))
+    monkeypatch.setattr(project, "summarise", lambda text, module, pkg, path, tree=None, sites=True:
+                        read.append(path) or real(text, module, pkg, path, tree, sites))
     return read
 
 

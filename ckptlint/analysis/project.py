@@ -123,7 +123,7 @@ class _Summary:
         self._collect_imports(tree)
         self._collect_classes(tree)
         self._collect_constants(tree)
-        if sites:  # only files that mention torch can save or load with it
+        if sites:
             from ckptlint.analysis.sites import collect_sites
 
             self.entry["saves"], self.entry["loads"] = collect_sites(tree, self.qualify)
@@ -188,14 +188,18 @@ def _classes_in(node):
                 yield from _classes_in(child)
 
 
-def summarise(text: str, module: str, is_package: bool, path: str, tree=None) -> Optional[dict]:
+def summarise(text: str, module: str, is_package: bool, path: str, tree=None,
+              sites: bool = True) -> Optional[dict]:
+    """A file's entry; without `sites`, its save/load sites are left out (following a class or
+    a constant into a file does not need them, and they cost a second walk)."""
     if tree is None:
         try:
             tree = ast.parse(text)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return None
     try:
-        sites = "torch" in text and ("save" in text or "load" in text)
+        # only files that mention torch can save or load with it
+        sites = sites and "torch" in text and ("save" in text or "load" in text)
         entry = _Summary(tree, module, is_package, path, sites).entry
     except RecursionError:
         return None
@@ -222,6 +226,7 @@ class Tree:
             self.modules.setdefault(name, []).append(file)
         self._entries: Dict[Path, Optional[dict]] = {}
         self._may_save: Dict[Path, bool] = {}
+        self._with_sites: set = set()
 
     def _read(self, file: Path) -> Optional[str]:
         try:
@@ -231,12 +236,15 @@ class Tree:
         except OSError:
             return None
 
-    def entry_of(self, file: Path, module: str, text: Optional[str] = None) -> Optional[dict]:
-        if file not in self._entries:
+    def entry_of(self, file: Path, module: str, text: Optional[str] = None, sites: bool = False) -> Optional[dict]:
+        """The file's entry, read and summarised once (again only to add the sites)."""
+        if file not in self._entries or (sites and file not in self._with_sites):
             text = self._read(file) if text is None else text
             rel = file.relative_to(self.root).as_posix()
             self._entries[file] = None if text is None else summarise(
-                text, module, file.name == "__init__.py", rel)
+                text, module, file.name == "__init__.py", rel, sites=sites)
+            if sites:
+                self._with_sites.add(file)
         return self._entries[file]
 
     def entries(self, module: str) -> List[dict]:
@@ -256,12 +264,12 @@ class Tree:
         out = []
         for module in sorted(self.modules):
             for file in self.modules[module]:
-                if file not in self._may_save and file not in self._entries:
+                if file not in self._may_save:
                     text = self._read(file)
                     self._may_save[file] = bool(text) and "torch" in text and "save" in text
                     if self._may_save[file]:
-                        self.entry_of(file, module, text)
-                entry = self._entries.get(file)
+                        self.entry_of(file, module, text, sites=True)
+                entry = self._entries.get(file) if self._may_save[file] else None
                 if entry is not None and entry["saves"]:
                     out.append((module, entry))
         return out
