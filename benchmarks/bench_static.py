@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -38,15 +39,16 @@ PINNED = {"timm": "1.0.22", "transformers": "4.57.1"}
 TORCHFIX_SAMPLE = {"transformers": 40}
 
 FLOOR = r"""
-import json, os, sys
+import json, os, re, sys
 triggers = json.loads(sys.argv[2])
+patterns = [re.compile(p) for p in json.loads(sys.argv[3])]
 kept = 0
 for d, dirs, files in os.walk(sys.argv[1]):
     for f in files:
         if f.endswith((".py", ".pyi")):
             with open(os.path.join(d, f), "rb") as fh:
                 text = fh.read().decode("utf-8", "replace")
-            if any(t in text for t in triggers):
+            if any(t in text for t in triggers) or any(p.search(text) for p in patterns):
                 kept += 1
 print(kept)
 """
@@ -93,7 +95,9 @@ def triggers() -> list:
     sys.path.insert(0, str(ROOT))
     from ckptlint.registry import all_rules
 
-    return sorted({t for r in all_rules().values() if r.phase == "static" and r.default_enabled for t in r.triggers})
+    rules = [r for r in all_rules().values() if r.phase == "static" and r.default_enabled]
+    return (sorted({t for r in rules for t in r.triggers}),
+            sorted({p.pattern for r in rules for p in r.trigger_patterns}))
 
 
 def py_files(root: Path) -> list:
@@ -119,7 +123,13 @@ def bench_corpus(name: str, work: Path, reps: int, trig: list, skip: set) -> dic
     root = fetch(name, work)
     files = py_files(root)
     lines = sum(p.read_bytes().count(b"\n") for p in files)
-    kept = [p for p in files if any(t in p.read_text("utf-8", "replace") for t in trig)]
+    subs, pats = trig
+    regexes = [re.compile(p) for p in pats]
+
+    def triggered(text: str) -> bool:
+        return any(t in text for t in subs) or any(r.search(text) for r in regexes)
+
+    kept = [p for p in files if triggered(p.read_text("utf-8", "replace"))]
     tf_files = kept
     tf_note = f"all {len(kept)} trigger files"
     if name in TORCHFIX_SAMPLE and len(kept) > TORCHFIX_SAMPLE[name]:
@@ -133,7 +143,7 @@ def bench_corpus(name: str, work: Path, reps: int, trig: list, skip: set) -> dic
     proc = subprocess.run(ck + ["--cache-dir", str(warm_dir)], env=env(), capture_output=True, text=True)
     findings = json.loads(proc.stdout)
     commands = {
-        "floor": lambda i: [python(), "-c", FLOOR, str(root), json.dumps(trig)],
+        "floor": lambda i: [python(), "-c", FLOOR, str(root), json.dumps(subs), json.dumps(pats)],
         "ckptlint cold": lambda i: ck + ["--cache-dir", str(caches / f"cold{i}")],
         "ckptlint warm": lambda i: ck + ["--cache-dir", str(warm_dir)],
         "ruff": lambda i: [tool("ruff"), "check", "--no-cache", "--exit-zero", "-q", str(root)],
