@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import gc
 import os
 import signal
 import stat
@@ -73,7 +74,24 @@ def _syntax_error(path: str, text: str) -> Optional[Diagnostic]:
 
 def lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
     """Diagnostics for one text (no fixing). Never raises for bad input."""
-    return guard.call_deep(_lint_text, path, text, settings, rules, module_name)
+    with _no_gc():
+        return guard.call_deep(_lint_text, path, text, settings, rules, module_name)
+
+
+@contextlib.contextmanager
+def _no_gc():
+    """The cyclic GC paused while one file is linted: a LibCST tree is ~30 objects per line
+    of code, and the collections its allocation triggers (walking every tracked object
+    again and again) cost 15-35% of a lint. Nothing of one lint needs collecting before it
+    ends; what it leaves behind is collected by the next automatic collection."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
