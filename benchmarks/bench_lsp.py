@@ -2,7 +2,7 @@
 """LSP latency benchmark: how long after a change does `ckptlint server` publish diagnostics
 for a ~3,000-line file? (Target: within 300 ms of the change.)
 
-    python benchmarks/bench_lsp.py [--edits 20] [--sessions 3] [--cli-reps 5] [--write]
+    python benchmarks/bench_lsp.py [--edits 20] [--sessions 3] [--cli-reps 5] [--burst 6] [--write]
 
 Drives the real server (`python -m ckptlint server`) over stdio with a small hand-written
 JSON-RPC client (Content-Length framing, no dependencies beyond the standard library):
@@ -16,6 +16,8 @@ JSON-RPC client (Content-Length framing, no dependencies beyond the standard lib
   line in the middle of the file, timing each from sending didChange to receiving the
   publishDiagnostics that carries that document version (and checking that the diagnostic
   count went up by the right amount / back to the baseline, so the right publish is timed);
+- then `--bursts` typing bursts of `--burst` edits `--burst-gap` apart (more than the
+  debounce, less than a lint takes), timed from the last edit to the publish of its version;
 - uses incremental or full-document sync, whichever the server advertises;
 - shuts the server down cleanly (shutdown + exit), with timeouts everywhere;
 - as the reference, times `python -m ckptlint check FILE --no-cache` on the same file
@@ -44,6 +46,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -335,7 +338,7 @@ class Client:
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr)
-        self.inbox: "queue.Queue" = queue.Queue()
+        self.inbox: queue.Queue = queue.Queue()
         self.next_id = 0
         self.write_lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -380,7 +383,7 @@ class Client:
         """Send a notification; returns the time it was sent."""
         return self._send({"jsonrpc": "2.0", "method": method, "params": params})
 
-    def request(self, method: str, params, timeout: float = None):
+    def request(self, method: str, params, timeout: Optional[float] = None):
         self.next_id += 1
         rid = self.next_id
         self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
@@ -389,7 +392,7 @@ class Client:
             raise LspError(f"{method} failed: {msg['error']}")
         return msg.get("result")
 
-    def wait(self, match, timeout: float = None, what: str = "message"):
+    def wait(self, match, timeout: Optional[float] = None, what: str = "message"):
         """(arrival time, message) of the first message `match` accepts; others are dropped."""
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
@@ -409,7 +412,7 @@ class Client:
             if match(msg):
                 return at, msg
 
-    def diagnostics(self, uri: str, version=None, timeout: float = None):
+    def diagnostics(self, uri: str, version=None, timeout: Optional[float] = None):
         """(arrival time, diagnostics) of the next publish for `uri` (of `version`, if given)."""
         def match(m):
             if m.get("method") != "textDocument/publishDiagnostics":
@@ -474,10 +477,10 @@ def sync_kind(caps: dict) -> int:
     return sync.get("change", 0) if isinstance(sync, dict) else int(sync or 0)
 
 
-def session(work: Path, path: Path, text: str, edits: int, debounce, timeout: float, k_probe: int) -> dict:
+def session(work: Path, path: Path, text: str, args, k_probe: int) -> dict:
     uri = path.as_uri()
-    client = Client([sys.executable, "-m", "ckptlint", "server"], cwd=work, env=env(debounce), timeout=timeout)
-    out = {"edits": [], "sizes": set()}
+    client = Client([sys.executable, "-m", "ckptlint", "server"], cwd=work, env=env(args.debounce), timeout=args.timeout)
+    out = {"edits": [], "bursts": []}
     try:
         result = client.request("initialize", {
             "processId": os.getpid(),
@@ -511,10 +514,10 @@ def session(work: Path, path: Path, text: str, edits: int, debounce, timeout: fl
         line = probe_line(text, k_probe)
         lines = text.splitlines(keepends=True)
         with_probe = "".join(lines[:line] + [PROBE] + lines[line:])
-        added = None
-        for i in range(edits):
-            time.sleep(0.15)  # a pause between edits, as a user typing then stopping
-            adding = i % 2 == 0
+
+        def change(adding: bool) -> float:
+            """Insert or remove the probe line; returns when the didChange was sent."""
+            nonlocal version
             version += 1
             if kind == 2:
                 rng = {"start": {"line": line, "character": 0},
@@ -522,8 +525,14 @@ def session(work: Path, path: Path, text: str, edits: int, debounce, timeout: fl
                 changes = [{"range": rng, "text": PROBE if adding else ""}]
             else:
                 changes = [{"text": with_probe if adding else text}]
-            sent = client.notify("textDocument/didChange", {
+            return client.notify("textDocument/didChange", {
                 "textDocument": {"uri": uri, "version": version}, "contentChanges": changes})
+
+        added = None
+        for i in range(args.edits):
+            time.sleep(0.15)  # a pause between edits, as a user typing then stopping
+            adding = i % 2 == 0
+            sent = change(adding)
             at, diags = client.diagnostics(uri, version)
             n = len(diags)
             if adding:
@@ -536,6 +545,23 @@ def session(work: Path, path: Path, text: str, edits: int, debounce, timeout: fl
                 raise LspError(f"edit {i}: {n} diagnostics after removing the probe, expected {base}")
             out["edits"].append(at - sent)
         out["probe_adds"] = added
+
+        # Typing bursts: edits further apart than the debounce (each starts a lint) but closer
+        # than a lint takes; timed from the last edit to the publish of its version.
+        for _ in range(args.bursts if args.burst else 0):
+            time.sleep(0.5)
+            for i in range(args.burst):
+                sent = change(i % 2 == 0)
+                if i < args.burst - 1:
+                    time.sleep(args.burst_gap)
+            at, diags = client.diagnostics(uri, version)
+            if len(diags) != base + (added if args.burst % 2 else 0):
+                raise LspError(f"burst: {len(diags)} diagnostics for the last version (baseline {base})")
+            out["bursts"].append(at - sent)
+            if args.burst % 2:
+                change(False)  # back to the original text
+                client.diagnostics(uri, version)
+
         out["returncode"] = client.close()
         if out["returncode"] != 0:
             raise LspError(f"server exited with {out['returncode']}; stderr:\n{client.stderr_tail()}")
@@ -552,7 +578,7 @@ def cli_reference(work: Path, path: Path, reps: int) -> list:
     for _ in range(reps):
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "ckptlint", "check", str(path), "--no-cache"], cwd=work,
-                              env=env(None), stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+                              env=env(None), capture_output=True, timeout=300)
         times.append(time.perf_counter() - t0)
         if proc.returncode not in (0, 1):
             raise SystemExit(f"bench: ckptlint check failed ({proc.returncode}):\n{proc.stderr.decode()[-2000:]}")
@@ -594,6 +620,10 @@ def report(r: dict) -> str:
         f"| didChange -> publishDiagnostics (includes the {ms(deb)} debounce) | {ms(med)} | {ms(pct(e, 90))} "
         f"| {ms(max(e))} | {len(e)} |",
         f"| same, minus the debounce | {ms(med - deb)} | {ms(pct(e, 90) - deb)} | {ms(max(e) - deb)} | {len(e)} |",
+        *([] if not r["bursts"] else [
+            f"| last edit of a burst of {r['burst']} edits {ms(r['burst_gap'])} apart -> its publishDiagnostics "
+            f"| {ms(statistics.median(r['bursts']))} | {ms(pct(r['bursts'], 90))} | {ms(max(r['bursts']))} "
+            f"| {len(r['bursts'])} |"]),
         f"| didOpen -> first publishDiagnostics (cold: imports LibCST, builds the index) | {ms(statistics.median(cold))} "
         f"| - | {ms(max(cold))} | {len(cold)} |",
         f"| server start -> initialize result | {ms(statistics.median(r['init']))} | - | {ms(max(r['init']))} "
@@ -632,7 +662,8 @@ def write_results(table: str, args) -> None:
         BEGIN,
         f"Run on {stamp}: {os.cpu_count()} CPUs ({platform.machine()}, {platform.system()}), python "
         f"{platform.python_version()}, `python benchmarks/bench_lsp.py --edits {args.edits} --sessions "
-        f"{args.sessions} --cli-reps {args.cli_reps}{'' if args.debounce is None else f' --debounce {args.debounce}'} --write`.",
+        f"{args.sessions} --cli-reps {args.cli_reps} --burst {args.burst} --burst-gap {args.burst_gap} --bursts {args.bursts}"
+        f"{'' if args.debounce is None else f' --debounce {args.debounce}'} --write`.",
         "",
         "```",
         table,
@@ -659,6 +690,9 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=3, help="server processes (each gives one cold figure)")
     ap.add_argument("--cli-reps", type=int, default=5)
     ap.add_argument("--lines", type=int, default=TARGET_LINES)
+    ap.add_argument("--burst", type=int, default=6, help="edits per typing burst (0: no bursts)")
+    ap.add_argument("--burst-gap", type=float, default=0.3, help="seconds between the edits of a burst")
+    ap.add_argument("--bursts", type=int, default=2, help="typing bursts per session")
     ap.add_argument("--debounce", type=float, default=None, help="CKPTLINT_LSP_DEBOUNCE for the server")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for any one answer")
     ap.add_argument("--keep", action="store_true", help="keep the temporary project (print its path)")
@@ -684,12 +718,13 @@ def main() -> int:
     debounce = server_debounce(args.debounce)
 
     before = load()
-    r = {"edits": [], "cold": [], "init": [], "sessions": args.sessions, "per_session": args.edits,
+    r = {"edits": [], "bursts": [], "cold": [], "init": [], "burst": args.burst, "burst_gap": args.burst_gap, "sessions": args.sessions, "per_session": args.edits,
          "lines": text.count("\n"), "debounce": debounce, "debounce_set": args.debounce is not None}
     try:
         for s in range(args.sessions):
-            out = session(work, path, text, args.edits, args.debounce, args.timeout, k_probe)
+            out = session(work, path, text, args, k_probe)
             r["edits"] += out["edits"]
+            r["bursts"] += out["bursts"]
             r["cold"].append(out["cold_s"])
             r["init"].append(out["init_s"])
             r.update(sync=out["sync"], baseline=out["baseline"], probe_adds=out["probe_adds"])
