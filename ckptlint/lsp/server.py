@@ -7,6 +7,7 @@ loop keeps answering), quick fixes carrying each rule's fix, `source.fixAll.ckpt
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import sys
@@ -57,6 +58,7 @@ class CkptlintServer(LanguageServer):
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.results: Dict[str, Linted] = {}
         self.pending: Dict[str, asyncio.Task] = {}
+        self.running: Dict[str, concurrent.futures.Future] = {}  # the lint in a worker, per document
         self.config_problems: set = set()  # shown once each, not on every keystroke
 
     # --- helpers ------------------------------------------------------------------------------
@@ -111,13 +113,21 @@ class CkptlintServer(LanguageServer):
             self.window_log_message(types.LogMessageParams(types.MessageType.Error, f"ckptlint: {exc!r}"))
 
     async def lint_now(self, uri: str) -> None:
+        # One lint per document at a time. Cancelling a task does not stop the worker thread
+        # it awaits, so without this every keystroke of a burst would start another lint
+        # beside the stale ones, all sharing the GIL, and the last one would finish only
+        # after all of them (seconds on a large file).
+        while (running := self.running.get(uri)) is not None and not running.done():
+            await _ended(running)
         doc = self.workspace.text_documents.get(uri)
         if doc is None or not _is_python(doc):
             return  # e.g. a pyproject.toml the client also synchronises
         text, version = doc.source, doc.version
         path = to_fs_path(uri) if uri.startswith("file:") else None
-        loop = asyncio.get_running_loop()
-        _, findings, problem = await loop.run_in_executor(self.thread_pool, engine.lint, path, text, self.root)
+        self.running[uri] = job = self.thread_pool.submit(engine.lint, path, text, self.root)
+        _, findings, problem = await asyncio.wrap_future(job)
+        if self.running.get(uri) is job:
+            del self.running[uri]
         current = self.workspace.text_documents.get(uri)
         if current is None or current.version != version or current.source != text:
             return  # edited meanwhile: a newer lint is on its way
@@ -180,6 +190,13 @@ class CkptlintServer(LanguageServer):
         return types.TextEdit(types.Range(start, end), new_line[same:])
 
 
+async def _ended(job: concurrent.futures.Future) -> None:
+    """Wait until a worker job ends, however it ends: its outcome is its owner's to report."""
+    waiter = asyncio.wrap_future(job)
+    waiter.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no warning
+    await asyncio.wait([waiter])
+
+
 def _is_python(doc) -> bool:
     return doc.language_id == "python" or doc.uri.endswith((".py", ".pyi")) or (
         not doc.language_id and not doc.uri.startswith("file:")
@@ -228,6 +245,7 @@ async def did_close(ls: CkptlintServer, params: types.DidCloseTextDocumentParams
     if task is not None:
         task.cancel()
     ls.results.pop(uri, None)
+    ls.running.pop(uri, None)
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
