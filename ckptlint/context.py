@@ -25,6 +25,8 @@ class FileContext:
         self._positions = None
         self._calls: Optional[List[cst.Call]] = None
         self._qnames: Dict[cst.Call, Optional[str]] = {}
+        self._nodes: Dict[tuple, list] = {}
+        self._by_spelling: Optional[Dict[str, List[cst.Name]]] = None
         self.diagnostics: List[Diagnostic] = []
         self.rule = None  # the rule being run, set by the linter
         self._project = None
@@ -57,8 +59,19 @@ class FileContext:
         return self._calls
 
     def nodes(self, *types) -> Iterable[cst.CSTNode]:
-        """Every node of the given types, in source order."""
-        return [n for n in self.names.seq if isinstance(n, types)]
+        """Every node of the given types, in source order (one scan of the file per types,
+        however many rules and findings ask)."""
+        if types not in self._nodes:
+            self._nodes[types] = [n for n in self.names.seq if isinstance(n, types)]
+        return self._nodes[types]
+
+    def names_spelled(self, value: str) -> List[cst.Name]:
+        """Every `Name` node spelling `value`, in source order."""
+        if self._by_spelling is None:
+            self._by_spelling = {}
+            for n in self.nodes(cst.Name):
+                self._by_spelling.setdefault(n.value, []).append(n)
+        return self._by_spelling.get(value, [])
 
     def call_qname(self, call: cst.Call) -> Optional[str]:
         if call not in self._qnames:

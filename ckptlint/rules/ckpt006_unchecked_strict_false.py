@@ -27,8 +27,8 @@ def _read_later(ctx, target: cst.Name) -> bool:
     `if` and one `return r` after them checks both."""
     scope = ctx.names.scope(target)
     after = ctx.names.seq.get(target, 0)
-    for name in ctx.nodes(cst.Name):
-        if name.value != target.value or ctx.names.seq.get(name, 0) <= after:
+    for name in ctx.names_spelled(target.value):
+        if ctx.names.seq.get(name, 0) <= after:
             continue
         s = ctx.names.scope(name)
         while s is not None and s is not scope:
