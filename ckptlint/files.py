@@ -39,10 +39,12 @@ def _resolve(path: Path) -> Path:
 def _spec(patterns: Tuple[str, ...]) -> pathspec.PathSpec:
     import pathspec  # lazily: a run on files named explicitly never needs it
 
-    return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+    # GitIgnoreSpec (pathspec >= 0.10): .gitignore's syntax, without the "gitwildmatch"
+    # factory name that pathspec 1.x deprecates (a DeprecationWarning per pattern)
+    return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
-# Plain names (the default list) match that file or folder at any depth, as gitwildmatch
+# Plain names (the default list) match that file or folder at any depth, as gitignore
 # does; testing path components avoids importing and compiling pathspec on every run.
 _PLAIN = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.][A-Za-z0-9_.\-]*\Z")
 

@@ -1,4 +1,4 @@
-"""The fast path for plain exclude names matches exactly what pathspec's gitwildmatch does."""
+"""The fast path for plain exclude names matches exactly what pathspec (gitignore syntax) does."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ PATHS = ["a.py", "venv", "venv/x.py", "src/venv/x.py", "src/build", "build.py", 
 def test_plain_names_match_like_pathspec(tmp_path, rel, is_dir):
     settings = Settings(root=tmp_path)
     path = tmp_path / rel
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", files.DEFAULT_EXCLUDE)
+    spec = pathspec.GitIgnoreSpec.from_lines(files.DEFAULT_EXCLUDE)
     assert files._plain_names(tuple(files.DEFAULT_EXCLUDE)) is not None
     assert files._excluded(path, settings, is_dir) == spec.match_file(rel + ("/" if is_dir else ""))
 
