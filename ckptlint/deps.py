@@ -17,7 +17,6 @@ before. Cheap: one walk per project root and a stat per file stamped, no read, n
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -70,9 +69,3 @@ def _stamp(files: List[Path], since_ns: int) -> Optional[str]:
         parts.append(f"{file}\0{st.st_mtime_ns}\0{st.st_size}")
     return content_hash("\n".join(parts).encode("utf-8", "surrogatepass"))
 
-
-def default_jobs() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)

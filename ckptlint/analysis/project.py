@@ -1,10 +1,11 @@
 """The project-wide index: which classes each project file defines (with their bases), what it
 imports, its path constants, and its torch.save / torch.load sites.
 
-Built with the stdlib `ast` (cheap: no LibCST parse of every file), once per project root per
-process, from the files around the linted one, so a file linted alone (pre-commit) resolves
-classes the same way as a whole-project run. The index is plain data (dicts, lists, strings)
-so it can be serialised and cached.
+Built with the stdlib `ast` (never LibCST), lazily: the project's files are listed once per
+root per process (a walk, which also gives their module names), and a file is read and
+summarised only when a rule follows a name into its module. A file linted alone (pre-commit)
+resolves classes the same way as a whole-project run. Entries are plain data (dicts, lists,
+strings) so they can be serialised and cached.
 
 Module names are the dotted names `ckptlint.files.module_name_for` gives. The file being linted
 is always summarised from the text being linted, not from disk (fix passes, editors).
