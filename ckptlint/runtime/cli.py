@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     from ckptlint.output import FORMATS
 
     p = _Parser(prog="ckptlint verify", description="check checkpoint files (runtime phase)")
-    p.add_argument("files", nargs="*", help="check only these files, with no model")
+    p.add_argument("files", nargs="*", help="check only these files (a folder: the checkpoint files below it), with no model")
     p.add_argument("--config", help="pyproject.toml to read (default: the nearest one)")
     p.add_argument("--output-format", choices=sorted(FORMATS), default="text")
     p.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")

@@ -117,13 +117,31 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
     if files:
         for f in files:
             path = os.path.abspath(os.fspath(f))
-            ck = read_checkpoint(path)
-            diags.extend(guarded_file_findings(ck, safe_globals, torch_version))
+            found = checkpoints_under(path) if os.path.isdir(path) else [path]
+            if not found:
+                diags.append(make("CKPT109", "no checkpoint file (" + ", ".join(CHECKPOINT_SUFFIXES)
+                                  + ") in this folder", path))
+            for one in found:
+                ck = read_checkpoint(one)
+                diags.extend(guarded_file_findings(ck, safe_globals, torch_version))
     else:
         for entry in entries:
             diags.extend(_verify_entry(entry, root, torch_version, safe_globals, notes))
     diags.sort(key=lambda d: d.sort_key())
     return diags, notes
+
+
+# what `ckptlint verify FOLDER` picks up (the ckptlint-verify pre-commit hook's `files`)
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
+
+
+def checkpoints_under(folder: str) -> List[str]:
+    """Checkpoint files below a folder, sorted; hidden folders are skipped, like `check`."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out.extend(os.path.join(dirpath, f) for f in filenames if f.endswith(CHECKPOINT_SUFFIXES))
+    return sorted(out)
 
 
 def _expand(entry: Entry, root: pathlib.Path) -> List[str]:

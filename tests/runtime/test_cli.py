@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -130,6 +131,23 @@ def test_verify_files_from_any_directory_ignores_entries(proj, tmp_path_factory)
     proc, data = run_json("empty.pt", cwd=elsewhere)
     assert proc.returncode == 1
     assert [(d["code"], d["filename"]) for d in data] == [("CKPT109", str(empty))]
+
+
+def test_verify_a_folder_checks_the_checkpoints_below_it(tmp_path, torch):
+    """`ckptlint verify DIR` walks it like `check` walks sources: checkpoint suffixes only,
+    hidden folders skipped; a folder with none is one CKPT109, not silence."""
+    runs = tmp_path / "runs"
+    (runs / "epoch1").mkdir(parents=True)
+    (runs / ".trash").mkdir()
+    torch.save(torch.nn.Linear(2, 2).state_dict(), runs / "best.pth")
+    torch.save(torch.nn.Linear(2, 2), runs / "epoch1" / "full.pt")  # a whole-model pickle
+    torch.save(torch.nn.Linear(2, 2), runs / ".trash" / "old.pt")  # hidden: not looked at
+    (runs / "notes.txt").write_text("not a checkpoint")
+    (tmp_path / "empty").mkdir()
+    proc, data = run_json("runs", "empty", cwd=tmp_path)
+    assert proc.returncode == 1
+    found = sorted((d["code"], pathlib.Path(d["filename"]).relative_to(tmp_path).as_posix()) for d in data)
+    assert found == [("CKPT101", "runs/epoch1/full.pt"), ("CKPT102", "runs/epoch1/full.pt"), ("CKPT109", "empty")]
 
 
 @pytest.mark.parametrize(
