@@ -5,7 +5,7 @@ project index) can use it without importing LibCST."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 CANONICAL = {
     "torch.serialization.load": "torch.load",
@@ -29,3 +29,9 @@ def canonical(qname: Optional[str]) -> Optional[str]:
         return CANONICAL[qname]
     # a prefix may be re-exported too: torch.serialization.load.__call__ is rare; keep exact
     return qname
+
+
+def spellings(qname: str) -> List[str]:
+    """`qname` and every name CANONICAL maps to it (`torch.serialization.load` for
+    `torch.load`), in a fixed order."""
+    return [qname, *sorted(k for k, v in CANONICAL.items() if v == qname and k != qname)]

@@ -70,14 +70,15 @@ class Rule:
     # Identifiers one of which the code must spell (as a name, attribute, import or keyword)
     # for the rule to fire, e.g. ("load",) for a rule on `torch.load`. Files without one skip
     # the LibCST pass for this rule (see ckptlint/triage.py). Leave empty when the rule can
-    # fire through names defined in another file.
+    # fire through names defined in another file; derived when `qualnames` is given.
     names: ClassVar[Tuple[str, ...]] = ()
     # Top-level packages one of which the module must import for the rule to fire (the
     # qualified names it looks for start there), e.g. ("torch",). Same use and caveat.
     modules: ClassVar[Tuple[str, ...]] = ()
-    # With names and modules: the canonical qualified names the rule fires on (its
-    # `ctx.calls_to(...)`), so that `from torch.utils.cpp_extension import load` does not
-    # keep a rule on `torch.load`. Empty: any name from `modules` ending in `names`.
+    # The canonical qualified names the rule fires on (its `ctx.calls_to(...)`), for rules
+    # that fire on nothing else. `names` and `modules` are then derived from them (every
+    # spelling in analysis/qnames.CANONICAL included), and `from torch.utils.cpp_extension
+    # import load` does not keep a rule on `torch.load`.
     qualnames: ClassVar[Tuple[str, ...]] = ()
     # stdlib `ast` node types for `probe`: the rule runs on a file only when `probe` says yes
     # to one of its nodes (a conservative test, so nothing the rule would report is lost).
@@ -86,6 +87,15 @@ class Rule:
     @staticmethod
     def probe(node) -> bool:
         return True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.qualnames and not (cls.names or cls.modules):
+            from ckptlint.analysis.qnames import spellings
+
+            every = [q for qn in cls.qualnames for q in spellings(qn)]
+            cls.names = tuple(dict.fromkeys(q.rsplit(".", 1)[-1] for q in every))
+            cls.modules = tuple(dict.fromkeys(q.split(".", 1)[0] for q in every))
     # Markdown with the sections in SECTIONS, each introduced by "## <section>".
     docs: ClassVar[str] = ""
     valid: ClassVar[Tuple[Valid, ...]] = ()

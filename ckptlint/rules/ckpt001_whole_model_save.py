@@ -20,8 +20,6 @@ class WholeModelSave(Rule):
     fix_title = "Save `.state_dict()` instead"
     triggers = ("save(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
-    names = ("save",)
-    modules = ("torch",)
     qualnames = ("torch.save",)
     docs = """
     ## What it does

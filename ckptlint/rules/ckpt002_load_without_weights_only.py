@@ -12,8 +12,6 @@ class LoadWithoutWeightsOnly(Rule):
     fix_title = "Add `weights_only=True`"
     security_severity = "8.8"
     triggers = ("load",)
-    names = ("load",)
-    modules = ("torch",)
     qualnames = ("torch.load",)
     docs = """
     ## What it does

@@ -9,8 +9,6 @@ class WeightsOnlyFalse(Rule):
     fix_safety = "none"
     security_severity = "9.8"
     triggers = ("weights_only",)
-    names = ("load",)
-    modules = ("torch",)
     qualnames = ("torch.load",)
     docs = """
     ## What it does

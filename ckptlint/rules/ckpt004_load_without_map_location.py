@@ -36,8 +36,6 @@ class LoadWithoutMapLocation(Rule):
     fix_safety = "sometimes"
     fix_title = 'Add `map_location="cpu"`'
     triggers = ("load",)
-    names = ("load",)
-    modules = ("torch",)
     qualnames = ("torch.load",)
     docs = """
     ## What it does

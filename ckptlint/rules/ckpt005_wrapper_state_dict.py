@@ -25,8 +25,6 @@ class WrapperStateDict(Rule):
     fix_title = "Save the wrapped model's state dict"
     triggers = ("save(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
-    names = ("save",)
-    modules = ("torch",)
     qualnames = ("torch.save",)
     docs = """
     ## What it does

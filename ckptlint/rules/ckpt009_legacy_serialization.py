@@ -10,8 +10,6 @@ class LegacySerialization(Rule):
     fix_safety = "safe"
     fix_title = "Remove `_use_new_zipfile_serialization=False`"
     triggers = ("_use_new_zipfile_serialization",)
-    names = ("save",)
-    modules = ("torch",)
     qualnames = ("torch.save",)
     docs = """
     ## What it does

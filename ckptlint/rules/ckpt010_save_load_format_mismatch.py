@@ -49,8 +49,6 @@ class SaveLoadFormatMismatch(Rule):
     fix_safety = "none"
     triggers = ("load(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
-    names = ("load",)
-    modules = ("torch",)
     qualnames = ("torch.load",)
     docs = """
     ## What it does

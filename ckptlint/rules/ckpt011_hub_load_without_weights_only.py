@@ -12,8 +12,6 @@ class HubLoadWithoutWeightsOnly(Rule):
     fix_availability = "sometimes"
     security_severity = "8.8"
     triggers = ("load_state_dict_from_url", "load_url")
-    names = ("load_state_dict_from_url", "load_url")
-    modules = ("torch",)
     qualnames = ("torch.hub.load_state_dict_from_url",)
     docs = """
     ## What it does

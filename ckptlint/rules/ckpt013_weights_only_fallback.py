@@ -49,8 +49,6 @@ class WeightsOnlyFallback(Rule):
     security_severity = "9.8"
     triggers = ("weights_only",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
-    names = ("load",)
-    modules = ("torch",)
     qualnames = ("torch.load",)
     docs = """
     ## What it does

@@ -23,8 +23,6 @@ class UnguardedDistributedSave(Rule):
     fix_safety = "none"
     triggers = ("init_process_group", "init_distributed")
     # it reports only on these calls, so files without them skip LibCST (triage.py)
-    names = ("save",)
-    modules = ("torch",)
     qualnames = ("torch.save",)
     docs = """
     ## What it does

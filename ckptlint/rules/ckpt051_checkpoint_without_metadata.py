@@ -48,8 +48,6 @@ class CheckpointWithoutMetadata(Rule):
     fix_safety = "none"
     triggers = ("save(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
-    names = ("save",)
-    modules = ("torch",)
     qualnames = ("torch.save",)
     docs = """
     ## What it does

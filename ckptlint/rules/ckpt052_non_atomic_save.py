@@ -22,8 +22,6 @@ class NonAtomicSave(Rule):
     fix_safety = "none"
     triggers = ("save(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
-    names = ("save",)
-    modules = ("torch",)
     qualnames = ("torch.save",)
     docs = """
     ## What it does
