@@ -19,7 +19,7 @@ fire there, so diagnostics and fixes are the same with and without triage
 from __future__ import annotations
 
 import ast
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, Iterable, Optional, Set
 
 from ckptlint.analysis.qnames import canonical
 
@@ -250,7 +250,3 @@ def by_names(text: str, rules: list, path: str = "<unknown>", module_name: Optio
     except Exception:  # the caller reports syntax errors; keep every rule
         return rules
     return by_tree(tree, rules, module_name)
-
-
-def active_rules(text: str, rules: list, path: str = "<unknown>", module_name: Optional[str] = None) -> List:
-    return by_names(text, by_triggers(text, rules), path, module_name)

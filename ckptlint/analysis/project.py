@@ -52,10 +52,6 @@ def find_root(path: str) -> Tuple[Optional[Path], bool]:
     return d, False
 
 
-def _walk(root: Path, whole: bool) -> List[Path]:
-    return [f for f, _ in walk_modules(root, whole)]
-
-
 def walk_modules(root: Path, whole: bool) -> List[Tuple[Path, str]]:
     """(file, module name) for the Python files under root, sorted by path; without `whole`,
     only packages below the top folder are entered. Bounded, so a marker in a huge folder (a
