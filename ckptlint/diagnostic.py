@@ -95,6 +95,7 @@ class Diagnostic:
             "noqa_row": self.noqa_row,
             "fix": self.fix.to_json() if self.fix else None,
             "url": self.url,
+            "severity": self.severity,
         }
         if self.is_runtime:
             out["key"] = self.key

@@ -32,6 +32,15 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
+def _found(diagnostics, fixed: int) -> str:
+    """`3 errors`, or `2 errors and 1 warning` when some findings are warnings."""
+    warnings = sum(1 for d in diagnostics if d.severity == "warning")
+    errors = len(diagnostics) - warnings + fixed
+    if not warnings:
+        return _plural(errors, "error")
+    return f"{_plural(errors, 'error')} and {_plural(warnings, 'warning')}"
+
+
 def statistics(diagnostics, report) -> List[str]:
     counts = Counter(d.code for d in diagnostics)
     names = {d.code: d.name for d in diagnostics}
@@ -61,9 +70,9 @@ def summary(diagnostics, report) -> List[str]:
         out.append("All checks passed!")
         return out
     if fixed:
-        out.append(f"Found {_plural(n + fixed, 'error')} ({fixed} fixed, {n} remaining).")
+        out.append(f"Found {_found(diagnostics, fixed)} ({fixed} fixed, {n} remaining).")
     else:
-        out.append(f"Found {_plural(n, 'error')}.")
+        out.append(f"Found {_found(diagnostics, 0)}.")
     can_fix = sum(1 for d in diagnostics if d.fix is not None and d.fix.applies(report.unsafe_fixes))
     hidden = sum(1 for d in diagnostics if d.fix is not None and not d.fix.applies(report.unsafe_fixes))
     if can_fix and not report.fix:

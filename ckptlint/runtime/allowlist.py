@@ -1,17 +1,28 @@
 """Which globals a checkpoint may name (CKPT101).
 
-``WEIGHTS_ONLY_ALLOWED`` is a static copy of torch's weights-only allowlist
-(``torch._weights_only_unpickler._get_allowed_globals()`` in torch 2.13), kept static so
-that CKPT101 needs no torch. tests/runtime/test_allowlist.py compares it with the real one.
+A pickle can only run code through the globals it names: the callables it calls and the
+classes it builds (whose ``__new__``, ``__init__``, ``__setstate__``, ``__setitem__`` and
+``append`` the unpickler calls). So every global is judged on its own:
 
-``DANGER_MODULES`` / ``DANGER_NAMES`` are matched against every dotted part of a global
-(``pathlib.os.system`` has the part ``os``; ``builtins.exec.__call__`` has ``exec``), after
-the Python 2 renaming; a match makes CKPT101 an error.
+- ``WEIGHTS_ONLY_ALLOWED``, a static copy of torch's weights-only allowlist
+  (``torch._weights_only_unpickler._get_allowed_globals()`` in torch 2.13, compared with the
+  real one in the tests), and the project's ``safe-globals``: fine.
+- ``DATA``: a short, reviewed list of data types that torch's weights-only loading refuses
+  but that only build a value from their arguments and call none of them (a class or
+  callable passed to them is a global of its own, judged on its own). They need
+  allowlisting, not alarm: a warning that says how.
+- everything else: the file runs code when loaded with ``weights_only=False``, an error. A
+  list of known-dangerous names would always lag behind the gadgets people find; this
+  inverts it.
+
+``DANGER_MODULES`` / ``DANGER_NAMES`` only sharpen the wording and stop ``safe-globals`` from
+allowing the obvious (``os.system``): they are matched against every dotted part of a global
+(``pathlib.os.system`` has the part ``os``), after the Python 2 renaming.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, List, Tuple
+from typing import Dict, Iterable, List, Tuple
 
 _TORCH_TENSOR_TYPES = (
     "BFloat16", "Bool", "Byte", "Char", "Double", "Float", "Half", "Int", "Long", "Short",
@@ -92,6 +103,8 @@ def parts(qualname: str) -> List[str]:
 
 
 def is_dangerous(qualname: str) -> bool:
+    if qualname in DATA:  # reviewed by name (numpy.random._pickle is not the pickle module)
+        return False
     if qualname.startswith("<"):  # unresolved STACK_GLOBAL, extension codes
         return True
     return any(p in DANGER_MODULES or p in DANGER_NAMES for p in parts(qualname))
@@ -108,13 +121,110 @@ def user_allows(qualname: str, safe_globals: Iterable[str]) -> bool:
 
 
 def classify(globals_: Iterable[str], safe_globals: Iterable[str] = ()) -> Tuple[List[str], List[str]]:
-    """Return (dangerous, other disallowed) globals, sorted. Dangerous globals are reported
-    even when the user listed them in safe-globals."""
+    """Return (code, data): the globals that run code on load and the reviewed data types
+    that need allowlisting, sorted. Dangerous globals count as code even when the user
+    listed them in safe-globals."""
     safe = list(safe_globals)
-    danger, other = set(), set()
+    code, data = set(), set()
     for g in globals_:
         if is_dangerous(g):
-            danger.add(g)
-        elif g not in WEIGHTS_ONLY_ALLOWED and not user_allows(g, safe):
-            other.add(g)
-    return sorted(danger), sorted(other)
+            code.add(g)
+        elif g in WEIGHTS_ONLY_ALLOWED or user_allows(g, safe):
+            continue
+        elif g in DATA:
+            data.add(g)
+        else:
+            code.add(g)
+    return sorted(code), sorted(data)
+
+
+_NUMPY_ARRAY = "builds a numpy array of the class and dtype it is given (each judged on its own)"
+_NUMPY_SCALAR = "a numpy scalar from a dtype and its raw bytes"
+_BIT_GENERATOR = "a numpy bit generator, restored from its state"
+_RNG_CTOR = ("looks a numpy bit generator up by name in numpy's own table (a class or "
+             "callable it is given instead is judged on its own)")
+_PATH = "a file path value (nothing is opened)"
+_TIME = "a date or time value"
+_BUILTIN = "a builtin type, built from already-loaded values"
+
+# Reviewed data types: torch's weights-only loading refuses them, but building them runs no
+# code beyond their own constructors, which only store values. Name -> why it is safe.
+DATA: Dict[str, str] = {
+    "numpy.core.multiarray._reconstruct": _NUMPY_ARRAY,
+    "numpy._core.multiarray._reconstruct": _NUMPY_ARRAY,
+    "numpy.ndarray": "the numpy array class; its state is raw bytes or already-loaded objects",
+    "numpy.dtype": "a numpy dtype from its type code",
+    "numpy.core.multiarray.scalar": _NUMPY_SCALAR,
+    "numpy._core.multiarray.scalar": _NUMPY_SCALAR,
+    "numpy.random._pickle.__randomstate_ctor": _RNG_CTOR,
+    "numpy.random._pickle.__generator_ctor": _RNG_CTOR,
+    "numpy.random._pickle.__bit_generator_ctor": _RNG_CTOR,
+    "numpy.random._mt19937.MT19937": _BIT_GENERATOR,
+    "numpy.random._pcg64.PCG64": _BIT_GENERATOR,
+    "numpy.random._pcg64.PCG64DXSM": _BIT_GENERATOR,
+    "numpy.random._philox.Philox": _BIT_GENERATOR,
+    "numpy.random._sfc64.SFC64": _BIT_GENERATOR,
+    "numpy.random.bit_generator.SeedSequence": "numpy's seed sequence, restored from its fields",
+    "numpy.random.bit_generator.__pyx_unpickle_SeedSequence":
+        "Cython's restore helper for numpy's seed sequence: checks a checksum, sets fields",
+    "argparse.Namespace": "a plain attribute container (training arguments)",
+    "collections.defaultdict": "a dict whose default factory is stored, not called, on load",
+    "collections.deque": "a double-ended queue of already-loaded values",
+    "datetime.datetime": _TIME,
+    "datetime.date": _TIME,
+    "datetime.time": _TIME,
+    "datetime.timedelta": _TIME,
+    "datetime.timezone": _TIME,
+    "pathlib.Path": _PATH,
+    "pathlib.PosixPath": _PATH,
+    "pathlib.WindowsPath": _PATH,
+    "pathlib.PurePath": _PATH,
+    "pathlib.PurePosixPath": _PATH,
+    "pathlib.PureWindowsPath": _PATH,
+    "pathlib._local.PosixPath": _PATH,
+    "pathlib._local.WindowsPath": _PATH,
+    "decimal.Decimal": "a decimal number",
+    "fractions.Fraction": "a fraction",
+    "uuid.UUID": "a UUID value",
+    "builtins.object": "the base class `copyreg._reconstructor` is given for plain classes",
+    "builtins.list": _BUILTIN,
+    "builtins.dict": _BUILTIN,
+    "builtins.tuple": _BUILTIN,
+    "builtins.int": _BUILTIN,
+    "builtins.float": _BUILTIN,
+    "builtins.str": _BUILTIN,
+    "builtins.bool": _BUILTIN,
+    "builtins.slice": _BUILTIN,
+    "builtins.range": _BUILTIN,
+    "builtins.frozenset": _BUILTIN,
+    "copyreg._reconstructor": ("instantiates the class it is given (judged on its own), calling "
+                               "only the `__init__` of the base class it names (judged too)"),
+    "copyreg.__newobj__": "calls `cls.__new__` of the class it is given (judged on its own)",
+    "torch.torch_version.TorchVersion": "`torch.__version__`: a string",
+}
+
+
+def _numpy_major() -> int:
+    try:
+        from importlib.metadata import version
+
+        return int(version("numpy").split(".")[0])
+    except Exception:  # noqa: BLE001 - not installed, or an odd version string
+        return 2
+
+
+def safe_globals_call(names: Iterable[str]) -> str:
+    """The ``torch.serialization.safe_globals([...])`` argument that lets
+    ``torch.load(weights_only=True)`` read these globals here: an object's own
+    ``module.qualname`` must equal the name in the file, so where numpy moved a name
+    (``numpy.core`` became ``numpy._core`` in numpy 2) the entry is ``(object, "name in
+    the file")``."""
+    numpy_core = "numpy._core." if _numpy_major() >= 2 else "numpy.core."
+    items = []
+    for name in sorted(names):
+        here = name
+        for old in ("numpy.core.", "numpy._core."):
+            if name.startswith(old):
+                here = numpy_core + name[len(old):]
+        items.append(here if here == name else f'({here}, "{name}")')
+    return f"torch.serialization.safe_globals([{', '.join(items)}])"

@@ -26,6 +26,28 @@ MAX_MARK_DEPTH = 2000
 MAX_STACK = 1 << 22
 MAX_DEPTH = 1000  # object nesting (torch state dicts need < 10)
 
+# how a global is used, strongest first: what the message says the pickle does with it
+CALLS, CONSTRUCTS, IMPORTS = "calls", "constructs", "imports"
+_RANK = {CALLS: 0, CONSTRUCTS: 1, IMPORTS: 2}
+# callables that call or instantiate some of their arguments: (argument index, use)
+_ARG_USES = {
+    "copyreg._reconstructor": ((0, CONSTRUCTS), (1, CONSTRUCTS)),  # cls, base (its __init__)
+    "copyreg.__newobj__": ((0, CONSTRUCTS),),
+    "copyreg.__newobj_ex__": ((0, CONSTRUCTS),),
+    "torch._tensor._rebuild_from_type_v2": ((0, CALLS), (1, CONSTRUCTS)),
+    "numpy.random._pickle.__randomstate_ctor": ((0, CONSTRUCTS), (1, CALLS)),
+    "numpy.random._pickle.__generator_ctor": ((0, CONSTRUCTS), (1, CALLS)),
+    "numpy.random._pickle.__bit_generator_ctor": ((0, CONSTRUCTS),),
+}
+
+
+def merge_uses(a: Dict[str, str], b: Dict[str, str]) -> Dict[str, str]:
+    out = dict(a)
+    for name, use in b.items():
+        if name not in out or _RANK[use] < _RANK[out[name]]:
+            out[name] = use
+    return out
+
 
 class InertMachine:
     """Pass 2: a pickle VM that builds inert records instead of objects."""
@@ -39,6 +61,8 @@ class InertMachine:
         self.persistent_ids = 0
         self.depths: Dict[int, Tuple[Any, int]] = {}  # id -> (object kept alive, depth)
         self.result: Any = None
+        self.proto = 0
+        self.uses: Dict[str, str] = {}  # global -> CALLS | CONSTRUCTS | IMPORTS
 
     # -- helpers -------------------------------------------------------------------------
     def _pop(self):
@@ -84,17 +108,30 @@ class InertMachine:
         return idx
 
     def _global(self, module, name) -> Global:
-        module, name = map_py2(module, name)
+        if self.proto < 3:  # the unpickler maps Python 2 names only below protocol 3
+            module, name = map_py2(module, name)
         g = Global(module, name)
         if g.qualname not in self.globals:
             self.globals.append(g.qualname)
+            self.uses[g.qualname] = IMPORTS
         return g
 
-    def _call(self, func, args):
+    def _use(self, obj, use: str) -> None:
+        if not isinstance(obj, Global):
+            return
+        key = f"<extension code {obj.name}>" if obj.module == "<extension>" else obj.qualname
+        if key in self.uses and _RANK[use] < _RANK[self.uses[key]]:
+            self.uses[key] = use
+
+    def _call(self, func, args, use: str = CALLS):
         if not isinstance(args, tuple):
             raise PickleScanError("call arguments are not a tuple")
+        self._use(func, use)
         if isinstance(func, Global):
             q = func.qualname
+            for index, arg_use in _ARG_USES.get(q, ()):
+                if index < len(args):
+                    self._use(args[index], arg_use)
             if q in TENSOR_REBUILDERS:
                 t = interpret_rebuild(q, args)
                 if t is not None:
@@ -156,6 +193,7 @@ class InertMachine:
     def op_PROTO(self, arg):
         if not 0 <= int(arg) <= 5:
             raise PickleScanError(f"unsupported pickle protocol {arg}")
+        self.proto = int(arg)
 
     def op_FRAME(self, arg):
         pass
@@ -306,6 +344,7 @@ class InertMachine:
         q = f"<extension code {arg}>"
         if q not in self.globals:
             self.globals.append(q)
+            self.uses[q] = IMPORTS
         self._push(Global("<extension>", str(arg)))
 
     op_EXT2 = op_EXT4 = op_EXT1
@@ -318,13 +357,13 @@ class InertMachine:
     def op_NEWOBJ(self, arg):
         args = self._pop()
         cls = self._pop()
-        self._push(self._call(cls, args))
+        self._push(self._call(cls, args, CONSTRUCTS))
 
     def op_NEWOBJ_EX(self, arg):
         kwargs = self._pop()
         args = self._pop()
         cls = self._pop()
-        obj = self._call(cls, args)
+        obj = self._call(cls, args, CONSTRUCTS)
         if isinstance(obj, Call):
             obj.items.append(("**kwargs", kwargs))
         self._push(obj)
@@ -332,13 +371,13 @@ class InertMachine:
     def op_INST(self, arg):
         module, _, name = str(arg).partition(" ")
         cls = self._global(module, name)
-        self._push(self._call(cls, tuple(self._pop_mark())))
+        self._push(self._call(cls, tuple(self._pop_mark()), CONSTRUCTS))
 
     def op_OBJ(self, arg):
         items = self._pop_mark()
         if not items:
             raise PickleScanError("OBJ without a class")
-        self._push(self._call(items[0], tuple(items[1:])))
+        self._push(self._call(items[0], tuple(items[1:]), CONSTRUCTS))
 
     def op_BUILD(self, arg):
         state = self._pop()

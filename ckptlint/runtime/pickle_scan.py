@@ -1,26 +1,32 @@
 """Read a pickle without running it.
 
-Two passes over one opcode stream, fed op by op (``pickletools.genops`` reads the bytes
-linearly, so frames cannot hide an instruction, and nothing is kept but the passes' state):
+Two passes over one opcode stream (``opcodes.py``, which reads as the C unpickler does),
+fed op by op, keeping nothing but the passes' state:
 
 1. ``OpcodeGlobals``: every global the stream names (GLOBAL, INST, STACK_GLOBAL resolved
    from the strings and memo entries pushed before it, EXTn), by opcode alone.
 2. ``InertMachine`` (inert_machine.py): a pickle VM that builds inert records, giving the
-   object tree, storages and tensor shapes, and every global STACK_GLOBAL really resolves.
+   object tree, storages and tensor shapes, every global STACK_GLOBAL really resolves, and
+   how each global is used (called, constructed, or only imported).
 
 Both are needed: the opcode list alone cannot see what a STACK_GLOBAL really resolves to,
 and the machine stops at the first error while the opcode pass still names what came
 before. Any surprise raises ``PickleScanError``: callers fail closed.
+
+A pickle whose frames end inside an instruction is read twice: in order (``pickle.loads``)
+and as the C unpickler reads a file object without ``peek`` (``torch.load``'s ``data.pkl``);
+the result names what either reading would run.
 """
 
 from __future__ import annotations
 
 import io
-import pickletools
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from ckptlint.runtime.inert_machine import InertMachine
+from ckptlint.runtime.inert_machine import InertMachine, merge_uses
+from ckptlint.runtime.opcodes import Reader, ops
 from ckptlint.runtime.records import PickleScanError, StorageInfo, map_py2
 
 MAX_OPS = 1 << 26
@@ -33,57 +39,95 @@ class ScanResult:
     root: Any  # the inert object tree
     storages: Dict[str, StorageInfo]
     persistent_ids: int
-    end: int  # byte offset just after STOP
-
-
-def _ops(stream):
-    try:
-        for count, (op, arg, pos) in enumerate(pickletools.genops(stream)):
-            if count > MAX_OPS:
-                raise PickleScanError("too many opcodes")
-            yield op, arg, pos
-    except PickleScanError:
-        raise
-    except RecursionError as exc:  # pragma: no cover - genops is iterative
-        raise PickleScanError("nesting too deep") from exc
-    except Exception as exc:  # ValueError, EOFError, UnicodeDecodeError, ...
-        raise PickleScanError(f"malformed pickle: {exc}") from exc
+    end: int  # byte offset in the stream just after STOP
+    uses: Dict[str, str] = field(default_factory=dict)  # global -> calls | constructs | imports
+    straddled: bool = False  # a frame ended inside an instruction: readers disagree
 
 
 def scan(data, max_bytes: Optional[int] = None) -> ScanResult:
-    """Parse one pickle (bytes or a binary file positioned at its start)."""
+    """Parse one pickle: bytes, or a binary file positioned at its start (read at most to
+    its end). Raises PickleScanError (with ``globals`` and ``uses`` of what came before)."""
     stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     start = stream.tell()
+    size = stream.seek(0, os.SEEK_END) - start
+    stream.seek(start)
+    capped = max_bytes is not None and size > max_bytes
+    if capped:
+        size = max_bytes
+    try:
+        first = _scan(Reader(stream, False, size))
+    except PickleScanError as exc:
+        if capped and "truncated" in str(exc):
+            exc.args = ("pickle larger than the size limit",)
+        if not getattr(exc, "straddled", False):
+            raise
+        first = None
+        first_error = exc
+    if first is not None and not first.straddled:
+        return first
+    # Frames end inside instructions: also read as torch.load reads data.pkl, and report both.
+    stream.seek(start)
+    try:
+        second = _scan(Reader(stream, True, size))
+    except PickleScanError as exc:
+        exc.straddled = True  # type: ignore[attr-defined]
+        _merge_into_error(exc, first or first_error)
+        raise
+    if first is None:
+        _merge_into_error(first_error, second)
+        raise first_error
+    second.globals = first.globals + [g for g in second.globals if g not in first.globals]
+    second.uses = merge_uses(first.uses, second.uses)
+    second.straddled = True
+    stream.seek(first.end)
+    second.end = first.end
+    return second
+
+
+def _merge_into_error(exc, other) -> None:
+    names = list(getattr(exc, "globals", []))
+    names += [g for g in getattr(other, "globals", []) if g not in names]
+    exc.globals = names
+    exc.uses = merge_uses(getattr(exc, "uses", {}), getattr(other, "uses", {}))
+
+
+def _scan(reader: Reader) -> ScanResult:
     names = OpcodeGlobals()
     machine = InertMachine()
     last = None
-    limit = None if max_bytes is None else start + max_bytes
     feed, step = names.feed, machine.step
     try:
-        for op, arg, pos in _ops(stream):
-            if limit is not None and pos > limit:
-                raise PickleScanError("pickle larger than the size limit")
-            last = op.name
-            feed(last, arg)
-            step(last, arg)
-        if last != "STOP":
+        for count, (name, arg, _pos) in enumerate(ops(reader)):
+            if count > MAX_OPS:
+                raise PickleScanError("too many opcodes")
+            last = name
+            feed(name, arg)
+            step(name, arg)
+        if last != "STOP":  # pragma: no cover - ops() ends at STOP or raises
             raise PickleScanError("pickle has no STOP opcode (truncated)")
     except PickleScanError as exc:
         # keep what was named before the failure: the report lists it (fail closed)
         exc.globals = names.found + [g for g in machine.globals if g not in names.found]  # type: ignore[attr-defined]
+        exc.uses = dict(machine.uses)  # type: ignore[attr-defined]
+        exc.straddled = reader.straddled  # type: ignore[attr-defined]
         raise
+    except RecursionError as exc:  # pragma: no cover - both passes are iterative
+        raise PickleScanError("nesting too deep") from exc
     # The VM ran every STACK_GLOBAL on the real stack contents (any opcode it cannot model
     # exactly is an error, handled above), so pass 1's "could not follow" marker is moot.
     found = [g for g in names.found if g != UNRESOLVED]
     found += [g for g in machine.globals if g not in found]
-    return ScanResult(found, machine.result, machine.storages, machine.persistent_ids, stream.tell())
+    end = reader.start + reader.pos()
+    reader.f.seek(end)
+    return ScanResult(found, machine.result, machine.storages, machine.persistent_ids,
+                      end, machine.uses, reader.straddled)
 
 
 # what each opcode means to pass 1 (anything not listed pushes a value pass 1 does not track)
-_UNKNOWN, _STRING, _NOTHING, _GLOBAL, _STACK_GLOBAL, _EXT, _PUT, _MEMOIZE, _GET = range(9)
+_UNKNOWN, _STRING, _NOTHING, _GLOBAL, _STACK_GLOBAL, _EXT, _PUT, _MEMOIZE, _GET, _PROTO = range(10)
 _KIND = {name: _STRING for name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE",
                                     "STRING", "BINSTRING", "SHORT_BINSTRING")}
-_KIND.update({"FRAME": _NOTHING, "PROTO": _NOTHING, "MARK": _NOTHING, "GLOBAL": _GLOBAL,
+_KIND.update({"FRAME": _NOTHING, "PROTO": _PROTO, "MARK": _NOTHING, "GLOBAL": _GLOBAL,
               "INST": _GLOBAL, "STACK_GLOBAL": _STACK_GLOBAL, "EXT1": _EXT, "EXT2": _EXT,
               "EXT4": _EXT, "PUT": _PUT, "BINPUT": _PUT, "LONG_BINPUT": _PUT,
               "MEMOIZE": _MEMOIZE, "GET": _GET, "BINGET": _GET, "LONG_BINGET": _GET})
@@ -102,9 +146,12 @@ class OpcodeGlobals:
         self.memo: Dict[int, Any] = {}
         self.below: Any = None
         self.top: Any = None
-        self.memo_next = 0
+        self.proto = 0
 
-    def _add(self, qualname: str) -> None:
+    def _add(self, module: str, name: str) -> None:
+        if self.proto < 3:  # the unpickler maps Python 2 names only below protocol 3
+            module, name = map_py2(module, name)
+        qualname = f"{module}.{name}"
         if qualname not in self.found:
             self.found.append(qualname)
 
@@ -116,33 +163,31 @@ class OpcodeGlobals:
             self.below, self.top = self.top, arg
         elif kind == _PUT:
             self.memo[int(arg)] = self.top
-            if int(arg) >= self.memo_next:
-                self.memo_next = int(arg) + 1
         elif kind == _GET:
             self.below, self.top = self.top, self.memo.get(int(arg))
         elif kind == _MEMOIZE:
-            self.memo[self.memo_next] = self.top
-            self.memo_next += 1
+            self.memo[len(self.memo)] = self.top
+        elif kind == _PROTO:
+            self.proto = int(arg)
         elif kind == _GLOBAL:
             module, _, name = str(arg).partition(" ")
-            module, name = map_py2(module, name)
-            self._add(f"{module}.{name}")
+            self._add(module, name)
             self.below, self.top = self.top, None
         elif kind == _STACK_GLOBAL:
             if isinstance(self.top, str) and isinstance(self.below, str):
-                module, name = map_py2(self.below, self.top)
-                self._add(f"{module}.{name}")
-            else:
-                self._add(UNRESOLVED)
+                self._add(self.below, self.top)
+            elif UNRESOLVED not in self.found:
+                self.found.append(UNRESOLVED)
             self.below, self.top = self.top, None
         elif kind == _EXT:
-            self._add(f"<extension code {arg}>")
+            if f"<extension code {arg}>" not in self.found:
+                self.found.append(f"<extension code {arg}>")
             self.below, self.top = self.top, None
 
 
 def opcode_globals(data) -> List[str]:
-    """Pass 1 alone over a whole pickle (for tests and tools)."""
+    """Pass 1 alone over a whole pickle, read in order (for tests and tools)."""
     names = OpcodeGlobals()
-    for op, arg, _pos in _ops(io.BytesIO(data)):
-        names.feed(op.name, arg)
+    for name, arg, _pos in ops(Reader(io.BytesIO(data), False, len(data))):
+        names.feed(name, arg)
     return names.found

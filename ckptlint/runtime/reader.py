@@ -1,37 +1,46 @@
-"""A torch-free checkpoint reader.
+"""A torch-free checkpoint reader that sees every pickle a loader could run.
 
-Recognises torch zip archives (any top folder), the legacy (non-zip) stream, raw pickles,
-safetensors files, Hugging Face ``*.index.json`` sharded checkpoints and (for security only)
-the torch<0.4 tar format. It parses pickles
-with :mod:`ckptlint.runtime.pickle_scan` (never unpickles), never reads tensor bytes, and
-never raises for a bad file: everything wrong ends up in ``Checkpoint.problems`` (CKPT109)
-or ``Checkpoint.pickle_error`` (fail closed: CKPT101 + CKPT109).
+It recognises, by content: torch zip archives (read as torch's miniz reader reads them,
+``zipdir.py``), several archives laid end to end (a DCP ``.distcp`` shard: each is read on
+its own byte range), the legacy (non-zip) stream, raw pickles (and pickles appended after
+them), the torch<0.4 tar format, safetensors files and Hugging Face ``*.index.json``
+sharded checkpoints. It parses pickles with :mod:`ckptlint.runtime.pickle_scan` (never
+unpickles), never reads tensor bytes, and never raises for a bad file: integrity faults go
+to ``Checkpoint.problems`` (CKPT109), a pickle it cannot parse to ``Pickle.error`` (fail
+closed: CKPT101 + CKPT109).
 
-Zip CRCs: every record except tensor storages is CRC-checked (that includes ``data.pkl``).
-Storage records are checked for presence and size against the pickle; their CRCs are only
-checked with ``data_crc=True`` (streamed in 1 MiB chunks), because that means reading every
-tensor byte, which is what the reader is designed never to need.
+Where torch's choice depends on details (several records named ``data.pkl`` ignoring case,
+which torch resolves by a binary search over its sorted directory), it does not guess:
+every record torch could open is scanned, and ``Checkpoint.problems`` says the file is odd.
+
+Zip CRCs: torch does not check them, so a CRC mismatch never stops the scan; every record
+except tensor storages is CRC-checked (CKPT109). Storage records are checked for presence
+and size against the pickle; their CRCs only with ``data_crc=True`` (streamed), because that
+means reading every tensor byte.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import pickletools
 import struct
 import tarfile
-import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, BinaryIO, Dict, List, Optional, Tuple
 
+from ckptlint.runtime import zipdir
+from ckptlint.runtime.inert_machine import merge_uses
+from ckptlint.runtime.opcodes import OPCODES
 from ckptlint.runtime.pickle_scan import ScanResult, scan
 from ckptlint.runtime.records import PDict, PickleScanError, StorageInfo, TensorInfo
-from ckptlint.runtime.torch_tables import ITEMSIZE
+from ckptlint.runtime.torch_tables import ITEMSIZE, STORAGE_DTYPES
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_PICKLE_BYTES = 1 << 30
 MAX_SAFETENSORS_HEADER = 100 << 20
+MAX_PICKLES = 1000  # pickles appended one after another; more is not checked (fail closed)
 CHUNK = 1 << 20
 
 SAFETENSORS_DTYPES = {
@@ -45,21 +54,56 @@ SAFETENSORS_DTYPES = {
 
 
 @dataclass
+class Pickle:
+    """One pickle in the file that some loader unpickles."""
+
+    where: str  # `archive/data.pkl`, `pickle 2 (byte 1234)`, `archive 2 (bytes 10-99): ...`
+    globals: List[str] = field(default_factory=list)
+    uses: Dict[str, str] = field(default_factory=dict)  # global -> calls | constructs | imports
+    error: Optional[str] = None  # could not be parsed to the end: fail closed
+    straddled: bool = False  # its frames end inside instructions: crafted
+
+
+@dataclass
 class Checkpoint:
     path: str
-    format: str = "unknown"  # zip | legacy | pickle | safetensors | sharded | unknown
-    globals: List[str] = field(default_factory=list)
+    format: str = "unknown"  # zip | archives | legacy | pickle | tar | safetensors | sharded | unknown
     root: Any = None
     storages: Dict[str, StorageInfo] = field(default_factory=dict)
+    pickles: List[Pickle] = field(default_factory=list)
+    items: List[Any] = field(default_factory=list)  # roots of archives laid end to end
     problems: List[str] = field(default_factory=list)  # integrity faults: CKPT109
     crc_failed: bool = False
-    pickle_error: Optional[str] = None  # could not prove the pickle safe: CKPT101 (+109)
     not_checkpoint: Optional[str] = None  # not a checkpoint at all: CKPT109 only
     unverified: Optional[str] = None  # a format whose pickles are not all checked: CKPT101
+    torchscript: bool = False  # torch.load hands it to torch.jit.load
     records: List[str] = field(default_factory=list)
     archive_version: Optional[str] = None
     metadata: Dict[str, Any] = field(default_factory=dict)  # safetensors __metadata__
     shards: List["Checkpoint"] = field(default_factory=list)
+    failure: Optional[str] = None  # the reader itself failed before every pickle was read
+
+    @property
+    def globals(self) -> List[str]:
+        out: List[str] = []
+        for p in self.pickles:
+            out.extend(g for g in p.globals if g not in out)
+        return out
+
+    @property
+    def uses(self) -> Dict[str, str]:
+        out: Dict[str, str] = {}
+        for p in self.pickles:
+            out = merge_uses(out, p.uses)
+        return out
+
+    @property
+    def pickle_error(self) -> Optional[str]:
+        """Why some pickle of the file could not be proven safe (fail closed), or None."""
+        for p in self.pickles:
+            if p.error is not None:
+                return p.error if len(self.pickles) == 1 else f"{p.error} in {p.where}"
+        return self.failure
 
     @property
     def readable(self) -> bool:
@@ -71,18 +115,16 @@ def read_checkpoint(path, data_crc: bool = False) -> Checkpoint:
     ck = Checkpoint(path)
     try:
         _read(ck, data_crc)
-    except PickleScanError as exc:
-        ck.pickle_error = str(exc)
     except MemoryError:
-        ck.pickle_error = "ran out of memory while parsing"
+        ck.failure = "ran out of memory while parsing"
     except RecursionError:
-        ck.pickle_error = "nesting too deep"
+        ck.failure = "nesting too deep"
     except OSError as exc:
         ck.not_checkpoint = f"cannot read file: {exc.strerror or exc}"
     except Exception as exc:  # noqa: BLE001 - never crash on a file; never fail open
         reason = f"reader failure ({type(exc).__name__}: {exc})"
-        if ck.format in ("zip", "legacy", "pickle", "tar") and ck.root is None:
-            ck.pickle_error = reason  # the pickle was not fully checked: CKPT101 + CKPT109
+        if ck.format in ("zip", "archives", "legacy", "pickle", "tar"):
+            ck.failure = reason  # some pickle may not have been checked: CKPT101 + CKPT109
         else:
             ck.problems.append(reason)
     return ck
@@ -104,127 +146,227 @@ def _read(ck: Checkpoint, data_crc: bool) -> None:
         return
     with open(ck.path, "rb") as f:
         head = f.read(512)
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        _read_zip(ck, data_crc)
-    elif head.startswith(b"version https://git-lfs"):
-        ck.not_checkpoint = "a git-LFS pointer file, not the checkpoint (run `git lfs pull`)"
-    elif _looks_like_safetensors(head, size):
-        _read_safetensors(ck, size)
-    elif ck.path.endswith(".safetensors"):
-        ck.not_checkpoint = "bad safetensors header"
-    elif head.lstrip()[:1] == b"<" and b"<html" in head.lower() or head.lstrip().lower().startswith(b"<!doctype"):
-        ck.not_checkpoint = "an HTML page, not a checkpoint (a failed download?)"
-    elif _is_torch_tar(ck.path):
-        _read_tar(ck)
-    else:
-        _read_pickle_stream(ck, head, size)
+        if head.startswith(zipdir.LOCAL_SIG):  # torch.load's own test for its zip format
+            _read_zip(ck, f, size, data_crc)
+        elif head.startswith(b"version https://git-lfs"):
+            ck.not_checkpoint = "a git-LFS pointer file, not the checkpoint (run `git lfs pull`)"
+        elif _looks_like_safetensors(head, size):
+            _read_safetensors(ck, f, size)
+        elif ck.path.endswith(".safetensors"):
+            ck.not_checkpoint = "bad safetensors header"
+        elif head.lstrip()[:1] == b"<" and b"<html" in head.lower() or head.lstrip().lower().startswith(b"<!doctype"):
+            ck.not_checkpoint = "an HTML page, not a checkpoint (a failed download?)"
+        else:
+            tar = _torch_tar(f)
+            if tar is not None:
+                _read_tar(ck, f, tar)
+            _read_pickle_stream(ck, f, head, size, quiet=tar is not None)
+
+
+def _scan_pickle(ck: Checkpoint, where: str, data, quiet: bool = False) -> Optional[ScanResult]:
+    """Scan one pickle into ``ck.pickles``. A failure is recorded (fail closed) unless
+    ``quiet`` and it named nothing: bytes that are not a pickle at all."""
+    try:
+        result = scan(data, MAX_PICKLE_BYTES)
+    except PickleScanError as exc:
+        names = list(getattr(exc, "globals", []))
+        if not (quiet and not names):
+            ck.pickles.append(Pickle(where, names, dict(getattr(exc, "uses", {})), str(exc),
+                                     bool(getattr(exc, "straddled", False))))
+        return None
+    ck.pickles.append(Pickle(where, result.globals, result.uses, None, result.straddled))
+    return result
 
 
 # -- zip archives ------------------------------------------------------------------------
 
 
-def _read_zip(ck: Checkpoint, data_crc: bool) -> None:
+def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
+    ck.format = "zip"
+    windows = _archive_windows(f, size)
     try:
-        zf = zipfile.ZipFile(ck.path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
-        ck.format = "zip"
-        ck.problems.append(f"corrupt or truncated zip archive ({exc})")
-        return
-    with zf, open(ck.path, "rb") as raw:
-        infos = zf.infolist()
-        ck.records = sorted(i.filename for i in infos)
-        pkl = sorted(n for n in ck.records if n == "data.pkl" or n.endswith("/data.pkl"))
-        if not pkl:
+        whole: Optional[zipdir.Archive] = zipdir.open_archive(f, 0, size)
+    except zipdir.ZipError as exc:
+        whole, whole_error = None, str(exc)
+    else:
+        whole_error = None
+    several = not (len(windows) == 1 and windows[0] == (0, size)) and bool(windows)
+    seen: set = set()  # (absolute data offset, size) of pickles already scanned
+    if whole is not None:
+        ck.records = sorted(e.text for e in whole.entries)
+        root, storages = _read_archive(ck, whole, "", seen, data_crc, strict=not several)
+        ck.root, ck.storages = root, storages
+        ck.torchscript = _is_torchscript(whole)
+        ck.archive_version = _archive_version(whole)
+        if not any(e.name.lower().endswith(b".pkl") for e in whole.entries) and not several:
             ck.not_checkpoint = "a zip archive without data.pkl, not a torch checkpoint"
             return
-        ck.format = "zip"
-        prefix = pkl[0][: -len("data.pkl")]
-        data_dir = prefix + "data/"
-        by_name = {i.filename: i for i in infos}
-        file_size = os.path.getsize(ck.path)
-        for info in infos:
-            if info.header_offset + info.compress_size > file_size:
-                ck.problems.append(f"record `{info.filename}` extends past the end of the file (truncated)")
-        # CRC of every record that is not tensor data (data.pkl first; parsed below).
-        for info in infos:
-            is_storage = info.filename.startswith(data_dir)
-            if is_storage and not data_crc:
+    elif not several:
+        ck.problems.append(f"corrupt or truncated zip archive ({whole_error})")
+        return
+    if several:
+        ck.format = "archives"
+        total = len(windows)
+        for i, (start, end) in enumerate(windows, 1):
+            label = f"archive {i} of {total} (bytes {start}-{end})"
+            try:
+                archive = zipdir.open_archive(f, start, end)
+            except zipdir.ZipError as exc:
+                ck.problems.append(f"{label}: {exc}")
                 continue
-            if info.filename == pkl[0]:
-                continue
-            _check_crc(ck, zf, raw, info)
-        version = by_name.get(prefix + "version") or by_name.get(prefix + ".data/version")
-        if version is not None and version.file_size < 64:
-            ck.archive_version = _member_bytes(zf, raw, version).decode("ascii", "replace").strip()
-        info = by_name[pkl[0]]
-        if info.file_size > MAX_PICKLE_BYTES:
-            ck.pickle_error = "data.pkl is larger than the 1 GiB parsing limit"
-            return
-        data = _member_bytes(zf, raw, info)
-        if zlib.crc32(data) & 0xFFFFFFFF != info.CRC:
+            root, storages = _read_archive(ck, archive, label + ": ", seen, data_crc, strict=True)
+            ck.items.append(root)
+            for key, st in storages.items():
+                ck.storages.setdefault(f"{i}/{key}", st)
+    covered = windows[-1][1] if windows else 0
+    if whole is None and covered < size:
+        ck.problems.append(f"bytes {covered}-{size} are not part of any archive")
+
+
+def _archive_windows(f: BinaryIO, size: int) -> List[Tuple[int, int]]:
+    """Byte ranges of the archives laid end to end from the start of the file."""
+    out: List[Tuple[int, int]] = []
+    start = 0
+    while start < size:
+        f.seek(start)
+        if f.read(4) != zipdir.LOCAL_SIG:
+            break
+        try:
+            end = zipdir.archive_end(f, start, size)
+        except (zipdir.ZipError, struct.error):
+            end = None
+        if end is None or end <= start:
+            break
+        out.append((start, end))
+        start = end
+    return out
+
+
+def _prefix(archive: zipdir.Archive) -> Optional[bytes]:
+    """torch's archive folder: record 0's name up to its first `/` (None: torch refuses)."""
+    if not archive.entries:
+        return None
+    name = archive.entries[0].name
+    cut = name.find(b"/")
+    return None if cut < 0 else name[:cut + 1]
+
+
+def _lookup(archive: zipdir.Archive, name: bytes) -> List[zipdir.Entry]:
+    """Every record torch's case-insensitive lookup could return for ``name``."""
+    want = name.lower()
+    return [e for e in archive.entries if e.name.lower() == want]
+
+
+def _is_torchscript(archive: zipdir.Archive) -> bool:
+    prefix = _prefix(archive)
+    return prefix is not None and any(e.name == prefix + b"constants.pkl" for e in archive.entries)
+
+
+def _archive_version(archive: zipdir.Archive) -> Optional[str]:
+    prefix = _prefix(archive)
+    if prefix is None:
+        return None
+    for name in (b".data/version", b"version"):
+        for entry in _lookup(archive, prefix + name)[:1]:
+            if entry.size < 64:
+                try:
+                    return archive.read(entry, 64).decode("ascii", "replace").strip()
+                except zipdir.ZipError:
+                    return None
+    return None
+
+
+def _read_archive(ck: Checkpoint, archive: zipdir.Archive, label: str, seen: set, data_crc: bool,
+                  strict: bool) -> Tuple[Any, Dict[str, StorageInfo]]:
+    """Scan every pickle record of one archive; return the object tree and storages of the
+    record torch opens as ``data.pkl``. ``strict``: faults of this view are problems (a
+    whole-file view of several archives laid end to end is expected to be odd)."""
+    prefix = _prefix(archive)
+    data_pkl = (prefix + b"data.pkl").lower() if prefix else None
+    pickles = [e for e in archive.entries if e.name.lower().endswith(b".pkl") and not e.is_directory]
+    by_name: Dict[bytes, List[zipdir.Entry]] = {}
+    for e in pickles:
+        by_name.setdefault(e.name.lower(), []).append(e)
+    for lowered, group in sorted(by_name.items()):
+        if len(group) > 1:
+            scanned = "both were" if len(group) == 2 else f"all {len(group)} were"
+            ck.problems.append(
+                f"{label}{len(group)} records named `{group[0].text}` (ignoring case): torch opens "
+                f"one of them, chosen by its directory lookup; a file torch.save wrote never has "
+                f"this, {scanned} scanned")
+    root, storages, chosen = None, {}, False
+    for entry in pickles:
+        twins = len(by_name[entry.name.lower()]) > 1
+        where = label + entry.text + (f" (directory record {entry.index})" if twins else "")
+        try:
+            offset = archive.start + archive.data_offset(entry)
+        except zipdir.ZipError as exc:
+            if strict:
+                ck.problems.append(f"{label}{exc}")
+            continue
+        if (offset, entry.size) in seen:
+            continue
+        seen.add((offset, entry.size))
+        if entry.size > MAX_PICKLE_BYTES:
+            ck.pickles.append(Pickle(where, error=f"`{entry.text}` is larger than the 1 GiB parsing limit"))
+            continue
+        try:
+            data = archive.read(entry, MAX_PICKLE_BYTES)
+        except zipdir.ZipError as exc:
+            if strict:
+                ck.problems.append(f"{label}{exc}")
+            continue
+        if zlib.crc32(data) & 0xFFFFFFFF != entry.crc:
             ck.crc_failed = True
-            ck.problems.append(f"CRC mismatch in `{info.filename}` (the pickle is corrupt)")
-        for other in ck.records:  # e.g. TorchScript's constants.pkl: torch.load reads them too
-            if other.endswith(".pkl") and other != pkl[0]:
-                if by_name[other].file_size > MAX_PICKLE_BYTES:
-                    raise PickleScanError(f"`{other}` is larger than the 1 GiB parsing limit")
-                _scan_into(ck, _member_bytes(zf, raw, by_name[other]))
-        result = _scan_into(ck, data)
-        ck.root = result.root
-        ck.storages = result.storages
-        for key in sorted(result.storages):
-            st = result.storages[key]
-            rec = by_name.get(data_dir + key)
-            if rec is None:
-                ck.problems.append(f"storage `{key}` named in data.pkl is missing from the archive")
-                continue
-            need = _storage_bytes(st)
-            if need is not None and rec.file_size < need:
-                ck.problems.append(
-                    f"storage `{key}` holds {rec.file_size} bytes, the pickle needs {need} (truncated)"
-                )
+            ck.problems.append(f"{label}CRC mismatch in `{entry.text}` (the pickle is corrupt)")
+        result = _scan_pickle(ck, where, data)
+        if result is not None and entry.name.lower() == data_pkl and not chosen:
+            root, storages, chosen = result.root, result.storages, True
+    _check_records(ck, archive, label, prefix, storages, data_crc, strict)
+    return root, storages
 
 
-def _member_bytes(zf: zipfile.ZipFile, raw, info: zipfile.ZipInfo) -> bytes:
-    """A member's bytes without zipfile's CRC exception (the caller compares CRCs)."""
-    if info.compress_type == zipfile.ZIP_STORED:
-        raw.seek(info.header_offset)
-        header = raw.read(30)
-        if len(header) < 30 or header[:4] != b"PK\x03\x04":
-            raise zipfile.BadZipFile(f"bad local header for {info.filename}")
-        name_len, extra_len = struct.unpack("<HH", header[26:30])
-        raw.seek(info.header_offset + 30 + name_len + extra_len)
-        return raw.read(info.compress_size)
-    with zf.open(info) as member:
-        member._expected_crc = None  # we compare CRCs ourselves
-        return member.read()
+def _check_records(ck, archive, label, prefix, storages, data_crc, strict) -> None:
+    """CRCs of the small records, presence and size of every storage the pickle names."""
+    if not strict:
+        return
+    data_dir = (prefix or b"") + b"data/"
+    for entry in archive.entries:
+        lowered = entry.name.lower()
+        if lowered.endswith(b".pkl") or entry.is_directory:
+            continue
+        if lowered.startswith(data_dir.lower()) and not data_crc:
+            continue
+        if not _crc_ok(archive, entry):
+            ck.crc_failed = True
+            ck.problems.append(f"{label}CRC mismatch in `{entry.text}`")
+    for key in sorted(storages):
+        st = storages[key]
+        found = _lookup(archive, data_dir + key.encode("utf-8", "replace"))
+        if not found:
+            ck.problems.append(f"{label}storage `{key}` named in data.pkl is missing from the archive")
+            continue
+        need = _storage_bytes(st)
+        if need is not None and found[0].size < need:
+            ck.problems.append(
+                f"{label}storage `{key}` holds {found[0].size} bytes, the pickle needs {need} (truncated)")
 
 
-def _check_crc(ck: Checkpoint, zf, raw, info: zipfile.ZipInfo) -> None:
+def _crc_ok(archive: zipdir.Archive, entry: zipdir.Entry) -> bool:
     try:
-        if info.compress_type == zipfile.ZIP_STORED:
-            raw.seek(info.header_offset)
-            header = raw.read(30)
-            name_len, extra_len = struct.unpack("<HH", header[26:30])
-            raw.seek(info.header_offset + 30 + name_len + extra_len)
-            crc, left = 0, info.compress_size
-            while left > 0:
-                chunk = raw.read(min(CHUNK, left))
-                if not chunk:
-                    break
-                crc = zlib.crc32(chunk, crc)
-                left -= len(chunk)
-            ok = left == 0 and crc & 0xFFFFFFFF == info.CRC
-        else:
-            with zf.open(info) as member:
-                while member.read(CHUNK):
-                    pass
-            ok = True
-    except (zipfile.BadZipFile, struct.error, OSError, EOFError, zlib.error):
-        ok = False
-    if not ok:
-        ck.crc_failed = True
-        ck.problems.append(f"CRC mismatch in `{info.filename}`")
+        if entry.method != 0:
+            return zlib.crc32(archive.read(entry, MAX_PICKLE_BYTES)) & 0xFFFFFFFF == entry.crc
+        offset = archive.data_offset(entry)
+        crc, done = 0, 0
+        while done < entry.size:
+            chunk = archive._read(offset + done, min(CHUNK, entry.size - done))
+            if not chunk:
+                return False
+            crc = zlib.crc32(chunk, crc)
+            done += len(chunk)
+        return crc & 0xFFFFFFFF == entry.crc
+    except zipdir.ZipError:
+        return False
 
 
 def _storage_bytes(st: StorageInfo) -> Optional[int]:
@@ -236,112 +378,169 @@ def _storage_bytes(st: StorageInfo) -> Optional[int]:
     return st.numel * item
 
 
-def _scan_into(ck: Checkpoint, data) -> ScanResult:
-    try:
-        result = scan(data, MAX_PICKLE_BYTES)
-    except PickleScanError as exc:
-        for g in getattr(exc, "globals", []):
-            if g not in ck.globals:
-                ck.globals.append(g)
-        raise
-    for g in result.globals:
-        if g not in ck.globals:
-            ck.globals.append(g)
-    return result
-
-
 # -- legacy stream and raw pickles -------------------------------------------------------
 
 
-def _read_pickle_stream(ck: Checkpoint, head: bytes, size: int) -> None:
-    first = head[:1]
-    try:
-        op = pickletools.code2op.get(first.decode("latin-1"))
-    except Exception:  # pragma: no cover
-        op = None
-    if op is None:
-        ck.not_checkpoint = f"not a checkpoint (unrecognised content starting {head[:16]!r})"
+def _read_pickle_stream(ck: Checkpoint, f: BinaryIO, head: bytes, size: int, quiet: bool) -> None:
+    """What ``pickle.load`` reads, again and again: torch's legacy format is five pickles
+    then raw storages; any other file is a pickle, and pickles appended after it run too
+    for a reader that calls ``pickle.load`` until the end."""
+    if head[:1] not in OPCODES:
+        if not quiet:
+            ck.not_checkpoint = f"not a checkpoint (unrecognised content starting {head[:16]!r})"
         return
-    with open(ck.path, "rb") as f:
-        try:
-            first_scan = _scan_into(ck, f)
-        except PickleScanError:
-            # Only something that names code (or says it is a pickle) is treated as one.
-            says_pickle = first == b"\x80" and head[1:2] <= b"\x05"
-            if not (says_pickle or ck.globals or first in (b"c", b"i")):
-                ck.not_checkpoint = f"not a checkpoint (unrecognised content starting {head[:16]!r})"
-                ck.globals.clear()
-                return
-            ck.format = "pickle"
-            raise
-        if first_scan.root != LEGACY_MAGIC or isinstance(first_scan.root, bool):
-            ck.format = "pickle"
-            ck.root = first_scan.root
-            ck.storages = first_scan.storages
+    f.seek(0)
+    says_pickle = head[:1] == b"\x80" and b"\x00" < head[1:2] <= b"\x05"
+    # Only something that names code (or says it is a pickle) is treated as one.
+    first = _scan_pickle(ck, "pickle 1 (byte 0)" if not quiet else "the file read as a pickle", f,
+                         quiet=quiet or not (says_pickle or head[:1] in (b"c", b"i")))
+    if ck.format == "unknown":
+        ck.format = "pickle"
+    if first is None:
+        if not ck.pickles and not quiet:
+            ck.not_checkpoint = f"not a checkpoint (unrecognised content starting {head[:16]!r})"
+        return
+    if quiet:
+        return
+    if first.root == LEGACY_MAGIC and not isinstance(first.root, bool):
+        _read_legacy(ck, f, size)
+        return
+    ck.root, ck.storages = first.root, first.storages
+    _read_appended(ck, f, size, first.end)
+
+
+def _read_appended(ck: Checkpoint, f: BinaryIO, size: int, pos: int) -> None:
+    for n in range(2, MAX_PICKLES + 2):
+        if pos >= size:
             return
-        ck.format = "legacy"
-        _scan_into(ck, f)  # protocol version
-        _scan_into(ck, f)  # sys info
-        main = _scan_into(ck, f)
-        keys = _scan_into(ck, f)
-        ck.root = main.root
-        ck.storages = main.storages
-        order = [k for k in keys.root if isinstance(k, str)] if isinstance(keys.root, list) else []
-        if not order:
-            if main.storages:
-                ck.problems.append("storage key list is missing or malformed")
+        f.seek(pos)
+        result = _scan_pickle(ck, f"pickle {n} (byte {pos})", f, quiet=True)
+        if result is None:
+            return  # not a pickle (or failed after naming what it runs: recorded)
+        pos = result.end
+    ck.pickles.append(Pickle(f"the bytes after byte {pos}",
+                             error=f"more than {MAX_PICKLES} pickles one after another"))
+
+
+def _read_legacy(ck: Checkpoint, f: BinaryIO, size: int) -> None:
+    ck.format = "legacy"
+    results = []
+    for where in ("protocol version", "system info", "main object", "storage keys"):
+        result = _scan_pickle(ck, f"legacy pickle ({where})", f)
+        if result is None:
             return
-        pos = keys.end
-        for key in order:
-            if pos + 8 > size:
-                ck.problems.append(f"file ends before storage `{key}` (truncated)")
-                return
-            f.seek(pos)
-            (numel,) = struct.unpack("<q", f.read(8))
-            st = ck.storages.get(key)
-            item = ITEMSIZE.get(st.dtype, 1) if st else 1
-            if numel < 0:
-                ck.problems.append(f"storage `{key}` has a negative size")
-                return
-            pos += 8 + numel * item
-            if pos > size:
-                ck.problems.append(f"file ends inside storage `{key}` (truncated)")
-                return
-        for key in sorted(set(ck.storages) - set(order)):
-            ck.problems.append(f"storage `{key}` named in the pickle is missing from the file")
+        results.append(result)
+    main, keys = results[2], results[3]
+    ck.root, ck.storages = main.root, main.storages
+    order = [k for k in keys.root if isinstance(k, str)] if isinstance(keys.root, list) else []
+    if not order:
+        if main.storages:
+            ck.problems.append("storage key list is missing or malformed")
+        return
+    pos = keys.end
+    for key in order:
+        if pos + 8 > size:
+            ck.problems.append(f"file ends before storage `{key}` (truncated)")
+            return
+        f.seek(pos)
+        (numel,) = struct.unpack("<q", f.read(8))
+        st = ck.storages.get(key)
+        item = ITEMSIZE.get(st.dtype, 1) if st else 1
+        if numel < 0:
+            ck.problems.append(f"storage `{key}` has a negative size")
+            return
+        pos += 8 + numel * item
+        if pos > size:
+            ck.problems.append(f"file ends inside storage `{key}` (truncated)")
+            return
+    for key in sorted(set(ck.storages) - set(order)):
+        ck.problems.append(f"storage `{key}` named in the pickle is missing from the file")
 
 
 # -- the torch < 0.4 tar format ---------------------------------------------------------
 
-def _is_torch_tar(path: str) -> bool:
+
+def _torch_tar(f: BinaryIO) -> Optional[tarfile.TarFile]:
+    """The tar archive torch.load would unpickle: any tar ``tarfile`` reads with a
+    `storages` member (torch tries the tar path first and fails without it)."""
+    f.seek(0)
     try:  # "r:" only, as torch opens it (is_tarfile would also try every compression)
-        with tarfile.open(path, mode="r:") as tar:
-            return "pickle" in tar.getnames()
-    except (tarfile.TarError, OSError, ValueError):
-        return False
+        tar = tarfile.open(fileobj=f, mode="r:")
+        tar.getmember("storages")
+        return tar
+    except (tarfile.TarError, KeyError, OSError, ValueError, EOFError):
+        return None
 
 
-def _read_tar(ck: Checkpoint) -> None:
-    """torch.load unpickles this format only with weights_only=False (weights_only=True
-    refuses it). Its storages/tensors members interleave pickles with raw data; only the
-    whole-pickle members are scanned, so the file is never reported as proven safe."""
+def _read_tar(ck: Checkpoint, f: BinaryIO, tar: tarfile.TarFile) -> None:
+    """torch's ``legacy_load``: the `storages` member is a pickle (their count), then per
+    storage a pickle and raw bytes; a `storage views` pickle; the `tensors` member alike;
+    then the `pickle` member. ``weights_only=True`` refuses the format, so the file is never
+    reported as proven safe, but every pickle that can be reached is scanned."""
     ck.format = "tar"
     ck.unverified = ("the torch<0.4 tar checkpoint format: `torch.load(weights_only=True)` refuses it "
                      "and `weights_only=False` unpickles it")
-    with tarfile.open(ck.path, mode="r:") as tar:
-        for name in ("sys_info", "pickle"):
-            try:
-                member = tar.getmember(name)
-            except KeyError:
-                continue
-            if member.size > MAX_PICKLE_BYTES:
-                raise PickleScanError(f"tar member `{name}` is larger than the parsing limit")
-            handle = tar.extractfile(member)
-            if handle is None:
-                continue
-            result = _scan_into(ck, handle.read())
-            if name == "pickle":
+    members = {"storages": _tar_storages, "tensors": _tar_tensors, "pickle": None}
+    for name, walk in members.items():
+        try:
+            member = tar.getmember(name)  # the last member of that name, as torch's extract
+        except KeyError:
+            return
+        handle = tar.extractfile(member)
+        if handle is None or member.size > MAX_PICKLE_BYTES:
+            ck.failure = f"tar member `{name}` cannot be read"
+            return
+        data = handle.read()
+        if walk is None:
+            result = _scan_pickle(ck, f"tar member `{name}`", data)
+            if result is not None:
                 ck.root = result.root
+            return
+        if not walk(ck, data):
+            return
+
+
+def _tar_pickle(ck: Checkpoint, where: str, data: bytes, pos: int) -> Optional[ScanResult]:
+    stream = io.BytesIO(data)
+    stream.seek(pos)
+    return _scan_pickle(ck, where, stream)
+
+
+def _tar_storages(ck: Checkpoint, data: bytes) -> bool:
+    head = _tar_pickle(ck, "tar member `storages` (count)", data, 0)
+    if head is None or not isinstance(head.root, int):
+        return False
+    pos = head.end
+    for i in range(min(head.root, 1 << 20)):
+        args = _tar_pickle(ck, f"tar member `storages` (storage {i})", data, pos)
+        if args is None:
+            return False
+        stype = args.root[2] if isinstance(args.root, tuple) and len(args.root) == 3 else None
+        dtype = STORAGE_DTYPES.get(getattr(stype, "name", ""), "")
+        item = ITEMSIZE.get(dtype)
+        if item is None or args.end + 8 > len(data):
+            ck.failure = "cannot follow the tar `storages` member past an unknown storage type"
+            return False
+        (numel,) = struct.unpack_from("<q", data, args.end)
+        pos = args.end + 8 + numel * item
+    views = _tar_pickle(ck, "tar member `storages` (views)", data, pos)
+    return views is not None
+
+
+def _tar_tensors(ck: Checkpoint, data: bytes) -> bool:
+    head = _tar_pickle(ck, "tar member `tensors` (count)", data, 0)
+    if head is None or not isinstance(head.root, int):
+        return False
+    pos = head.end
+    for i in range(min(head.root, 1 << 20)):
+        args = _tar_pickle(ck, f"tar member `tensors` (tensor {i})", data, pos)
+        if args is None:
+            return False
+        if args.end + 8 > len(data):
+            return False
+        (ndim,) = struct.unpack_from("<i", data, args.end)
+        pos = args.end + 8 + 16 * max(ndim, 0) + 8
+    return True
 
 
 # -- safetensors -------------------------------------------------------------------------
@@ -354,18 +553,18 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
     return 2 <= n <= size - 8 and head[8:9] == b"{"
 
 
-def _read_safetensors(ck: Checkpoint, size: int) -> None:
+def _read_safetensors(ck: Checkpoint, f: BinaryIO, size: int) -> None:
     ck.format = "safetensors"
-    with open(ck.path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        if n > MAX_SAFETENSORS_HEADER:
-            ck.not_checkpoint = "bad safetensors header (header larger than 100 MB)"
-            return
-        try:
-            header = json.loads(f.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            ck.not_checkpoint = f"bad safetensors header ({exc.__class__.__name__})"
-            return
+    f.seek(0)
+    (n,) = struct.unpack("<Q", f.read(8))
+    if n > MAX_SAFETENSORS_HEADER:
+        ck.not_checkpoint = "bad safetensors header (header larger than 100 MB)"
+        return
+    try:
+        header = json.loads(f.read(n).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        ck.not_checkpoint = f"bad safetensors header ({exc.__class__.__name__})"
+        return
     if not isinstance(header, dict):
         ck.not_checkpoint = "bad safetensors header (not a JSON object)"
         return

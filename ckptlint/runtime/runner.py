@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ckptlint.diagnostic import Diagnostic
 from ckptlint.errors import ConfigError
-from ckptlint.runtime import allowlist
+from ckptlint.runtime import verdict
 from ckptlint.runtime.reader import Checkpoint, read_checkpoint
 from ckptlint.runtime.records import Call, Global, PDict, TensorInfo
 
@@ -233,9 +233,9 @@ def guarded_file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[D
     except Exception as exc:  # noqa: BLE001
         why = f"{type(exc).__name__}: {exc}"
         out = [make("CKPT109", f"ckptlint could not check this file (internal error: {why})", ck.path)]
-        if ck.format in ("zip", "legacy", "pickle", "tar"):
-            out.append(make("CKPT101", "the pickle was not proven safe (the check stopped with an internal "
-                            "error): never load it with `weights_only=False`", ck.path))
+        if ck.format in ("zip", "archives", "legacy", "pickle", "tar"):
+            out.append(make("CKPT101", "cannot prove it safe (the check stopped with an internal error): "
+                            f"{verdict.MAY_RUN_CODE}", ck.path))
         return out
 
 
@@ -243,41 +243,30 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
     if ck.format == "sharded":
         return _sharded_findings(ck, safe_globals, torch_version)
     path = ck.path
-    if ck.not_checkpoint:
+    if ck.not_checkpoint and not ck.pickles:
         return [make("CKPT109", f"unreadable checkpoint: {ck.not_checkpoint}", path)]
     out: List[Diagnostic] = []
-    danger, other = allowlist.classify(ck.globals, safe_globals)
-    if ck.pickle_error:
-        named = f"; before that point it names dangerous {_names(danger)}" if danger else ""
-        if other:
-            named += f"{'; and' if danger else '; before that point it names'} {_names(other)}"
-        out.append(make("CKPT101", f"cannot prove the pickle safe ({ck.pickle_error}){named}: never load it "
-                        "with `weights_only=False`", path))
+    unsafe = verdict.unsafe_pickle(ck, safe_globals)
+    if unsafe is not None:
+        out.append(make("CKPT101", unsafe[0], path, severity=unsafe[1]))
+    if ck.pickle_error is not None:
         first = f"{ck.problems[0]}; " if ck.problems else ""  # e.g. the CRC mismatch behind it
-        out.append(make("CKPT109", f"unreadable checkpoint: {first}the pickle cannot be parsed "
+        out.append(make("CKPT109", f"unreadable checkpoint: {first}a pickle cannot be parsed "
                         f"({ck.pickle_error})", path))
         return out
-    if ck.unverified:
-        named = f"; its pickles name {_names(danger + other)}" if danger or other else ""
-        out.append(make("CKPT101", f"not proven safe: {ck.unverified}{named}", path))
-    elif danger:
-        rest = f"; also outside the weights-only allowlist: {_names(other)}" if other else ""
-        out.append(make("CKPT101", f"dangerous global(s) {_names(danger)}: loading this file with "
-                        f"`weights_only=False` runs code{rest}", path))
-    elif other:
-        out.append(make("CKPT101", f"needs globals outside torch's weights-only allowlist: {_names(other)} "
-                        "(`torch.load(weights_only=True)` refuses it; add trusted ones to `safe-globals`)",
-                        path, severity="warning"))
     if ck.problems:
         more = f" (and {len(ck.problems) - 1} more)" if len(ck.problems) > 1 else ""
         out.append(make("CKPT109", f"unreadable checkpoint: {ck.problems[0]}{more}", path))
         return out
-    module = find_module(ck.root)
-    if module is not None:
-        where, cls = module
-        at = f" at `{where}`" if where else ""
-        out.append(make("CKPT102", f"holds a pickled `nn.Module` (`{cls}`){at}, not a state dict: it loads "
-                        "only with `weights_only=False` and the exact same class code", path, key=where))
+    for item_root in [ck.root] + ck.items:
+        module = find_module(item_root)
+        if module is not None:
+            where, cls = module
+            at = f" at `{where}`" if where else ""
+            out.append(make("CKPT102", f"holds a pickled `nn.Module` (`{cls}`){at}, not a state dict: it "
+                            "loads only with `weights_only=False` and the exact same class code", path,
+                            key=where))
+            break
     out.extend(_device_findings(ck))
     out.extend(_version_findings(ck, torch_version))
     return out
@@ -303,7 +292,7 @@ def _sharded_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagn
 
 def _device_findings(ck: Checkpoint) -> List[Diagnostic]:
     devices: Dict[str, List[str]] = {}
-    for key, t in iter_tensors(ck.root):
+    for key, t in iter_tensors([ck.root] + ck.items if ck.items else ck.root):
         if t.device not in ("cpu", "meta"):
             devices.setdefault(t.device, []).append(key)
     for st in ck.storages.values():  # storages not reachable as named tensors

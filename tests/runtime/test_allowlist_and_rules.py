@@ -40,10 +40,28 @@ def test_not_dangerous(name):
 
 
 def test_classify_and_safe_globals():
-    danger, other = allowlist.classify(
-        ["torch.FloatStorage", "a.B", "os.system", "c.D"], ["c.D", "os.system"])
-    assert danger == ["os.system"]  # the danger list cannot be allowlisted away
-    assert other == ["a.B"]
+    code, data = allowlist.classify(
+        ["torch.FloatStorage", "a.B", "os.system", "c.D", "numpy.dtype", "tempfile._os.spawnlp"],
+        ["c.D", "os.system"])
+    # anything not allowed and not a reviewed data type runs code; the danger list cannot be
+    # allowlisted away; reviewed data types only need allowlisting
+    assert code == ["a.B", "os.system", "tempfile._os.spawnlp"]
+    assert data == ["numpy.dtype"]
+
+
+def test_data_types_are_neither_allowed_by_torch_nor_dangerous():
+    assert not set(allowlist.DATA) & allowlist.WEIGHTS_ONLY_ALLOWED
+    assert [g for g in allowlist.DATA if allowlist.is_dangerous(g)] == []
+    assert all(reason.strip() for reason in allowlist.DATA.values())
+
+
+def test_safe_globals_call_names_what_the_file_names(monkeypatch):
+    monkeypatch.setattr(allowlist, "_numpy_major", lambda: 2)
+    call = allowlist.safe_globals_call(["numpy.dtype", "numpy.core.multiarray._reconstruct"])
+    assert call == ('torch.serialization.safe_globals([(numpy._core.multiarray._reconstruct, '
+                    '"numpy.core.multiarray._reconstruct"), numpy.dtype])')
+    monkeypatch.setattr(allowlist, "_numpy_major", lambda: 1)
+    assert "(numpy._core" not in allowlist.safe_globals_call(["numpy.core.multiarray._reconstruct"])
 
 
 def test_every_runtime_code_has_a_documented_rule():

@@ -280,7 +280,9 @@ def test_full_model_pickle_is_ckpt102_and_lists_classes(tmp_path, torch):
     diags = check(p)
     assert codes(diags) == ["CKPT101", "CKPT102"]
     d101 = next(d for d in diags if d.code == "CKPT101")
-    assert "torch.nn.modules.container.Sequential" in d101.message and d101.severity == "warning"
+    # building the classes runs their code: an error that says so (CKPT102 says what to do)
+    assert "torch.nn.modules.container.Sequential" in d101.message and d101.severity == "error"
+    assert "runs code" in d101.message
     d102 = next(d for d in diags if d.code == "CKPT102")
     assert "torch.nn.modules.container.Sequential" in d102.message
 

@@ -1,0 +1,83 @@
+"""What a checkpoint's pickles do when loaded (CKPT101), in words a reader can act on.
+
+An error says "runs code" whenever some global the file names is neither in torch's
+weights-only allowlist, nor a reviewed data type (``allowlist.DATA``), nor in the project's
+``safe-globals``; "cannot prove it safe ... may run code" when a pickle could not be read to
+its end (fail closed). Reviewed data types alone are a warning that says how to allow them.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from ckptlint.runtime import allowlist
+from ckptlint.runtime.inert_machine import CALLS, CONSTRUCTS, IMPORTS
+from ckptlint.runtime.reader import Checkpoint
+
+RUNS_CODE = "loading this file with `weights_only=False` runs code"
+MAY_RUN_CODE = "loading it with `weights_only=False` may run code"
+
+
+def _names(names) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _what_it_does(code: List[str], uses: Dict[str, str]) -> str:
+    """`calls `a`; constructs `b`; imports `c`` for the code globals, strongest use first."""
+    parts = []
+    for use in (CALLS, CONSTRUCTS, IMPORTS):
+        names = [g for g in code if uses.get(g, IMPORTS) == use]
+        if names:
+            parts.append(f"{use} {_names(names)}")
+    return "; ".join(parts)
+
+
+def _where(ck: Checkpoint, code: List[str]) -> str:
+    """` in <pickle>, <pickle>` when the file holds several pickles."""
+    if len(ck.pickles) < 2:
+        return ""
+    places = [p.where for p in ck.pickles if any(g in p.globals for g in code)]
+    if not places:
+        return ""
+    more = f" and {len(places) - 3} more" if len(places) > 3 else ""
+    return " in " + ", ".join(f"`{w}`" for w in places[:3]) + more
+
+
+def _data_note(data: List[str]) -> str:
+    return (f"needs allowlisting: {_names(data)} (data types: "
+            + "; ".join(sorted({allowlist.DATA[g] for g in data})) + ")")
+
+
+def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[tuple]:
+    """(message, severity) of the file's CKPT101, or None when every global is allowed."""
+    code, data = allowlist.classify(ck.globals, safe_globals)
+    uses = ck.uses
+    does = _what_it_does(code, uses)
+    trusted = ("; classes of your own that you trust go in `safe-globals`"
+               if code and not any(allowlist.is_dangerous(g) for g in code) else "")
+    also = f"; it also {_data_note(data)}" if data else ""
+    if ck.pickle_error is not None:
+        seen = f"; before that point it {does}{_where(ck, code)}: {RUNS_CODE}" if code else ""
+        return (f"cannot prove it safe ({ck.pickle_error}): {MAY_RUN_CODE}{seen}{also}", "error")
+    crafted = [p.where for p in ck.pickles if p.straddled]
+    if crafted:
+        reads = (f"read either way it {does}: {RUNS_CODE}" if code else
+                 f"neither reading names code outside the allowlist, but a reader that buffers "
+                 f"differently may run something else: {MAY_RUN_CODE}")
+        return (f"crafted pickle framing in {_names(crafted)}: a frame ends inside an instruction, "
+                f"so pickle readers disagree on what it runs; {reads}{also}", "error")
+    if ck.unverified:
+        named = f"; its pickles {does}: {RUNS_CODE}" if code else f"; {MAY_RUN_CODE}"
+        return f"not proven safe: {ck.unverified}{named}{also}", "error"
+    if ck.torchscript:
+        extra = f"; its pickles also {does}" if code else ""
+        return ("a TorchScript archive: `torch.load` hands it to `torch.jit.load`, so loading it runs "
+                "code it carries (TorchScript `__setstate__` methods on load, `forward` when called); "
+                f"`weights_only=True` refuses it{extra}", "error")
+    if code:
+        return f"{does} on load{_where(ck, code)}: {RUNS_CODE}{trusted}{also}", "error"
+    if data:
+        return (f"{_data_note(data)}: `torch.load(weights_only=True)` refuses the file until they are "
+                f"allowed, e.g. `with {allowlist.safe_globals_call(data)}:`; to accept them here, add "
+                "them to `safe-globals`", "warning")
+    return None
