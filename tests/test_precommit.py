@@ -61,14 +61,18 @@ def pre_commit_home(tmp_path_factory):
     return tmp_path_factory.mktemp("pre-commit-home")
 
 
-def _project(tmp_path: Path, files: dict, hook_repo, args=None) -> Path:
+def _project(tmp_path: Path, files: dict, hook_repo, args=None, hook_id="ckptlint") -> Path:
     project = tmp_path / "project"
     project.mkdir()
     _git(project, "init", "-q")
-    for name, text in files.items():
-        (project / name).write_text(text)
+    for name, content in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            (project / name).write_bytes(content)
+        else:
+            (project / name).write_text(content)
     repo, sha = hook_repo
-    hook = f"      - id: ckptlint\n" + (f"        args: {args}\n" if args else "")
+    hook = f"      - id: {hook_id}\n" + (f"        args: {args}\n" if args else "")
     (project / ".pre-commit-config.yaml").write_text(
         f"repos:\n  - repo: {repo}\n    rev: {sha}\n    hooks:\n{hook}"
     )
@@ -133,5 +137,43 @@ def test_force_exclude_applies_config_excludes_to_named_files(tmp_path, hook_rep
         {"vendored.py": BAD, "pyproject.toml": '[tool.ckptlint]\nextend-exclude = ["vendored.py"]\n'},
         hook_repo,
     )
+    proc = _run(project, pre_commit_home)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _hostile_pickle(marker: str) -> bytes:
+    command = f"touch {marker}".encode()
+    return b"\x80\x02cposix\nsystem\nX" + len(command).to_bytes(4, "little") + command + b"\x85R."
+
+
+def test_verify_hook_fails_on_a_committed_hostile_file_without_any_config(tmp_path, hook_repo,
+                                                                         pre_commit_home):
+    from tests.runtime.handmade import save_zip, small_state
+
+    marker = tmp_path / "ran"
+    project = _project(tmp_path, {
+        "assets/cache": _hostile_pickle(str(marker)),  # no suffix: found by content
+        "notes.txt": "click\nrequests\n",
+        "train.py": CLEAN,
+    }, hook_repo, hook_id="ckptlint-verify")
+    (project / "weights").mkdir()
+    save_zip(small_state(), project / "weights" / "good.pt")
+    _git(project, "add", "-A")
+    proc = _run(project, pre_commit_home)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "assets/cache: CKPT101" in out and "runs code" in out, out
+    assert "good.pt" not in out and "notes.txt" not in out and "train.py" not in out, out
+    assert not marker.exists()
+
+
+def test_verify_hook_passes_benign_checkpoints(tmp_path, hook_repo, pre_commit_home):
+    from tests.runtime.handmade import save_zip, small_state
+
+    project = _project(tmp_path, {"train.py": CLEAN, "README.md": "# model\n"}, hook_repo,
+                       hook_id="ckptlint-verify")
+    (project / "weights").mkdir()
+    save_zip(small_state(), project / "weights" / "good.pt")
+    _git(project, "add", "-A")
     proc = _run(project, pre_commit_home)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -14,11 +14,12 @@ def parse_entries(raw, config_file):
     return _parse(raw, config_file)
 
 
-def verify(entries, files, *, root, torch_version, safe_globals):
+def verify(entries, files, *, root, torch_version, safe_globals, sniff_files=False):
     """Check checkpoints; see runner.verify. Returns (diagnostics, notes)."""
     from ckptlint.runtime.runner import verify as _verify
 
-    return _verify(entries, files, root=root, torch_version=torch_version, safe_globals=safe_globals)
+    return _verify(entries, files, root=root, torch_version=torch_version, safe_globals=safe_globals,
+                   sniff_files=sniff_files)
 
 
 __all__ = ["parse_entries", "verify"]

@@ -24,7 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     from ckptlint.output import FORMATS
 
     p = _Parser(prog="ckptlint verify", description="check checkpoint files (runtime phase)")
-    p.add_argument("files", nargs="*", help="check only these files (a folder: the checkpoint files below it), with no model")
+    p.add_argument("files", nargs="*", help="check only these files (a folder: the checkpoint and "
+                   "pickle files below it, judged by content), with no model")
+    p.add_argument("--pre-commit", action="store_true",
+                   help="for the pre-commit hook: check the named files that are checkpoints or pickles "
+                   "by content (skipping the rest) and the configured [[tool.ckptlint.checkpoints]]")
     p.add_argument("--config", help="pyproject.toml to read (default: the nearest one)")
     p.add_argument("--output-format", choices=sorted(FORMATS), default="text")
     p.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
@@ -43,16 +47,19 @@ def load_settings(config: Optional[str], cwd: pathlib.Path):
     return settings_for_path(cwd, cwd)
 
 
-def checkpoint_diagnostics(settings, files: Optional[List[str]] = None) -> Tuple[list, List[str]]:
-    """Verify `files` on their own, or else the configured `[[tool.ckptlint.checkpoints]]`.
-    Rules switched off by the selection (`ignore = ["CKPT108"]`) are dropped."""
+def checkpoint_diagnostics(settings, files: Optional[List[str]] = None,
+                           pre_commit: bool = False) -> Tuple[list, List[str]]:
+    """Verify `files` on their own, or else the configured `[[tool.ckptlint.checkpoints]]`;
+    `pre_commit`: both, the files judged by content. Rules switched off by the selection
+    (`ignore = ["CKPT108"]`) are dropped."""
     from ckptlint.config import format_version
     from ckptlint.runtime import parse_entries, verify
 
-    entries = [] if files else parse_entries(settings.checkpoints or None, settings.config_file)
+    configured = pre_commit or not files
+    entries = parse_entries(settings.checkpoints or None, settings.config_file) if configured else []
     tv = format_version(settings.torch_version) if settings.torch_version else None
     diags, notes = verify(entries, files or None, root=settings.root, torch_version=tv,
-                          safe_globals=list(settings.safe_globals))
+                          safe_globals=list(settings.safe_globals), sniff_files=pre_commit)
     enabled = set(settings.enabled_codes())
     return [d for d in diags if not d.code.startswith("CKPT") or d.code in enabled], notes
 
@@ -69,10 +76,10 @@ def run(argv: List[str]) -> int:
         args = _parser().parse_args(argv)
         fmt = args.output_format
         settings = load_settings(args.config, cwd)
-        if not args.files and not settings.checkpoints:
+        if not args.files and not settings.checkpoints and not args.pre_commit:
             print("ckptlint verify: no files given and no [[tool.ckptlint.checkpoints]] configured",
                   file=sys.stderr)
-        diags, notes = checkpoint_diagnostics(settings, args.files)
+        diags, notes = checkpoint_diagnostics(settings, args.files, args.pre_commit)
         report = Report(cwd=cwd, quiet=args.quiet, codes=settings.enabled_codes())
         out = renderer(fmt)(diags, report)
     except (UsageError, ConfigError) as exc:

@@ -618,3 +618,54 @@ def _read_sharded(ck: Checkpoint, data_crc: bool) -> None:
             else:
                 shard.problems.append(f"index names `{key}` but the shard does not contain it")
     ck.root = root
+
+
+# -- telling checkpoint files from the rest of a folder ------------------------------------
+
+# names `verify FOLDER` and the pre-commit hook check even when their content says nothing
+# (an empty or HTML `model.pt` is worth a CKPT109)
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors", ".pkl", ".pickle", ".joblib")
+SNIFF_BYTES = 1 << 16
+
+
+def sniff(path: str) -> Optional[str]:
+    """None when the file is something a loader could unpickle or a checkpoint format,
+    judged by content whatever its name; else why it is not (for the skip count)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+            size = f.seek(0, os.SEEK_END)
+            if head.startswith(zipdir.LOCAL_SIG):
+                try:
+                    archive = zipdir.open_archive(f, 0, size)
+                except zipdir.ZipError:
+                    return None  # a broken zip: torch would try it; CKPT109 says what is wrong
+                if any(e.name.lower().endswith(b".pkl") for e in archive.entries):
+                    return None
+                return None if path.endswith(CHECKPOINT_SUFFIXES) else "zip archives without pickles"
+            if head[:1] == b"\x80" and b"\x00" < head[1:2] <= b"\x05":
+                return None  # a pickle (protocol 1-5), torch's legacy format, DCP .metadata
+            if _looks_like_safetensors(head, size):
+                return None
+            if _torch_tar(f) is not None:
+                return None
+    except OSError:
+        return None  # unreadable: verifying it says why
+    if path.endswith(CHECKPOINT_SUFFIXES):
+        return None
+    if head[:1] in OPCODES and _text_pickle(head):
+        return None
+    return "not checkpoints or pickles (by content)"
+
+
+def _text_pickle(head: bytes) -> bool:
+    """A protocol 0 pickle: it reaches STOP, or calls an importable-looking global before it
+    fails (a text file that starts with `click\nrequests` only "imports" `lick.requests`;
+    a Python file that starts with `import x` names `mport x`, which nothing can import)."""
+    try:
+        scan(head, SNIFF_BYTES)
+        return True
+    except PickleScanError as exc:
+        uses = getattr(exc, "uses", {})
+        return any(use != "imports" and "." in g and all(p.isidentifier() for p in g.split("."))
+                   for g, use in uses.items())

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ckptlint.diagnostic import Diagnostic
 from ckptlint.errors import ConfigError
 from ckptlint.runtime import verdict
-from ckptlint.runtime.reader import Checkpoint, read_checkpoint
+from ckptlint.runtime.reader import Checkpoint, read_checkpoint, sniff
 from ckptlint.runtime.records import Call, Global, PDict, TensorInfo
 
 NAMES = {
@@ -110,38 +110,59 @@ def _type_word(t) -> str:
 
 
 def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
-           safe_globals: List[str]) -> Tuple[List[Diagnostic], List[str]]:
+           safe_globals: List[str], sniff_files: bool = False) -> Tuple[List[Diagnostic], List[str]]:
+    """Check ``files`` on their own (a folder: the checkpoint files below it, by content;
+    with ``sniff_files`` the named files too, as the pre-commit hook passes every staged
+    file) and the configured ``entries`` against their models."""
     diags: List[Diagnostic] = []
     notes: List[str] = []
     root = pathlib.Path(root)
-    if files:
-        for f in files:
-            path = os.path.abspath(os.fspath(f))
-            found = checkpoints_under(path) if os.path.isdir(path) else [path]
+    skipped: Dict[str, int] = {}
+    for f in files or ():
+        path = os.path.abspath(os.fspath(f))
+        if os.path.isdir(path):
+            found = checkpoints_under(path, skipped)
             if not found:
-                diags.append(make("CKPT109", "no checkpoint file (" + ", ".join(CHECKPOINT_SUFFIXES)
-                                  + ") in this folder", path))
-            for one in found:
-                ck = read_checkpoint(one)
-                diags.extend(guarded_file_findings(ck, safe_globals, torch_version))
-    else:
-        for entry in entries:
-            diags.extend(_verify_entry(entry, root, torch_version, safe_globals, notes))
+                diags.append(make("CKPT109", "no checkpoint or pickle file in this folder (judged by "
+                                  "content)", path))
+        else:
+            reason = sniff(path) if sniff_files else None
+            if reason is not None:
+                skipped[reason] = skipped.get(reason, 0) + 1
+                continue
+            found = [path]
+        for one in found:
+            ck = read_checkpoint(one)
+            diags.extend(guarded_file_findings(ck, safe_globals, torch_version))
+    for entry in entries:
+        diags.extend(_verify_entry(entry, root, torch_version, safe_globals, notes))
+    if skipped:
+        total = sum(skipped.values())
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
+        notes.append(f"skipped {total} file{'s' if total != 1 else ''}: {why}")
     diags.sort(key=lambda d: d.sort_key())
     return diags, notes
 
 
-# what `ckptlint verify FOLDER` picks up (the ckptlint-verify pre-commit hook's `files`)
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
-
-
-def checkpoints_under(folder: str) -> List[str]:
-    """Checkpoint files below a folder, sorted; hidden folders are skipped, like `check`."""
+def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None) -> List[str]:
+    """Files below a folder that hold a checkpoint or a pickle, judged by content, sorted;
+    hidden folders and virtual environments are skipped, like `check`. ``skipped`` counts
+    the other files by reason."""
     out = []
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out.extend(os.path.join(dirpath, f) for f in filenames if f.endswith(CHECKPOINT_SUFFIXES))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_FOLDERS
+                             and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")))
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            reason = sniff(path)
+            if reason is None:
+                out.append(path)
+            elif skipped is not None:
+                skipped[reason] = skipped.get(reason, 0) + 1
     return sorted(out)
+
+
+SKIP_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
 
 
 def _expand(entry: Entry, root: pathlib.Path) -> List[str]:

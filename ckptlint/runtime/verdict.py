@@ -56,16 +56,17 @@ def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[tuple]:
     trusted = ("; classes of your own that you trust go in `safe-globals`"
                if code and not any(allowlist.is_dangerous(g) for g in code) else "")
     also = f"; it also {_data_note(data)}" if data else ""
-    if ck.pickle_error is not None:
-        seen = f"; before that point it {does}{_where(ck, code)}: {RUNS_CODE}" if code else ""
-        return (f"cannot prove it safe ({ck.pickle_error}): {MAY_RUN_CODE}{seen}{also}", "error")
     crafted = [p.where for p in ck.pickles if p.straddled]
     if crafted:
-        reads = (f"read either way it {does}: {RUNS_CODE}" if code else
+        failed = f" (one reading stops: {ck.pickle_error})" if ck.pickle_error else ""
+        reads = (f"read one way, it {does}: {RUNS_CODE}" if code else
                  f"neither reading names code outside the allowlist, but a reader that buffers "
                  f"differently may run something else: {MAY_RUN_CODE}")
         return (f"crafted pickle framing in {_names(crafted)}: a frame ends inside an instruction, "
-                f"so pickle readers disagree on what it runs; {reads}{also}", "error")
+                f"so pickle readers disagree on what it runs{failed}; {reads}{also}", "error")
+    if ck.pickle_error is not None:
+        seen = f"; before that point it {does}{_where(ck, code)}: {RUNS_CODE}" if code else ""
+        return (f"cannot prove it safe ({ck.pickle_error}): {MAY_RUN_CODE}{seen}{also}", "error")
     if ck.unverified:
         named = f"; its pickles {does}: {RUNS_CODE}" if code else f"; {MAY_RUN_CODE}"
         return f"not proven safe: {ck.unverified}{named}{also}", "error"
