@@ -180,7 +180,7 @@ def _fmt_shape(shape) -> str:
 
 
 def compare(model, tensors: Dict[str, TensorInfo], metadata, *, strict: bool = True,
-            optimizer: Optional[dict] = None) -> List[Finding]:
+            optimizers: Optional[List[dict]] = None) -> List[Finding]:
     out: List[Finding] = []
     expected = model.state_dict(keep_vars=True)
     keys = list(tensors)
@@ -218,8 +218,10 @@ def compare(model, tensors: Dict[str, TensorInfo], metadata, *, strict: bool = T
         out.append(("CKPT103", k, f"the model's `{k}` is missing from the checkpoint", level))
     for k in unexpected:
         out.append(("CKPT104", k, f"checkpoint entry `{k}` has no slot in the model", level))
-    if optimizer is not None:
-        out.extend(compare_optimizer(model, optimizer))
+    if optimizers and len(optimizers) == 1:
+        out.extend(compare_optimizer(model, optimizers[0]))
+    elif optimizers:
+        out.extend(compare_optimizers(model, optimizers))
     return out
 
 
@@ -245,15 +247,22 @@ def _missing_unexpected(model, fake, expected) -> Tuple[List[str], List[str]]:
 # -- optimizer (CKPT110) -----------------------------------------------------------------
 
 
-def compare_optimizer(model, optimizer: dict) -> List[Finding]:
-    params = list(model.named_parameters())
+def _param_ids(optimizer: dict) -> Optional[List[object]]:
     groups = optimizer.get("param_groups")
     if not isinstance(groups, list):
-        return [("CKPT110", None, "optimizer state has no readable `param_groups`", "error")]
+        return None
     ids: List[object] = []
     for g in groups:
         if isinstance(g, dict) and isinstance(g.get("params"), list):
             ids.extend(g["params"])
+    return ids
+
+
+def compare_optimizer(model, optimizer: dict) -> List[Finding]:
+    params = list(model.named_parameters())
+    ids = _param_ids(optimizer)
+    if ids is None:
+        return [("CKPT110", None, "optimizer state has no readable `param_groups`", "error")]
     if len(ids) != len(params):
         return [("CKPT110", None, f"the saved optimizer state covers {len(ids)} parameters but the model "
                  f"has {len(params)}: `optimizer.load_state_dict` will fail", "error")]
@@ -272,4 +281,36 @@ def compare_optimizer(model, optimizer: dict) -> List[Finding]:
                 out.append(("CKPT110", name, f"optimizer state `{sk}` for parameter {pos} (`{name}`) has shape "
                             f"{_fmt_shape(t.shape)}, the parameter {_fmt_shape(tuple(param.shape))}", "error"))
                 break
+    return out
+
+
+def compare_optimizers(model, optimizers: List[dict]) -> List[Finding]:
+    """Several optimizers (Lightning's `optimizer_states`, e.g. a GAN's two): which parameters
+    each covers is decided by the module's `configure_optimizers`, so only what holds
+    whatever it returns is checked: together they cover at most the model's parameters, and
+    every state tensor has the shape of some parameter."""
+    params = list(model.named_parameters())
+    shapes = {tuple(p.shape) for _, p in params}
+    out: List[Finding] = []
+    total = 0
+    for i, optimizer in enumerate(optimizers):
+        ids = _param_ids(optimizer)
+        if ids is None:
+            return [("CKPT110", None, f"`optimizer_states[{i}]` has no readable `param_groups`", "error")]
+        total += len(ids)
+        state = optimizer.get("state") if isinstance(optimizer.get("state"), dict) else {}
+        for pid in ids:
+            slot = state.get(pid)
+            for sk in sorted(k for k in slot if isinstance(k, str)) if isinstance(slot, dict) else ():
+                t = slot[sk]
+                if isinstance(t, TensorInfo) and t.shape and tuple(t.shape) not in shapes:
+                    out.append(("CKPT110", None, f"`optimizer_states[{i}]` state `{sk}` has shape "
+                                f"{_fmt_shape(t.shape)}, which no parameter of the model has", "error"))
+                    break
+            else:
+                continue
+            break
+    if total > len(params):
+        out.insert(0, ("CKPT110", None, f"the saved optimizers cover {total} parameters but the model has "
+                       f"{len(params)}: resuming will fail", "error"))
     return out

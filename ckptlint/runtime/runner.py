@@ -210,7 +210,7 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
         metadata = _metadata_of(picked.container)
         opt = find_optimizer(ck.root)
         try:
-            findings = compare.compare(model, picked.tensors, metadata, strict=entry.strict, optimizer=opt)
+            findings = compare.compare(model, picked.tensors, metadata, strict=entry.strict, optimizers=opt)
         except Exception as exc:  # noqa: BLE001 - user model code runs here (state_dict hooks ...)
             out.append(make("E910", f"comparing with model `{entry.model}` failed: "
                             f"{type(exc).__name__}: {exc}", path))
@@ -511,11 +511,20 @@ def _metadata_of(container) -> Optional[Dict[str, dict]]:
     return None
 
 
-def find_optimizer(root) -> Optional[dict]:
+def find_optimizer(root) -> Optional[List[dict]]:
+    """The saved optimizer states: one beside the state dict (`optimizer_state_dict`, ...),
+    or Lightning's `optimizer_states` list, one per optimizer."""
     if not isinstance(root, dict):
         return None
     for k in OPTIMIZER_KEYS:
         value = root.get(k)
-        if isinstance(value, dict) and "param_groups" in value and "state" in value:
-            return value
+        if _is_optimizer_state(value):
+            return [value]
+    states = root.get("optimizer_states")
+    if isinstance(states, list) and states and all(_is_optimizer_state(v) for v in states):
+        return list(states)
     return None
+
+
+def _is_optimizer_state(value) -> bool:
+    return isinstance(value, dict) and "param_groups" in value and "state" in value

@@ -362,3 +362,34 @@ def test_safetensors_and_sharded_against_model(project, torch):
     diags, _ = run(root, entry("m.safetensors"), entry("m.safetensors.index.json"))
     assert [(pathlib.Path(d.filename).name, d.code, d.key) for d in diags] == [
         ("m.safetensors.index.json", "CKPT103", keys[-1])]
+
+
+def test_lightning_optimizer_states_are_compared(project, torch):
+    """Lightning saves `optimizer_states`, a list with one state per optimizer; resuming calls
+    `optimizer.load_state_dict` on each, which fails on a state from another model."""
+    root, nets = project
+    model = trained(torch, nets)
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.randn(4, 4)).sum().backward()
+    opt.step()
+    base = {"epoch": 1, "global_step": 10, "state_dict": model.state_dict(), "lr_schedulers": []}
+    torch.save({**base, "optimizer_states": [opt.state_dict()]}, root / "ok.ckpt")
+    big = nets.Net(5)
+    wrong = torch.optim.Adam(big.parameters())
+    big(torch.randn(4, 4)).sum().backward()
+    wrong.step()
+    torch.save({**base, "optimizer_states": [wrong.state_dict()]}, root / "wrong.ckpt")
+    # a GAN-style pair: two optimizers over parts of the model
+    heads = torch.optim.SGD([model.fc.weight, model.fc.bias], lr=0.1, momentum=0.9)
+    norm = torch.optim.SGD([model.bn.weight, model.bn.bias], lr=0.1, momentum=0.9)
+    model(torch.randn(4, 4)).sum().backward()
+    heads.step()
+    norm.step()
+    torch.save({**base, "optimizer_states": [heads.state_dict(), norm.state_dict()]}, root / "pair.ckpt")
+    torch.save({**base, "optimizer_states": [heads.state_dict(), wrong.state_dict()]}, root / "bad_pair.ckpt")
+    diags, _ = run(root, *(entry(n) for n in ("ok.ckpt", "wrong.ckpt", "pair.ckpt", "bad_pair.ckpt")))
+    got = sorted({(pathlib.Path(d.filename).name, d.code) for d in diags})
+    assert got == [("bad_pair.ckpt", "CKPT110"), ("wrong.ckpt", "CKPT110")], diags
+    bad_pair = [d.message for d in diags if d.filename.endswith("bad_pair.ckpt")]
+    assert any("optimizer_states[1]" in m and "(5, 4)" in m for m in bad_pair), bad_pair
+    assert any("cover 6 parameters but the model has 4" in m for m in bad_pair), bad_pair
