@@ -38,6 +38,8 @@ def _found(diagnostics, fixed: int) -> str:
     errors = len(diagnostics) - warnings + fixed
     if not warnings:
         return _plural(errors, "error")
+    if not errors:
+        return _plural(warnings, "warning")
     return f"{_plural(errors, 'error')} and {_plural(warnings, 'warning')}"
 
 

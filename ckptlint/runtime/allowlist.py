@@ -203,6 +203,18 @@ DATA: Dict[str, str] = {
     "torch.torch_version.TorchVersion": "`torch.__version__`: a string",
 }
 
+# torch.distributed.checkpoint's `.metadata` (read with plain `pickle.load`): dataclasses of
+# names, shapes, offsets and byte ranges, an enum for the memory format
+_DCP = "a torch.distributed.checkpoint metadata record: names, shapes and byte ranges"
+DCP_METADATA = frozenset(
+    f"torch.distributed.checkpoint.{name}" for name in (
+        "metadata.Metadata", "metadata.TensorStorageMetadata", "metadata.TensorProperties",
+        "metadata.ChunkStorageMetadata", "metadata.BytesStorageMetadata", "metadata.MetadataIndex",
+        "metadata.StorageMeta", "metadata._MEM_FORMAT_ENCODING", "filesystem._StorageInfo",
+        "filesystem._StoragePrefix")
+) | {"pathlib.PosixPath", "pathlib.WindowsPath", "pathlib._local.PosixPath", "pathlib._local.WindowsPath"}
+DATA.update({name: _DCP for name in DCP_METADATA if name not in DATA})
+
 
 def _numpy_major() -> int:
     try:

@@ -34,7 +34,7 @@ from ckptlint.runtime import zipdir
 from ckptlint.runtime.inert_machine import merge_uses
 from ckptlint.runtime.opcodes import OPCODES
 from ckptlint.runtime.pickle_scan import ScanResult, scan
-from ckptlint.runtime.records import PDict, PickleScanError, StorageInfo, TensorInfo
+from ckptlint.runtime.records import PDict, PickleScanError, StorageInfo, TensorInfo, class_of
 from ckptlint.runtime.torch_tables import ITEMSIZE, STORAGE_DTYPES
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -406,6 +406,8 @@ def _read_pickle_stream(ck: Checkpoint, f: BinaryIO, head: bytes, size: int, qui
         _read_legacy(ck, f, size)
         return
     ck.root, ck.storages = first.root, first.storages
+    if class_of(first.root) == "torch.distributed.checkpoint.metadata.Metadata":
+        ck.format = "dcp-metadata"
     _read_appended(ck, f, size, first.end)
 
 

@@ -70,3 +70,13 @@ class PDict(dict):
 
 class PList(list):
     __hash__ = object.__hash__  # type: ignore[assignment]
+
+
+def class_of(obj) -> Optional[str]:
+    """The class a pickled object is built from (``copyreg`` reconstruction included)."""
+    if not isinstance(obj, Call) or not isinstance(obj.func, Global):
+        return None
+    if obj.func.qualname in ("copyreg._reconstructor", "copyreg.__newobj__") and obj.args:
+        cls = obj.args[0]
+        return cls.qualname if isinstance(cls, Global) else None
+    return obj.func.qualname

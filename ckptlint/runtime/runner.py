@@ -14,7 +14,7 @@ from ckptlint.diagnostic import Diagnostic
 from ckptlint.errors import ConfigError
 from ckptlint.runtime import verdict
 from ckptlint.runtime.reader import Checkpoint, read_checkpoint, sniff
-from ckptlint.runtime.records import Call, Global, PDict, TensorInfo
+from ckptlint.runtime.records import Call, PDict, TensorInfo, class_of
 
 NAMES = {
     "CKPT101": "unsafe-pickle",
@@ -396,15 +396,6 @@ def iter_tensors(root, limit: int = MAX_WALK):
             children = [(str(i), v) for i, v in enumerate(obj)]
         for k, v in reversed(children):
             stack.append((f"{prefix}.{k}" if prefix else k, v))
-
-
-def class_of(obj) -> Optional[str]:
-    if not isinstance(obj, Call) or not isinstance(obj.func, Global):
-        return None
-    if obj.func.qualname in ("copyreg._reconstructor", "copyreg.__newobj__") and obj.args:
-        cls = obj.args[0]
-        return cls.qualname if isinstance(cls, Global) else None
-    return obj.func.qualname
 
 
 def is_module(obj) -> bool:

@@ -276,6 +276,34 @@ def _zip64_stat(extra: bytes, usize: int, comp: int, local: int, index: int):
     return tuple(values)
 
 
+DESCRIPTOR_SIG = b"PK\x07\x08"
+
+
+def _descriptor_end(f: BinaryIO, data_start: int, file_size: int) -> Optional[int]:
+    """End of the data descriptor after a record whose local header has no sizes: the first
+    descriptor signature whose compressed size (32- or 64-bit) equals its distance from the
+    data start."""
+    pos = data_start
+    tail = b""
+    while pos < file_size:
+        f.seek(pos)
+        chunk = tail + f.read(1 << 20)
+        base = pos - len(tail)
+        at = chunk.find(DESCRIPTOR_SIG)
+        while at >= 0:
+            f.seek(base + at + 8)
+            sizes = f.read(16)
+            length = base + at - data_start
+            if len(sizes) >= 8 and struct.unpack_from("<I", sizes)[0] == length:
+                return base + at + 16
+            if len(sizes) == 16 and struct.unpack_from("<Q", sizes)[0] == length:
+                return base + at + 24
+            at = chunk.find(DESCRIPTOR_SIG, at + 1)
+        pos = base + len(chunk)
+        tail = chunk[-3:]
+    return None
+
+
 def archive_end(f: BinaryIO, start: int, file_size: int) -> Optional[int]:
     """Where the archive that starts at ``start`` ends, walking its records forward (local
     headers, central directory, zip64 records, end record) as ``torch.save`` lays them out.
@@ -283,9 +311,9 @@ def archive_end(f: BinaryIO, start: int, file_size: int) -> Optional[int]:
     pos = start
     while pos + 4 <= file_size:
         f.seek(pos)
-        head = f.read(LOCAL_SIZE)
+        head = f.read(CDH_SIZE)
         sig = head[:4]
-        if sig == LOCAL_SIG and len(head) == LOCAL_SIZE:
+        if sig == LOCAL_SIG and len(head) >= LOCAL_SIZE:
             flags = struct.unpack_from("<H", head, 6)[0]
             comp = struct.unpack_from("<I", head, 18)[0]
             name_len, extra_len = struct.unpack_from("<HH", head, 26)
@@ -295,10 +323,14 @@ def archive_end(f: BinaryIO, start: int, file_size: int) -> Optional[int]:
                 if field is None or len(field) < 16:
                     return None
                 comp = struct.unpack_from("<Q", field, 8)[0]
-            elif flags & 0x08 and comp == 0:
-                return None
+            elif flags & 0x08 and comp == 0:  # written to a stream: sizes follow the data
+                end = _descriptor_end(f, pos + LOCAL_SIZE + name_len + extra_len, file_size)
+                if end is None:
+                    return None
+                pos = end
+                continue
             pos += LOCAL_SIZE + name_len + extra_len + comp
-        elif sig == CDH_SIG and len(head) >= 34:
+        elif sig == CDH_SIG and len(head) == CDH_SIZE:
             name_len, extra_len, comment_len = struct.unpack_from("<HHH", head, 28)
             pos += CDH_SIZE + name_len + extra_len + comment_len
         elif sig == Z64_EOCD_SIG:
