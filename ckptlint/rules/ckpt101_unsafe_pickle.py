@@ -14,17 +14,25 @@ class UnsafePickle(Rule):
     security_severity = "9.8"
     docs = """
     ## What it does
-    Reads the checkpoint's pickle opcodes (never unpickling) and lists every global it names
-    that is outside torch's weights-only allowlist and the project's `safe-globals`. Globals on
-    the danger list (`os`, `posix`, `nt`, `subprocess`, `builtins.eval`/`exec`/`getattr`, ...,
-    matched on every dotted part after the Python 2 renaming) make it an error. A pickle the
-    reader cannot parse is reported too: it cannot be proven safe (fail closed).
+    Reads every pickle in the checkpoint that a loader could unpickle (never unpickling it)
+    and judges every global it names. Anything outside torch's weights-only allowlist, a short
+    reviewed list of data types and the project's `safe-globals` makes it an error that says
+    what the file calls, constructs or imports on load: loading it with `weights_only=False`
+    runs code. Reviewed data types alone (numpy arrays and dtypes, `argparse.Namespace`,
+    `datetime`, `pathlib` paths, ...) are a warning with the exact
+    `torch.serialization.safe_globals([...])` that lets `weights_only=True` read the file.
+    A pickle it cannot read to the end is an error too (it cannot be proven safe), and so are
+    TorchScript archives, the torch<0.4 tar format and pickles whose frames end inside an
+    instruction (readers disagree on what those run).
 
     ## Why is this bad?
     `torch.load(..., weights_only=False)` (the default before torch 2.6, and still the default
     of `torch.hub.load_state_dict_from_url`) calls whatever the pickle names. A checkpoint that
-    names `posix.system` runs a shell command on the machine that loads it. Even harmless custom
-    classes make `weights_only=True` loading fail, which pushes users to turn it off.
+    names `posix.system` runs a shell command on the machine that loads it, and so does one
+    that names any of the many library functions that run a command or evaluate a string:
+    a list of dangerous names would always lag behind, so only names known to be data pass.
+    Even harmless custom classes make `weights_only=True` loading fail, which pushes users to
+    turn it off.
 
     ## Example
     ```python
