@@ -54,7 +54,7 @@ def _raw(b: _Builder) -> None:
                            ("raw_joblib_name", "raw.joblib"), ("raw_no_extension", "raw_model"),
                            ("raw_pt", "raw.pt")):
         b.add(name, filename, ops.hostile(b.marker(name)), ("pickle", "torch") if name == "raw_pt" else ("pickle",))
-    for gname, (module, qual, args) in ops.gadgets(b.marker("_")).items():
+    for gname in ops.gadgets("unused"):
         name = f"gadget_{gname}"
         module, qual, args = ops.gadgets(b.marker(name))[gname]
         b.add(name, f"{name}.pkl", ops.gadget_pickle(module, qual, args), ("pickle",), calls=f"{module}.{qual}")
@@ -183,9 +183,6 @@ def _joblib(b: _Builder) -> None:
     arr = np.array([1, "a"], dtype=object)
     joblib.dump([arr, ops._Touch(str(b.marker(name)))], b.root / f"{name}.joblib")
     b.cases.append(Case(name, b.root / f"{name}.joblib", b.marker(name), ("joblib",)))
-
-
-GROUPED = frozenset()  # filled below: names of cases that belong to a group
 
 
 # cases that need torch (DCP) or joblib, named here so tests can be collected without them

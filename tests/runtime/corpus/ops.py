@@ -33,20 +33,12 @@ def bu(s: str) -> bytes:  # BINUNICODE
     return b"X" + struct.pack("<I", len(b)) + b
 
 
-def sbb(b: bytes) -> bytes:  # SHORT_BINBYTES
-    return b"C" + bytes([len(b)]) + b
-
-
 def binint(n: int) -> bytes:  # BININT
     return b"J" + struct.pack("<i", n)
 
 
 def glob(module: str, name: str) -> bytes:  # GLOBAL: dotted names resolve under protocol >= 4
     return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
-
-def stack_glob(module: str, name: str) -> bytes:
-    return sbu(module) + sbu(name) + b"\x93"
 
 
 def frame(body: bytes, length: int = None) -> bytes:
@@ -71,10 +63,6 @@ def missing_global(tag: str) -> bytes:
     """A global no loader can import: the load fails right after what came before it ran,
     and the name tells which record a scanner read."""
     return glob(f"diffmark_{tag}", "x")
-
-
-def benign_state(protocol: int = 2) -> bytes:
-    return pickle.dumps({"epoch": 3, "lr": [0.1, 0.01], "note": "plain data"}, protocol=protocol)
 
 
 def hostile(marker, tag: str = None, protocol: bytes = PROTO2) -> bytes:
