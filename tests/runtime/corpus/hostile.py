@@ -27,7 +27,7 @@ class Case:
     loaders: Tuple[str, ...]
     load_path: Optional[pathlib.Path] = None  # the folder the `dcp` loader opens
     group: Optional[str] = None
-    calls: Optional[str] = None  # the global the report must name (the call that runs)
+    calls: str = "posix.system"  # the global the report must name (the call that runs)
 
 
 class _Builder:
