@@ -20,22 +20,9 @@ import zipfile
 import pytest
 
 from ._util import REPO, cli_env, run_cli
+from .corpus.ops import bu, frame, sbu
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-
-
-def sbu(s: str) -> bytes:  # SHORT_BINUNICODE
-    b = s.encode()
-    return b"\x8c" + bytes([len(b)]) + b
-
-
-def bu(s: str) -> bytes:  # BINUNICODE
-    b = s.encode()
-    return b"X" + struct.pack("<I", len(b)) + b
-
-
-def frame(body: bytes) -> bytes:
-    return b"\x95" + struct.pack("<Q", len(body)) + body
 
 
 def recipes(marker: str) -> dict:
