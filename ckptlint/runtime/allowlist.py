@@ -201,6 +201,8 @@ DATA: Dict[str, str] = {
                                "only the `__init__` of the base class it names (judged too)"),
     "copyreg.__newobj__": "calls `cls.__new__` of the class it is given (judged on its own)",
     "torch.torch_version.TorchVersion": "`torch.__version__`: a string",
+    "joblib.numpy_pickle.NumpyArrayWrapper":
+        "joblib's placeholder for the array bytes that follow it in the file (read as raw data)",
 }
 
 # torch.distributed.checkpoint's `.metadata` (read with plain `pickle.load`): dataclasses of

@@ -17,6 +17,7 @@ from ckptlint.runtime.records import (
     PList,
     StorageInfo,
     TensorInfo,
+    class_of,
     map_py2,
 )
 from ckptlint.runtime.torch_tables import TENSOR_REBUILDERS, interpret_rebuild, shape_of, storage_from_pid
@@ -63,6 +64,7 @@ class InertMachine:
         self.result: Any = None
         self.proto = 0
         self.uses: Dict[str, str] = {}  # global -> CALLS | CONSTRUCTS | IMPORTS
+        self.pending_array: Any = None  # a joblib array wrapper whose raw bytes come next
 
     # -- helpers -------------------------------------------------------------------------
     def _pop(self):
@@ -393,6 +395,8 @@ class InertMachine:
         elif isinstance(target, Call):
             self._nest(target, (state,))
             target.state = state
+            if class_of(target) == "joblib.numpy_pickle.NumpyArrayWrapper":
+                self.pending_array = state  # joblib reads the array's bytes right here
         elif isinstance(target, TensorInfo):
             pass  # tensor subclass state: ignored
         else:

@@ -104,6 +104,14 @@ class Reader:
         self.idx += len(head)
         return head + self._file_read(n - len(head)) if len(head) < n else head
 
+    def skip(self, n: int) -> None:
+        """Consume ``n`` bytes without keeping them (raw data a loader reads itself)."""
+        head = min(n, len(self.buf) - self.idx)
+        self.idx += head
+        if n - head > self._left():
+            raise PickleScanError("pickle data was truncated")
+        self.f.seek(n - head, 1)
+
     def readline(self) -> bytes:
         end = self.buf.find(b"\n", self.idx)
         if end >= 0:

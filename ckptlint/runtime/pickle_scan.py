@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ckptlint.runtime.inert_machine import InertMachine, merge_uses
 from ckptlint.runtime.opcodes import Reader, ops
-from ckptlint.runtime.records import PickleScanError, StorageInfo, map_py2
+from ckptlint.runtime.records import Call, PickleScanError, StorageInfo, map_py2
 
 MAX_OPS = 1 << 26
 UNRESOLVED = "<unresolved STACK_GLOBAL>"
@@ -103,6 +104,8 @@ def _scan(reader: Reader) -> ScanResult:
             last = name
             feed(name, arg)
             step(name, arg)
+            if machine.pending_array is not None:
+                _joblib_array(reader, machine, names)
         if last != "STOP":  # pragma: no cover - ops() ends at STOP or raises
             raise PickleScanError("pickle has no STOP opcode (truncated)")
     except PickleScanError as exc:
@@ -121,6 +124,46 @@ def _scan(reader: Reader) -> ScanResult:
     reader.f.seek(end)
     return ScanResult(found, machine.result, machine.storages, machine.persistent_ids,
                       end, machine.uses, reader.straddled)
+
+
+def _joblib_array(reader: Reader, machine: InertMachine, names: "OpcodeGlobals") -> None:
+    """joblib writes an array's bytes into the pickle stream right after its
+    ``NumpyArrayWrapper`` is built: skip them as ``joblib.load`` reads them, or, for an array
+    of objects, scan the whole pickle joblib nests there."""
+    state, machine.pending_array = machine.pending_array, None
+    dtype = state.get("dtype") if isinstance(state, dict) else None
+    shape = state.get("shape") if isinstance(state, dict) else None
+    code = dtype.args[0] if isinstance(dtype, Call) and dtype.args and isinstance(dtype.args[0], str) else None
+    if code is None or not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
+        raise PickleScanError("cannot follow joblib's array data (unreadable array wrapper)")
+    if code.lstrip("<>|=").startswith("O"):
+        nested = _scan(Reader(reader.f, False, reader._left()))
+        names.found.extend(g for g in nested.globals if g not in names.found)
+        machine.globals.extend(g for g in nested.globals if g not in machine.globals)
+        machine.uses = merge_uses(machine.uses, nested.uses)
+        return
+    itemsize = _itemsize(code)
+    if itemsize is None:
+        raise PickleScanError(f"cannot follow joblib's array data (dtype `{code}`)")
+    if state.get("numpy_array_alignment_bytes") is not None:
+        reader.skip(reader.read(1)[0])
+    count = 1
+    for n in shape:
+        count *= n
+    reader.skip(count * itemsize)
+
+
+def _itemsize(code: str) -> Optional[int]:
+    """Bytes per item of a numpy type code (`f4`, `<i8`, `?`, `U10`, `M8[ns]`)."""
+    match = re.fullmatch(r"[<>|=]?([a-zA-Z?])(\d*)(\[\w+\])?", code)
+    if not match:
+        return None
+    kind, digits = match.group(1), match.group(2)
+    if kind in "?b" and not digits:
+        return 1
+    if not digits:
+        return None
+    return int(digits) * (4 if kind == "U" else 1)
 
 
 # what each opcode means to pass 1 (anything not listed pushes a value pass 1 does not track)

@@ -183,7 +183,8 @@ def _scan_pickle(ck: Checkpoint, where: str, data, quiet: bool = False) -> Optio
 
 def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
     ck.format = "zip"
-    windows = _archive_windows(f, size)
+    local: List[zipdir.LocalRecord] = []
+    windows = _archive_windows(f, size, local)
     try:
         whole: Optional[zipdir.Archive] = zipdir.open_archive(f, 0, size)
     except zipdir.ZipError as exc:
@@ -191,7 +192,7 @@ def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
     else:
         whole_error = None
     several = not (len(windows) == 1 and windows[0] == (0, size)) and bool(windows)
-    seen: set = set()  # (absolute data offset, size) of pickles already scanned
+    seen: set = set()  # absolute data offsets of pickles already scanned
     if whole is not None:
         ck.records = sorted(e.text for e in whole.entries)
         root, storages = _read_archive(ck, whole, "", seen, data_crc, strict=not several)
@@ -218,13 +219,31 @@ def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
             ck.items.append(root)
             for key, st in storages.items():
                 ck.storages.setdefault(f"{i}/{key}", st)
+    _read_unlisted(ck, f, local, seen)
     covered = windows[-1][1] if windows else 0
     if whole is None and covered < size:
         ck.problems.append(f"bytes {covered}-{size} are not part of any archive")
 
 
-def _archive_windows(f: BinaryIO, size: int) -> List[Tuple[int, int]]:
-    """Byte ranges of the archives laid end to end from the start of the file."""
+def _read_unlisted(ck: Checkpoint, f: BinaryIO, local: List[zipdir.LocalRecord], seen: set) -> None:
+    """Pickle records that lie in the file but that no central directory read above lists
+    (another zip reader, such as Python's, may find them)."""
+    for record in local:
+        if not record.name.lower().endswith(b".pkl") or record.data_offset in seen:
+            continue
+        seen.add(record.data_offset)
+        try:
+            data = zipdir.read_local(f, record, MAX_PICKLE_BYTES)
+        except zipdir.ZipError as exc:
+            ck.problems.append(str(exc))
+            continue
+        _scan_pickle(ck, f"{record.text} (a record at byte {record.data_offset} that no directory lists)",
+                     data)
+
+
+def _archive_windows(f: BinaryIO, size: int, local: List[zipdir.LocalRecord]) -> List[Tuple[int, int]]:
+    """Byte ranges of the archives laid end to end from the start of the file; the local
+    records met on the way go to ``local``."""
     out: List[Tuple[int, int]] = []
     start = 0
     while start < size:
@@ -232,7 +251,7 @@ def _archive_windows(f: BinaryIO, size: int) -> List[Tuple[int, int]]:
         if f.read(4) != zipdir.LOCAL_SIG:
             break
         try:
-            end = zipdir.archive_end(f, start, size)
+            end = zipdir.walk_archive(f, start, size, local)
         except (zipdir.ZipError, struct.error):
             end = None
         if end is None or end <= start:
@@ -304,9 +323,9 @@ def _read_archive(ck: Checkpoint, archive: zipdir.Archive, label: str, seen: set
             if strict:
                 ck.problems.append(f"{label}{exc}")
             continue
-        if (offset, entry.size) in seen:
+        if offset in seen:
             continue
-        seen.add((offset, entry.size))
+        seen.add(offset)
         if entry.size > MAX_PICKLE_BYTES:
             ck.pickles.append(Pickle(where, error=f"`{entry.text}` is larger than the 1 GiB parsing limit"))
             continue

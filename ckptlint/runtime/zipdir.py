@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, List, Optional
+from typing import BinaryIO, List, Optional, Tuple
 
 EOCD_SIG = b"PK\x05\x06"
 EOCD_SIZE = 22
@@ -279,10 +279,10 @@ def _zip64_stat(extra: bytes, usize: int, comp: int, local: int, index: int):
 DESCRIPTOR_SIG = b"PK\x07\x08"
 
 
-def _descriptor_end(f: BinaryIO, data_start: int, file_size: int) -> Optional[int]:
-    """End of the data descriptor after a record whose local header has no sizes: the first
-    descriptor signature whose compressed size (32- or 64-bit) equals its distance from the
-    data start."""
+def _descriptor_end(f: BinaryIO, data_start: int, file_size: int) -> Optional[Tuple[int, int]]:
+    """(end of the data descriptor, compressed size) after a record whose local header has
+    no sizes: the first descriptor signature whose compressed size (32- or 64-bit) equals its
+    distance from the data start."""
     pos = data_start
     tail = b""
     while pos < file_size:
@@ -295,41 +295,63 @@ def _descriptor_end(f: BinaryIO, data_start: int, file_size: int) -> Optional[in
             sizes = f.read(16)
             length = base + at - data_start
             if len(sizes) >= 8 and struct.unpack_from("<I", sizes)[0] == length:
-                return base + at + 16
+                return base + at + 16, length
             if len(sizes) == 16 and struct.unpack_from("<Q", sizes)[0] == length:
-                return base + at + 24
+                return base + at + 24, length
             at = chunk.find(DESCRIPTOR_SIG, at + 1)
         pos = base + len(chunk)
         tail = chunk[-3:]
     return None
 
 
-def archive_end(f: BinaryIO, start: int, file_size: int) -> Optional[int]:
+@dataclass(frozen=True)
+class LocalRecord:
+    """A record as its local header lays it out (what a central directory may not list)."""
+
+    name: bytes
+    method: int
+    data_offset: int  # absolute, in the file
+    comp_size: int
+
+    @property
+    def text(self) -> str:
+        return self.name.decode("utf-8", "replace")
+
+
+def walk_archive(f: BinaryIO, start: int, file_size: int, records: Optional[List[LocalRecord]] = None
+                 ) -> Optional[int]:
     """Where the archive that starts at ``start`` ends, walking its records forward (local
-    headers, central directory, zip64 records, end record) as ``torch.save`` lays them out.
-    None when the walk meets anything else (a data descriptor without sizes, garbage)."""
+    headers, central directory, zip64 records, end record) as ``torch.save`` lays them out;
+    the local records met on the way are appended to ``records``. None when the walk meets
+    anything else (garbage, a data descriptor it cannot find)."""
     pos = start
     while pos + 4 <= file_size:
         f.seek(pos)
         head = f.read(CDH_SIZE)
         sig = head[:4]
         if sig == LOCAL_SIG and len(head) >= LOCAL_SIZE:
-            flags = struct.unpack_from("<H", head, 6)[0]
+            flags, method = struct.unpack_from("<HH", head, 6)
             comp = struct.unpack_from("<I", head, 18)[0]
             name_len, extra_len = struct.unpack_from("<HH", head, 26)
+            data = pos + LOCAL_SIZE + name_len + extra_len
+            f.seek(pos + LOCAL_SIZE)
+            name = f.read(name_len)
             if comp == U32_MAX:
-                f.seek(pos + LOCAL_SIZE + name_len)
                 field = _zip64_data(f.read(extra_len), -1)
                 if field is None or len(field) < 16:
                     return None
                 comp = struct.unpack_from("<Q", field, 8)[0]
+                end = data + comp
             elif flags & 0x08 and comp == 0:  # written to a stream: sizes follow the data
-                end = _descriptor_end(f, pos + LOCAL_SIZE + name_len + extra_len, file_size)
-                if end is None:
+                found = _descriptor_end(f, data, file_size)
+                if found is None:
                     return None
-                pos = end
-                continue
-            pos += LOCAL_SIZE + name_len + extra_len + comp
+                end, comp = found
+            else:
+                end = data + comp
+            if records is not None and data + comp <= file_size:
+                records.append(LocalRecord(name, method, data, comp))
+            pos = end
         elif sig == CDH_SIG and len(head) == CDH_SIZE:
             name_len, extra_len, comment_len = struct.unpack_from("<HHH", head, 28)
             pos += CDH_SIZE + name_len + extra_len + comment_len
@@ -346,3 +368,19 @@ def archive_end(f: BinaryIO, start: int, file_size: int) -> Optional[int]:
         else:
             return None
     return None
+
+
+def read_local(f: BinaryIO, record: LocalRecord, limit: int) -> bytes:
+    """A local record's content (stored, or deflated up to ``limit`` bytes)."""
+    if record.comp_size > limit and record.method == 0:
+        raise ZipError(f"record `{record.text}` is larger than the {limit >> 20} MiB limit")
+    f.seek(record.data_offset)
+    raw = f.read(min(record.comp_size, limit))
+    if record.method == 0:
+        return raw
+    if record.method != 8:
+        raise ZipError(f"record `{record.text}` uses compression method {record.method}")
+    try:
+        return zlib.decompressobj(-15).decompress(raw, limit)
+    except zlib.error as exc:
+        raise ZipError(f"record `{record.text}` does not inflate ({exc})") from exc

@@ -16,7 +16,7 @@ from .corpus.run import by_file, once_per_session, says, verify_json
 NAMES = ["state_dict.pt", "legacy.pt", "dataparallel.pt", "compiled.pth", "half.pt", "parameters.pt",
          "numpy_metadata.pt", "optimizer_scheduler.pt", "training_args.pt", "pytorch_model.bin",
          "pytorch_model.bin.index.json", "model.safetensors", "model.safetensors.index.json",
-         "rng_state.pth", "dcp", "dcp/.metadata", "dcp/__0_0.distcp", "lightning.ckpt"]
+         "rng_state.pth", "dcp", "dcp/.metadata", "dcp/__0_0.distcp", "lightning.ckpt", "arrays.joblib"]
 
 
 def _run(folder: pathlib.Path) -> dict:

@@ -320,3 +320,16 @@ def test_version_skew_new_dtype(tmp_path, torch):
     diags = check(p, tv="2.0")
     assert codes(diags) == ["CKPT111"] and "torch.float8_e4m3fn" in diags[0].message
     assert check(p, tv="2.1") == []
+
+
+def test_torchscript_archive_is_an_error_that_says_it_runs_code(tmp_path, torch):
+    """torch.load hands an archive with constants.pkl to torch.jit.load, which runs the
+    TorchScript it carries; weights_only=True refuses it."""
+    p = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(p))
+    diags = check(p)
+    d101 = [d for d in diags if d.code == "CKPT101"]
+    assert d101 and d101[0].severity == "error", diags
+    assert "TorchScript" in d101[0].message and "runs code" in d101[0].message
+    with pytest.raises(Exception):
+        torch.load(p, weights_only=True)

@@ -64,6 +64,7 @@ def build(root, torch) -> dict:
     _hugging_face(root, out, torch, sd)
     out["rng_state.pth"] = root / "rng_state.pth"
     _rng_state(torch, out["rng_state.pth"])
+    _joblib(root, out)
     streams.dcp_save(torch, root / "dcp")
     out["dcp"] = root / "dcp"
     out["dcp/.metadata"] = root / "dcp" / ".metadata"
@@ -82,6 +83,20 @@ def _numpy(save, sd) -> None:
     save("numpy_metadata.pt", {"state_dict": sd, "meta": {
         "mean": np.float64(0.5), "count": np.int64(3), "hist": np.arange(3), "table": np.zeros((2, 2), np.float32),
         "dtype": np.dtype("float32"), "flag": np.bool_(True)}})
+
+
+def _joblib(root, out) -> None:
+    """joblib writes array bytes inside the pickle stream (numeric arrays raw, aligned;
+    object arrays as a nested pickle)."""
+    try:
+        import joblib
+        import numpy as np
+    except ImportError:
+        return
+    out["arrays.joblib"] = root / "arrays.joblib"
+    joblib.dump({"w": np.arange(12, dtype=np.float32).reshape(3, 4), "ids": np.arange(5),
+                 "labels": np.array(["a", "bc"]), "objects": np.array([1, "x", None], dtype=object),
+                 "scalar": np.float64(2.5)}, out["arrays.joblib"])
 
 
 def _rng_state(torch, path) -> None:
