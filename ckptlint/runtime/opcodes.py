@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import codecs
 import struct
-from typing import BinaryIO, Iterator, Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 from ckptlint.runtime.records import PickleScanError
 
@@ -54,93 +54,96 @@ OPCODES = {
 
 
 class Reader:
-    """The C unpickler's input buffer over a binary file object.
+    """The C unpickler's input buffer, over the pickle's bytes (``bytes`` or an ``mmap``)
+    from index ``start`` to ``start + size``.
 
-    In order (``drop_tail=False``) every read continues at the next byte, as ``pickle.loads``
-    does. With ``drop_tail=True`` a read that does not fit in the current frame drops the
-    frame's remaining bytes and reads from the file, as ``_Unpickler_Read`` does for a file
-    without ``peek``; payloads of the bytes opcodes (``_Unpickler_ReadInto``) still take the
-    frame's remaining bytes first.
+    In order (``drop_tail=False``) the whole input is one buffer and every read continues at
+    the next byte, as ``pickle.loads`` reads. With ``drop_tail=True`` the buffer is what the
+    last read from the "file" fetched (a whole frame after FRAME): a read that does not fit in
+    it drops the buffer's remaining bytes and reads from the file, as ``_Unpickler_Read`` does
+    for a file without ``peek``; payloads of the bytes opcodes (``_Unpickler_ReadInto``) still
+    take the buffer's remaining bytes first.
     """
 
-    def __init__(self, f: BinaryIO, drop_tail: bool, size: int):
-        self.f = f
+    def __init__(self, data, start: int, size: int, drop_tail: bool):
+        self.data = data
+        self.start = start
+        self.limit = start + size
         self.drop = drop_tail
-        self.size = size  # bytes available from the start position
-        self.start = f.tell()
-        self.buf = b""
-        self.idx = 0
+        self.idx = start  # next byte to read
+        self.buf_end = start if drop_tail else self.limit  # end of the current buffer
+        self.fpos = start  # drop_tail: where the next read from the file starts
         self.frame_end: Optional[int] = None  # in order: where the current frame ends
         self.straddled = False
 
     def pos(self) -> int:
-        return self.f.tell() - (len(self.buf) - self.idx) - self.start
+        return self.idx - self.start
 
     def _left(self) -> int:
-        return self.size - (self.f.tell() - self.start)
+        return self.limit - (self.fpos if self.drop else self.idx)
 
-    def _file_read(self, n: int) -> bytes:
-        if n > self._left():
+    def _fetch(self, n: int) -> bytes:
+        """Read ``n`` bytes from the file: they become the buffer."""
+        begin = self.fpos
+        if begin + n > self.limit:
             raise PickleScanError("pickle data was truncated")
-        data = self.f.read(n)
-        if len(data) != n:
-            raise PickleScanError("pickle data was truncated")
-        return data
+        self.fpos = self.buf_end = self.idx = begin + n
+        return self.data[begin:begin + n]
 
     def read(self, n: int) -> bytes:
-        if self.idx + n <= len(self.buf):
-            out = self.buf[self.idx:self.idx + n]
-            self.idx += n
-            return out
-        if self.drop:
-            out = self._file_read(n)  # the frame's remaining bytes are dropped
-        else:
-            out = self.buf[self.idx:] + self._file_read(n - (len(self.buf) - self.idx))
-        self.buf, self.idx = out, n
-        return out
+        i = self.idx
+        j = i + n
+        if j <= self.buf_end:
+            self.idx = j
+            return self.data[i:j]
+        if not self.drop:
+            raise PickleScanError("pickle data was truncated")
+        return self._fetch(n)  # the buffer's remaining bytes are dropped
 
     def read_into(self, n: int) -> bytes:
-        head = self.buf[self.idx:self.idx + n]
+        head = self.data[self.idx:min(self.idx + n, self.buf_end)]
         self.idx += len(head)
-        return head + self._file_read(n - len(head)) if len(head) < n else head
+        if len(head) == n:
+            return head
+        if not self.drop:
+            raise PickleScanError("pickle data was truncated")
+        return head + self._fetch(n - len(head))
 
     def skip(self, n: int) -> None:
         """Consume ``n`` bytes without keeping them (raw data a loader reads itself)."""
-        head = min(n, len(self.buf) - self.idx)
+        head = min(n, self.buf_end - self.idx)
         self.idx += head
-        if n - head > self._left():
-            raise PickleScanError("pickle data was truncated")
-        self.f.seek(n - head, 1)
+        if head < n:
+            if not self.drop:
+                raise PickleScanError("pickle data was truncated")
+            if self.fpos + n - head > self.limit:
+                raise PickleScanError("pickle data was truncated")
+            self.fpos = self.buf_end = self.idx = self.fpos + n - head
 
     def readline(self) -> bytes:
-        end = self.buf.find(b"\n", self.idx)
+        end = self.data.find(b"\n", self.idx, self.buf_end)
         if end >= 0:
-            out = self.buf[self.idx:end + 1]
+            out = self.data[self.idx:end + 1]
             self.idx = end + 1
             return out
-        rest = b"" if self.drop else self.buf[self.idx:]
-        line = self.f.readline(min(MAX_LINE, max(self._left(), 0)))
-        if not line.endswith(b"\n"):
-            raise PickleScanError("pickle data was truncated" if len(line) < MAX_LINE else "line too long")
-        self.buf, self.idx = b"", 0
-        return rest + line
+        if not self.drop:
+            raise PickleScanError("pickle data was truncated")
+        end = self.data.find(b"\n", self.fpos, min(self.limit, self.fpos + MAX_LINE))
+        if end < 0:
+            raise PickleScanError("pickle data was truncated" if self.limit - self.fpos < MAX_LINE
+                                  else "line too long")
+        return self._fetch(end + 1 - self.fpos)
 
     def frame(self, length: int, at: int) -> None:
         if self.drop:
             self.read(length)
             self.idx -= length  # rewind to the frame's start, as load_frame does
             return
-        if length > self._left():
+        if self.idx + length > self.limit:
             raise PickleScanError("FRAME runs past the end of the data")
-        if self.frame_end is not None and at < self.frame_end < self.pos() + length:
+        if self.frame_end is not None and at < self.frame_end < self.idx + length:
             self.straddled = True  # a frame inside a frame that outlasts it
-        self.frame_end = self.pos() + length
-
-    def note_span(self, begin: int) -> None:
-        """In order: mark an instruction that began inside a frame and ended after it."""
-        end = self.frame_end
-        if end is not None and begin < end < self.pos():
-            self.straddled = True
+        self.frame_end = self.idx + length
 
 
 def _uint(data: bytes) -> int:
@@ -190,7 +193,7 @@ def _counted(r: Reader, width: int, signed: bool = False) -> int:
     n = int.from_bytes(r.read(width), "little", signed=signed)
     if n < 0:
         raise PickleScanError("negative byte count")
-    if n > r._left() + (len(r.buf) - r.idx):
+    if n > r.limit - r.idx and n > r._left():
         raise PickleScanError("pickle data was truncated")
     return n
 
@@ -247,21 +250,25 @@ def _argument(kind: str, r: Reader):
 
 def ops(r: Reader) -> Iterator[Tuple[str, object, int]]:
     """Yield ``(opcode name, argument, position)`` up to and including STOP."""
+    table = OPCODES
     while True:
-        begin = r.pos()
+        begin = r.idx
         code = r.read(1)
-        entry = OPCODES.get(code)
+        entry = table.get(code)
         if entry is None:
-            raise PickleScanError(f"invalid load key {code!r} at byte {begin}")
+            raise PickleScanError(f"invalid load key {code!r} at byte {begin - r.start}")
         name, kind = entry
-        try:
-            arg = None if kind is None else _argument(kind, r)
-        except (UnicodeDecodeError, ValueError, struct.error) as exc:
-            raise PickleScanError(f"malformed pickle: {exc}") from exc
+        if kind is None:
+            arg = None
+        else:
+            try:
+                arg = _argument(kind, r)
+            except (UnicodeDecodeError, ValueError, struct.error) as exc:
+                raise PickleScanError(f"malformed pickle: {exc}") from exc
         if name == "FRAME":
             r.frame(arg, begin)
-        elif not r.drop:
-            r.note_span(begin)
-        yield name, arg, begin
+        elif r.frame_end is not None and begin < r.frame_end < r.idx and not r.drop:
+            r.straddled = True  # an instruction that began inside a frame ended after it
+        yield name, arg, begin - r.start
         if name == "STOP":
             return

@@ -3,15 +3,15 @@
 Two passes over one opcode stream (``opcodes.py``, which reads as the C unpickler does),
 fed op by op, keeping nothing but the passes' state:
 
-1. ``OpcodeGlobals``: every global the stream names (GLOBAL, INST, STACK_GLOBAL resolved
-   from the strings and memo entries pushed before it, EXTn), by opcode alone.
-2. ``InertMachine`` (inert_machine.py): a pickle VM that builds inert records, giving the
+1. ``InertMachine`` (inert_machine.py): a pickle VM that builds inert records, giving the
    object tree, storages and tensor shapes, every global STACK_GLOBAL really resolves, and
    how each global is used (called, constructed, or only imported).
+2. ``OpcodeGlobals``, only when the machine fails: every global the stream names (GLOBAL,
+   INST, STACK_GLOBAL resolved from the strings and memo entries pushed before it, EXTn), by
+   opcode alone, to the end of what parses.
 
-Both are needed: the opcode list alone cannot see what a STACK_GLOBAL really resolves to,
-and the machine stops at the first error while the opcode pass still names what came
-before. Any surprise raises ``PickleScanError``: callers fail closed.
+The machine stops at the first error (and fails closed: ``PickleScanError``), while the
+opcode pass still names what comes after, so the report lists it.
 
 A pickle whose frames end inside an instruction is read twice: in order (``pickle.loads``)
 and as the C unpickler reads a file object without ``peek`` (``torch.load``'s ``data.pkl``);
@@ -21,7 +21,7 @@ the result names what either reading would run.
 from __future__ import annotations
 
 import io
-import os
+import mmap
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -45,18 +45,51 @@ class ScanResult:
     straddled: bool = False  # a frame ended inside an instruction: readers disagree
 
 
-def scan(data, max_bytes: Optional[int] = None) -> ScanResult:
-    """Parse one pickle: bytes, or a binary file positioned at its start (read at most to
-    its end). Raises PickleScanError (with ``globals`` and ``uses`` of what came before)."""
-    stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-    start = stream.tell()
-    size = stream.seek(0, os.SEEK_END) - start
-    stream.seek(start)
+def scan(data, max_bytes: Optional[int] = None, start: int = 0) -> ScanResult:
+    """Parse one pickle: ``bytes`` (from index ``start``), or a binary file positioned at
+    its start (read through an ``mmap`` when it has a file descriptor; left positioned just
+    after STOP). Raises PickleScanError (with ``globals`` and ``uses`` of what came before)."""
+    stream = None
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        buf = bytes(data)
+    else:
+        stream, start = data, data.tell()
+        buf = _buffer(stream)
+    try:
+        result = _scan_buffer(buf, start, max_bytes)
+    finally:
+        if isinstance(buf, mmap.mmap):
+            buf.close()
+    if stream is not None:
+        stream.seek(result.end)
+    return result
+
+
+def _buffer(stream):
+    """The whole file, mapped, or (for in-memory streams) its bytes."""
+    try:
+        fileno = stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        fileno = None
+    if fileno is not None:
+        try:
+            return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):  # an empty file, a pipe
+            pass
+    position = stream.tell()
+    stream.seek(0)
+    data = stream.read()
+    stream.seek(position)
+    return data
+
+
+def _scan_buffer(buf, start: int, max_bytes: Optional[int]) -> ScanResult:
+    size = len(buf) - start
     capped = max_bytes is not None and size > max_bytes
     if capped:
         size = max_bytes
     try:
-        first = _scan(Reader(stream, False, size))
+        first = _scan(Reader(buf, start, size, False))
     except PickleScanError as exc:
         if capped and "truncated" in str(exc):
             exc.args = ("pickle larger than the size limit",)
@@ -67,9 +100,8 @@ def scan(data, max_bytes: Optional[int] = None) -> ScanResult:
     if first is not None and not first.straddled:
         return first
     # Frames end inside instructions: also read as torch.load reads data.pkl, and report both.
-    stream.seek(start)
     try:
-        second = _scan(Reader(stream, True, size))
+        second = _scan(Reader(buf, start, size, True))
     except PickleScanError as exc:
         exc.straddled = True  # type: ignore[attr-defined]
         _merge_into_error(exc, first or first_error)
@@ -80,7 +112,6 @@ def scan(data, max_bytes: Optional[int] = None) -> ScanResult:
     second.globals = first.globals + [g for g in second.globals if g not in first.globals]
     second.uses = merge_uses(first.uses, second.uses)
     second.straddled = True
-    stream.seek(first.end)
     second.end = first.end
     return second
 
@@ -93,40 +124,42 @@ def _merge_into_error(exc, other) -> None:
 
 
 def _scan(reader: Reader) -> ScanResult:
-    names = OpcodeGlobals()
+    """Run the machine; only when it fails, run the opcode pass over the whole stream too,
+    so the report still names what comes after the failure (fail closed)."""
     machine = InertMachine()
-    last = None
-    feed, step = names.feed, machine.step
+    step = machine.step
     try:
         for count, (name, arg, _pos) in enumerate(ops(reader)):
             if count > MAX_OPS:
                 raise PickleScanError("too many opcodes")
-            last = name
-            feed(name, arg)
             step(name, arg)
             if machine.pending_array is not None:
-                _joblib_array(reader, machine, names)
-        if last != "STOP":  # pragma: no cover - ops() ends at STOP or raises
-            raise PickleScanError("pickle has no STOP opcode (truncated)")
+                _joblib_array(reader, machine)
     except PickleScanError as exc:
-        # keep what was named before the failure: the report lists it (fail closed)
-        exc.globals = names.found + [g for g in machine.globals if g not in names.found]  # type: ignore[attr-defined]
+        names = _opcode_pass(reader)
+        exc.globals = names + [g for g in machine.globals if g not in names]  # type: ignore[attr-defined]
         exc.uses = dict(machine.uses)  # type: ignore[attr-defined]
         exc.straddled = reader.straddled  # type: ignore[attr-defined]
         raise
     except RecursionError as exc:  # pragma: no cover - both passes are iterative
         raise PickleScanError("nesting too deep") from exc
-    # The VM ran every STACK_GLOBAL on the real stack contents (any opcode it cannot model
-    # exactly is an error, handled above), so pass 1's "could not follow" marker is moot.
-    found = [g for g in names.found if g != UNRESOLVED]
-    found += [g for g in machine.globals if g not in found]
-    end = reader.start + reader.pos()
-    reader.f.seek(end)
-    return ScanResult(found, machine.result, machine.storages, machine.persistent_ids,
-                      end, machine.uses, reader.straddled)
+    return ScanResult(list(machine.globals), machine.result, machine.storages, machine.persistent_ids,
+                      reader.idx, machine.uses, reader.straddled)
 
 
-def _joblib_array(reader: Reader, machine: InertMachine, names: "OpcodeGlobals") -> None:
+def _opcode_pass(reader: Reader) -> List[str]:
+    """Pass 1 over the same bytes, as far as they parse."""
+    names = OpcodeGlobals()
+    again = Reader(reader.data, reader.start, reader.limit - reader.start, reader.drop)
+    try:
+        for name, arg, _pos in ops(again):
+            names.feed(name, arg)
+    except PickleScanError:
+        pass
+    return names.found
+
+
+def _joblib_array(reader: Reader, machine: InertMachine) -> None:
     """joblib writes an array's bytes into the pickle stream right after its
     ``NumpyArrayWrapper`` is built: skip them as ``joblib.load`` reads them, or, for an array
     of objects, scan the whole pickle joblib nests there."""
@@ -137,8 +170,8 @@ def _joblib_array(reader: Reader, machine: InertMachine, names: "OpcodeGlobals")
     if code is None or not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
         raise PickleScanError("cannot follow joblib's array data (unreadable array wrapper)")
     if code.lstrip("<>|=").startswith("O"):
-        nested = _scan(Reader(reader.f, False, reader._left()))
-        names.found.extend(g for g in nested.globals if g not in names.found)
+        nested = _scan(Reader(reader.data, reader.idx, reader.limit - reader.idx, False))
+        reader.idx = nested.end
         machine.globals.extend(g for g in nested.globals if g not in machine.globals)
         machine.uses = merge_uses(machine.uses, nested.uses)
         return
@@ -231,6 +264,6 @@ class OpcodeGlobals:
 def opcode_globals(data) -> List[str]:
     """Pass 1 alone over a whole pickle, read in order (for tests and tools)."""
     names = OpcodeGlobals()
-    for name, arg, _pos in ops(Reader(io.BytesIO(data), False, len(data))):
+    for name, arg, _pos in ops(Reader(data, 0, len(data), False)):
         names.feed(name, arg)
     return names.found

@@ -21,7 +21,6 @@ means reading every tensor byte.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import struct
@@ -163,11 +162,11 @@ def _read(ck: Checkpoint, data_crc: bool) -> None:
             _read_pickle_stream(ck, f, head, size, quiet=tar is not None)
 
 
-def _scan_pickle(ck: Checkpoint, where: str, data, quiet: bool = False) -> Optional[ScanResult]:
+def _scan_pickle(ck: Checkpoint, where: str, data, quiet: bool = False, start: int = 0) -> Optional[ScanResult]:
     """Scan one pickle into ``ck.pickles``. A failure is recorded (fail closed) unless
     ``quiet`` and it named nothing: bytes that are not a pickle at all."""
     try:
-        result = scan(data, MAX_PICKLE_BYTES)
+        result = scan(data, MAX_PICKLE_BYTES, start)
     except PickleScanError as exc:
         names = list(getattr(exc, "globals", []))
         if not (quiet and not names):
@@ -522,9 +521,7 @@ def _read_tar(ck: Checkpoint, f: BinaryIO, tar: tarfile.TarFile) -> None:
 
 
 def _tar_pickle(ck: Checkpoint, where: str, data: bytes, pos: int) -> Optional[ScanResult]:
-    stream = io.BytesIO(data)
-    stream.seek(pos)
-    return _scan_pickle(ck, where, stream)
+    return _scan_pickle(ck, where, data, start=pos)
 
 
 def _tar_storages(ck: Checkpoint, data: bytes) -> bool:
