@@ -260,6 +260,8 @@ def _param_ids(optimizer: dict) -> Optional[List[object]]:
 
 def compare_optimizer(model, optimizer: dict) -> List[Finding]:
     params = list(model.named_parameters())
+    if "param_groups" not in optimizer:
+        return compare_optimizer_by_name(model, optimizer["state"])
     ids = _param_ids(optimizer)
     if ids is None:
         return [("CKPT110", None, "optimizer state has no readable `param_groups`", "error")]
@@ -313,4 +315,26 @@ def compare_optimizers(model, optimizers: List[dict]) -> List[Finding]:
     if total > len(params):
         out.insert(0, ("CKPT110", None, f"the saved optimizers cover {total} parameters but the model has "
                        f"{len(params)}: resuming will fail", "error"))
+    return out
+
+
+def compare_optimizer_by_name(model, state: dict) -> List[Finding]:
+    """DCP's optimizer layout (`get_state_dict`): state keyed by the parameter's name."""
+    params = dict(model.named_parameters())
+    out: List[Finding] = []
+    for name in sorted(state):
+        param = params.get(name)
+        if param is None:
+            param = params.get(_strip_wrappers(name)[0])
+        slot = state[name]
+        if param is None:
+            out.append(("CKPT110", name, f"the saved optimizer state is for `{name}`, which the model does "
+                        "not have: loading it will fail", "error"))
+            continue
+        for sk in sorted(k for k in slot if isinstance(k, str)) if isinstance(slot, dict) else ():
+            t = slot[sk]
+            if isinstance(t, TensorInfo) and t.shape and tuple(t.shape) != tuple(param.shape):
+                out.append(("CKPT110", name, f"optimizer state `{sk}` of `{name}` has shape {_fmt_shape(t.shape)}, "
+                            f"the parameter {_fmt_shape(tuple(param.shape))}", "error"))
+                break
     return out

@@ -21,6 +21,7 @@ means reading every tensor byte.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -80,6 +81,7 @@ class Checkpoint:
     archive_version: Optional[str] = None
     metadata: Dict[str, Any] = field(default_factory=dict)  # safetensors __metadata__
     shards: List["Checkpoint"] = field(default_factory=list)
+    windows: List[Tuple[int, int]] = field(default_factory=list)  # archives laid end to end
     failure: Optional[str] = None  # the reader itself failed before every pickle was read
 
     @property
@@ -109,11 +111,16 @@ class Checkpoint:
         return self.not_checkpoint is None and not self.problems and self.pickle_error is None
 
 
-def read_checkpoint(path, data_crc: bool = False) -> Checkpoint:
+def read_checkpoint(path, data_crc: bool = False, ranges=()) -> Checkpoint:
+    """Read a checkpoint file. ``ranges``: ``(offset, length, label)`` byte ranges a loader
+    opens as a file of their own (DCP's items): each is read too, unless it is an archive
+    the file's own reading already covered."""
     path = os.path.abspath(os.fspath(path))
     ck = Checkpoint(path)
     try:
         _read(ck, data_crc)
+        if ranges:
+            _read_ranges(ck, ranges, data_crc)
     except MemoryError:
         ck.failure = "ran out of memory while parsing"
     except RecursionError:
@@ -144,22 +151,52 @@ def _read(ck: Checkpoint, data_crc: bool) -> None:
         ck.not_checkpoint = "empty file"
         return
     with open(ck.path, "rb") as f:
-        head = f.read(512)
-        if head.startswith(zipdir.LOCAL_SIG):  # torch.load's own test for its zip format
-            _read_zip(ck, f, size, data_crc)
-        elif head.startswith(b"version https://git-lfs"):
-            ck.not_checkpoint = "a git-LFS pointer file, not the checkpoint (run `git lfs pull`)"
-        elif _looks_like_safetensors(head, size):
-            _read_safetensors(ck, f, size)
-        elif ck.path.endswith(".safetensors"):
-            ck.not_checkpoint = "bad safetensors header"
-        elif head.lstrip()[:1] == b"<" and b"<html" in head.lower() or head.lstrip().lower().startswith(b"<!doctype"):
-            ck.not_checkpoint = "an HTML page, not a checkpoint (a failed download?)"
-        else:
-            tar = _torch_tar(f)
-            if tar is not None:
-                _read_tar(ck, f, tar)
-            _read_pickle_stream(ck, f, head, size, quiet=tar is not None)
+        _read_stream(ck, f, size, data_crc)
+
+
+def _read_ranges(ck: Checkpoint, ranges, data_crc: bool) -> None:
+    covered = {window: _window_label(i, len(ck.windows), window) for i, window in enumerate(ck.windows, 1)}
+    with open(ck.path, "rb") as f:
+        for offset, length, label in ranges:
+            old = covered.get((offset, offset + length))
+            if old is not None:  # already read as an archive of the stream: say what it is
+                for p in ck.pickles:
+                    if p.where.startswith(old):
+                        p.where = label + p.where[len(old):]
+                continue
+            if length > MAX_PICKLE_BYTES:
+                ck.pickles.append(Pickle(label, error="larger than the 1 GiB parsing limit"))
+                continue
+            f.seek(offset)
+            part = Checkpoint(ck.path)
+            data = f.read(length)
+            _read_stream(part, io.BytesIO(data), len(data), data_crc)
+            ck.pickles.extend(Pickle(f"{label}: {p.where}", p.globals, p.uses, p.error, p.straddled)
+                              for p in part.pickles)
+            ck.problems.extend(f"{label}: {problem}" for problem in part.problems)
+            if part.not_checkpoint:
+                ck.problems.append(f"{label}: {part.not_checkpoint}")
+            ck.torchscript = ck.torchscript or part.torchscript
+            ck.unverified = ck.unverified or part.unverified
+
+
+def _read_stream(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
+    head = f.read(512)
+    if head.startswith(zipdir.LOCAL_SIG):  # torch.load's own test for its zip format
+        _read_zip(ck, f, size, data_crc)
+    elif head.startswith(b"version https://git-lfs"):
+        ck.not_checkpoint = "a git-LFS pointer file, not the checkpoint (run `git lfs pull`)"
+    elif _looks_like_safetensors(head, size):
+        _read_safetensors(ck, f, size)
+    elif ck.path.endswith(".safetensors"):
+        ck.not_checkpoint = "bad safetensors header"
+    elif head.lstrip()[:1] == b"<" and b"<html" in head.lower() or head.lstrip().lower().startswith(b"<!doctype"):
+        ck.not_checkpoint = "an HTML page, not a checkpoint (a failed download?)"
+    else:
+        tar = _torch_tar(f)
+        if tar is not None:
+            _read_tar(ck, f, tar)
+        _read_pickle_stream(ck, f, head, size, quiet=tar is not None)
 
 
 def _scan_pickle(ck: Checkpoint, where: str, data, quiet: bool = False, start: int = 0) -> Optional[ScanResult]:
@@ -183,7 +220,7 @@ def _scan_pickle(ck: Checkpoint, where: str, data, quiet: bool = False, start: i
 def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
     ck.format = "zip"
     local: List[zipdir.LocalRecord] = []
-    windows = _archive_windows(f, size, local)
+    windows = ck.windows = _archive_windows(f, size, local)
     try:
         whole: Optional[zipdir.Archive] = zipdir.open_archive(f, 0, size)
     except zipdir.ZipError as exc:
@@ -208,7 +245,7 @@ def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
         ck.format = "archives"
         total = len(windows)
         for i, (start, end) in enumerate(windows, 1):
-            label = f"archive {i} of {total} (bytes {start}-{end})"
+            label = _window_label(i, total, (start, end))
             try:
                 archive = zipdir.open_archive(f, start, end)
             except zipdir.ZipError as exc:
@@ -222,6 +259,10 @@ def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
     covered = windows[-1][1] if windows else 0
     if whole is None and covered < size:
         ck.problems.append(f"bytes {covered}-{size} are not part of any archive")
+
+
+def _window_label(i: int, total: int, window: Tuple[int, int]) -> str:
+    return f"archive {i} of {total} (bytes {window[0]}-{window[1]})"
 
 
 def _read_unlisted(ck: Checkpoint, f: BinaryIO, local: List[zipdir.LocalRecord], seen: set) -> None:

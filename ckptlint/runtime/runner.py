@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ckptlint.diagnostic import Diagnostic
 from ckptlint.errors import ConfigError
-from ckptlint.runtime import verdict
+from ckptlint.runtime import dcp, verdict
 from ckptlint.runtime.reader import Checkpoint, read_checkpoint, sniff
 from ckptlint.runtime.records import Call, PDict, TensorInfo, class_of
 
@@ -113,27 +113,35 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
            safe_globals: List[str], sniff_files: bool = False) -> Tuple[List[Diagnostic], List[str]]:
     """Check ``files`` on their own (a folder: the checkpoint files below it, by content;
     with ``sniff_files`` the named files too, as the pre-commit hook passes every staged
-    file) and the configured ``entries`` against their models."""
+    file) and the configured ``entries`` against their models. A DCP folder (or a file of
+    one) is checked as a whole, from its `.metadata`."""
     diags: List[Diagnostic] = []
     notes: List[str] = []
     root = pathlib.Path(root)
     skipped: Dict[str, int] = {}
+    checkpoints: List[str] = []
+    folders: List[str] = []
     for f in files or ():
         path = os.path.abspath(os.fspath(f))
         if os.path.isdir(path):
-            found = checkpoints_under(path, skipped)
-            if not found:
+            found, dcp_found = checkpoints_under(path, skipped)
+            if not found and not dcp_found:
                 diags.append(make("CKPT109", "no checkpoint or pickle file in this folder (judged by "
                                   "content)", path))
+            checkpoints += found
+            folders += dcp_found
+        elif _in_dcp_folder(path):
+            folders.append(os.path.dirname(path))
         else:
             reason = sniff(path) if sniff_files else None
             if reason is not None:
                 skipped[reason] = skipped.get(reason, 0) + 1
                 continue
-            found = [path]
-        for one in found:
-            ck = read_checkpoint(one)
-            diags.extend(guarded_file_findings(ck, safe_globals, torch_version))
+            checkpoints.append(path)
+    for one in dict.fromkeys(checkpoints):
+        diags.extend(guarded_file_findings(read_checkpoint(one), safe_globals, torch_version))
+    for one in dict.fromkeys(folders):
+        diags.extend(dcp_findings(dcp.read_folder(one), safe_globals, torch_version))
     for entry in entries:
         diags.extend(_verify_entry(entry, root, torch_version, safe_globals, notes))
     if skipped:
@@ -144,22 +152,47 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
     return diags, notes
 
 
-def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None) -> List[str]:
-    """Files below a folder that hold a checkpoint or a pickle, judged by content, sorted;
-    hidden folders and virtual environments are skipped, like `check`. ``skipped`` counts
-    the other files by reason."""
-    out = []
+def _in_dcp_folder(path: str) -> bool:
+    name = os.path.basename(path)
+    return (name == dcp.METADATA or name.endswith(".distcp")) and dcp.is_dcp_folder(os.path.dirname(path))
+
+
+def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None) -> Tuple[List[str], List[str]]:
+    """(files, DCP folders) below a folder: files that hold a checkpoint or a pickle,
+    judged by content, and folders holding a DCP `.metadata` (checked as a whole: their
+    `.metadata` and `.distcp` files are not listed), sorted. Hidden folders and virtual
+    environments are skipped, like `check`; ``skipped`` counts the other files by reason."""
+    files, folders = [], []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_FOLDERS
                              and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")))
+        is_dcp = dcp.METADATA in filenames
+        if is_dcp:
+            folders.append(dirpath)
         for name in sorted(filenames):
+            if is_dcp and (name == dcp.METADATA or name.endswith(".distcp")):
+                continue
             path = os.path.join(dirpath, name)
             reason = sniff(path)
             if reason is None:
-                out.append(path)
+                files.append(path)
             elif skipped is not None:
                 skipped[reason] = skipped.get(reason, 0) + 1
-    return sorted(out)
+    return sorted(files), sorted(folders)
+
+
+def dcp_findings(folder, safe_globals, torch_version) -> List[Diagnostic]:
+    """A DCP folder: its `.metadata` and shards as files, and what `.metadata` says of them."""
+    out = guarded_file_findings(folder.metadata, safe_globals, torch_version)
+    by_path: Dict[str, List[str]] = {}
+    for path, message in folder.problems:
+        by_path.setdefault(path, []).append(message)
+    for path, messages in sorted(by_path.items()):
+        more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+        out.append(make("CKPT109", f"unreadable checkpoint: {messages[0]}{more}", path))
+    for shard in folder.shards:
+        out.extend(guarded_file_findings(shard, safe_globals, torch_version))
+    return out
 
 
 SKIP_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
@@ -168,7 +201,8 @@ SKIP_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
 def _expand(entry: Entry, root: pathlib.Path) -> List[str]:
     pattern = entry.path if os.path.isabs(entry.path) else str(root / entry.path)
     if any(c in entry.path for c in "*?["):
-        return sorted(os.path.abspath(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        return sorted(os.path.abspath(p) for p in glob.glob(pattern, recursive=True)
+                      if os.path.isfile(p) or dcp.is_dcp_folder(p))
     return [os.path.abspath(pattern)]
 
 
@@ -181,14 +215,20 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
     allowed = list(safe_globals) + entry.safe_globals
     model_state = None  # (model or None, error) built once per entry
     for path in paths:
-        ck = read_checkpoint(path)
-        found = guarded_file_findings(ck, allowed, torch_version)
+        if dcp.is_dcp_folder(path):  # a DCP folder: keys, shapes and dtypes from its .metadata
+            folder = dcp.read_folder(path)
+            found = dcp_findings(folder, allowed, torch_version)
+            ck_root = folder.root() if folder.readable else None
+        else:
+            ck = read_checkpoint(path)
+            found = guarded_file_findings(ck, allowed, torch_version)
+            ck_root = None if ck.pickle_error is not None or ck.unverified else ck.root
         out.extend(found)
         if entry.model is None or any(d.code in ("CKPT109", "CKPT102") for d in found):
             continue
-        if ck.pickle_error is not None or ck.unverified or ck.root is None:
+        if ck_root is None:
             continue
-        picked = find_state_dict(ck.root, entry.key)
+        picked = find_state_dict(ck_root, entry.key)
         if picked.error:
             out.append(make("CKPT109", picked.error, path, key=entry.key))
             continue
@@ -208,7 +248,7 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
         from ckptlint.runtime import compare  # imports torch
 
         metadata = _metadata_of(picked.container)
-        opt = find_optimizer(ck.root)
+        opt = find_optimizer(ck_root)
         try:
             findings = compare.compare(model, picked.tensors, metadata, strict=entry.strict, optimizers=opt)
         except Exception as exc:  # noqa: BLE001 - user model code runs here (state_dict hooks ...)
@@ -514,6 +554,11 @@ def find_optimizer(root) -> Optional[List[dict]]:
     states = root.get("optimizer_states")
     if isinstance(states, list) and states and all(_is_optimizer_state(v) for v in states):
         return list(states)
+    for k in ("optim", "optimizer"):  # DCP's layout (get_state_dict): state keyed by parameter name
+        value = root.get(k)
+        state = value.get("state") if isinstance(value, dict) else None
+        if isinstance(state, dict) and state and all(isinstance(name, str) for name in state):
+            return [{"state": state}]
     return None
 
 
