@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ckptlint.diagnostic import Diagnostic
 from ckptlint.errors import ConfigError
-from ckptlint.runtime import dcp, verdict
+from ckptlint.runtime import dcp, layouts, verdict
 from ckptlint.runtime.reader import Checkpoint, read_checkpoint, sniff
 from ckptlint.runtime.records import Call, PDict, TensorInfo, class_of
 
@@ -124,12 +124,13 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
     for f in files or ():
         path = os.path.abspath(os.fspath(f))
         if os.path.isdir(path):
-            found, dcp_found = checkpoints_under(path, skipped)
+            found, dcp_found, missing = checkpoints_under(path, skipped)
             if not found and not dcp_found:
                 diags.append(make("CKPT109", "no checkpoint or pickle file in this folder (judged by "
                                   "content)", path))
             checkpoints += found
             folders += dcp_found
+            diags += [make("CKPT109", message, where) for where, message in missing]
         elif _in_dcp_folder(path):
             folders.append(os.path.dirname(path))
         else:
@@ -140,6 +141,10 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
             checkpoints.append(path)
     for one in dict.fromkeys(checkpoints):
         diags.extend(guarded_file_findings(read_checkpoint(one), safe_globals, torch_version))
+    if sniff_files:  # staged files: the layout of the folders they are in (missing rank files)
+        for parent in dict.fromkeys(os.path.dirname(p) for p in checkpoints):
+            diags += [make("CKPT109", message, where) for where, message in
+                      layouts.problems(parent, sorted(os.listdir(parent)))]
     for one in dict.fromkeys(folders):
         diags.extend(dcp_findings(dcp.read_folder(one), safe_globals, torch_version))
     for entry in entries:
@@ -157,13 +162,15 @@ def _in_dcp_folder(path: str) -> bool:
     return (name == dcp.METADATA or name.endswith(".distcp")) and dcp.is_dcp_folder(os.path.dirname(path))
 
 
-def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None) -> Tuple[List[str], List[str]]:
-    """(files, DCP folders) below a folder: files that hold a checkpoint or a pickle,
-    judged by content, and folders holding a DCP `.metadata` (checked as a whole: their
-    `.metadata` and `.distcp` files are not listed), sorted. Hidden folders and virtual
-    environments are skipped, like `check`; ``skipped`` counts the other files by reason."""
-    files, folders = [], []
+def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None):
+    """(files, DCP folders, layout problems) below a folder: files that hold a checkpoint or
+    a pickle, judged by content, and folders holding a DCP `.metadata` (checked as a whole:
+    their `.metadata` and `.distcp` files are not listed), sorted, and the rank files that
+    DeepSpeed and accelerate layouts miss. Hidden folders and virtual environments are
+    skipped, like `check`; ``skipped`` counts the other files by reason."""
+    files, folders, missing = [], [], []
     for dirpath, dirnames, filenames in os.walk(folder):
+        missing += layouts.problems(dirpath, filenames)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_FOLDERS
                              and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")))
         is_dcp = dcp.METADATA in filenames
@@ -178,7 +185,7 @@ def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None) -> 
                 files.append(path)
             elif skipped is not None:
                 skipped[reason] = skipped.get(reason, 0) + 1
-    return sorted(files), sorted(folders)
+    return sorted(files), sorted(folders), missing
 
 
 def dcp_findings(folder, safe_globals, torch_version) -> List[Diagnostic]:

@@ -230,3 +230,30 @@ def test_missing_key_in_a_dcp_folder(one_rank, tmp_path, torch):
                   f'[[tool.ckptlint.checkpoints]]\npath = "{one_rank}"\nmodel = "proj_models.nets:build"\n')
     _, diags = run_json(cwd=tmp_path)
     assert codes(diags) == ["CKPT105"] and diags[0]["key"] == "weight", diags
+
+
+def test_deepspeed_and_accelerate_folders_report_a_missing_rank_file(tmp_path, torch):
+    """The layouts written with torch the way DeepSpeed and accelerate write them; a ZeRO
+    optimizer file records the data-parallel world size (`partition_count`)."""
+    ds = tmp_path / "ds"
+    tag = ds / "global_step10"
+    tag.mkdir(parents=True)
+    (ds / "latest").write_text("global_step10")
+    torch.save({"module": torch.nn.Linear(2, 2).state_dict(), "ds_version": "0.15.0"},
+               tag / "mp_rank_00_model_states.pt")
+    for rank in (0, 1, 3):  # rank 2 of 4 was never written
+        torch.save({"optimizer_state_dict": {"zero_stage": 2, "partition_count": [4],
+                                             "single_partition_of_fp32_groups": [torch.zeros(2)]}},
+                   tag / f"zero_pp_rank_{rank}_mp_rank_00_optim_states.pt")
+    acc = tmp_path / "acc"
+    acc.mkdir()
+    torch.save(torch.nn.Linear(2, 2).state_dict(), acc / "pytorch_model.bin")
+    for rank in (0, 2):
+        torch.save({"python": 1, "torch": torch.get_rng_state()}, acc / f"random_states_{rank}.pkl")
+    _, diags = run_json(ds, acc)
+    missing = sorted((pathlib.Path(d["filename"]).name, d["code"]) for d in diags)
+    assert missing == [("random_states_1.pkl", "CKPT109"), ("zero_pp_rank_2_mp_rank_00_optim_states.pt", "CKPT109")]
+    assert any("4 data-parallel ranks" in d["message"] for d in diags)
+    (ds / "latest").write_text("global_step20")
+    _, diags = run_json(ds)
+    assert any(d["filename"].endswith("latest") and "global_step20" in d["message"] for d in diags)
