@@ -230,4 +230,6 @@ def _check_ranges(folder: Folder) -> None:
         items = set(folder.byte_items)
         ranges = [(r.offset, r.length, f"bytes item `{r.fqn}` (bytes {r.offset}-{r.offset + r.length})")
                   for r in by_file[name] if r.fqn in items and r.offset + r.length <= size]
-        folder.shards.append(read_checkpoint(path, ranges=ranges))
+        # every range DCP reads is named: the bytes items are scanned as files of their own;
+        # tensors load with weights_only=True and only their bounds matter
+        folder.shards.append(read_checkpoint(path, ranges=ranges, walk=False))

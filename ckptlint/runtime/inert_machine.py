@@ -80,10 +80,10 @@ class InertMachine:
         return items
 
     def _depth(self, obj) -> int:
+        if type(obj) not in _CONTAINERS:
+            return 0
         entry = self.depths.get(id(obj))
-        if entry is not None:
-            return entry[1]
-        return 1 if isinstance(obj, (list, dict, tuple, Call)) else 0
+        return 1 if entry is None else entry[1]
 
     def _nest(self, container, children):
         """Record the nesting depth of a container, bounded before it can be used."""
@@ -97,11 +97,6 @@ class InertMachine:
             raise PickleScanError(f"objects nested deeper than {MAX_DEPTH} levels")
         self.depths[id(container)] = (container, depth)
         return container
-
-    def _push(self, value):
-        if len(self.stack) >= MAX_STACK:
-            raise PickleScanError("stack too large")
-        self.stack.append(value)
 
     def _memo_index(self, arg) -> int:
         idx = int(arg)
@@ -163,18 +158,15 @@ class InertMachine:
 
     # -- the loop ------------------------------------------------------------------------
     def step(self, name: str, arg) -> None:
-        if name == "STOP":
-            if len(self.stack) != 1 or self.marks:
-                raise PickleScanError("unbalanced pickle at STOP")
-            self.result = self.stack[0]
-            return
-        handler = _HANDLERS.get(name)
-        if handler is None:
-            raise PickleScanError(f"unsupported opcode {name}")
-        handler(self, arg)
+        HANDLERS[name](self, arg)
+
+    def op_STOP(self, arg):
+        if len(self.stack) != 1 or self.marks:
+            raise PickleScanError("unbalanced pickle at STOP")
+        self.result = self.stack[0]
 
     def _push_arg(self, arg):
-        self._push(arg)
+        self.stack.append(arg)  # the stack's size is bounded by the scan loop
 
     op_INT = op_BININT = op_BININT1 = op_BININT2 = _push_arg
     op_LONG = op_LONG1 = op_LONG4 = _push_arg
@@ -184,13 +176,13 @@ class InertMachine:
     op_FLOAT = op_BINFLOAT = _push_arg
 
     def op_NONE(self, arg):
-        self._push(None)
+        self.stack.append(None)
 
     def op_NEWTRUE(self, arg):
-        self._push(True)
+        self.stack.append(True)
 
     def op_NEWFALSE(self, arg):
-        self._push(False)
+        self.stack.append(False)
 
     def op_PROTO(self, arg):
         if not 0 <= int(arg) <= 5:
@@ -206,16 +198,16 @@ class InertMachine:
     op_READONLY_BUFFER = op_NEXT_BUFFER
 
     def op_EMPTY_LIST(self, arg):
-        self._push(PList())
+        self.stack.append(PList())
 
     def op_EMPTY_TUPLE(self, arg):
-        self._push(())
+        self.stack.append(())
 
     def op_EMPTY_DICT(self, arg):
-        self._push(PDict())
+        self.stack.append(PDict())
 
     def op_EMPTY_SET(self, arg):
-        self._push(Call(Global("builtins", "set"), ()))
+        self.stack.append(Call(Global("builtins", "set"), ()))
 
     def op_MARK(self, arg):
         if len(self.marks) >= MAX_MARK_DEPTH:
@@ -235,11 +227,11 @@ class InertMachine:
     def op_DUP(self, arg):
         if not self.stack:
             raise PickleScanError("stack underflow")
-        self._push(self.stack[-1])
+        self.stack.append(self.stack[-1])
 
     def _tuple(self, items):
         t = tuple(items)
-        self._push(self._nest(t, t) if t else t)
+        self.stack.append(self._nest(t, t) if t else t)
 
     def op_TUPLE(self, arg):
         self._tuple(self._pop_mark())
@@ -260,17 +252,17 @@ class InertMachine:
 
     def op_LIST(self, arg):
         items = self._pop_mark()
-        self._push(self._nest(PList(items), items))
+        self.stack.append(self._nest(PList(items), items))
 
     def op_DICT(self, arg):
         items = self._pop_mark()
         d = PDict()
         for i in range(0, len(items) - 1, 2):
             self._setitem(d, items[i], items[i + 1])
-        self._push(d)
+        self.stack.append(d)
 
     def op_FROZENSET(self, arg):
-        self._push(Call(Global("builtins", "frozenset"), (tuple(self._pop_mark()),)))
+        self.stack.append(Call(Global("builtins", "frozenset"), (tuple(self._pop_mark()),)))
 
     def op_APPEND(self, arg):
         value = self._pop()
@@ -315,16 +307,17 @@ class InertMachine:
             self._setitem(target, items[i], items[i + 1])
 
     def op_GET(self, arg):
-        idx = self._memo_index(arg)
-        if idx not in self.memo:
-            raise PickleScanError(f"memo key {idx} not defined")
-        self._push(self.memo[idx])
+        try:
+            self.stack.append(self.memo[arg])
+        except KeyError:
+            raise PickleScanError(f"memo key {self._memo_index(arg)} not defined") from None
 
     op_BINGET = op_LONG_BINGET = op_GET
 
     def op_PUT(self, arg):
-        idx = self._memo_index(arg)
-        self.memo[idx] = self._top()
+        if not self.stack:
+            raise PickleScanError("stack underflow")
+        self.memo[self._memo_index(arg)] = self.stack[-1]
 
     op_BINPUT = op_LONG_BINPUT = op_PUT
 
@@ -333,33 +326,33 @@ class InertMachine:
 
     def op_GLOBAL(self, arg):
         module, _, name = str(arg).partition(" ")
-        self._push(self._global(module, name))
+        self.stack.append(self._global(module, name))
 
     def op_STACK_GLOBAL(self, arg):
         name = self._pop()
         module = self._pop()
         if not isinstance(module, str) or not isinstance(name, str):
             raise PickleScanError("STACK_GLOBAL needs two strings")
-        self._push(self._global(module, name))
+        self.stack.append(self._global(module, name))
 
     def op_EXT1(self, arg):
         q = f"<extension code {arg}>"
         if q not in self.globals:
             self.globals.append(q)
             self.uses[q] = IMPORTS
-        self._push(Global("<extension>", str(arg)))
+        self.stack.append(Global("<extension>", str(arg)))
 
     op_EXT2 = op_EXT4 = op_EXT1
 
     def op_REDUCE(self, arg):
         args = self._pop()
         func = self._pop()
-        self._push(self._call(func, args))
+        self.stack.append(self._call(func, args))
 
     def op_NEWOBJ(self, arg):
         args = self._pop()
         cls = self._pop()
-        self._push(self._call(cls, args, CONSTRUCTS))
+        self.stack.append(self._call(cls, args, CONSTRUCTS))
 
     def op_NEWOBJ_EX(self, arg):
         kwargs = self._pop()
@@ -368,18 +361,18 @@ class InertMachine:
         obj = self._call(cls, args, CONSTRUCTS)
         if isinstance(obj, Call):
             obj.items.append(("**kwargs", kwargs))
-        self._push(obj)
+        self.stack.append(obj)
 
     def op_INST(self, arg):
         module, _, name = str(arg).partition(" ")
         cls = self._global(module, name)
-        self._push(self._call(cls, tuple(self._pop_mark()), CONSTRUCTS))
+        self.stack.append(self._call(cls, tuple(self._pop_mark()), CONSTRUCTS))
 
     def op_OBJ(self, arg):
         items = self._pop_mark()
         if not items:
             raise PickleScanError("OBJ without a class")
-        self._push(self._call(items[0], tuple(items[1:]), CONSTRUCTS))
+        self.stack.append(self._call(items[0], tuple(items[1:]), CONSTRUCTS))
 
     def op_BUILD(self, arg):
         state = self._pop()
@@ -412,15 +405,16 @@ class InertMachine:
         self.persistent_ids += 1
         info = storage_from_pid(pid)
         if info is None:
-            self._push(Call(Global("<persistent_load>", "unknown"), (pid,) if not isinstance(pid, tuple) else pid))
+            self.stack.append(Call(Global("<persistent_load>", "unknown"), (pid,) if not isinstance(pid, tuple) else pid))
             return
         known = self.storages.get(info.key)
         if known is None:
             self.storages[info.key] = info
         else:
             info = known
-        self._push(info)
+        self.stack.append(info)
 
 
 # opcode name -> unbound handler, looked up once instead of getattr per opcode
-_HANDLERS = {name[3:]: fn for name, fn in vars(InertMachine).items() if name.startswith("op_")}
+HANDLERS = {name[3:]: fn for name, fn in vars(InertMachine).items() if name.startswith("op_")}
+_CONTAINERS = {PList, PDict, tuple, Call, list, dict}

@@ -251,9 +251,14 @@ def _argument(kind: str, r: Reader):
 def ops(r: Reader) -> Iterator[Tuple[str, object, int]]:
     """Yield ``(opcode name, argument, position)`` up to and including STOP."""
     table = OPCODES
+    data = r.data
     while True:
         begin = r.idx
-        code = r.read(1)
+        if begin < r.buf_end:
+            code = data[begin:begin + 1]
+            r.idx = begin + 1
+        else:
+            code = r.read(1)
         entry = table.get(code)
         if entry is None:
             raise PickleScanError(f"invalid load key {code!r} at byte {begin - r.start}")

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from ckptlint.runtime.inert_machine import InertMachine, merge_uses
+from ckptlint.runtime.inert_machine import HANDLERS, MAX_STACK, InertMachine, merge_uses
 from ckptlint.runtime.opcodes import Reader, ops
 from ckptlint.runtime.records import Call, PickleScanError, StorageInfo, map_py2
 
@@ -127,14 +127,17 @@ def _scan(reader: Reader) -> ScanResult:
     """Run the machine; only when it fails, run the opcode pass over the whole stream too,
     so the report still names what comes after the failure (fail closed)."""
     machine = InertMachine()
-    step = machine.step
+    handlers = HANDLERS
     try:
         for count, (name, arg, _pos) in enumerate(ops(reader)):
-            if count > MAX_OPS:
-                raise PickleScanError("too many opcodes")
-            step(name, arg)
+            handlers[name](machine, arg)
             if machine.pending_array is not None:
                 _joblib_array(reader, machine)
+            if not count & 0xFFF:  # the handlers push without checking: bound them here
+                if count > MAX_OPS:
+                    raise PickleScanError("too many opcodes")
+                if len(machine.stack) > MAX_STACK:
+                    raise PickleScanError("stack too large")
     except PickleScanError as exc:
         names = _opcode_pass(reader)
         exc.globals = names + [g for g in machine.globals if g not in names]  # type: ignore[attr-defined]

@@ -62,6 +62,7 @@ class Pickle:
     uses: Dict[str, str] = field(default_factory=dict)  # global -> calls | constructs | imports
     error: Optional[str] = None  # could not be parsed to the end: fail closed
     straddled: bool = False  # its frames end inside instructions: crafted
+    item: bool = False  # in a byte range a loader opens on its own (a DCP item): say where
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Checkpoint:
     metadata: Dict[str, Any] = field(default_factory=dict)  # safetensors __metadata__
     shards: List["Checkpoint"] = field(default_factory=list)
     windows: List[Tuple[int, int]] = field(default_factory=list)  # archives laid end to end
+    walk: bool = True  # look for archives laid end to end
     failure: Optional[str] = None  # the reader itself failed before every pickle was read
 
     @property
@@ -111,12 +113,14 @@ class Checkpoint:
         return self.not_checkpoint is None and not self.problems and self.pickle_error is None
 
 
-def read_checkpoint(path, data_crc: bool = False, ranges=()) -> Checkpoint:
+def read_checkpoint(path, data_crc: bool = False, ranges=(), walk: bool = True) -> Checkpoint:
     """Read a checkpoint file. ``ranges``: ``(offset, length, label)`` byte ranges a loader
     opens as a file of their own (DCP's items): each is read too, unless it is an archive
-    the file's own reading already covered."""
+    the file's own reading already covered. ``walk=False``: do not look for archives laid
+    end to end (a DCP shard whose `.metadata` gives every range the loader reads)."""
     path = os.path.abspath(os.fspath(path))
     ck = Checkpoint(path)
+    ck.walk = walk
     try:
         _read(ck, data_crc)
         if ranges:
@@ -162,7 +166,7 @@ def _read_ranges(ck: Checkpoint, ranges, data_crc: bool) -> None:
             if old is not None:  # already read as an archive of the stream: say what it is
                 for p in ck.pickles:
                     if p.where.startswith(old):
-                        p.where = label + p.where[len(old):]
+                        p.where, p.item = label + p.where[len(old):], True
                 continue
             if length > MAX_PICKLE_BYTES:
                 ck.pickles.append(Pickle(label, error="larger than the 1 GiB parsing limit"))
@@ -171,7 +175,7 @@ def _read_ranges(ck: Checkpoint, ranges, data_crc: bool) -> None:
             part = Checkpoint(ck.path)
             data = f.read(length)
             _read_stream(part, io.BytesIO(data), len(data), data_crc)
-            ck.pickles.extend(Pickle(f"{label}: {p.where}", p.globals, p.uses, p.error, p.straddled)
+            ck.pickles.extend(Pickle(f"{label}: {p.where}", p.globals, p.uses, p.error, p.straddled, True)
                               for p in part.pickles)
             ck.problems.extend(f"{label}: {problem}" for problem in part.problems)
             if part.not_checkpoint:
@@ -220,14 +224,16 @@ def _scan_pickle(ck: Checkpoint, where: str, data, quiet: bool = False, start: i
 def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
     ck.format = "zip"
     local: List[zipdir.LocalRecord] = []
-    windows = ck.windows = _archive_windows(f, size, local)
+    windows = ck.windows = _archive_windows(f, size, local) if ck.walk else []
     try:
         whole: Optional[zipdir.Archive] = zipdir.open_archive(f, 0, size)
     except zipdir.ZipError as exc:
         whole, whole_error = None, str(exc)
     else:
         whole_error = None
-    several = not (len(windows) == 1 and windows[0] == (0, size)) and bool(windows)
+    # several archives laid end to end (or, unwalked, a DCP shard): the whole-file view is
+    # what torch.load(path) would read, expected to be odd
+    several = not ck.walk or (bool(windows) and windows != [(0, size)])
     seen: set = set()  # absolute data offsets of pickles already scanned
     if whole is not None:
         ck.records = sorted(e.text for e in whole.entries)
@@ -257,7 +263,7 @@ def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
                 ck.storages.setdefault(f"{i}/{key}", st)
     _read_unlisted(ck, f, local, seen)
     covered = windows[-1][1] if windows else 0
-    if whole is None and covered < size:
+    if whole is None and covered < size and ck.walk:
         ck.problems.append(f"bytes {covered}-{size} are not part of any archive")
 
 
@@ -291,7 +297,7 @@ def _archive_windows(f: BinaryIO, size: int, local: List[zipdir.LocalRecord]) ->
         if f.read(4) != zipdir.LOCAL_SIG:
             break
         try:
-            end = zipdir.walk_archive(f, start, size, local)
+            end = zipdir.walk_archive(f, start, size, local, _storage_sizes(f, local))
         except (zipdir.ZipError, struct.error):
             end = None
         if end is None or end <= start:
@@ -299,6 +305,29 @@ def _archive_windows(f: BinaryIO, size: int, local: List[zipdir.LocalRecord]) ->
         out.append((start, end))
         start = end
     return out
+
+
+def _storage_sizes(f: BinaryIO, local: List[zipdir.LocalRecord]):
+    """``expected(name)`` for the walk: a storage record's size from the ``data.pkl`` met
+    just before it in the same archive (torch.save writes data.pkl first)."""
+    cache: Dict[int, Dict[str, StorageInfo]] = {}
+
+    def expected(name: bytes) -> Optional[int]:
+        folder, sep, key = name.rpartition(b"/data/")
+        pkl = next((r for r in reversed(local) if r.name == folder + b"/data.pkl"), None) if sep else None
+        if pkl is None or pkl.comp_size > MAX_PICKLE_BYTES or pkl.method != 0:
+            return None
+        if pkl.data_offset not in cache:
+            position = f.tell()
+            try:
+                cache[pkl.data_offset] = scan(zipdir.read_local(f, pkl, MAX_PICKLE_BYTES)).storages
+            except (PickleScanError, zipdir.ZipError):
+                cache[pkl.data_offset] = {}
+            f.seek(position)
+        st = cache[pkl.data_offset].get(key.decode("utf-8", "replace"))
+        return _storage_bytes(st) if st is not None else None
+
+    return expected
 
 
 def _prefix(archive: zipdir.Archive) -> Optional[bytes]:

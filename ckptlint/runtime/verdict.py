@@ -33,8 +33,8 @@ def _what_it_does(code: List[str], uses: Dict[str, str]) -> str:
 
 
 def _where(ck: Checkpoint, code: List[str]) -> str:
-    """` in <pickle>, <pickle>` when the file holds several pickles."""
-    if len(ck.pickles) < 2:
+    """` in <pickle>, <pickle>` when the file holds several pickles (or items)."""
+    if len(ck.pickles) < 2 and not any(p.item for p in ck.pickles):
         return ""
     places = [p.where for p in ck.pickles if any(g in p.globals for g in code)]
     if not places:

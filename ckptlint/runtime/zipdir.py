@@ -279,6 +279,19 @@ def _zip64_stat(extra: bytes, usize: int, comp: int, local: int, index: int):
 DESCRIPTOR_SIG = b"PK\x07\x08"
 
 
+def _descriptor_at(f: BinaryIO, data_start: int, length: int) -> Optional[Tuple[int, int]]:
+    """The data descriptor right after ``length`` bytes of data, if it is there."""
+    f.seek(data_start + length)
+    head = f.read(24)
+    if head[:4] != DESCRIPTOR_SIG:
+        return None
+    if len(head) >= 16 and struct.unpack_from("<I", head, 8)[0] == length:
+        return data_start + length + 16, length
+    if len(head) == 24 and struct.unpack_from("<Q", head, 8)[0] == length:
+        return data_start + length + 24, length
+    return None
+
+
 def _descriptor_end(f: BinaryIO, data_start: int, file_size: int) -> Optional[Tuple[int, int]]:
     """(end of the data descriptor, compressed size) after a record whose local header has
     no sizes: the first descriptor signature whose compressed size (32- or 64-bit) equals its
@@ -318,12 +331,16 @@ class LocalRecord:
         return self.name.decode("utf-8", "replace")
 
 
-def walk_archive(f: BinaryIO, start: int, file_size: int, records: Optional[List[LocalRecord]] = None
-                 ) -> Optional[int]:
+def walk_archive(f: BinaryIO, start: int, file_size: int, records: Optional[List[LocalRecord]] = None,
+                 expected=None) -> Optional[int]:
     """Where the archive that starts at ``start`` ends, walking its records forward (local
     headers, central directory, zip64 records, end record) as ``torch.save`` lays them out;
     the local records met on the way are appended to ``records``. None when the walk meets
-    anything else (garbage, a data descriptor it cannot find)."""
+    anything else (garbage, a data descriptor it cannot find).
+
+    A record written to a stream has its size after its data; ``expected(name)`` may say
+    what size to try first (a tensor's bytes, from ``data.pkl``), so the walk does not have
+    to search the data for the descriptor."""
     pos = start
     while pos + 4 <= file_size:
         f.seek(pos)
@@ -343,7 +360,9 @@ def walk_archive(f: BinaryIO, start: int, file_size: int, records: Optional[List
                 comp = struct.unpack_from("<Q", field, 8)[0]
                 end = data + comp
             elif flags & 0x08 and comp == 0:  # written to a stream: sizes follow the data
-                found = _descriptor_end(f, data, file_size)
+                guess = expected(name) if expected is not None else None
+                found = _descriptor_at(f, data, guess) if guess is not None else None
+                found = found or _descriptor_end(f, data, file_size)
                 if found is None:
                     return None
                 end, comp = found
