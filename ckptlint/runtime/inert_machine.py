@@ -262,7 +262,8 @@ class InertMachine:
         self.stack.append(d)
 
     def op_FROZENSET(self, arg):
-        self.stack.append(Call(Global("builtins", "frozenset"), (tuple(self._pop_mark()),)))
+        items = tuple(self._pop_mark())  # before `self.stack` is read: the mark swaps it
+        self.stack.append(Call(Global("builtins", "frozenset"), (items,)))
 
     def op_APPEND(self, arg):
         value = self._pop()
@@ -366,7 +367,8 @@ class InertMachine:
     def op_INST(self, arg):
         module, _, name = str(arg).partition(" ")
         cls = self._global(module, name)
-        self.stack.append(self._call(cls, tuple(self._pop_mark()), CONSTRUCTS))
+        args = tuple(self._pop_mark())  # before `self.stack` is read: the mark swaps it
+        self.stack.append(self._call(cls, args, CONSTRUCTS))
 
     def op_OBJ(self, arg):
         items = self._pop_mark()
