@@ -232,4 +232,4 @@ def _check_ranges(folder: Folder) -> None:
                   for r in by_file[name] if r.fqn in items and r.offset + r.length <= size]
         # every range DCP reads is named: the bytes items are scanned as files of their own;
         # tensors load with weights_only=True and only their bounds matter
-        folder.shards.append(read_checkpoint(path, ranges=ranges, walk=False))
+        folder.shards.append(read_checkpoint(path, ranges=ranges))

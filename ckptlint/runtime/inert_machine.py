@@ -95,7 +95,8 @@ class InertMachine:
         depth = max(self._depth(container), deepest + 1)
         if depth > MAX_DEPTH:
             raise PickleScanError(f"objects nested deeper than {MAX_DEPTH} levels")
-        self.depths[id(container)] = (container, depth)
+        if depth > 1:  # depth 1 is what _depth assumes for a container it has not seen
+            self.depths[id(container)] = (container, depth)
         return container
 
     def _memo_index(self, arg) -> int:

@@ -83,7 +83,6 @@ class Checkpoint:
     metadata: Dict[str, Any] = field(default_factory=dict)  # safetensors __metadata__
     shards: List["Checkpoint"] = field(default_factory=list)
     windows: List[Tuple[int, int]] = field(default_factory=list)  # archives laid end to end
-    walk: bool = True  # look for archives laid end to end
     failure: Optional[str] = None  # the reader itself failed before every pickle was read
 
     @property
@@ -113,17 +112,17 @@ class Checkpoint:
         return self.not_checkpoint is None and not self.problems and self.pickle_error is None
 
 
-def read_checkpoint(path, data_crc: bool = False, ranges=(), walk: bool = True) -> Checkpoint:
-    """Read a checkpoint file. ``ranges``: ``(offset, length, label)`` byte ranges a loader
-    opens as a file of their own (DCP's items): each is read too, unless it is an archive
-    the file's own reading already covered. ``walk=False``: do not look for archives laid
-    end to end (a DCP shard whose `.metadata` gives every range the loader reads)."""
+def read_checkpoint(path, data_crc: bool = False, ranges=None) -> Checkpoint:
+    """Read a checkpoint file, every pickle a loader could open in it. With ``ranges``
+    (``(offset, length, label)``), read only those byte ranges, each as a file of its own:
+    a DCP shard, whose `.metadata` names every range DCP opens."""
     path = os.path.abspath(os.fspath(path))
     ck = Checkpoint(path)
-    ck.walk = walk
     try:
-        _read(ck, data_crc)
-        if ranges:
+        if ranges is None:
+            _read(ck, data_crc)
+        else:
+            ck.format = "archives"
             _read_ranges(ck, ranges, data_crc)
     except MemoryError:
         ck.failure = "ran out of memory while parsing"
@@ -159,15 +158,8 @@ def _read(ck: Checkpoint, data_crc: bool) -> None:
 
 
 def _read_ranges(ck: Checkpoint, ranges, data_crc: bool) -> None:
-    covered = {window: _window_label(i, len(ck.windows), window) for i, window in enumerate(ck.windows, 1)}
     with open(ck.path, "rb") as f:
         for offset, length, label in ranges:
-            old = covered.get((offset, offset + length))
-            if old is not None:  # already read as an archive of the stream: say what it is
-                for p in ck.pickles:
-                    if p.where.startswith(old):
-                        p.where, p.item = label + p.where[len(old):], True
-                continue
             if length > MAX_PICKLE_BYTES:
                 ck.pickles.append(Pickle(label, error="larger than the 1 GiB parsing limit"))
                 continue
@@ -224,16 +216,16 @@ def _scan_pickle(ck: Checkpoint, where: str, data, quiet: bool = False, start: i
 def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
     ck.format = "zip"
     local: List[zipdir.LocalRecord] = []
-    windows = ck.windows = _archive_windows(f, size, local) if ck.walk else []
+    windows = ck.windows = _archive_windows(f, size, local)
     try:
         whole: Optional[zipdir.Archive] = zipdir.open_archive(f, 0, size)
     except zipdir.ZipError as exc:
         whole, whole_error = None, str(exc)
     else:
         whole_error = None
-    # several archives laid end to end (or, unwalked, a DCP shard): the whole-file view is
-    # what torch.load(path) would read, expected to be odd
-    several = not ck.walk or (bool(windows) and windows != [(0, size)])
+    # several archives laid end to end: the whole-file view is what torch.load(path) would
+    # read, expected to be odd
+    several = bool(windows) and windows != [(0, size)]
     seen: set = set()  # absolute data offsets of pickles already scanned
     if whole is not None:
         ck.records = sorted(e.text for e in whole.entries)
@@ -263,7 +255,7 @@ def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
                 ck.storages.setdefault(f"{i}/{key}", st)
     _read_unlisted(ck, f, local, seen)
     covered = windows[-1][1] if windows else 0
-    if whole is None and covered < size and ck.walk:
+    if whole is None and covered < size:
         ck.problems.append(f"bytes {covered}-{size} are not part of any archive")
 
 

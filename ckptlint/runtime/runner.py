@@ -326,6 +326,8 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
         more = f" (and {len(ck.problems) - 1} more)" if len(ck.problems) > 1 else ""
         out.append(make("CKPT109", f"unreadable checkpoint: {ck.problems[0]}{more}", path))
         return out
+    if ck.format == "dcp-metadata":  # names, shapes and byte ranges: checked by dcp.py
+        return out
     for item_root in [ck.root] + ck.items:
         module = find_module(item_root)
         if module is not None:
