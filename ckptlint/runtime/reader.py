@@ -176,8 +176,61 @@ def _read_ranges(ck: Checkpoint, ranges, data_crc: bool) -> None:
             ck.unverified = ck.unverified or part.unverified
 
 
+# compressed pickles: joblib.load undoes these itself, and `pickle.load(gzip.open(...))` is common
+COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x5d\x00\x00", "lzma"),
+              (b"\x78\x01", "zlib"), (b"\x78\x5e", "zlib"), (b"\x78\x9c", "zlib"), (b"\x78\xda", "zlib"))
+
+
+def _decompressor(kind: str):
+    import bz2
+    import lzma
+
+    if kind == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if kind == "zlib":
+        return zlib.decompressobj()
+    if kind == "bz2":
+        return bz2.BZ2Decompressor()
+    return lzma.LZMADecompressor(lzma.FORMAT_XZ if kind == "xz" else lzma.FORMAT_ALONE)
+
+
+def _inflate(f: BinaryIO, kind: str, limit: int) -> bytes:
+    """The decompressed content, at most ``limit`` bytes (more: PickleScanError)."""
+    d = _decompressor(kind)
+    out = []
+    total = 0
+    f.seek(0)
+    while True:
+        chunk = f.read(CHUNK)
+        if not chunk:
+            break
+        part = d.decompress(chunk, limit + 1 - total) if kind in ("gzip", "zlib") else d.decompress(chunk)
+        out.append(part)
+        total += len(part)
+        if total > limit:
+            raise PickleScanError(f"{kind}-compressed content larger than the parsing limit")
+        if getattr(d, "eof", False):
+            break
+    return b"".join(out)
+
+
+def compressed_kind(head: bytes) -> Optional[str]:
+    return next((kind for magic, kind in COMPRESSED if head.startswith(magic)), None)
+
+
 def _read_stream(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
     head = f.read(512)
+    kind = compressed_kind(head)
+    if kind is not None:
+        try:
+            inner = _inflate(f, kind, MAX_PICKLE_BYTES)
+        except (OSError, EOFError, ValueError, zlib.error, PickleScanError) as exc:
+            ck.not_checkpoint = f"{kind}-compressed, but it does not decompress ({exc})"
+            return
+        _read_stream(ck, io.BytesIO(inner), len(inner), data_crc)
+        for p in ck.pickles:
+            p.where = f"{p.where} ({kind}-compressed)"
+        return
     if head.startswith(zipdir.LOCAL_SIG):  # torch.load's own test for its zip format
         _read_zip(ck, f, size, data_crc)
     elif head.startswith(b"version https://git-lfs"):
@@ -725,6 +778,12 @@ def sniff(path: str) -> Optional[str]:
                 return None if path.endswith(CHECKPOINT_SUFFIXES) else "zip archives without pickles"
             if head[:1] == b"\x80" and b"\x00" < head[1:2] <= b"\x05":
                 return None  # a pickle (protocol 1-5), torch's legacy format, DCP .metadata
+            kind = compressed_kind(head)
+            if kind is not None:
+                inner = _peek_inflated(head, kind)
+                if inner[:1] == b"\x80" and b"\x00" < inner[1:2] <= b"\x05" or inner.startswith(zipdir.LOCAL_SIG):
+                    return None  # a compressed pickle (joblib's compress=..., pickle + gzip)
+                return "compressed files that hold no pickle"
             if _looks_like_safetensors(head, size):
                 return None
             if _torch_tar(f) is not None:
@@ -736,6 +795,14 @@ def sniff(path: str) -> Optional[str]:
     if head[:1] in OPCODES and _text_pickle(head):
         return None
     return "not checkpoints or pickles (by content)"
+
+
+def _peek_inflated(head: bytes, kind: str) -> bytes:
+    try:
+        d = _decompressor(kind)
+        return d.decompress(head, 16) if kind in ("gzip", "zlib") else d.decompress(head)[:16]
+    except Exception:  # noqa: BLE001 - not really compressed: not ours
+        return b""
 
 
 def _text_pickle(head: bytes) -> bool:

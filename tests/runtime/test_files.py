@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import subprocess
+import sys
 import pickle
 import struct
 import zipfile
@@ -333,3 +336,39 @@ def test_torchscript_archive_is_an_error_that_says_it_runs_code(tmp_path, torch)
     assert "TorchScript" in d101[0].message and "runs code" in d101[0].message
     with pytest.raises(Exception):
         torch.load(p, weights_only=True)
+
+
+@pytest.mark.parametrize("compress", [3, ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3)])
+def test_compressed_joblib_pickles_are_read_as_joblib_reads_them(tmp_path, compress):
+    """joblib.load decompresses before unpickling: a payload inside runs code."""
+    joblib = pytest.importorskip("joblib")
+    marker = tmp_path / "ran"
+    path = tmp_path / "model.joblib"
+    joblib.dump({"model": Payload(marker), "n": 3}, path, compress=compress)
+    diags = check(path)
+    assert [d.code for d in diags if d.code == "CKPT101"] == ["CKPT101"], diags
+    assert "runs code" in diags[0].message and "`posix.system`" in diags[0].message
+    proof = subprocess.run([sys.executable, "-c", f"import joblib; joblib.load({str(path)!r})"],
+                           capture_output=True, timeout=120)
+    assert marker.exists(), proof.stderr
+
+
+def test_folder_picks_compressed_pickles_and_skips_other_archives(tmp_path):
+    import gzip
+    import pickle as stdlib_pickle
+
+    with gzip.open(tmp_path / "state.pkl.gz", "wb") as f:
+        stdlib_pickle.dump(Payload(tmp_path / "ran"), f)
+    with gzip.open(tmp_path / "notes.txt.gz", "wb") as f:
+        f.write(b"just text\n")
+    diags, notes = verify([], [tmp_path], root=tmp_path, torch_version=None, safe_globals=[])
+    assert [(pathlib.Path(d.filename).name, d.code) for d in diags] == [("state.pkl.gz", "CKPT101")]
+    assert any("1 compressed files that hold no pickle" in n for n in notes), notes
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
