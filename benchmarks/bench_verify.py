@@ -172,8 +172,8 @@ def main() -> int:
     print(f"| reader alone (in-process time) | {t:.1f} ms | {res['reader']['rss'] / mb:.1f} MB | "
           f"+{reader_mem:.1f} MB above python | < 50 ms, < 20 MB | {'yes' if t < 50 and reader_mem < 20 else 'NO'} |")
     w, m = res["verify_file"]["wall"], res["verify_file"]["rss"] / mb
-    print(f"| `verify FILE` end to end | {w * 1000:.0f} ms | {m:.1f} MB | total | < 0.5 s, < 100 MB | "
-          f"{'yes' if w < 0.5 and m < 100 else 'NO'} |")
+    print(f"| `verify FILE` end to end | {w * 1000:.0f} ms | {m:.1f} MB | total | < 0.1 s, < 30 MB (issue 12) | "
+          f"{'yes' if w < 0.1 and m < 30 else 'NO'} |")
     w = res["verify_model"]["wall"]
     print(f"| `verify` with model end to end | {w * 1000:.0f} ms | {res['verify_model']['rss'] / mb:.1f} MB | "
           f"+{model_mem:.1f} MB above torch | >= 20x less than naive | "
