@@ -138,6 +138,7 @@ def main() -> int:
     ap.add_argument("--gib", type=float, default=1.0)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
+    load = [" ".join(f"{x:.2f}" for x in os.getloadavg())]  # other jobs on the machine inflate wall times
     with tempfile.TemporaryDirectory() as tmp:
         folder = pathlib.Path(tmp)
         path = make_checkpoint(folder, args.gib)
@@ -156,13 +157,14 @@ def main() -> int:
             "verify_model": measure(cli("verify"), folder, r),
             "naive": measure(NAIVE, folder, heavy),
         }
+    load.append(" ".join(f"{x:.2f}" for x in os.getloadavg()))
     mb = 1 << 20
     base_py, base_torch = res["python"]["rss"], res["torch"]["rss"]
     reader_mem = (res["reader"]["rss"] - base_py) / mb
     model_mem = (res["verify_model"]["rss"] - base_torch) / mb
     naive_mem = (res["naive"]["rss"] - base_torch) / mb
     print(f"checkpoint: {size / (1 << 30):.2f} GiB ({size} bytes, {tensors} tensors), python {sys.version.split()[0]}, "
-          f"repeats {r} (naive {heavy}), medians\n")
+          f"repeats {r} (naive {heavy}), medians, load average at start / end {load[0]} / {load[1]}\n")
     print("| measurement | wall time | peak RSS | counted | target | ok |")
     print("|---|---|---|---|---|---|")
     print(f"| bare `python -c pass` | {res['python']['wall'] * 1000:.0f} ms | {base_py / mb:.1f} MB | - | - | - |")
