@@ -22,10 +22,8 @@ means reading every tensor byte.
 from __future__ import annotations
 
 import io
-import json
 import os
 import struct
-import tarfile
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Dict, List, Optional, Tuple
@@ -269,7 +267,8 @@ def _scan_pickle(ck: Checkpoint, where: str, data, quiet: bool = False, start: i
 def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
     ck.format = "zip"
     local: List[zipdir.LocalRecord] = []
-    windows = ck.windows = _archive_windows(f, size, local)
+    scanned: Dict[int, Optional[ScanResult]] = {}
+    windows = ck.windows = _archive_windows(f, size, local, scanned)
     try:
         whole: Optional[zipdir.Archive] = zipdir.open_archive(f, 0, size)
     except zipdir.ZipError as exc:
@@ -279,7 +278,7 @@ def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
     # several archives laid end to end: the whole-file view is what torch.load(path) would
     # read, expected to be odd
     several = bool(windows) and windows != [(0, size)]
-    seen: set = set()  # absolute data offsets of pickles already scanned
+    seen = _Seen(scanned)  # absolute data offsets of pickles already read
     if whole is not None:
         ck.records = sorted(e.text for e in whole.entries)
         root, storages = _read_archive(ck, whole, "", seen, data_crc, strict=not several)
@@ -312,6 +311,14 @@ def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
         ck.problems.append(f"bytes {covered}-{size} are not part of any archive")
 
 
+class _Seen(set):
+    """Absolute data offsets of the pickles read so far, and the walk's scans by offset."""
+
+    def __init__(self, scanned: Dict[int, Optional[ScanResult]]):
+        super().__init__()
+        self.scanned = scanned
+
+
 def _window_label(i: int, total: int, window: Tuple[int, int]) -> str:
     return f"archive {i} of {total} (bytes {window[0]}-{window[1]})"
 
@@ -332,9 +339,11 @@ def _read_unlisted(ck: Checkpoint, f: BinaryIO, local: List[zipdir.LocalRecord],
                      data)
 
 
-def _archive_windows(f: BinaryIO, size: int, local: List[zipdir.LocalRecord]) -> List[Tuple[int, int]]:
+def _archive_windows(f: BinaryIO, size: int, local: List[zipdir.LocalRecord],
+                     scanned: Dict[int, ScanResult]) -> List[Tuple[int, int]]:
     """Byte ranges of the archives laid end to end from the start of the file; the local
-    records met on the way go to ``local``."""
+    records met on the way go to ``local``, the data.pkl scans made to size them to
+    ``scanned``."""
     out: List[Tuple[int, int]] = []
     start = 0
     while start < size:
@@ -342,7 +351,7 @@ def _archive_windows(f: BinaryIO, size: int, local: List[zipdir.LocalRecord]) ->
         if f.read(4) != zipdir.LOCAL_SIG:
             break
         try:
-            end = zipdir.walk_archive(f, start, size, local, _storage_sizes(f, local))
+            end = zipdir.walk_archive(f, start, size, local, _storage_sizes(f, local, scanned))
         except (zipdir.ZipError, struct.error):
             end = None
         if end is None or end <= start:
@@ -352,24 +361,31 @@ def _archive_windows(f: BinaryIO, size: int, local: List[zipdir.LocalRecord]) ->
     return out
 
 
-def _storage_sizes(f: BinaryIO, local: List[zipdir.LocalRecord]):
+def _storage_sizes(f: BinaryIO, local: List[zipdir.LocalRecord], scanned: Dict[int, ScanResult]):
     """``expected(name)`` for the walk: a storage record's size from the ``data.pkl`` met
-    just before it in the same archive (torch.save writes data.pkl first)."""
-    cache: Dict[int, Dict[str, StorageInfo]] = {}
+    just before it in the same archive (torch.save writes data.pkl first). The scans go to
+    ``scanned`` (by data offset), so the archive's own reading does not repeat them."""
+    latest: Dict[bytes, zipdir.LocalRecord] = {}  # folder -> its last data.pkl record
+    seen = [0]
 
     def expected(name: bytes) -> Optional[int]:
+        for record in local[seen[0]:]:
+            if record.name.endswith(b"/data.pkl"):
+                latest[record.name[:-len(b"/data.pkl")]] = record
+        seen[0] = len(local)
         folder, sep, key = name.rpartition(b"/data/")
-        pkl = next((r for r in reversed(local) if r.name == folder + b"/data.pkl"), None) if sep else None
+        pkl = latest.get(folder) if sep else None
         if pkl is None or pkl.comp_size > MAX_PICKLE_BYTES or pkl.method != 0:
             return None
-        if pkl.data_offset not in cache:
+        if pkl.data_offset not in scanned:
             position = f.tell()
             try:
-                cache[pkl.data_offset] = scan(zipdir.read_local(f, pkl, MAX_PICKLE_BYTES)).storages
+                scanned[pkl.data_offset] = scan(zipdir.read_local(f, pkl, MAX_PICKLE_BYTES))
             except (PickleScanError, zipdir.ZipError):
-                cache[pkl.data_offset] = {}
+                scanned[pkl.data_offset] = None
             f.seek(position)
-        st = cache[pkl.data_offset].get(key.decode("utf-8", "replace"))
+        result = scanned[pkl.data_offset]
+        st = result.storages.get(key.decode("utf-8", "replace")) if result is not None else None
         return _storage_bytes(st) if st is not None else None
 
     return expected
@@ -386,8 +402,7 @@ def _prefix(archive: zipdir.Archive) -> Optional[bytes]:
 
 def _lookup(archive: zipdir.Archive, name: bytes) -> List[zipdir.Entry]:
     """Every record torch's case-insensitive lookup could return for ``name``."""
-    want = name.lower()
-    return [e for e in archive.entries if e.name.lower() == want]
+    return archive.by_name().get(name.lower(), [])
 
 
 def _is_torchscript(archive: zipdir.Archive) -> bool:
@@ -452,7 +467,12 @@ def _read_archive(ck: Checkpoint, archive: zipdir.Archive, label: str, seen: set
         if zlib.crc32(data) & 0xFFFFFFFF != entry.crc:
             ck.crc_failed = True
             ck.problems.append(f"{label}CRC mismatch in `{entry.text}` (the pickle is corrupt)")
-        result = _scan_pickle(ck, where, data)
+        earlier = seen.scanned.get(offset)
+        if earlier is not None and len(data) == entry.size:  # scanned by the walk already
+            ck.pickles.append(Pickle(where, earlier.globals, earlier.uses, None, earlier.straddled))
+            result = earlier
+        else:
+            result = _scan_pickle(ck, where, data)
         if result is not None and entry.name.lower() == data_pkl and not chosen:
             root, storages, chosen = result.root, result.storages, True
     _check_records(ck, archive, label, prefix, storages, data_crc, strict)
@@ -595,9 +615,14 @@ def _read_legacy(ck: Checkpoint, f: BinaryIO, size: int) -> None:
 # -- the torch < 0.4 tar format ---------------------------------------------------------
 
 
-def _torch_tar(f: BinaryIO) -> Optional[tarfile.TarFile]:
+def _torch_tar(f: BinaryIO):
     """The tar archive torch.load would unpickle: any tar ``tarfile`` reads with a
     `storages` member (torch tries the tar path first and fails without it)."""
+    f.seek(0)
+    if f.read(262)[257:262] != b"ustar" and not _old_tar_header(f):
+        return None
+    import tarfile
+
     f.seek(0)
     try:  # "r:" only, as torch opens it (is_tarfile would also try every compression)
         tar = tarfile.open(fileobj=f, mode="r:")
@@ -607,7 +632,22 @@ def _torch_tar(f: BinaryIO) -> Optional[tarfile.TarFile]:
         return None
 
 
-def _read_tar(ck: Checkpoint, f: BinaryIO, tar: tarfile.TarFile) -> None:
+def _old_tar_header(f: BinaryIO) -> bool:
+    """A pre-POSIX (v7) tar header: its checksum field matches its bytes."""
+    f.seek(0)
+    block = f.read(512)
+    if len(block) < 512:
+        return False
+    try:
+        stored = int(block[148:156].replace(b"\x00", b" ").strip() or b"-1", 8)
+    except ValueError:
+        return False
+    unsigned = sum(block[:148]) + 256 + sum(block[156:])
+    signed = sum(struct.unpack("148b", block[:148])) + 256 + sum(struct.unpack("356b", block[156:]))
+    return stored in (unsigned, signed)  # tarfile accepts either sum
+
+
+def _read_tar(ck: Checkpoint, f: BinaryIO, tar) -> None:
     """torch's ``legacy_load``: the `storages` member is a pickle (their count), then per
     storage a pickle and raw bytes; a `storage views` pickle; the `tensors` member alike;
     then the `pickle` member. ``weights_only=True`` refuses the format, so the file is never
@@ -687,6 +727,8 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
 
 
 def _read_safetensors(ck: Checkpoint, f: BinaryIO, size: int) -> None:
+    import json
+
     ck.format = "safetensors"
     f.seek(0)
     (n,) = struct.unpack("<Q", f.read(8))
@@ -724,6 +766,8 @@ def _read_safetensors(ck: Checkpoint, f: BinaryIO, size: int) -> None:
 
 
 def _read_sharded(ck: Checkpoint, data_crc: bool) -> None:
+    import json
+
     ck.format = "sharded"
     try:
         with open(ck.path, "rb") as f:

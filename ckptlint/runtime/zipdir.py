@@ -61,6 +61,15 @@ class Archive:
     start: int
     size: int
     entries: List[Entry]
+    _by_name: Optional[dict] = None
+
+    def by_name(self) -> dict:
+        """Records by lower-cased name (miniz's lookup ignores case), built once."""
+        if self._by_name is None:
+            self._by_name = {}
+            for e in self.entries:
+                self._by_name.setdefault(e.name.lower(), []).append(e)
+        return self._by_name
 
     def data_offset(self, entry: Entry) -> int:
         """Where the record's bytes start (relative to the archive), from its local header."""

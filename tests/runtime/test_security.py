@@ -114,7 +114,9 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 from ckptlint.runtime import verify as run
 import ckptlint.runtime.runner, ckptlint.runtime.reader, ckptlint.runtime.pickle_scan  # noqa
-import encodings.cp437  # noqa: zipfile decodes names with it; importing a module is an exec event
+# what the reader imports lazily (zipfile's cp437 names, tar and safetensors files, compressed
+# pickles): importing a module is an exec event, and tarfile's shutil evals a namedtuple
+import encodings.cp437, tarfile, json, bz2, lzma  # noqa
 import pathlib
 WATCH = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
          "os.startfile", "subprocess.", "socket.", "ctypes.", "pty.", "builtins.exec")
