@@ -77,8 +77,7 @@ def run(argv: List[str]) -> int:
         fmt = args.output_format
         settings = load_settings(args.config, cwd)
         if not args.files and not settings.checkpoints and not args.pre_commit:
-            print("ckptlint verify: no files given and no [[tool.ckptlint.checkpoints]] configured",
-                  file=sys.stderr)
+            return _nothing_to_verify(fmt, settings)
         diags, notes = checkpoint_diagnostics(settings, args.files, args.pre_commit)
         report = Report(cwd=cwd, quiet=args.quiet, codes=settings.enabled_codes())
         out = renderer(fmt)(diags, report)
@@ -92,6 +91,22 @@ def run(argv: List[str]) -> int:
     sys.stdout.write(out)
     if diags and not args.exit_zero:
         return 1
+    return 0
+
+
+def _nothing_to_verify(fmt: str, settings) -> int:
+    """No files and no configured checkpoints: say so instead of "All checks passed!"."""
+    where = settings.config_file or "pyproject.toml"
+    message = ("Nothing to verify: no files were given and no checkpoints are declared in "
+               f"{where}.\nPass files or folders (`ckptlint verify weights/`), or declare them:\n\n"
+               "  [[tool.ckptlint.checkpoints]]\n  path = \"weights/model.pt\"\n\n"
+               "(see docs/runtime.md, or `ckptlint verify --help`)")
+    if fmt == "json":
+        print("[]")
+    if fmt in ("text", "concise"):
+        print(message)
+    else:
+        print(message, file=sys.stderr)
     return 0
 
 

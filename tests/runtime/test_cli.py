@@ -252,3 +252,13 @@ def test_reader_and_verify_file_do_not_import_torch(tmp_path, torch, monkeypatch
     assert out["codes"] == ["CKPT101", "CKPT102", "CKPT108"]
     if block:
         assert out["model"] == [out["model"][0]] and "needs torch" in out["model"][0]
+
+
+def test_nothing_configured_says_nothing_was_checked_and_how_to_declare(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    proc = run_cli(cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "All checks passed!" not in proc.stdout
+    assert "Nothing to verify" in proc.stdout and "[[tool.ckptlint.checkpoints]]" in proc.stdout
+    proc = run_cli("--output-format", "json", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]" and "Nothing to verify" in proc.stderr
