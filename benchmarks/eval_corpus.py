@@ -75,6 +75,10 @@ DISTRIBUTED = [
     ("colossalai", "0.5.0"),
     ("torchft", "0.2.0"),
     ("fms-hf-tuning", "3.2.2"),
+    ("fairseq", "0.12.2"),
+    ("open-clip-torch", "3.3.0"),
+    ("megatron-core", "0.15.3"),
+    ("nemo-toolkit", "3.0.0"),
 ]
 DIST_RULES = "CKPT014,CKPT015,CKPT053"
 

@@ -36,8 +36,26 @@ SHARDERS = ("torch.distributed.fsdp.fully_shard", "torch.distributed.tensor.para
 
 SHORT = {DCP: "dcp", f"{DCP}.state_dict": "", FSDP1[0]: "FSDP", FSDP1[1]: "FSDP"}
 
-# a path that names the rank: each rank writes a file of its own
-RANK_PATH = re.compile(r"rank|process_index|local_process", re.IGNORECASE)
+_RANK_PATH = re.compile(r"rank|process_index", re.IGNORECASE)
+
+
+def per_rank_path(ctx, path, depth: int = 0) -> bool:
+    """A path that names the rank (`f"model_rank{rank}.pt"`, also through a name bound to
+    one): each rank writes a file of its own."""
+    if _RANK_PATH.search(ctx.code(path)):
+        return True
+    if depth >= 3:
+        return False
+    todo = [path]
+    while todo:  # the names the path is built from (`folder + name`)
+        node = todo.pop()
+        if isinstance(node, cst.Name):
+            binds, _ = ctx.values.bindings(node)
+            if len(binds) == 1 and binds[0].value is not None and per_rank_path(ctx, binds[0].value, depth + 1):
+                return True
+        else:
+            todo.extend(node.children)
+    return False
 
 
 def short_name(qname: str) -> str:
@@ -70,7 +88,7 @@ def _before(ctx, a, b) -> bool:
     return ctx.names.seq.get(a, 0) < ctx.names.seq.get(b, 0)
 
 
-def _same(ctx, a, b) -> bool:
+def same_expr(ctx, a, b) -> bool:
     return "".join(ctx.code(a).split()) == "".join(ctx.code(b).split())
 
 
@@ -116,7 +134,7 @@ def _state_dict_type_of(call, module, ctx) -> Optional[str]:
     """The type `call` sets for `module`; "?" when it is not written out; None when the call is
     about another module."""
     target = find_arg(call, "module", ("module", "state_dict_type"))
-    if not isinstance(target, cst.Arg) or not _same(ctx, target.value, module):
+    if not isinstance(target, cst.Arg) or not same_expr(ctx, target.value, module):
         return None
     kind = find_arg(call, "state_dict_type", ("module", "state_dict_type"))
     return (_type_name(kind.value) if isinstance(kind, cst.Arg) else None) or "?"
@@ -130,8 +148,8 @@ def is_fsdp1(ctx, module) -> bool:
 
 def dtensor_sharding(ctx, module, at) -> Optional[cst.Call]:
     """The `fully_shard(module)` / `parallelize_module(module, ...)` call that made `module`'s
-    parameters DTensors before `at`: in the same function, through a name bound to its result,
-    or, for `self.x`, in any method of the same class."""
+    parameters DTensors before `at` (also `module = fully_shard(...)`): in the same function,
+    through a name bound to its result, or, for `self.x`, in any method of the same class."""
     if isinstance(module, cst.Name):
         binds, _ = ctx.values.bindings(module)
         if len(binds) == 1 and isinstance(binds[0].value, cst.Call) and ctx.call_qname(binds[0].value) in SHARDERS:
@@ -139,7 +157,11 @@ def dtensor_sharding(ctx, module, at) -> Optional[cst.Call]:
     scope = _scope(ctx, at)
     cls = _class_of(ctx, scope) if ctx.code(module).startswith("self.") else None
     for call in ctx.calls_to(*SHARDERS):
-        if not call.args or call.args[0].keyword is not None or not _same(ctx, call.args[0].value, module):
+        sharded = [call.args[0].value] if call.args and call.args[0].keyword is None else []
+        parent = ctx.parent(call)
+        if isinstance(parent, cst.Assign):  # `self.model = fully_shard(model)`
+            sharded.extend(t.target for t in parent.targets)
+        if not any(same_expr(ctx, s, module) for s in sharded):
             continue
         where = _scope(ctx, call)
         if (where is scope and _before(ctx, call, at)) or (cls is not None and _class_of(ctx, where) is cls):
