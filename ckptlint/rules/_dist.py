@@ -142,6 +142,8 @@ def _state_dict_type_of(call, module, ctx) -> Optional[str]:
 
 def is_fsdp1(ctx, module) -> bool:
     """`module` holds an `FSDP(...)` wrapper (value analysis)."""
+    if not ctx.names_spelled("FullyShardedDataParallel"):
+        return False  # no FSDP in this file: spare the value analysis
     value = ctx.values.of(module)
     return value.kind == WRAPPER and value.wrapper == "fsdp"
 

@@ -39,10 +39,13 @@ class CollectiveUnderRankGuard(Rule):
     summary = "a collective checkpoint call (DCP, distributed state dict, FSDP) made on some ranks only"
     fix_safety = "none"
     triggers = ("state_dict", "checkpoint")
-    # the identifiers its calls spell; FSDP's `model.state_dict()` spells `state_dict`
+    # Every call it fires on is named through a torch import: DCP's functions, or for an FSDP
+    # model's `state_dict()` the FSDP class (`FSDP(...)`, `FSDP.state_dict_type`); files that
+    # spell none of these through torch skip LibCST (triage.py)
+    modules = ("torch",)
     names = (
-        "save", "load", "async_save", "save_state_dict", "load_state_dict", "state_dict",
-        "get_state_dict", "get_model_state_dict", "get_optimizer_state_dict", "set_state_dict",
+        "FullyShardedDataParallel", "state_dict_type", "set_state_dict_type",
+        "save", "load", "async_save", "save_state_dict", "load_state_dict", "get_state_dict", "get_model_state_dict", "get_optimizer_state_dict", "set_state_dict",
         "set_model_state_dict", "set_optimizer_state_dict", "full_optim_state_dict", "optim_state_dict",
         "sharded_optim_state_dict", "scatter_full_optim_state_dict", "optim_state_dict_to_load",
     )
