@@ -62,6 +62,12 @@ def test_rank_tests_fire(test):
     "model_on_rank",  # a flag the name does not explain
     "args.rank_id not in state",
     "args.use_dcp",
+    "args.lora_rank > 0",  # the rank of a matrix, not of a process
+    "args.low_rank",
+    "tf.rank(weight) == 1",
+    "args.pred.shape.rank > 1",
+    "os.environ.get('RANK')",  # is the variable set? on every rank
+    "rank != args.weight.shape[0]",
 ])
 def test_other_tests_do_not_fire(test):
     assert codes(guarded_save(test), "CKPT014") == [], test

@@ -137,8 +137,11 @@ def callers_guarded(ctx, fn) -> bool:
 # distributed?) or `if rank is not None:` run on every rank alike, `if rank == 0:` does not.
 
 # `rank`, `local_rank`, `self._rank`, `dist.get_rank()`, `get_data_parallel_rank()`, `RANK`,
-# `process_index`; not `model_on_rank` (a flag whose meaning the name does not give)
-_RANK_ID = re.compile(r"([a-z]*_)?rank(_?id)?|get_\w*rank|(local_)?process_index", re.IGNORECASE)
+# `process_index`; not `model_on_rank` (a flag whose meaning the name does not give), nor the
+# rank of a matrix or an adapter (`lora_rank`, `low_rank`)
+_RANK_ID = re.compile(r"(?!(lora|low|matrix|max|min|adapter|svd)_)([a-z]*_)?rank(_?id)?|get_\w*rank|(local_)?process_index",
+                      re.IGNORECASE)
+_TENSOR_RANK = re.compile(r"\.shape\b|\.size\(\s*-?\d|\.dim\(|\.ndim\b|lora", re.IGNORECASE)
 _ONE_RANK_FLAG = re.compile(
     r"(is_)?(local_|global_|world_)?(main_process|master_process|main_rank|master_rank|rank_?0|rank_?zero"
     r"|global_zero|process_zero|zero_rank)|is_(local_|global_)?(main|master|primary|chief|master_ordinal"
@@ -177,6 +180,10 @@ def _leaf(ctx, e) -> Optional[str]:
 
 def _is_rank(ctx, e) -> bool:
     leaf = _leaf(ctx, e)
+    if isinstance(e, cst.Call) and e.args and _leaf(ctx, e.func) == "rank":
+        return False  # `tf.rank(weight)`: the number of dimensions; `group.rank()` takes no argument
+    if isinstance(e, cst.Attribute) and _leaf(ctx, e.value) == "shape":
+        return False  # `x.shape.rank`
     return leaf is not None and bool(_RANK_ID.fullmatch(leaf))
 
 
@@ -227,6 +234,8 @@ def rank_split(ctx, test) -> bool:
     if isinstance(test, cst.BooleanOperation):
         return rank_split(ctx, test.left) or rank_split(ctx, test.right)
     if isinstance(test, cst.Comparison):
+        if _TENSOR_RANK.search(ctx.code(test)):
+            return False  # `rank != w.shape[0]`, `value.dim() != rank`: the rank of a tensor
         left = test.left
         for c in test.comparisons:
             if _is_rank(ctx, left) and _splits(c.operator, c.comparator, True):
@@ -236,7 +245,15 @@ def rank_split(ctx, test) -> bool:
             left = c.comparator
         return False
     leaf = _leaf(ctx, test)
-    return leaf is not None and bool(_ONE_RANK_FLAG.fullmatch(leaf) or _RANK_ID.fullmatch(leaf))
+    if leaf is not None and _ONE_RANK_FLAG.fullmatch(leaf):
+        return True
+    # `if rank:` / `if not dist.get_rank():`; not `if os.environ.get("RANK"):`, true on every
+    # rank of a distributed run (it asks whether the variable is set)
+    named = isinstance(test, (cst.Name, cst.Attribute)) or (
+        isinstance(test, cst.Call) and isinstance(test.func, (cst.Name, cst.Attribute))
+        and _RANK_ID.fullmatch(_leaf(ctx, test.func) or "")
+    )
+    return bool(named) and _is_rank(ctx, test)
 
 
 @dataclass(frozen=True)
