@@ -11,6 +11,7 @@ import libcst as cst
 
 from ckptlint.analysis.calls import find_arg, is_literal, method_call
 from ckptlint.analysis.kinds import WRAPPER
+from ckptlint.rules._guards import enclosing_class, enclosing_function
 
 DCP = "torch.distributed.checkpoint"
 FSDP1 = (
@@ -76,14 +77,6 @@ def within(ctx, node, ancestor) -> bool:
     return False
 
 
-def _scope(ctx, node):
-    """The function (else the module) `node` runs in."""
-    p = ctx.parent(node)
-    while p is not None and not isinstance(p, (cst.FunctionDef, cst.Lambda)):
-        p = ctx.parent(p)
-    return p or ctx.module
-
-
 def _before(ctx, a, b) -> bool:
     return ctx.names.seq.get(a, 0) < ctx.names.seq.get(b, 0)
 
@@ -120,10 +113,10 @@ def fsdp_state_dict_type(ctx, module, at) -> Optional[Tuple[str, cst.Call]]:
                     if kind is not None:
                         return kind, call
         p = ctx.parent(p)
-    scope = _scope(ctx, at)
+    scope = enclosing_function(ctx, at)
     found = None
     for call in ctx.calls_to(*SET_STATE_DICT_TYPE):
-        if _scope(ctx, call) is scope and _before(ctx, call, at):
+        if enclosing_function(ctx, call) is scope and _before(ctx, call, at):
             kind = _state_dict_type_of(call, module, ctx)
             if kind is not None:
                 found = kind, call
@@ -156,8 +149,8 @@ def dtensor_sharding(ctx, module, at) -> Optional[cst.Call]:
         binds, _ = ctx.values.bindings(module)
         if len(binds) == 1 and isinstance(binds[0].value, cst.Call) and ctx.call_qname(binds[0].value) in SHARDERS:
             return binds[0].value
-    scope = _scope(ctx, at)
-    cls = _class_of(ctx, scope) if ctx.code(module).startswith("self.") else None
+    scope = enclosing_function(ctx, at)
+    cls = enclosing_class(ctx, scope) if ctx.code(module).startswith("self.") else None
     for call in ctx.calls_to(*SHARDERS):
         sharded = [call.args[0].value] if call.args and call.args[0].keyword is None else []
         parent = ctx.parent(call)
@@ -165,17 +158,10 @@ def dtensor_sharding(ctx, module, at) -> Optional[cst.Call]:
             sharded.extend(t.target for t in parent.targets)
         if not any(same_expr(ctx, s, module) for s in sharded):
             continue
-        where = _scope(ctx, call)
-        if (where is scope and _before(ctx, call, at)) or (cls is not None and _class_of(ctx, where) is cls):
+        where = enclosing_function(ctx, call)
+        if (where is scope and _before(ctx, call, at)) or (cls is not None and enclosing_class(ctx, where) is cls):
             return call
     return None
-
-
-def _class_of(ctx, fn):
-    p = ctx.parent(fn) if fn is not None else None
-    while p is not None and not isinstance(p, cst.ClassDef):
-        p = ctx.parent(p)
-    return p
 
 
 def sharding(ctx, module, at) -> Optional[str]:

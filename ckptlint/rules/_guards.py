@@ -278,8 +278,9 @@ def _leaves_early(ctx, stmt) -> bool:
     return False
 
 
-def _enclosing_class(ctx, fn) -> Optional[cst.ClassDef]:
-    p = ctx.parent(fn)
+def enclosing_class(ctx, fn) -> Optional[cst.ClassDef]:
+    """The class `fn` is a method of (None for a function, a nested function, or None)."""
+    p = ctx.parent(fn) if fn is not None else None
     while p is not None and not isinstance(p, (cst.ClassDef, cst.FunctionDef)):
         p = ctx.parent(p)
     return p if isinstance(p, cst.ClassDef) else None
@@ -288,7 +289,7 @@ def _enclosing_class(ctx, fn) -> Optional[cst.ClassDef]:
 def calls_of(ctx, fn: cst.FunctionDef):
     """Calls in this file that run `fn`: `fn(...)` where the name is bound to it, or
     `self.fn(...)` in a method of the same class."""
-    cls = _enclosing_class(ctx, fn)
+    cls = enclosing_class(ctx, fn)
     out = []
     for call in ctx.calls:
         f = call.func
@@ -301,7 +302,7 @@ def calls_of(ctx, fn: cst.FunctionDef):
             and isinstance(f.value, cst.Name) and f.value.value in ("self", "cls")
         ):
             caller = enclosing_function(ctx, call)
-            if caller is not None and caller is not fn and _enclosing_class(ctx, caller) is cls:
+            if caller is not None and caller is not fn and enclosing_class(ctx, caller) is cls:
                 out.append(call)
     return out
 

@@ -81,7 +81,7 @@ class ShardedStateDictTorchSave(Rule):
             "    if rank == 0:\n        torch.save(state, 'model.pt')\n"
         ),
         Valid(
-            _FSDP + "def save(model, rank, folder):\n    path = os.path.join(folder, f'model_rank{rank}.pt')\n"
+            "import os\n" + _FSDP + "def save(model, rank, folder):\n    path = os.path.join(folder, f'model_rank{rank}.pt')\n"
             "    with FSDP.state_dict_type(model, StateDictType.LOCAL_STATE_DICT):\n"
             "        torch.save(model.state_dict(), path)\n"
         ),
