@@ -6,6 +6,7 @@ findings per rule per package. `--show CODE` prints each finding of that rule wi
 of context, for checking by hand.
 
     python benchmarks/eval_corpus.py [--select CKPT001,...] [--show CKPT001] [--only timm]
+    python benchmarks/eval_corpus.py --corpus dist --show CKPT014,CKPT015,CKPT053
 """
 
 from __future__ import annotations
@@ -49,6 +50,38 @@ PACKAGES = [
 ]
 SEMANTIC = "CKPT001,CKPT005,CKPT006,CKPT007,CKPT010,CKPT013,CKPT050,CKPT051,CKPT052"
 
+# Distributed training code (FSDP, DCP, DeepSpeed, accelerate), for the distributed rules.
+# torchtune and mmengine publish no usable sdist: their pure-Python wheels hold the same code.
+DISTRIBUTED = [
+    ("torchtitan", "0.3.0"),
+    ("torchtune", "0.6.1"),
+    ("lightning", "2.5.0"),
+    ("accelerate", "1.10.1"),
+    ("deepspeed", "0.15.0"),
+    ("mmengine", "0.10.7"),
+    ("transformers", "4.57.1"),
+    ("mosaicml", "0.32.1"),
+    ("llm-foundry", "0.22.0"),
+    ("ai2-olmo", "0.6.0"),
+    ("ai2-olmo-core", "3.0.0"),
+    ("litgpt", "0.5.13"),
+    ("nanotron", "0.4"),
+    ("fairscale", "0.4.13"),
+    ("trl", "0.24.0"),
+    ("llama-recipes", "0.0.4.post1"),
+    ("verl", "0.9.1"),
+    ("openrlhf", "0.11.2"),
+    ("axolotl", "0.19.0"),
+    ("colossalai", "0.5.0"),
+    ("torchft", "0.2.0"),
+    ("fms-hf-tuning", "3.2.2"),
+    ("fairseq", "0.12.2"),
+    ("open-clip-torch", "3.3.0"),
+    ("megatron-core", "0.15.3"),
+    ("nemo-toolkit", "3.0.0"),
+]
+DIST_RULES = "CKPT014,CKPT015,CKPT053"
+
 
 def fetch(name: str, version: str) -> Path:
     dest = CORPORA / f"{name}-{version}"
@@ -58,20 +91,28 @@ def fetch(name: str, version: str) -> Path:
     dl.mkdir(parents=True, exist_ok=True)
     # --no-build-isolation: some setup.py files import torch to read their metadata; pip has
     # saved the archive by then even when that step fails, and the archive is all we need
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
-         "--no-binary", ":all:", f"{name}=={version}", "-d", str(dl)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     norm = name.replace("-", "_").lower()
-    archive = next(
-        p for p in sorted(dl.iterdir())
-        if p.name.lower().replace("-", "_").startswith(f"{norm}_{version}".lower())
-        or p.name.lower().startswith(f"{name.lower()}-{version}")
-    )
+
+    def downloaded():
+        return next((
+            p for p in sorted(dl.iterdir())
+            if p.name.lower().replace("-", "_").startswith(f"{norm}_{version}".lower())
+            or p.name.lower().startswith(f"{name.lower()}-{version}")
+        ), None)
+
+    for binary in (["--no-binary", ":all:"], ["--only-binary", ":all:"]):  # sdist, else a wheel
+        if downloaded() is None:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
+                 *binary, f"{name}=={version}", "-d", str(dl)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+    archive = downloaded()
+    if archive is None:
+        raise SystemExit(f"could not download {name}=={version}")
     tmp = CORPORA / f".{name}-{version}.tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    if archive.suffix == ".zip":
+    if archive.suffix in (".zip", ".whl"):
         with zipfile.ZipFile(archive) as z:
             z.extractall(tmp)
     else:
@@ -88,7 +129,7 @@ def lint(path: Path, select: str) -> list:
     files = sorted(str(p) for p in path.rglob("*.py") if ".egg-info" not in str(p))
     proc = subprocess.run(
         [sys.executable, "-m", "ckptlint", "check", *files, "--select", select,
-         "--output-format", "json", "--exit-zero", "--config", str(HERE / "eval-config.toml")],
+         "--output-format", "json", "--exit-zero", "--no-cache", "--config", str(HERE / "eval-config.toml")],
         capture_output=True, text=True, env=env, cwd=path,
     )
     if proc.returncode != 0 or not proc.stdout.strip():
@@ -108,19 +149,23 @@ def context(d: dict, lines: int = 3) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--select", default=SEMANTIC)
+    ap.add_argument("--corpus", choices=("semantic", "dist"), default="semantic",
+                    help="dist: the distributed training code bases, with the distributed rules")
+    ap.add_argument("--select", default=None)
     ap.add_argument("--show", default="", help="print these codes' findings with context")
     ap.add_argument("--only", default="", help="comma-separated package names")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     show = set(filter(None, args.show.split(",")))
-    codes = args.select.split(",")
+    packages = DISTRIBUTED if args.corpus == "dist" else PACKAGES
+    select = args.select or (DIST_RULES if args.corpus == "dist" else SEMANTIC)
+    codes = select.split(",")
     table = {}
-    for name, version in PACKAGES:
+    for name, version in packages:
         if only and name not in only:
             continue
         src = fetch(name, version)
-        found = lint(src, args.select)
+        found = lint(src, select)
         table[f"{name}=={version}"] = Counter(d["code"] for d in found)
         for d in found:
             if d["code"] in show:

@@ -19,6 +19,18 @@ CANONICAL = {
     "torch.nn.modules.Module": "torch.nn.Module",
     "posix.environ": "os.environ",
     "posix.putenv": "os.putenv",
+    # torch.distributed.checkpoint re-exports its saver and loader; FSDP2 and tensor parallel
+    # live under private module paths too
+    "torch.distributed.checkpoint.state_dict_saver.save": "torch.distributed.checkpoint.save",
+    "torch.distributed.checkpoint.state_dict_saver.async_save": "torch.distributed.checkpoint.async_save",
+    "torch.distributed.checkpoint.state_dict_saver.save_state_dict": "torch.distributed.checkpoint.save_state_dict",
+    "torch.distributed.checkpoint.state_dict_loader.load": "torch.distributed.checkpoint.load",
+    "torch.distributed.checkpoint.state_dict_loader.load_state_dict": "torch.distributed.checkpoint.load_state_dict",
+    "torch.distributed._composable.fsdp.fully_shard": "torch.distributed.fsdp.fully_shard",
+    "torch.distributed._composable.fsdp.fully_shard.fully_shard": "torch.distributed.fsdp.fully_shard",
+    "torch.distributed.fsdp._fully_shard.fully_shard": "torch.distributed.fsdp.fully_shard",
+    "torch.distributed.fsdp._fully_shard._fully_shard.fully_shard": "torch.distributed.fsdp.fully_shard",
+    "torch.distributed.tensor.parallel.api.parallelize_module": "torch.distributed.tensor.parallel.parallelize_module",
 }
 
 

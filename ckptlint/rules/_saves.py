@@ -1,4 +1,4 @@
-"""What a `torch.save` call saves, for CKPT001 / CKPT005 / CKPT051: the object argument and
+"""What a `torch.save` call saves, for CKPT001 / CKPT005 / CKPT015 / CKPT051: the object argument and
 the expressions inside it (the values of a dict or list literal)."""
 
 from __future__ import annotations
@@ -51,20 +51,45 @@ def saved_values(ctx, obj: cst.BaseExpression) -> List[Tuple[cst.BaseExpression,
     return out
 
 
-def state_dict_calls(ctx, expr, depth: int = 0) -> Iterator[Tuple[cst.Call, cst.BaseExpression]]:
-    """(`X.state_dict()` call, X) for each state dict saved in `expr`, also through a name
-    bound to one (`sd = model.state_dict(); torch.save(sd, p)`)."""
+def saved_calls(ctx, expr, unpacked: bool = False, depth: int = 0) -> Iterator[cst.Call]:
+    """Each call whose result `expr` saves: the object itself or a value of a dict / list
+    literal, also through a name bound to one (`sd = model.state_dict(); torch.save(sd, p)`);
+    with `unpacked`, also a name unpacked from a call (`msd, osd = get_state_dict(m, o)`)."""
     if depth > 3:
         return
     for part in saved_parts(expr):
         if isinstance(part, cst.Call):
-            receiver, meth = method_call(part)
-            if meth == "state_dict" and receiver is not None:
-                yield part, receiver
+            yield part
         elif isinstance(part, cst.Name):
             binds, _ = ctx.values.bindings(part)
-            if len(binds) == 1 and binds[0].kind == "assign" and binds[0].value is not None:
-                yield from state_dict_calls(ctx, binds[0].value, depth + 1)
+            if len(binds) != 1:
+                continue
+            if binds[0].kind == "assign" and binds[0].value is not None:
+                yield from saved_calls(ctx, binds[0].value, unpacked, depth + 1)
+            elif unpacked and binds[0].kind == "other":
+                value = _unpacked_from(ctx, binds[0].node)
+                if isinstance(value, cst.Call):
+                    yield value
+
+
+def _unpacked_from(ctx, target: cst.CSTNode) -> Optional[cst.BaseExpression]:
+    """The right-hand side `target` is unpacked from in `a, b = value`."""
+    p = ctx.parent(target)
+    while isinstance(p, (cst.Element, cst.Tuple, cst.List)):
+        p = ctx.parent(p)
+    if isinstance(p, cst.AssignTarget):
+        p = ctx.parent(p)
+        return p.value if isinstance(p, cst.Assign) else None
+    return None
+
+
+def state_dict_calls(ctx, expr) -> Iterator[Tuple[cst.Call, cst.BaseExpression]]:
+    """(`X.state_dict()` call, X) for each state dict saved in `expr`, also through a name
+    bound to one (`sd = model.state_dict(); torch.save(sd, p)`)."""
+    for call in saved_calls(ctx, expr):
+        receiver, meth = method_call(call)
+        if meth == "state_dict" and receiver is not None:
+            yield call, receiver
 
 
 def with_suffix(ctx, expr: cst.BaseExpression, suffix: str) -> str:
