@@ -679,41 +679,48 @@ def _tar_pickle(ck: Checkpoint, where: str, data: bytes, pos: int) -> Optional[S
     return _scan_pickle(ck, where, data, start=pos)
 
 
-def _tar_storages(ck: Checkpoint, data: bytes) -> bool:
-    head = _tar_pickle(ck, "tar member `storages` (count)", data, 0)
+def _tar_records(ck: Checkpoint, data: bytes, member: str, item: str, raw_size) -> Optional[int]:
+    """A member torch reads as a pickle counting records, then per record a pickle followed
+    by ``raw_size(args, data)`` raw bytes. The position after the records, or None."""
+    head = _tar_pickle(ck, f"tar member `{member}` (count)", data, 0)
     if head is None or not isinstance(head.root, int):
-        return False
+        return None
     pos = head.end
     for i in range(min(head.root, 1 << 20)):
-        args = _tar_pickle(ck, f"tar member `storages` (storage {i})", data, pos)
+        args = _tar_pickle(ck, f"tar member `{member}` ({item} {i})", data, pos)
         if args is None:
-            return False
-        stype = args.root[2] if isinstance(args.root, tuple) and len(args.root) == 3 else None
-        dtype = STORAGE_DTYPES.get(getattr(stype, "name", ""), "")
-        item = ITEMSIZE.get(dtype)
-        if item is None or args.end + 8 > len(data):
-            ck.failure = "cannot follow the tar `storages` member past an unknown storage type"
-            return False
-        (numel,) = struct.unpack_from("<q", data, args.end)
-        pos = args.end + 8 + numel * item
-    views = _tar_pickle(ck, "tar member `storages` (views)", data, pos)
-    return views is not None
+            return None
+        size = raw_size(args, data) if args.end + 8 <= len(data) else None
+        if size is None:
+            ck.failure = f"cannot follow the tar `{member}` member past {item} {i}"
+            return None
+        pos = args.end + size
+    return pos
+
+
+def _storage_bytes_after(args: ScanResult, data: bytes) -> Optional[int]:
+    """(key, location, storage type) is followed by the element count and the elements."""
+    stype = args.root[2] if isinstance(args.root, tuple) and len(args.root) == 3 else None
+    item = ITEMSIZE.get(STORAGE_DTYPES.get(getattr(stype, "name", ""), ""))
+    if item is None:
+        return None
+    (numel,) = struct.unpack_from("<q", data, args.end)
+    return 8 + numel * item
+
+
+def _tensor_bytes_after(args: ScanResult, data: bytes) -> Optional[int]:
+    """(key, storage id, type) is followed by ndim, padding, sizes, strides and an offset."""
+    (ndim,) = struct.unpack_from("<i", data, args.end)
+    return 8 + 16 * max(ndim, 0) + 8
+
+
+def _tar_storages(ck: Checkpoint, data: bytes) -> bool:
+    pos = _tar_records(ck, data, "storages", "storage", _storage_bytes_after)
+    return pos is not None and _tar_pickle(ck, "tar member `storages` (views)", data, pos) is not None
 
 
 def _tar_tensors(ck: Checkpoint, data: bytes) -> bool:
-    head = _tar_pickle(ck, "tar member `tensors` (count)", data, 0)
-    if head is None or not isinstance(head.root, int):
-        return False
-    pos = head.end
-    for i in range(min(head.root, 1 << 20)):
-        args = _tar_pickle(ck, f"tar member `tensors` (tensor {i})", data, pos)
-        if args is None:
-            return False
-        if args.end + 8 > len(data):
-            return False
-        (ndim,) = struct.unpack_from("<i", data, args.end)
-        pos = args.end + 8 + 16 * max(ndim, 0) + 8
-    return True
+    return _tar_records(ck, data, "tensors", "tensor", _tensor_bytes_after) is not None
 
 
 # -- safetensors -------------------------------------------------------------------------
