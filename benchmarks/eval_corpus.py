@@ -46,40 +46,65 @@ PACKAGES = [
     ("denoising-diffusion-pytorch", "2.1.1"),
     ("imagen-pytorch", "1.26.3"),
     ("dalle2-pytorch", "1.15.6"),
+    # not used while developing the rules (issue 13): a new user's first run
+    ("espnet", "202511"),
+    ("monai", "1.6.1"),
+    ("yolov5", "7.0.14"),
+    ("mmengine", "0.10.7"),
 ]
 SEMANTIC = "CKPT001,CKPT005,CKPT006,CKPT007,CKPT010,CKPT013,CKPT050,CKPT051,CKPT052"
 
 
 def fetch(name: str, version: str) -> Path:
+    """The unpacked source of one pinned release: its sdist, else its wheel (a wheel holds the
+    same .py files; some sdists cannot even be downloaded, since pip runs their setup.py)."""
     dest = CORPORA / f"{name}-{version}"
     if dest.is_dir():
         return dest
     dl = CORPORA / "_downloads"
     dl.mkdir(parents=True, exist_ok=True)
-    # --no-build-isolation: some setup.py files import torch to read their metadata; pip has
-    # saved the archive by then even when that step fails, and the archive is all we need
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
-         "--no-binary", ":all:", f"{name}=={version}", "-d", str(dl)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    norm = name.replace("-", "_").lower()
-    archive = next(
-        p for p in sorted(dl.iterdir())
-        if p.name.lower().replace("-", "_").startswith(f"{norm}_{version}".lower())
-        or p.name.lower().startswith(f"{name.lower()}-{version}")
-    )
+    archive = _downloaded(dl, name, version)
+    if archive is None:
+        # --no-build-isolation: some setup.py files import torch to read their metadata; pip has
+        # saved the archive by then even when that step fails, and the archive is all we need
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
+             "--no-binary", ":all:", f"{name}=={version}", "-d", str(dl)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        archive = _downloaded(dl, name, version)
+    if archive is None:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+             f"{name}=={version}", "-d", str(dl)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        archive = _downloaded(dl, name, version)
+    if archive is None:
+        raise SystemExit(f"could not download {name}=={version}")
     tmp = CORPORA / f".{name}-{version}.tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    if archive.suffix == ".zip":
+    if archive.suffix in (".zip", ".whl"):
         with zipfile.ZipFile(archive) as z:
             z.extractall(tmp)
     else:
         with tarfile.open(archive) as t:
             t.extractall(tmp)
-    inner = [p for p in tmp.iterdir() if p.is_dir()]
-    (inner[0] if len(inner) == 1 else tmp).rename(dest)
+    inner = [p for p in tmp.iterdir() if p.is_dir() and not p.name.endswith((".dist-info", ".data"))]
+    single = len(inner) == 1 and archive.suffix != ".whl"  # a wheel's top folders are packages
+    (inner[0] if single else tmp).rename(dest)
+    if single:
+        tmp.rmdir()
     return dest
+
+
+def _downloaded(dl: Path, name: str, version: str):
+    norm = name.replace("-", "_").lower()
+    for p in sorted(dl.iterdir()):
+        low = p.name.lower()
+        if low.replace("-", "_").startswith(f"{norm}_{version}".lower()) or low.startswith(f"{name.lower()}-{version}"):
+            return p
+    return None
 
 
 def lint(path: Path, select: str) -> list:

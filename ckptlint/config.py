@@ -16,7 +16,7 @@ from ckptlint.errors import ConfigError
 _STR_LIST = ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
 _STR = ("a string", lambda v: isinstance(v, str))
 _BOOL = ("a boolean", lambda v: isinstance(v, bool))
-_INT = ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
+_INT = ("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
 _TABLE_OF_LISTS = (
     "a table of lists of strings",
     lambda v: isinstance(v, dict) and all(_STR_LIST[1](x) for x in v.values()),
@@ -57,6 +57,8 @@ class Settings:
     torch_version: Optional[Tuple[int, ...]] = None
     torch_version_source: Optional[str] = None
     target_version: Optional[Tuple[int, int]] = None
+    target_version_source: Optional[str] = None
+    line_length: Optional[int] = None  # from [tool.ruff] / [tool.black]: fixes keep lines within it
     model_names: Optional[object] = None  # None = built-in list, False = off, list = custom
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     cache_dir: Optional[str] = None
@@ -72,6 +74,7 @@ class Settings:
                 sorted(self.per_file_ignores.items()),
                 self.torch_version,
                 self.target_version,
+                self.line_length,
                 self.model_names,
                 self.max_file_size,
             )
@@ -119,6 +122,29 @@ def torch_floor(dependencies) -> Optional[Tuple[int, ...]]:
                     floors.append(parse_version(spec[1:]))
         if floors:
             return max(floors)
+    return None
+
+
+def python_floor(spec) -> Optional[Tuple[int, int]]:
+    """The oldest Python 3 a `requires-python` specifier admits (`>=3.7`, `~=3.8`, `>3.6,<4`),
+    as ruff reads it; None when it says nothing about a lower bound."""
+    if not isinstance(spec, str):
+        return None
+    floors = []
+    for part in spec.split(","):
+        m = re.match(r"\s*(>=|~=|==|>)\s*3(?:\.(\d+))?", part)
+        if m:
+            floors.append((3, int(m.group(2) or 0)))
+    return max(floors) if floors else None
+
+
+def _line_length(tool: dict) -> Optional[int]:
+    """The line length the project's formatter or linter keeps (ruff, then black)."""
+    for name in ("ruff", "black"):
+        table = tool.get(name)
+        value = table.get("line-length") if isinstance(table, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
     return None
 
 
@@ -183,7 +209,13 @@ def settings_from_data(data: dict, path: Path) -> Settings:
         m = re.fullmatch(r"(?:py)?3\.?(\d+)", table["target-version"].strip())
         if not m:
             raise ConfigError(path, "expected e.g. `py39` or `3.9`", key="target-version")
-        s.target_version = (3, int(m.group(1)))
+        s.target_version, s.target_version_source = (3, int(m.group(1))), "`target-version` in " + path.name
+    else:
+        project = data.get("project", {})
+        v = python_floor(project.get("requires-python") if isinstance(project, dict) else None)
+        if v is not None:
+            s.target_version, s.target_version_source = v, "`requires-python` in " + path.name
+    s.line_length = _line_length(tool if isinstance(tool, dict) else {})
     # validate code selectors now, so a typo is an error naming this file
     s.enabled_codes()
     for pattern, codes in s.per_file_ignores.items():
