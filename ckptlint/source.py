@@ -102,6 +102,15 @@ class LineIndex:
         end = self.starts[row] if row < len(self.starts) else len(self.text)
         return self.text[start:end]
 
+    def newline(self, row: int) -> str:
+        """The line ending of `row` (of the first line that has one when it has none)."""
+        line = self.line(row)
+        ending = line[len(line.rstrip("\r\n")):]
+        if ending:
+            return ending
+        m = _NEWLINE.search(self.text)
+        return m.group(0) if m else "\n"
+
     @property
     def rows(self) -> int:
         return len(self.starts)

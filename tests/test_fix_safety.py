@@ -35,7 +35,7 @@ def test_latin1_crlf_and_missing_final_newline_are_kept(tmp_path):
     assert f.read_bytes() == (
         "# -*- coding: latin-1 -*-\r\n"
         "import torch\r\n"
-        "name = 'caf\xe9'; sd = torch.load(name, weights_only=True, map_location=\"cpu\")\r\n"
+        "name = 'caf\xe9'; sd = torch.load(name, weights_only=True, map_location='cpu')\r\n"
         "torch.save(sd, f)"
     ).encode("latin-1")
 
@@ -123,7 +123,7 @@ def test_second_fix_run_changes_nothing_and_no_fix_remains(tmp_path):
     assert "fixed" not in proc.stdout
     proc, data = run_json(".", "--unsafe-fixes", cwd=tmp_path)
     assert [d for d in data if d["fix"] is not None] == []
-    assert b"load(weights_only=True, map_location=\"cpu\")" in once
+    assert b"load(weights_only=True, map_location='cpu')" in once  # the file's quotes
     assert b"# keep me" in once and b"_use_new_zipfile_serialization" not in once
 
 

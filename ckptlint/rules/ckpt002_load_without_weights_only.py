@@ -74,7 +74,11 @@ class LoadWithoutWeightsOnly(Rule):
         ),
         Invalid(
             "import torch\nsd = torch.load(\n    path,\n    map_location='cpu',\n)\n",
-            "import torch\nsd = torch.load(\n    path,\n    map_location='cpu', weights_only=True,\n)\n",
+            "import torch\nsd = torch.load(\n    path,\n    map_location='cpu',\n    weights_only=True,\n)\n",
+        ),
+        Invalid(
+            "import torch\nsd = torch.load(\n    path,  # the best epoch\n    map_location='cpu'  # on any host\n)\n",
+            "import torch\nsd = torch.load(\n    path,  # the best epoch\n    map_location='cpu',\n    weights_only=True  # on any host\n)\n",
         ),
         Invalid(
             "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef f(p):\n    return torch.load(p)\n",

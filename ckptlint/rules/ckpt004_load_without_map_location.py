@@ -82,11 +82,11 @@ class LoadWithoutMapLocation(Rule):
     invalid = (
         Invalid(
             "import torch\nmodel.load_state_dict(torch.load('m.pt', weights_only=True))\n",
-            "import torch\nmodel.load_state_dict(torch.load('m.pt', weights_only=True, map_location=\"cpu\"))\n",
+            "import torch\nmodel.load_state_dict(torch.load('m.pt', weights_only=True, map_location='cpu'))\n",
         ),
         Invalid(
-            "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
-            "import torch\nsd = torch.load('m.pt', weights_only=True, map_location=\"cpu\")\n",
+            'import torch\nsd = torch.load("m.pt", weights_only=True)\n',
+            'import torch\nsd = torch.load("m.pt", weights_only=True, map_location="cpu")\n',
         ),
         Invalid(
             "import torch as T\nm.load_state_dict(T.load(p), strict=True)\n",
@@ -108,6 +108,6 @@ class LoadWithoutMapLocation(Rule):
                 call,
                 "`torch.load` without `map_location=`: a file saved on a GPU fails on a CPU-only "
                 "host, and every distributed rank loads onto GPU 0" + where,
-                [ctx.add_keyword(call, 'map_location="cpu"')],
+                [ctx.add_keyword(call, f"map_location={ctx.quoted('cpu', call)}")],
                 SAFE if safe else UNSAFE,
             )
