@@ -148,10 +148,13 @@ class FileContext:
         return self.insert_at(end, f", {keyword}")
 
     def _one_per_line(self, call: cst.Call) -> bool:
-        """`f(\n    a,\n    b=1,\n)`: each argument starts a line below the parenthesis."""
+        """`f(\n    a,\n    b=1,\n)`: each argument starts a line below the parenthesis, and
+        the closing parenthesis has a line of its own."""
         rows = [self.start(a).row for a in call.args]
-        return rows[0] > self.start(call.func).row and len(set(rows)) == len(rows) and all(
-            self.lines.line(r)[: self.start(a).column - 1].strip() == "" for r, a in zip(rows, call.args))
+        closing = self.end(call).row
+        return (rows[0] > self.end(call.func).row and closing > self.end(call.args[-1]).row
+                and len(set(rows)) == len(rows) and all(
+                    self.lines.line(r)[: self.start(a).column - 1].strip() == "" for r, a in zip(rows, call.args)))
 
     def _indent_at(self, loc: Location) -> str:
         return self.lines.line(loc.row)[: loc.column - 1]

@@ -210,12 +210,12 @@ def test_fix_and_idempotence(tmp_path):
     assert "Found 4 errors (2 fixed, 2 remaining)." in proc.stdout
     assert f.read_text() == textwrap.dedent("""\
         import torch
-        model.load_state_dict(torch.load('m.pt', weights_only=True, map_location="cpu"))
+        model.load_state_dict(torch.load('m.pt', weights_only=True, map_location='cpu'))
         torch.save(sd, 'm.pt')
         x = torch.load(p)
         """)
     proc = run_cli("t.py", "--fix", "--unsafe-fixes", "--show-fixes", cwd=tmp_path)
-    assert "x = torch.load(p, weights_only=True, map_location=\"cpu\")" in f.read_text()
+    assert "x = torch.load(p, weights_only=True, map_location='cpu')" in f.read_text()  # the file's quotes
     assert proc.returncode == 0, proc.stdout
     assert "CKPT002 (load-without-weights-only)" in proc.stdout
     after = f.read_bytes()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import stat
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -114,7 +115,7 @@ class _Summary:
         self.module = module
         self.is_package = is_package
         self.entry: Dict[str, object] = {
-            "path": path, "classes": {}, "imports": {}, "stars": [], "constants": {},
+            "path": path, "classes": {}, "attrs": {}, "imports": {}, "stars": [], "constants": {},
             "saves": [], "loads": [],
         }
         self._collect_imports(tree)
@@ -160,6 +161,50 @@ class _Summary:
             for cls in _classes_in(node):
                 bases = [self.qualify(_dotted(b)) or "?" for b in cls.bases]
                 classes.setdefault(cls.name, bases)
+                attrs = self._self_attrs(cls)
+                if attrs:
+                    self.entry["attrs"].setdefault(cls.name, attrs)
+
+    def _self_attrs(self, cls: ast.ClassDef) -> Dict[str, list]:
+        """{attr: [what each `self.attr = value` in a method sets, ...]} (see _set_to)."""
+        out: Dict[str, list] = {}
+        for fn in cls.body:
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not fn.args.args:
+                continue
+            me = fn.args.args[0].arg
+            for node in ast.walk(fn):
+                if not isinstance(node, ast.Assign):
+                    continue
+                for t in node.targets:
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == me:
+                        what = self._set_to(node.value)
+                        if what is not None:
+                            out.setdefault(t.attr, []).append(what)
+        return out
+
+    def _set_to(self, value, depth: int = 0) -> Optional[list]:
+        """["module"] (unwrapped from a wrapper), ["call", qualified name], ["?"]; None for
+        `None` (a placeholder until the attribute is set for real)."""
+        from ckptlint.analysis.library import UNWRAP_FUNCS
+        from ckptlint.analysis.sites import SAME_VALUE
+
+        if isinstance(value, ast.Constant) and value.value is None:
+            return None
+        if depth > 6:
+            return ["?"]
+        if isinstance(value, ast.Call):
+            func = value.func
+            if isinstance(func, ast.Attribute) and func.attr in SAME_VALUE:
+                return self._set_to(func.value, depth + 1)
+            name = self.qualify(_dotted(func))
+            if name == "copy.deepcopy" and value.args:
+                return self._set_to(value.args[0], depth + 1)
+            if (name or "").rsplit(".", 1)[-1] in UNWRAP_FUNCS:
+                return ["module"]
+            return ["call", name] if name else ["?"]
+        if isinstance(value, ast.Attribute) and value.attr == "module":
+            return ["module"]
+        return ["?"]
 
     def _collect_constants(self, tree) -> None:
         from ckptlint.analysis.sites import path_key
@@ -222,13 +267,14 @@ class Tree:
         for file, name in walk_modules(root, whole):
             self.modules.setdefault(name, []).append(file)
         self._entries: Dict[Path, Optional[dict]] = {}
-        self._may_save: Dict[Path, bool] = {}
+        self._words: Dict[Path, Tuple[bool, bool]] = {}  # (may save, may load)
         self._with_sites: set = set()
 
     def _read(self, file: Path) -> Optional[str]:
         try:
-            if file.stat().st_size > MAX_FILE_SIZE:
-                return None
+            st = file.stat()
+            if st.st_size > MAX_FILE_SIZE or not stat.S_ISREG(st.st_mode):
+                return None  # a FIFO named x.py would block the read
             return file.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
@@ -254,20 +300,21 @@ class Tree:
                 out.append(entry)
         return out
 
-    def saving_entries(self) -> List[Tuple[str, dict]]:
-        """(module, entry) of every file whose text could hold a `torch.save`, in a fixed
-        order. The result depends on every file of the tree."""
+    def site_entries(self, kind: str = "saves") -> List[Tuple[str, dict]]:
+        """(module, entry) of every file that has `torch.save` sites (kind "saves") or
+        `torch.load` sites ("loads"), in a fixed order. Depends on every file of the tree."""
         USED.append(dep_key("tree", self.key))
+        want = 0 if kind == "saves" else 1
         out = []
         for module in sorted(self.modules):
             for file in self.modules[module]:
-                if file not in self._may_save:
-                    text = self._read(file)
-                    self._may_save[file] = bool(text) and "torch" in text and "save" in text
-                    if self._may_save[file]:
+                if file not in self._words:
+                    text = self._read(file) or ""
+                    self._words[file] = ("torch" in text and "save" in text, "torch" in text and "load" in text)
+                    if any(self._words[file]):
                         self.entry_of(file, module, text, sites=True)
-                entry = self._entries.get(file) if self._may_save[file] else None
-                if entry is not None and entry["saves"]:
+                entry = self._entries.get(file) if any(self._words[file]) else None
+                if entry is not None and self._words[file][want] and entry[kind]:
                     out.append((module, entry))
         return out
 
@@ -342,12 +389,12 @@ class ProjectView:
             return near[0] if len(near) == 1 else None
         return None
 
-    def entries(self) -> List[Tuple[str, dict]]:
-        """(module, entry) of every file that could save a checkpoint (the linted file's from
-        its text), in a fixed order."""
+    def entries(self, kind: str = "saves") -> List[Tuple[str, dict]]:
+        """(module, entry) of every file that could save a checkpoint (kind "saves") or load
+        one ("loads"), the linted file's from its text, in a fixed order."""
         out = []
         seen_current = False
-        for name, e in (self.tree.saving_entries() if self.tree is not None else []):
+        for name, e in (self.tree.site_entries(kind) if self.tree is not None else []):
             if e["path"] == self.rel_path and self.current is not None:
                 if not seen_current:
                     out.append((self.module, self.current))
@@ -410,6 +457,28 @@ class ProjectView:
         if all(k == "other" for k in kinds) or all(b in ("object", "builtins.object") for b in bases):
             return "other"
         return None
+
+    def attr_kind(self, class_qname: Optional[str], attr: str, _depth: int = 0) -> Optional[Tuple[str, str]]:
+        """("module", file) when every `self.<attr> = ...` of the project class (or a base
+        of it in the project) sets an nn.Module; None when unknown."""
+        found = self.find(canonical(class_qname), self.rel_path) if class_qname and _depth < 8 else None
+        if found is None:
+            return None
+        _, name, entry = found
+        sets = (entry.get("attrs") or {}).get(name, {}).get(attr)
+        if not sets:
+            for base in entry["classes"].get(name) or ():
+                inherited = self.attr_kind(base, attr, _depth + 1)
+                if inherited is not None:
+                    return inherited
+            return None
+        for what in sets:
+            if what[0] == "module":
+                continue
+            if what[0] == "call" and self.class_kind(what[1], entry["path"]) == "module":
+                continue
+            return None
+        return "module", entry["path"]
 
     def defined_in(self, qname: Optional[str]) -> Optional[str]:
         """The project file (relative path) that defines `qname`, for messages."""

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 HOLE = "{}"
 _FILE_LIKE = re.compile(r"[\w\-]\.[A-Za-z0-9]{1,12}$")
 _MODULE_USES = frozenset(["eval", "train", "parameters", "named_parameters", "modules", "forward", "children", "named_modules"])
-_SAME_VALUE = frozenset(["to", "cuda", "cpu", "eval", "train", "half", "float", "double"])
+SAME_VALUE = frozenset(["to", "cuda", "cpu", "eval", "train", "half", "float", "double"])
 
 
 def path_key(node, local: Dict[str, ast.AST], qualify: Callable, _depth: int = 0):
@@ -166,10 +166,11 @@ class _Sites:
         return list(key)
 
     def _save(self, call, ordinal) -> None:
+        """Every save of a usable path; "obj" is None when what it saves is not known."""
         key = self._key(_arg(call, 1, "f"), call)
-        obj = self._obj(_arg(call, 0, "obj"), call, 0)
-        if key is None or obj is None:
+        if key is None:
             return
+        obj = self._obj(_arg(call, 0, "obj"), call, 0)
         self.saves.append({"line": call.lineno, "ordinal": ordinal, "path": key, "obj": obj})
 
     def _obj(self, expr, at, depth):
@@ -178,7 +179,7 @@ class _Sites:
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
             if expr.func.attr == "state_dict":
                 return ["state_dict"]
-            if expr.func.attr in _SAME_VALUE:
+            if expr.func.attr in SAME_VALUE:
                 return self._obj(expr.func.value, at, depth + 1)
         if isinstance(expr, ast.Call):
             q = self.qualify(dotted(expr.func))
@@ -191,12 +192,11 @@ class _Sites:
         return None
 
     def _load(self, call, ordinal) -> None:
+        """Every load of a usable path; "expects" is None when its use says nothing."""
         key = self._key(_arg(call, 0, "f"), call)
         if key is None:
             return
-        expects = self._expects(call)
-        if expects is not None:
-            self.loads.append({"line": call.lineno, "ordinal": ordinal, "path": key, "expects": expects})
+        self.loads.append({"line": call.lineno, "ordinal": ordinal, "path": key, "expects": self._expects(call)})
 
     def _expects(self, call) -> Optional[str]:
         parent = self.parents.get(call)
@@ -222,6 +222,8 @@ class _Sites:
             if (n.lineno, n.col_offset) <= after or self.scope_of(n) is not scope:
                 continue
             p = self.parents.get(n)
+            if isinstance(p, ast.Return):
+                continue  # handed to the caller: says nothing here
             if isinstance(p, ast.Call) and p.args and p.args[0] is n and isinstance(p.func, ast.Attribute) \
                     and p.func.attr == "load_state_dict":
                 found.append("state_dict")

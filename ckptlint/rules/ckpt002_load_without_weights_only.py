@@ -1,7 +1,7 @@
 from ckptlint.analysis.calls import find_arg
 from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
-from ckptlint.rules._shared import weights_only_default
+from ckptlint.rules._shared import needs_more_than_weights, weights_only_default
 
 
 class LoadWithoutWeightsOnly(Rule):
@@ -10,6 +10,7 @@ class LoadWithoutWeightsOnly(Rule):
     summary = "`torch.load` without `weights_only=`"
     fix_safety = "unsafe"
     fix_title = "Add `weights_only=True`"
+    fix_availability = "sometimes"
     security_severity = "8.8"
     triggers = ("load",)
     qualnames = ("torch.load",)
@@ -43,6 +44,13 @@ class LoadWithoutWeightsOnly(Rule):
     Unsafe: a file that holds more than tensors and plain containers (a pickled model, custom
     classes) no longer loads with `weights_only=True`; allow such classes with
     `torch.serialization.add_safe_globals` or re-save the file as a state dict.
+
+    No fix is offered where the code shows the file holds more: what it loads is used as a
+    module (`ckpt["model"].fuse()`, `net.eval()`, `ckpt["model"].parameters()`), or its
+    attributes are read (`ckpt["args"].lr`, `ckpt["model"].yaml`, `vars(ckpt["opt"])`), or the
+    same path is saved as a whole model elsewhere in the project. The message then names the
+    evidence and what will work: re-save the file as a state dict (at the save site, when it
+    is known), or allow its classes with `torch.serialization.safe_globals([...])`.
     """
     valid = (
         Valid("import torch\ntorch.load('m.pt', weights_only=True)\n"),
@@ -85,6 +93,28 @@ class LoadWithoutWeightsOnly(Rule):
             "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef f(p):\n    return torch.load(p, weights_only=True)\n",
         ),
         Invalid(
+            # a pickled detection model: its attributes are read, it is fused
+            "import torch\n\ndef attempt_load(w, device):\n    ckpt = torch.load(w, map_location='cpu')\n"
+            "    model = (ckpt.get('ema') or ckpt['model']).to(device).float()\n"
+            "    if not hasattr(model, 'stride'):\n        model.stride = torch.tensor([32.0])\n"
+            "    return model.fuse().eval()\n",
+            message_contains="its `ema` entry is used as a module (`model.fuse()`, line 8)",
+        ),
+        Invalid(
+            "import torch\nmodel = torch.load(w)['model'].float().fuse()\n",
+            message_contains="re-save it as a state dict where it is written, or allow the classes",
+        ),
+        Invalid(
+            # argparse.Namespace in the file: `weights_only=True` refuses it
+            "import torch\n\ndef build(path):\n    state = torch.load(path, map_location='cpu')\n"
+            "    arch = state['args'].arch\n    return arch, state['model']\n",
+            message_contains="its `args` entry is used as a pickled object, not a tensor (`state['args'].arch`",
+        ),
+        Invalid(
+            "import torch\n\nclass Encoder:\n    def __init__(self, path):\n"
+            "        self.ckpt = torch.load(path)\n        self.cfg = vars(self.ckpt['cfg'])\n",
+        ),
+        Invalid(
             "import torch\nsd = torch.load('m.pt')\n",
             "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
             message_contains="means `weights_only=False`",
@@ -102,10 +132,9 @@ class LoadWithoutWeightsOnly(Rule):
         for call in ctx.calls_to("torch.load"):
             if find_arg(call, "weights_only") is not None:
                 continue  # given, or possibly given through **kwargs
-            ctx.report(
-                call,
-                "`torch.load` without `weights_only=`: " + weights_only_default(ctx.settings)
-                + "; pass `weights_only=True`",
-                [ctx.add_keyword(call, "weights_only=True")],
-                UNSAFE,
-            )
+            said = "`torch.load` without `weights_only=`: " + weights_only_default(ctx.settings)
+            refused = needs_more_than_weights(ctx, call)
+            if refused is not None:
+                ctx.report(call, f"{said}; here {refused}")
+                continue
+            ctx.report(call, said + "; pass `weights_only=True`", [ctx.add_keyword(call, "weights_only=True")], UNSAFE)

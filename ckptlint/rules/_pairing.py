@@ -1,0 +1,77 @@
+"""Pairing `torch.save` and `torch.load` sites of one path across the project's files, for
+CKPT010 (a format mismatch), and for the messages of CKPT001 (which readers change with a
+save) and CKPT002/003 (where a file loaded here is written as a whole model).
+
+Sites come from the project index (analysis/sites.py); a CST call is matched to its site by
+line and by its rank among the save/load calls of that line, as the index counts them."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+from ckptlint.analysis.library import from_pretrained_kind
+
+
+def usable(path: str) -> bool:
+    # imported here: the registry imports the rule modules on every run, warm ones included
+    from ckptlint.analysis.sites import usable
+
+    return usable(path)
+
+
+def site_path(view, key) -> Optional[str]:
+    """The path a site's key stands for (a constant's value), when it can pair."""
+    kind, value = key
+    if kind == "ref":
+        value = view.constant(value)
+    return value if value is not None and usable(value) else None
+
+
+def _saved_kind(view, obj, from_path: str) -> Optional[str]:
+    if obj is None:
+        return None
+    if obj[0] in ("state_dict", "module"):
+        return obj[0]
+    qname = obj[1]
+    if qname.endswith(".from_pretrained"):
+        return from_pretrained_kind(qname.rsplit(".", 1)[0])
+    kind = view.class_kind(qname, from_path)
+    return "module" if kind == "module" else None
+
+
+def save_sites(view) -> Dict[str, List[Tuple[str, str, int]]]:
+    """{path: [(kind, file, line), ...]} of the saves whose content is known, project-wide."""
+    out: Dict[str, List[Tuple[str, str, int]]] = {}
+    for _, entry in view.entries("saves"):
+        for s in entry["saves"]:
+            path = site_path(view, s["path"])
+            kind = _saved_kind(view, s["obj"], entry["path"]) if path else None
+            if kind is not None:
+                out.setdefault(path, []).append((kind, entry["path"], s["line"]))
+    return out
+
+
+def load_sites(view, path: str) -> List[Tuple[str, int]]:
+    """(file, line) of every load of `path` in the project."""
+    return [(entry["path"], s["line"]) for _, entry in view.entries("loads") for s in entry["loads"]
+            if site_path(view, s["path"]) == path]
+
+
+def site_of(ctx, call, kind: str) -> Optional[dict]:
+    """The index's record of this `torch.save` / `torch.load` call (kind "saves" / "loads")."""
+    current = ctx.project.current
+    if not current or not current[kind]:
+        return None
+    row = ctx.start(call).row
+    here = [c for c in ctx.calls_to("torch.save", "torch.load") if ctx.start(c).row == row]
+    here.sort(key=lambda c: ctx.start(c).column)
+    ordinal = next((i for i, c in enumerate(here) if c is call), None)
+    for site in current[kind]:
+        if site["line"] == row and site["ordinal"] == ordinal:
+            return site
+    return None
+
+
+def where(view, file: str, line: int) -> str:
+    """`train.py:44`: the file's name alone when it is the linted file, else its path."""
+    return f"{file.rsplit('/', 1)[-1] if file == view.rel_path else file}:{line}"

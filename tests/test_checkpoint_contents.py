@@ -1,0 +1,120 @@
+"""What a checkpoint holds, as the code shows it, across a project's files: which loads can
+take `weights_only=True`, which readers a save's fix changes. Snippets in the shape of real
+detection and speech training code."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from tests.helpers import check, run_cli, run_json
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def project(root: Path) -> None:
+    write(root / "pyproject.toml", '[project]\nname = "det"\n')
+    write(root / "det" / "__init__.py", "")
+    write(root / "det" / "models.py", """\
+        import torch.nn as nn
+
+
+        class Detector(nn.Module):
+            def __init__(self, classes=80):
+                super().__init__()
+                self.head = nn.Linear(8, classes)
+    """)
+    write(root / "det" / "train.py", """\
+        import torch
+
+        from det.models import Detector
+
+        BEST = "runs/best.pt"
+
+
+        def train():
+            model = Detector()
+            torch.save(model, BEST)
+    """)
+    write(root / "det" / "serve.py", """\
+        import torch
+
+        from det.train import BEST
+
+
+        def serve():
+            net = torch.load(BEST, map_location="cpu")
+            return net
+    """)
+
+
+def test_load_of_a_file_saved_as_a_whole_model_gets_no_weights_only_fix(tmp_path):
+    project(tmp_path)
+    _, data = run_json("det/serve.py", "--select", "CKPT002", "--unsafe-fixes", cwd=tmp_path)
+    (d,) = data
+    assert d["fix"] is None
+    assert "`runs/best.pt` is saved as a whole model at det/train.py:10" in d["message"]
+    assert "re-save it as a state dict at det/train.py:10" in d["message"]
+    assert "safe_globals" in d["message"]
+
+
+def test_whole_model_save_names_the_readers_that_change_with_it(tmp_path):
+    project(tmp_path)
+    _, data = run_json("det/train.py", "--select", "CKPT001", "--unsafe-fixes", cwd=tmp_path)
+    (d,) = data
+    assert "its readers (det/serve.py:7) must then build the model and call `load_state_dict`" in d["message"]
+    assert d["fix"] is not None
+
+
+def test_one_dict_saved_to_last_and_best_is_fixed_once(tmp_path):
+    source = textwrap.dedent("""\
+        import torch
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            pass
+
+
+        def save(last, best, is_best):
+            model = Net()
+            ckpt = {'model': model, 'epoch': 1}
+            torch.save(ckpt, last)
+            if is_best:
+                torch.save(ckpt, best)
+    """)
+    _, diags, _ = check(source, ["CKPT001"])
+    assert [d.location.row for d in diags] == [12, 14]
+    assert diags[0].fix is not None and diags[1].fix is None
+    assert "fixed with the save at line 12" in diags[1].message
+    fixed, left, applied = check(source, ["CKPT001"], fix=True, unsafe=True)
+    assert "'model': model.state_dict()" in fixed and left == [] and len(applied) == 1
+
+
+def test_loaded_config_object_keeps_the_load_unfixed_and_says_why(tmp_path):
+    f = write(tmp_path / "asr.py", """\
+        import torch
+
+
+        def build_from_fairseq(path):
+            state = torch.load(path, map_location="cpu")
+            lr = state["args"].lr
+            return lr, state["model"]
+
+
+        def average(paths):
+            avg = torch.load(paths[0], map_location="cpu")
+            for k in avg:
+                avg[k] = avg[k].float() / len(paths)
+            return avg
+    """)
+    proc = run_cli("asr.py", "--select", "CKPT002", "--fix", "--unsafe-fixes", cwd=tmp_path)
+    text = f.read_text()
+    # the fairseq load keeps its default; the plain state-dict average gets the fix
+    assert 'state = torch.load(path, map_location="cpu")\n' in text
+    assert 'avg = torch.load(paths[0], map_location="cpu", weights_only=True)' in text
+    assert "its `args` entry is used as a pickled object, not a tensor (`state[\"args\"].lr`, line 6)" in proc.stdout
