@@ -96,7 +96,7 @@ def _uses(ctx, expr, entry: Optional[str], depth: int) -> Iterator[Held]:
     elif isinstance(parent, cst.BooleanOperation):
         yield from _uses(ctx, parent, entry, depth + 1)
     elif isinstance(parent, cst.Assign) and parent.value is expr and len(parent.targets) == 1:
-        for use in _later_uses(ctx, parent.targets[0].target, parent):
+        for use in later_uses(ctx, parent.targets[0].target, parent):
             yield from _uses(ctx, use, entry, depth + 1)
 
 
@@ -113,8 +113,8 @@ def _reads_attributes(ctx, arg: cst.Arg) -> bool:
             and ctx.call_qname(call) in ("builtins.vars", "builtins.getattr"))
 
 
-def _later_uses(ctx, target, assign: cst.Assign) -> Iterator[cst.CSTNode]:
-    """Reads of what `target = ...` bound: names resolving to this binding; for `self.x`,
+def later_uses(ctx, target, assign: cst.Assign) -> Iterator[cst.CSTNode]:
+    """(Also for other rules.) Reads of what `target = ...` bound: names resolving to this binding; for `self.x`,
     reads of `self.x` later in the same function."""
     if isinstance(target, cst.Name):
         for use in ctx.names_spelled(target.value):

@@ -50,24 +50,41 @@ def _early_return(ctx, fn: cst.FunctionDef, node) -> bool:
     return False
 
 
-_TRAINING_HEADER = re.compile(r"epoch|step|iteration|\biters?\b|n_iter|max_iter", re.IGNORECASE)
+# A name that counts training progress: `epoch`, `global_step`, `num_epochs`, `max_iter`,
+# `epoch_idx` (whole names: `epoch_and_values` or `nbest_epochs` are lists, not counters).
+_COUNTER = re.compile(
+    r"^(?:[a-z0-9]+_)*(?:epoch|step|iter|iteration|it|itr)s?(?:_(?:idx|id|i|num|no|count))?$", re.IGNORECASE)
 _TRAINING_BODY = re.compile(r"\.backward\(|optim\w*\.step\(|scheduler\.step\(|train_one_epoch|train_step")
 
 
+def _names_in(node):
+    if isinstance(node, cst.Name):
+        yield node.value
+    elif isinstance(node, cst.Attribute):
+        yield node.attr.value
+    for child in node.children:
+        yield from _names_in(child)
+
+
+def _counts_progress(ctx, loop) -> bool:
+    """The loop's header counts epochs/steps: `for epoch in range(...)`, `for it in
+    range(max_iter)`, `while global_step < total_steps`; a loop over a list does not count
+    through the list's name (`for e in nbest_epochs`)."""
+    if isinstance(loop, cst.While):
+        return any(_COUNTER.match(n) for n in _names_in(loop.test))
+    if any(_COUNTER.match(n) for n in _names_in(loop.target)):
+        return True
+    return isinstance(loop.iter, cst.Call) and any(
+        _COUNTER.match(n) for a in loop.iter.args for n in _names_in(a.value))
+
+
 def in_training_loop(ctx, node) -> bool:
-    """Inside a loop that looks like training: its header names epochs/steps/iterations, or
-    its body calls `.backward()` / `optimizer.step()` (loops over files, adapters, retries
-    are not training loops)."""
+    """Inside a loop that looks like training: its header counts epochs/steps/iterations, or
+    its body calls `.backward()` / `optimizer.step()` (loops over files, adapters, retries,
+    checkpoints to average are not training loops)."""
     p = ctx.parent(node)
     while p is not None and not isinstance(p, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        if isinstance(p, cst.For):
-            header = ctx.code(p.target) + " " + ctx.code(p.iter)
-        elif isinstance(p, cst.While):
-            header = ctx.code(p.test)
-        else:
-            p = ctx.parent(p)
-            continue
-        if _TRAINING_HEADER.search(header) or _TRAINING_BODY.search(ctx.code(p.body)):
+        if isinstance(p, (cst.For, cst.While)) and (_counts_progress(ctx, p) or _TRAINING_BODY.search(ctx.code(p.body))):
             return True
         p = ctx.parent(p)
     return False

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from ckptlint.analysis.calls import POSITIONAL, find_arg, method_call
@@ -27,6 +29,9 @@ def _in_memory(ctx, call: cst.Call) -> bool:
         binding = ctx.names.binding(expr)
         expr = binding.value if binding is not None and binding.kind == "assign" else None
     return isinstance(expr, cst.Call) and ctx.call_qname(expr) == "io.BytesIO"
+
+
+_CACHE = re.compile(r"cache|hash", re.IGNORECASE)
 
 
 class LoadWithoutMapLocation(Rule):
@@ -67,7 +72,8 @@ class LoadWithoutMapLocation(Rule):
     Safe when the result is passed straight into `load_state_dict(...)`, which copies every
     tensor onto the device of the parameter it fills, so where the file's tensors land first
     does not matter. Unsafe elsewhere: code that uses the loaded tensors directly would now get
-    them on the CPU.
+    them on the CPU, and the message says so (for a cache of preprocessed tensors, say, which
+    then reach the model from the CPU).
     """
     valid = (
         Valid("import torch\ntorch.load('m.pt', map_location='cpu', weights_only=True)\n"),
@@ -89,6 +95,12 @@ class LoadWithoutMapLocation(Rule):
             'import torch\nsd = torch.load("m.pt", weights_only=True, map_location="cpu")\n',
         ),
         Invalid(
+            # a dataset cache of preprocessed tensors: the fix changes where they land
+            "import torch\n\ndef cached_item(self, hashfile):\n    return torch.load(hashfile, weights_only=True)\n",
+            "import torch\n\ndef cached_item(self, hashfile):\n    return torch.load(hashfile, weights_only=True, map_location=\"cpu\")\n",
+            message_contains="this cache's tensors come back on the CPU",
+        ),
+        Invalid(
             "import torch as T\nm.load_state_dict(T.load(p), strict=True)\n",
             "import torch as T\nm.load_state_dict(T.load(p, map_location=\"cpu\"), strict=True)\n",
         ),
@@ -99,11 +111,14 @@ class LoadWithoutMapLocation(Rule):
             if find_arg(call, "map_location", POSITIONAL["torch.load"]) is not None or _in_memory(ctx, call):
                 continue
             safe = _feeds_load_state_dict(ctx, call)
-            where = (
-                "; its result goes straight into `load_state_dict`, so mapping to the CPU is safe"
-                if safe
-                else ""
-            )
+            if safe:
+                where = "; its result goes straight into `load_state_dict`, so mapping to the CPU is safe"
+            else:
+                f = call.args[0].value if call.args and call.args[0].keyword is None else None
+                cache = f is not None and _CACHE.search(ctx.code(f))
+                where = (f"; with `map_location=\"cpu\"` {'this cache' if cache else 'the file'}'s tensors "
+                         "come back on the CPU, not on the device they were saved from: code that uses "
+                         "them directly must move them (`.to(device)`)")
             ctx.report(
                 call,
                 "`torch.load` without `map_location=`: a file saved on a GPU fails on a CPU-only "
