@@ -101,3 +101,45 @@ def test_configured_line_length_is_kept(tmp_path):
     g = write(tmp_path / "other.py", "import torch\nm.load_state_dict(torch.load(p, weights_only=True))\n")
     run_cli("other.py", "--fix", cwd=tmp_path)
     assert g.read_text() == "import torch\nm.load_state_dict(torch.load(p, weights_only=True, map_location=\"cpu\"))\n"
+
+
+def test_fix_run_reports_cross_file_findings_as_they_are_after_the_fixes(tmp_path):
+    """The CKPT001 fix in train.py makes evaluate.py's load consistent: the same run must not
+    still list the CKPT010 that a second run would not."""
+    write(tmp_path / "pyproject.toml", '[project]\nname = "cls"\n')
+    write(tmp_path / "models.py", """\
+        import torch.nn as nn
+
+
+        class Classifier(nn.Module):
+            pass
+    """)
+    write(tmp_path / "train.py", """\
+        import torch
+
+        from models import Classifier
+
+
+        def main():
+            model = Classifier()
+            torch.save(model, "best.pt")
+    """)
+    write(tmp_path / "evaluate.py", """\
+        import torch
+
+        from models import Classifier
+
+
+        def main():
+            model = Classifier()
+            model.load_state_dict(torch.load("best.pt", map_location="cpu", weights_only=True))
+    """)
+    args = (".", "--select", "CKPT001,CKPT010", "--unsafe-fixes")
+    _, before = run_json(*args, cwd=tmp_path)
+    assert sorted(d["code"] for d in before) == ["CKPT001", "CKPT010"]
+    proc = run_cli(*args, "--fix", cwd=tmp_path)
+    assert "CKPT010" not in proc.stdout, proc.stdout
+    assert "Found 1 error (1 fixed, 0 remaining)." in proc.stdout
+    assert proc.returncode == 0
+    _, after = run_json(*args, cwd=tmp_path)
+    assert after == []
