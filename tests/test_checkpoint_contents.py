@@ -118,3 +118,65 @@ def test_loaded_config_object_keeps_the_load_unfixed_and_says_why(tmp_path):
     assert 'state = torch.load(path, map_location="cpu")\n' in text
     assert 'avg = torch.load(paths[0], map_location="cpu", weights_only=True)' in text
     assert "its `args` entry is used as a pickled object, not a tensor (`state[\"args\"].lr`, line 6)" in proc.stdout
+
+
+def test_no_save_fix_when_a_reader_uses_that_entry_as_a_module(tmp_path):
+    """A detector's training script saves pickled modules under `model` and `ema`; its loader
+    (whatever path it reads) fuses them. Turning them into state dicts breaks that loader."""
+    write(tmp_path / "setup.py", "")
+    write(tmp_path / "det" / "__init__.py", "")
+    write(tmp_path / "det" / "train.py", """\
+        from copy import deepcopy
+
+        import torch
+
+
+        def fit(model, epochs, last):
+            for epoch in range(epochs):
+                ckpt = {'epoch': epoch, 'model': deepcopy(de_parallel(model)).half()}
+                torch.save(ckpt, last)
+    """)
+    write(tmp_path / "det" / "experimental.py", """\
+        import torch
+
+
+        def attempt_load(weights, device=None):
+            ckpt = torch.load(weights, map_location='cpu')
+            model = (ckpt.get('ema') or ckpt['model']).to(device).float()
+            return model.fuse().eval()
+    """)
+    _, data = run_json("det/train.py", "--select", "CKPT001", "--unsafe-fixes", cwd=tmp_path)
+    (d,) = data
+    assert d["fix"] is None
+    assert "no fix: det/experimental.py:5 (`model`) uses the saved module as one" in d["message"]
+    # without that reader the fix is offered
+    (tmp_path / "det" / "experimental.py").unlink()
+    _, data = run_json("det/train.py", "--select", "CKPT001", "--unsafe-fixes", cwd=tmp_path)
+    assert data[0]["fix"] is not None
+
+
+def test_resume_reading_one_entry_of_a_checkpoint_that_pickles_the_model(tmp_path):
+    """Resuming reads only `["opt"]`, but the file is the training checkpoint whose `"model"`
+    is a pickled module: `weights_only=True` would refuse it."""
+    write(tmp_path / "setup.py", "")
+    write(tmp_path / "det" / "__init__.py", "")
+    write(tmp_path / "det" / "train.py", """\
+        from copy import deepcopy
+
+        import torch
+
+
+        def fit(model, opt, epochs, w):
+            for epoch in range(epochs):
+                ckpt = {'epoch': epoch, 'model': deepcopy(de_parallel(model)).half(), 'opt': vars(opt)}
+                torch.save(ckpt, w / 'last.pt')
+
+
+        def resume(last):
+            d = torch.load(last, map_location='cpu')['opt']
+            return d
+    """)
+    _, data = run_json("det/train.py", "--select", "CKPT002", "--unsafe-fixes", cwd=tmp_path)
+    (d,) = data
+    assert d["fix"] is None
+    assert "it reads `opt` like the checkpoint saved at train.py:9, whose `model` entry is a pickled module" in d["message"]

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ckptlint.analysis.qnames import canonical
 from ckptlint.analysis.library import library_class_kind
+from ckptlint.analysis.sites import describe_value
 from ckptlint.analysis.sites import dotted as _dotted
 from ckptlint.files import module_name_for as _module_name
 
@@ -111,7 +112,8 @@ def absolute(module: str, is_package: bool, level: int, name: Optional[str]) -> 
 class _Summary:
     """What one file contributes to the index."""
 
-    def __init__(self, tree: ast.Module, module: str, is_package: bool, path: str, sites: bool = True):
+    def __init__(self, tree: ast.Module, module: str, is_package: bool, path: str, sites: bool = True,
+                 text: Optional[str] = None):
         self.module = module
         self.is_package = is_package
         self.entry: Dict[str, object] = {
@@ -124,7 +126,7 @@ class _Summary:
         if sites:
             from ckptlint.analysis.sites import collect_sites
 
-            self.entry["saves"], self.entry["loads"] = collect_sites(tree, self.qualify)
+            self.entry["saves"], self.entry["loads"] = collect_sites(tree, self.qualify, text)
 
     def _collect_imports(self, tree) -> None:
         imports = self.entry["imports"]
@@ -166,7 +168,7 @@ class _Summary:
                     self.entry["attrs"].setdefault(cls.name, attrs)
 
     def _self_attrs(self, cls: ast.ClassDef) -> Dict[str, list]:
-        """{attr: [what each `self.attr = value` in a method sets, ...]} (see _set_to)."""
+        """{attr: [what each `self.attr = value` in a method sets, ...]} (sites.describe_value)."""
         out: Dict[str, list] = {}
         for fn in cls.body:
             if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not fn.args.args:
@@ -177,34 +179,10 @@ class _Summary:
                     continue
                 for t in node.targets:
                     if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == me:
-                        what = self._set_to(node.value)
+                        what = describe_value(node.value, self.qualify)
                         if what is not None:
                             out.setdefault(t.attr, []).append(what)
         return out
-
-    def _set_to(self, value, depth: int = 0) -> Optional[list]:
-        """["module"] (unwrapped from a wrapper), ["call", qualified name], ["?"]; None for
-        `None` (a placeholder until the attribute is set for real)."""
-        from ckptlint.analysis.library import UNWRAP_FUNCS
-        from ckptlint.analysis.sites import SAME_VALUE
-
-        if isinstance(value, ast.Constant) and value.value is None:
-            return None
-        if depth > 6:
-            return ["?"]
-        if isinstance(value, ast.Call):
-            func = value.func
-            if isinstance(func, ast.Attribute) and func.attr in SAME_VALUE:
-                return self._set_to(func.value, depth + 1)
-            name = self.qualify(_dotted(func))
-            if name == "copy.deepcopy" and value.args:
-                return self._set_to(value.args[0], depth + 1)
-            if (name or "").rsplit(".", 1)[-1] in UNWRAP_FUNCS:
-                return ["module"]
-            return ["call", name] if name else ["?"]
-        if isinstance(value, ast.Attribute) and value.attr == "module":
-            return ["module"]
-        return ["?"]
 
     def _collect_constants(self, tree) -> None:
         from ckptlint.analysis.sites import path_key
@@ -242,7 +220,7 @@ def summarise(text: str, module: str, is_package: bool, path: str, tree=None,
     try:
         # only files that mention torch can save or load with it
         sites = sites and "torch" in text and ("save" in text or "load" in text)
-        entry = _Summary(tree, module, is_package, path, sites).entry
+        entry = _Summary(tree, module, is_package, path, sites, text).entry
     except RecursionError:
         return None
     entry["hash"] = text_hash(text)  # lets a cache tell an unchanged file

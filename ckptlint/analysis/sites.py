@@ -97,6 +97,38 @@ def dotted(node) -> Optional[str]:
     return ".".join(reversed(parts))
 
 
+def describe_value(expr, qualify: Callable, local: Optional[Dict[str, ast.AST]] = None, depth: int = 0):
+    """What an expression holds, as far as one file's `ast` tells: ["state_dict"], ["module"]
+    (unwrapped from a wrapper: `x.module`, `de_parallel(m)`), ["call", qualified name] (a
+    class the project index can look up), ["?"]; None for `None` (a placeholder). Methods a
+    module returns itself from (`.half()`, `.eval()`) and `deepcopy` are seen through, and
+    names through `local` (simple assignments before the use)."""
+    from ckptlint.analysis.library import UNWRAP_FUNCS
+
+    if isinstance(expr, ast.Constant) and expr.value is None:
+        return None
+    if depth > 6:
+        return ["?"]
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        if isinstance(func, ast.Attribute) and func.attr == "state_dict":
+            return ["state_dict"]
+        if isinstance(func, ast.Attribute) and func.attr in SAME_VALUE:
+            return describe_value(func.value, qualify, local, depth + 1)
+        name = qualify(dotted(func))
+        if name == "copy.deepcopy" and expr.args:
+            return describe_value(expr.args[0], qualify, local, depth + 1)
+        if (name or "").rsplit(".", 1)[-1] in UNWRAP_FUNCS:
+            return ["module"]
+        return ["call", name] if name else ["?"]
+    if isinstance(expr, ast.Attribute) and expr.attr == "module":
+        return ["module"]
+    if isinstance(expr, ast.Name) and local and expr.id in local:
+        rest = {k: v for k, v in local.items() if k != expr.id}
+        return describe_value(local[expr.id], qualify, rest, depth + 1)
+    return ["?"]
+
+
 def _arg(call: ast.Call, index: int, name: str):
     for k in call.keywords:
         if k.arg == name:
@@ -108,8 +140,9 @@ def _arg(call: ast.Call, index: int, name: str):
 
 
 class _Sites:
-    def __init__(self, tree, qualify):
+    def __init__(self, tree, qualify, text: Optional[str] = None):
         self.qualify = qualify
+        self.text = text
         self.parents: Dict[ast.AST, ast.AST] = {}
         for node in ast.walk(tree):
             for child in ast.iter_child_nodes(node):
@@ -155,6 +188,15 @@ class _Sites:
                     out[n.targets[0].id] = n.value
         return out
 
+    def later_reads(self, name: str, assign) -> List[ast.Name]:
+        """Reads of `name` after `assign`, in the same scope, in source order."""
+        scope = self.scope_of(assign)
+        after = (assign.lineno, assign.col_offset)
+        found = [n for n in ast.walk(scope)
+                 if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+                 and (n.lineno, n.col_offset) > after and self.scope_of(n) is scope]
+        return sorted(found, key=lambda n: (n.lineno, n.col_offset))
+
     def _key(self, expr, node):
         if expr is None:
             return None
@@ -166,37 +208,30 @@ class _Sites:
         return list(key)
 
     def _save(self, call, ordinal) -> None:
-        """Every save of a usable path; "obj" is None when what it saves is not known."""
+        """Every save: "path" is None unless it can pair; "obj" says what it saves
+        (describe_value), "entries" what each string key of a saved dict literal holds."""
         key = self._key(_arg(call, 1, "f"), call)
-        if key is None:
-            return
-        obj = self._obj(_arg(call, 0, "obj"), call, 0)
-        self.saves.append({"line": call.lineno, "ordinal": ordinal, "path": key, "obj": obj})
-
-    def _obj(self, expr, at, depth):
-        if expr is None or depth > 4:
-            return None
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
-            if expr.func.attr == "state_dict":
-                return ["state_dict"]
-            if expr.func.attr in SAME_VALUE:
-                return self._obj(expr.func.value, at, depth + 1)
-        if isinstance(expr, ast.Call):
-            q = self.qualify(dotted(expr.func))
-            return ["call", q] if q else None
-        if isinstance(expr, ast.Attribute) and expr.attr == "module":
-            return ["module"]
-        if isinstance(expr, ast.Name):
-            value = self.locals_before(at).get(expr.id)
-            return self._obj(value, at, depth + 1) if value is not None else None
-        return None
+        expr = _arg(call, 0, "obj")
+        local = self.locals_before(call)
+        if isinstance(expr, ast.Name) and isinstance(local.get(expr.id), ast.Dict):
+            expr = local[expr.id]
+        entries = None
+        if isinstance(expr, ast.Dict):
+            entries = {k.value: describe_value(v, self.qualify, local) for k, v in zip(expr.keys, expr.values)
+                       if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+        obj = describe_value(expr, self.qualify, local) if expr is not None else None
+        self.saves.append({"line": call.lineno, "ordinal": ordinal, "path": key, "obj": obj, "entries": entries})
 
     def _load(self, call, ordinal) -> None:
-        """Every load of a usable path; "expects" is None when its use says nothing."""
+        """Every load: "path" is None unless it is one that can pair, "expects" is None when
+        its use says nothing; "holds", "module_keys" and "keys" (the entries it reads) are
+        what its uses show (contents.py)."""
+        from ckptlint.analysis.contents import load_contents
+
         key = self._key(_arg(call, 0, "f"), call)
-        if key is None:
-            return
-        self.loads.append({"line": call.lineno, "ordinal": ordinal, "path": key, "expects": self._expects(call)})
+        holds, module_keys, read = load_contents(self, call, self.text)
+        self.loads.append({"line": call.lineno, "ordinal": ordinal, "path": key, "expects": self._expects(call),
+                           "holds": holds, "module_keys": module_keys, "keys": read})
 
     def _expects(self, call) -> Optional[str]:
         parent = self.parents.get(call)
@@ -213,14 +248,8 @@ class _Sites:
         return None
 
     def _use_of(self, name: str, assign) -> Optional[str]:
-        scope = self.scope_of(assign)
-        after = (assign.lineno, assign.col_offset)
         found = []
-        for n in ast.walk(scope):
-            if not isinstance(n, ast.Name) or n.id != name or not isinstance(n.ctx, ast.Load):
-                continue
-            if (n.lineno, n.col_offset) <= after or self.scope_of(n) is not scope:
-                continue
+        for n in self.later_reads(name, assign):
             p = self.parents.get(n)
             if isinstance(p, ast.Return):
                 continue  # handed to the caller: says nothing here
@@ -237,6 +266,6 @@ class _Sites:
         return found[0] if len(kinds) == 1 else None
 
 
-def collect_sites(tree, qualify) -> Tuple[List[dict], List[dict]]:
-    s = _Sites(tree, qualify)
+def collect_sites(tree, qualify, text: Optional[str] = None) -> Tuple[List[dict], List[dict]]:
+    s = _Sites(tree, qualify, text)
     return s.saves, s.loads

@@ -167,6 +167,17 @@ class Values:
             return (before[-1:] if before else []), owner
         return list(binds), owner
 
+    def uses(self, target: cst.Name) -> List[cst.Name]:
+        """The reads of the name `target` binds (`blob` in `f(blob)` after `blob = ...`)."""
+        out = []
+        for use in self.ctx.names_spelled(target.value):
+            if use is target or isinstance(self.names.parent(use), (cst.AssignTarget, cst.Param)):
+                continue
+            binds, _ = self.bindings(use)
+            if any(b.node is target for b in binds):
+                out.append(use)
+        return out
+
     def conditional(self, name: cst.Name) -> bool:
         """Is the binding a use of `name` sees made under a condition the use is not under
         (`if distributed: model = DDP(model)` ... `model.state_dict()`)? Then the name may

@@ -21,6 +21,8 @@ def usable(path: str) -> bool:
 
 def site_path(view, key) -> Optional[str]:
     """The path a site's key stands for (a constant's value), when it can pair."""
+    if key is None:
+        return None
     kind, value = key
     if kind == "ref":
         value = view.constant(value)
@@ -28,7 +30,8 @@ def site_path(view, key) -> Optional[str]:
 
 
 def _saved_kind(view, obj, from_path: str) -> Optional[str]:
-    if obj is None:
+    """"state_dict" / "module" for a sites.describe_value result, None when unknown."""
+    if obj is None or obj[0] == "?":
         return None
     if obj[0] in ("state_dict", "module"):
         return obj[0]
@@ -51,9 +54,9 @@ def save_sites(view) -> Dict[str, List[Tuple[str, str, int]]]:
     return out
 
 
-def load_sites(view, path: str) -> List[Tuple[str, int]]:
-    """(file, line) of every load of `path` in the project."""
-    return [(entry["path"], s["line"]) for _, entry in view.entries("loads") for s in entry["loads"]
+def load_sites(view, path: str) -> List[Tuple[str, dict]]:
+    """(file, site) of every load of `path` in the project."""
+    return [(entry["path"], s) for _, entry in view.entries("loads") for s in entry["loads"]
             if site_path(view, s["path"]) == path]
 
 
@@ -70,6 +73,35 @@ def site_of(ctx, call, kind: str) -> Optional[dict]:
         if site["line"] == row and site["ordinal"] == ordinal:
             return site
     return None
+
+
+def dict_saves_with_modules(view, keys) -> List[Tuple[str, int, str]]:
+    """(file, line, key of a module entry) of the project's saves of a dict that has every
+    entry in `keys` and an nn.Module among its entries: a load reading those entries likely
+    reads such a file, whatever path it names (yolov5's resume reads `["opt"]` of the
+    checkpoint whose `"model"` is a pickled model)."""
+    wanted = set(keys)
+    out = []
+    if not wanted:
+        return out
+    for _, entry in view.entries("saves"):
+        for s in entry["saves"]:
+            entries = s.get("entries") or {}
+            if not wanted <= set(entries):
+                continue
+            held = [k for k, obj in entries.items() if _saved_kind(view, obj, entry["path"]) == "module"]
+            if held:
+                out.append((entry["path"], s["line"], held[0]))
+    return out
+
+
+def module_readers(view, keys) -> List[Tuple[str, int, str]]:
+    """(file, line, key) of the project's loads that use an entry named in `keys` as a module
+    (`attempt_load`: `(ckpt.get("ema") or ckpt["model"]).fuse()`): turning that entry into a
+    state dict where it is saved would break them, whatever path they read."""
+    wanted = set(keys)
+    return [(entry["path"], s["line"], k) for _, entry in view.entries("loads") for s in entry["loads"]
+            for k in s.get("module_keys") or () if k in wanted]
 
 
 def where(view, file: str, line: int) -> str:

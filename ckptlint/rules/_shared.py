@@ -24,27 +24,45 @@ def weights_only_default(settings) -> str:
     )
 
 
+def held_by(ctx, holds: dict) -> str:
+    """"its `model` entry is used as a module (`ckpt['model'].fuse()`, line 7)"."""
+    what = "a module" if holds["kind"] == "module" else "a pickled object, not a tensor"
+    where = f"its `{holds['entry']}` entry" if holds["entry"] and holds["entry"] != "?" else "what it loads"
+    return f"{where} is used as {what} (`{holds['use']}`, line {holds['line']})"
+
+
 def needs_more_than_weights(ctx, load) -> Optional[str]:
     """Why `weights_only=True` would refuse the file `load` reads, as the code shows it, with
     what will work instead; None when nothing shows it. Two kinds of evidence: a use of the
-    loaded value as a module or another pickled object (analysis/loaded.py), and a save of
+    loaded value as a module or another pickled object (analysis/contents.py), and a save of
     the same path elsewhere in the project that writes a whole model (the CKPT010 pairing)."""
-    from ckptlint.analysis.loaded import what_it_holds
-    from ckptlint.rules._pairing import save_sites, site_of, site_path, where
+    from ckptlint.rules._pairing import dict_saves_with_modules, save_sites, site_of, site_path, where
 
-    held = what_it_holds(ctx, load)
-    saved_at = None
     site = site_of(ctx, load, "loads")
-    path = site_path(ctx.project, site["path"]) if site is not None else None
-    if path is not None:
-        found = [s for s in save_sites(ctx.project).get(path, []) if s[0] == "module"]
-        if found:
-            saved_at = where(ctx.project, found[0][1], found[0][2])
-    if held is None and saved_at is None:
+    if site is None:
         return None
-    shown = held.describe(ctx) if held is not None else f"`{path}` is saved as a whole model at {saved_at}"
+    view = ctx.project
+    holds = site.get("holds")
+    saved_at, shown = None, None
+    path = site_path(view, site["path"])
+    if path is not None:
+        found = [s for s in save_sites(view).get(path, []) if s[0] == "module"]
+        if found:
+            saved_at = where(view, found[0][1], found[0][2])
+            shown = f"`{path}` is saved as a whole model at {saved_at}"
+    if holds is None and saved_at is None and site.get("keys"):
+        found = dict_saves_with_modules(view, site["keys"])
+        if found:
+            f, line, key = found[0]
+            saved_at = where(view, f, line)
+            read = ", ".join(f"`{k}`" for k in site["keys"])
+            shown = (f"it reads {read} like the checkpoint saved at {saved_at}, whose `{key}` entry "
+                     "is a pickled module")
+    if holds is None and saved_at is None:
+        return None
+    shown = held_by(ctx, holds) if holds is not None else shown
     resave = (f"re-save it as a state dict at {saved_at} (`torch.save(model.state_dict(), ...)`)" if saved_at
               else "re-save it as a state dict where it is written")
-    what = "classes" if held is None or held.kind == "module" else "classes it holds"
+    what = "classes" if holds is None or holds["kind"] == "module" else "classes it holds"
     return (f"{shown}, which `weights_only=True` refuses: {resave}, or allow the {what} with "
             "`with torch.serialization.safe_globals([...]):`")

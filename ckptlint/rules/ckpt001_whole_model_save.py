@@ -7,7 +7,8 @@ from ckptlint.analysis.kinds import LOADED, MODULE, UNKNOWN
 from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._guards import writes_to_buffer
-from ckptlint.rules._pairing import load_sites, site_of, site_path, where
+from ckptlint.rules._pairing import load_sites, module_readers, site_of, site_path, where
+from ckptlint.rules._shared import held_by
 from ckptlint.rules._saves import (
     MODELISH_KEY, STATEY, dict_key, heuristic_note, saved_object, saved_values, with_suffix,
 )
@@ -248,11 +249,14 @@ class WholeModelSave(Rule):
             if value.kind == UNKNOWN and (key := dict_key(ctx, part)) and MODELISH_KEY.search(key)
             and not STATEY.search(ctx.code(part))]
         notes = [heuristic_note(v) for _, v in found if heuristic_note(v)][:1]
+        readers, broken = self._readers(ctx, call, [dict_key(ctx, part) for part, _ in found] if inside else None)
         if maybe:
             notes.append("; no fix: " + ", ".join(f"`{k}` (`{ctx.code(p)}`)" for k, p in maybe)
                          + " may hold a module too, and every module entry must change together")
-        notes.append(self._readers(ctx, call))
-        edits = [] if maybe else [ctx.replace(part, text) for (part, _), text in zip(found, fixed)]
+        elif broken:
+            notes.append(f"; no fix: {broken}, and must change with this save")
+        notes.append(readers)
+        edits = [] if maybe or broken else [ctx.replace(part, text) for (part, _), text in zip(found, fixed)]
         earlier = next((d for d in ctx.diagnostics if d.fix is not None and d.fix.edits == tuple(edits)), None)
         if earlier is not None:  # `ckpt` saved to `last` and to `best`: one fix, on the first
             notes.append(f"; fixed with the save at line {earlier.location.row}")
@@ -267,39 +271,53 @@ class WholeModelSave(Rule):
         )
 
     @staticmethod
-    def _readers(ctx, call) -> str:
-        """Where the project loads the file this call writes: they change with the fix."""
+    def _readers(ctx, call, keys):
+        """(note naming the project's loads of the path this call writes, which change with
+        the fix; what shows a reader uses the saved module as one, which the fix would break,
+        or ""). `keys`: the dict keys of the module entries, None for a whole-object save."""
+        view = ctx.project
         site = site_of(ctx, call, "saves")
-        path = site_path(ctx.project, site["path"]) if site is not None else None
-        if path is None:
-            return ""
-        loads = [where(ctx.project, f, line) for f, line in load_sites(ctx.project, path)]
-        if not loads:
-            return ""
-        return f"; its readers ({', '.join(loads[:3])}{', ...' if len(loads) > 3 else ''}) must then build the model and call `load_state_dict`"
+        path = site_path(view, site["path"]) if site is not None else None
+        loads = load_sites(view, path) if path is not None else []
+        named = [where(view, f, s["line"]) for f, s in loads]
+        note = (f"; its readers ({', '.join(named[:3])}{', ...' if len(named) > 3 else ''}) must then build the "
+                "model and call `load_state_dict`") if named else ""
+        if keys is None:
+            users = [(f, s["line"], "") for f, s in loads if "" in (s.get("module_keys") or ())]
+        else:
+            users = module_readers(view, [k for k in keys if k])
+        if not users:
+            return note, ""
+        shown = ", ".join(where(view, f, line) + (f" (`{k}`)" if k else "") for f, line, k in users[:3])
+        return note, f"{shown} {'uses' if len(users) == 1 else 'use'} the saved module as one"
 
     def _resaved(self, ctx, call, values) -> None:
         """`x = torch.load(f)` ... `x["model"].half()` ... `torch.save(x, s)`: the loaded
         checkpoint holds a model (its use shows it), and saving it pickles that model again."""
-        from ckptlint.analysis.loaded import load_call_of, what_it_holds
-
         for part, value in values:
-            if value.kind != LOADED:
-                continue
-            load = load_call_of(ctx, part)
-            held = what_it_holds(ctx, load) if load is not None else None
-            if held is None or held.kind != "module":
+            load = self._load_of(ctx, part) if value.kind == LOADED else None
+            site = site_of(ctx, load, "loads") if load is not None else None
+            holds = site.get("holds") if site is not None else None
+            if holds is None or holds["kind"] != "module":
                 continue
             name = ctx.code(part)
-            if held.entry:
-                key = ctx.quoted(held.entry, call) if held.entry != "?" else "..."
+            if holds["entry"] and holds["entry"] != "?":
+                key = ctx.quoted(holds["entry"], call)
                 instead = f"`{name}[{key}] = {name}[{key}].state_dict()` before saving"
             else:
                 instead = f"`{with_suffix(ctx, part, '.state_dict()')}`"
             ctx.report(
                 call,
-                f"`{name}` is the checkpoint loaded at line {ctx.start(load).row}, and {held.describe(ctx)}: "
+                f"`{name}` is the checkpoint loaded at line {ctx.start(load).row}, and {held_by(ctx, holds)}: "
                 f"saving it pickles that module again, so loading the new file needs `weights_only=False`; "
                 f"save {instead}",
             )
             return
+
+    @staticmethod
+    def _load_of(ctx, expr):
+        """The `torch.load(...)` call a name is bound to (`x = torch.load(f)`)."""
+        if isinstance(expr, cst.Name):
+            binds, _ = ctx.values.bindings(expr)
+            expr = binds[0].value if len(binds) == 1 and binds[0].kind == "assign" else None
+        return expr if isinstance(expr, cst.Call) and ctx.call_qname(expr) == "torch.load" else None

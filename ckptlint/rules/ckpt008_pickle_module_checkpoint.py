@@ -120,8 +120,6 @@ class PickleModuleCheckpoint(Rule):
     @staticmethod
     def _bytes_leave(ctx, call) -> bool:
         """Do the bytes of `dumps(...)` go anywhere but straight back into `loads`?"""
-        from ckptlint.analysis.loaded import later_uses
-
         def into_loads(expr) -> bool:
             arg = ctx.parent(expr)
             outer = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
@@ -131,6 +129,5 @@ class PickleModuleCheckpoint(Rule):
             return False
         parent = ctx.parent(call)
         if isinstance(parent, cst.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name):
-            uses = list(later_uses(ctx, parent.targets[0].target, parent))
-            return any(not into_loads(u) for u in uses)
+            return any(not into_loads(u) for u in ctx.values.uses(parent.targets[0].target))
         return True

@@ -96,7 +96,7 @@ class SaveLoadFormatMismatch(Rule):
         saves = None
         for call in ctx.calls_to("torch.load"):
             load = site_of(ctx, call, "loads")
-            if load is None or load["expects"] is None:
+            if load is None or load["expects"] is None or load["path"] is None:
                 continue
             if load["path"][0] == "lit" and not usable(load["path"][1]):
                 continue  # decided without reading the rest of the project
