@@ -97,10 +97,12 @@ def changed_rows(old: bytes, new: bytes):
     b = new.splitlines(keepends=True)
     rows, added, removed = set(), 0, 0
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag != "equal":
-            rows.update(range(i1 + 1, i2 + 1))
-            removed += i2 - i1
-            added += j2 - j1
+        if tag == "equal":
+            continue
+        # a pure insertion adds lines after row i1 (a keyword on a line of its own)
+        rows.update(range(i1 + 1, i2 + 1) if tag != "insert" else [max(i1, 1)])
+        removed += i2 - i1
+        added += j2 - j1
     return rows, added, removed
 
 
@@ -118,6 +120,7 @@ def run_one(spec: str, mode: str, keep: bool, diffs) -> dict:
     work = Path(tempfile.gettempdir()) / "ckptlint-fix-corpus" / f"{src.name}-{mode}"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(src, work, symlinks=True)
+    declare_python_floor(work)
     before = snapshot(work)
     problems = []
     flags = MODES[mode]
@@ -177,6 +180,19 @@ def run_one(spec: str, mode: str, keep: bool, diffs) -> dict:
         "left_after": len(again), "still_fixable": len(still), "seconds": seconds, "problems": problems,
         "by_rule": sorted({d["code"] for d in fixable}),
     }
+
+
+def declare_python_floor(work: Path) -> None:
+    """A corpus unpacked from a wheel has no pyproject.toml or setup.py; its METADATA keeps
+    the `Requires-Python` the project's repository declares. Write it where ckptlint (and
+    ruff) read it, so fixes are written for the project's real oldest Python."""
+    if any((work / n).exists() for n in ("pyproject.toml", "setup.py", "setup.cfg")):
+        return
+    for meta in work.glob("*.dist-info/METADATA"):
+        m = re.search(r"^Requires-Python:\s*(.+)$", meta.read_text(encoding="utf-8", errors="replace"), re.M)
+        if m:
+            (work / "pyproject.toml").write_text(f'[project]\nname = "corpus"\nrequires-python = "{m.group(1).strip()}"\n')
+            return
 
 
 def applies(d: dict, unsafe: bool) -> bool:

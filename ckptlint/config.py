@@ -138,6 +138,28 @@ def python_floor(spec) -> Optional[Tuple[int, int]]:
     return max(floors) if floors else None
 
 
+_SETUP_FILES = ("setup.cfg", "setup.py")
+_PYTHON_REQUIRES = {  # `python_requires = >=3.7` (setup.cfg), `python_requires=">=3.7"` (setup.py)
+    "setup.cfg": re.compile(r"^\s*python_requires\s*=\s*([^\n#;]+)", re.MULTILINE),
+    "setup.py": re.compile(r"python_requires\s*=\s*[\"']([^\"']+)[\"']"),
+}
+
+
+def setup_python_floor(folder: Path):
+    """(oldest Python, where it says so) from `python_requires` in the folder's setup.cfg or
+    setup.py (projects without `requires-python`), else (None, None)."""
+    for name in _SETUP_FILES:
+        try:
+            text = (folder / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        m = _PYTHON_REQUIRES[name].search(text)
+        v = python_floor(m.group(1)) if m else None
+        if v is not None:
+            return v, f"`python_requires` in {name}"
+    return None, None
+
+
 def _line_length(tool: dict) -> Optional[int]:
     """The line length the project's formatter or linter keeps (ruff, then black)."""
     for name in ("ruff", "black"):
@@ -215,6 +237,8 @@ def settings_from_data(data: dict, path: Path) -> Settings:
         v = python_floor(project.get("requires-python") if isinstance(project, dict) else None)
         if v is not None:
             s.target_version, s.target_version_source = v, "`requires-python` in " + path.name
+        else:
+            s.target_version, s.target_version_source = setup_python_floor(path.parent)
     s.line_length = _line_length(tool if isinstance(tool, dict) else {})
     # validate code selectors now, so a typo is an error naming this file
     s.enabled_codes()
@@ -236,21 +260,28 @@ def _has_table(path: Path) -> bool:
 @lru_cache(maxsize=None)
 def find_config(directory: Path) -> Optional[Path]:
     """Nearest pyproject.toml with a [tool.ckptlint] table above `directory`; failing that,
-    the nearest pyproject.toml at all (for its torch requirement)."""
-    nearest = None
+    the nearest pyproject.toml at all (for its torch requirement); failing that, the nearest
+    setup.cfg or setup.py (for the oldest Python it supports)."""
+    nearest = setup = None
     for d in (directory, *directory.parents):
         candidate = d / "pyproject.toml"
         if candidate.is_file():
             if _has_table(candidate):
                 return candidate
             nearest = nearest or candidate
-    return nearest
+        if setup is None:
+            setup = next((d / n for n in _SETUP_FILES if (d / n).is_file()), None)
+    return nearest or setup
 
 
 @lru_cache(maxsize=None)
 def settings_for_config(config: Optional[Path], cwd: Path) -> Settings:
     if config is None:
         return Settings(root=cwd)
+    if config.name != "pyproject.toml":  # a setup.cfg / setup.py: only its Python floor
+        s = Settings(root=cwd)
+        s.target_version, s.target_version_source = setup_python_floor(config.parent)
+        return s
     return settings_from_file(config)
 
 

@@ -111,6 +111,24 @@ class FileContext:
     def offset(self, loc: Location) -> int:
         return self.lines.offset(loc)
 
+    def value_end(self, expr: cst.CSTNode) -> int:
+        """The offset just after `expr` with its own closing parentheses: `(a if b else c)`
+        ends after the `)`, where a node's position ends before it."""
+        pos = self.offset(self.end(expr))
+        for _ in getattr(expr, "rpar", ()):
+            while pos < len(self.text):
+                c = self.text[pos]
+                if c == "#":
+                    while pos < len(self.text) and self.text[pos] not in "\r\n":
+                        pos += 1
+                elif c in " \t\r\n\\\x0c":
+                    pos += 1
+                else:
+                    break
+            if self.text.startswith(")", pos):
+                pos += 1
+        return pos
+
     # --- edits ------------------------------------------------------------------------------------
     def insert_at(self, offset: int, content: str) -> Edit:
         loc = self.lines.location(offset)
@@ -130,7 +148,7 @@ class FileContext:
         if not call.args:
             return self.insert_at(self.offset(self.end(call)) - 1, keyword)
         last = call.args[-1]
-        end = self.offset(self.end(last.value))
+        end = self.value_end(last.value)
         if self._one_per_line(call):
             indent = self._indent_at(self.start(last))
             if isinstance(last.comma, cst.Comma):  # after the comma and any comment
@@ -194,7 +212,7 @@ class FileContext:
         i = args.index(arg)
         if len(args) == 1:
             start = self.offset(self.start(arg))
-            end = self.offset(self.end(arg.value))
+            end = self.value_end(arg.value)
             # also swallow a trailing comma and spaces before `)`
             rest = self.text[end:]
             stripped = rest.lstrip(" \t")
@@ -203,7 +221,7 @@ class FileContext:
             return self.delete_span(start, end)
         if i < len(args) - 1:
             return self.delete_span(self.offset(self.start(arg)), self.offset(self.start(args[i + 1])))
-        return self.delete_span(self.offset(self.end(args[i - 1].value)), self.offset(self.end(arg.value)))
+        return self.delete_span(self.value_end(args[i - 1].value), self.value_end(arg.value))
 
     # --- reporting ------------------------------------------------------------------------------
     def report(

@@ -148,7 +148,7 @@ def test_no_save_fix_when_a_reader_uses_that_entry_as_a_module(tmp_path):
     _, data = run_json("det/train.py", "--select", "CKPT001", "--unsafe-fixes", cwd=tmp_path)
     (d,) = data
     assert d["fix"] is None
-    assert "no fix: det/experimental.py:5 (`model`) uses the saved module as one" in d["message"]
+    assert "no fix: det/experimental.py:6 (`model`) uses the saved module as one" in d["message"]
     # without that reader the fix is offered
     (tmp_path / "det" / "experimental.py").unlink()
     _, data = run_json("det/train.py", "--select", "CKPT001", "--unsafe-fixes", cwd=tmp_path)
@@ -180,3 +180,62 @@ def test_resume_reading_one_entry_of_a_checkpoint_that_pickles_the_model(tmp_pat
     (d,) = data
     assert d["fix"] is None
     assert "it reads `opt` like the checkpoint saved at train.py:9, whose `model` entry is a pickled module" in d["message"]
+
+
+def test_trainer_checkpoint_with_an_ema_attribute_is_known_to_pickle_a_model(tmp_path):
+    """A trainer saves `deepcopy(self.ema.ema)` (an EMA helper's module) next to its metrics;
+    a loader elsewhere gets the dict from a helper and fuses `ckpt.get("ema")`; a tuner reads
+    only `["train_metrics"]` of such a file."""
+    write(tmp_path / "setup.py", "")
+    write(tmp_path / "yl" / "__init__.py", "")
+    write(tmp_path / "yl" / "ema.py", """\
+        from copy import deepcopy
+
+
+        class ModelEMA:
+            def __init__(self, model):
+                self.ema = deepcopy(de_parallel(model)).eval()
+                self.updates = 0
+    """)
+    write(tmp_path / "yl" / "trainer.py", """\
+        from copy import deepcopy
+
+        import torch
+
+        from yl.ema import ModelEMA
+
+
+        class Trainer:
+            def setup(self, model):
+                self.ema = ModelEMA(model)
+
+            def save_model(self, path):
+                torch.save({"ema": deepcopy(self.ema.ema).half(), "train_metrics": self.metrics}, path)
+    """)
+    write(tmp_path / "yl" / "tasks.py", """\
+        import torch
+
+
+        def safe_load(weight):
+            return torch.load(weight, map_location="cpu")
+
+
+        def attempt_load_one_weight(weight, device=None):
+            ckpt = safe_load(weight)
+            model = (ckpt.get("ema") or ckpt["model"]).to(device).float()
+            return model.fuse().eval()
+    """)
+    write(tmp_path / "yl" / "tuner.py", """\
+        import torch
+
+
+        def best_metrics(ckpt_file):
+            return torch.load(ckpt_file, map_location="cpu")["train_metrics"]
+    """)
+    _, data = run_json("yl", "--select", "CKPT001,CKPT002", "--unsafe-fixes", cwd=tmp_path)
+    by_file = {(Path(d["filename"]).name, d["code"]): d for d in data}
+    save = by_file[("trainer.py", "CKPT001")]
+    assert save["fix"] is None and "yl/tasks.py:10 (`ema`) uses the saved module as one" in save["message"]
+    tuner = by_file[("tuner.py", "CKPT002")]
+    assert tuner["fix"] is None
+    assert "it reads `train_metrics` like the checkpoint saved at yl/trainer.py:13, whose `ema` entry" in tuner["message"]

@@ -143,3 +143,18 @@ def test_fix_run_reports_cross_file_findings_as_they_are_after_the_fixes(tmp_pat
     assert proc.returncode == 0
     _, after = run_json(*args, cwd=tmp_path)
     assert after == []
+
+
+def test_python_requires_of_a_setup_py_project_is_its_floor(tmp_path):
+    write(tmp_path / "setup.py", 'from setuptools import setup\n\nsetup(name="lavis", python_requires=">=3.7.0")\n')
+    f = write(tmp_path / "lavis" / "load.py", STRIP)
+    _, data = run_json("lavis", cwd=tmp_path)
+    assert "Python 3.7, `python_requires` in setup.py, has no `removeprefix`" in data[0]["message"]
+    run_cli("lavis", "--fix", cwd=tmp_path)
+    assert "removeprefix" not in f.read_text()
+    # setup.cfg, next to a pyproject.toml that says nothing about Python
+    g = write(tmp_path / "other" / "load.py", STRIP)
+    write(tmp_path / "other" / "pyproject.toml", '[tool.black]\nline-length = 100\n')
+    write(tmp_path / "other" / "setup.cfg", "[options]\npython_requires = >=3.8\n")
+    run_cli("other", "--fix", cwd=tmp_path)
+    assert '(k[len("module."):] if k.startswith("module.") else k)' in g.read_text()

@@ -12,7 +12,10 @@ share (`.to()`, `.float()`), `a or b`, and names bound to any of these in the sa
 from __future__ import annotations
 
 import ast
-from typing import Iterator, Optional, Tuple
+import re
+from typing import Iterator, List, Optional, Tuple
+
+from ckptlint.analysis.sites import dotted
 
 # Methods only an nn.Module has (not a tensor, a dict, a list or a number).
 MODULE_METHODS = frozenset([
@@ -30,24 +33,52 @@ _DATA_ATTRS = frozenset([
     "is_quantized", "is_leaf", "grad_fn", "is_meta", "size", "flat", "strides",
 ])
 _ENTRY_METHODS = frozenset(["get", "pop", "setdefault"])
+# Dict keys that name a model's part of a checkpoint (`"model"`, `"ema"`, `"netG"`, ...).
+MODELISH_KEY = re.compile(r"model|net|ema|generator|discriminator|encoder|decoder|backbone", re.IGNORECASE)
+# Readers whose input is numpy data, never tensors (espnet's chainer-era snapshots).
+_NUMPY_READERS = ("chainer.",)
 
 
 def load_contents(sites, call: ast.Call, text: Optional[str]) -> Tuple[Optional[dict], list, list]:
     """(evidence, entry keys used as modules, entry keys read) for one `torch.load` call. The
-    evidence is {"kind": "module" | "object", "entry": key or None, "line": n, "use": source}
-    for the first use that shows a module, else the first that shows another object; a key ""
-    among those used as modules stands for the whole loaded value."""
+    evidence is {"kind": "module" | "object" | "returned", "entry": key or None, "line": n,
+    "use": source} for the first use that shows a module, else the first that shows another
+    object, else a `return` handing the whole loaded value to the function's callers; a key
+    "" among those used as modules stands for the whole loaded value."""
     found = list(_uses(sites, call, None, 0))
-    shows = [f for f in found if f[0] != "entry"]
+    shows = [f for f in found if f[0] in ("module", "object")]
     modules = [f for f in shows if f[0] == "module"]
     keys = sorted({f[1] or "" for f in modules})
     read = sorted({f[1] for f in found if f[0] == "entry" and f[1] != "?"})
-    first = (modules or shows or [None])[0]
+    # a pure loader (it reads no entry of what it returns) leaves the content to its callers
+    touched = any(f[0] == "entry" for f in found)
+    returned = [f for f in found if f[0] == "returned"] if not touched and not shows else []
+    first = (modules or shows or returned or [None])[0]
     if first is None:
         return None, keys, read
     kind, entry, node = first
     use = (ast.get_source_segment(text, node) if text else None) or ast.unparse(node)
     return {"kind": kind, "entry": entry, "line": node.lineno, "use": use}, keys, read
+
+
+def module_entries(sites, tree) -> List[list]:
+    """[[key, line], ...] of the model-ish entries this file uses as modules, whatever the
+    dict came from: `(ckpt.get("ema") or ckpt["model"]).to(device).fuse()` after a helper
+    returned `ckpt`. A checkpoint saved with such an entry as a module has a reader here."""
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript):
+            key = _key(node.slice)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in _ENTRY_METHODS and node.args):
+            key = _key(node.args[0])
+        else:
+            continue
+        if key in found or key == "?" or not MODELISH_KEY.search(key):
+            continue
+        if any(kind == "module" for kind, _, _ in _uses(sites, node, key, 0)):
+            found[key] = [key, node.lineno]
+    return sorted(found.values())
 
 
 def _uses(sites, node, entry: Optional[str], depth: int) -> Iterator[tuple]:
@@ -77,8 +108,12 @@ def _uses(sites, node, entry: Optional[str], depth: int) -> Iterator[tuple]:
         yield "module", entry, p
     elif isinstance(p, ast.Call) and p.args and p.args[0] is node and _name(p.func) in ("vars", "getattr"):
         yield "object", entry, p  # only objects have attributes to read
+    elif isinstance(p, ast.Call) and node in p.args and (sites.qualify(dotted(p.func)) or "").startswith(_NUMPY_READERS):
+        yield "object", entry, p  # chainer's serializers read numpy arrays, not tensors
     elif isinstance(p, ast.BoolOp):
         yield from _uses(sites, p, entry, depth + 1)
+    elif isinstance(p, ast.Return) and entry is None:
+        yield "returned", None, p  # the callers decide what the file may hold
     elif isinstance(p, ast.Assign) and p.value is node and len(p.targets) == 1:
         for use in _reads_of(sites, p.targets[0], p):
             yield from _uses(sites, use, entry, depth + 1)

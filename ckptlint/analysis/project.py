@@ -118,7 +118,7 @@ class _Summary:
         self.is_package = is_package
         self.entry: Dict[str, object] = {
             "path": path, "classes": {}, "attrs": {}, "imports": {}, "stars": [], "constants": {},
-            "saves": [], "loads": [],
+            "saves": [], "loads": [], "module_entries": [],
         }
         self._collect_imports(tree)
         self._collect_classes(tree)
@@ -126,7 +126,8 @@ class _Summary:
         if sites:
             from ckptlint.analysis.sites import collect_sites
 
-            self.entry["saves"], self.entry["loads"] = collect_sites(tree, self.qualify, text)
+            self.entry["saves"], self.entry["loads"], self.entry["module_entries"] = collect_sites(
+                tree, self.qualify, text)
 
     def _collect_imports(self, tree) -> None:
         imports = self.entry["imports"]
@@ -435,6 +436,22 @@ class ProjectView:
         if all(k == "other" for k in kinds) or all(b in ("object", "builtins.object") for b in bases):
             return "other"
         return None
+
+    def chain_kind(self, class_qname: str, chain) -> Optional[str]:
+        """"module" when `obj.a.b` of an instance of the class holds one: each attribute but
+        the last set to an instance of one project class, the last to a module."""
+        for attr in chain[:-1]:
+            found = self.find(canonical(class_qname), self.rel_path)
+            if found is None:
+                return None
+            _, name, entry = found
+            sets = (entry.get("attrs") or {}).get(name, {}).get(attr) or []
+            classes = {tuple(s) for s in sets}
+            if len(classes) != 1 or sets[0][0] != "call":
+                return None
+            class_qname = sets[0][1]
+        found = self.attr_kind(class_qname, chain[-1]) if chain else None
+        return found[0] if found else None
 
     def attr_kind(self, class_qname: Optional[str], attr: str, _depth: int = 0) -> Optional[Tuple[str, str]]:
         """("module", file) when every `self.<attr> = ...` of the project class (or a base

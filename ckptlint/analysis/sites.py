@@ -97,27 +97,39 @@ def dotted(node) -> Optional[str]:
     return ".".join(reversed(parts))
 
 
-def describe_value(expr, qualify: Callable, local: Optional[Dict[str, ast.AST]] = None, depth: int = 0):
+def describe_value(expr, qualify: Callable, local: Optional[Dict[str, ast.AST]] = None, depth: int = 0,
+                   owner: Optional[Callable[[str], Optional[str]]] = None):
     """What an expression holds, as far as one file's `ast` tells: ["state_dict"], ["module"]
     (unwrapped from a wrapper: `x.module`, `de_parallel(m)`), ["call", qualified name] (a
-    class the project index can look up), ["?"]; None for `None` (a placeholder). Methods a
-    module returns itself from (`.half()`, `.eval()`) and `deepcopy` are seen through, and
-    names through `local` (simple assignments before the use)."""
+    class the project index can look up), ["attrs", class, [attr, ...]] (`self.ema.ema`, or
+    `ema.ema` with `ema = ModelEMA(m)`: `owner` names the class of `self`), ["?"]; None for
+    `None` (a placeholder). Methods a module returns itself from (`.half()`, `.eval()`) and
+    `deepcopy` are seen through, and names through `local` (simple assignments before the use)."""
     from ckptlint.analysis.library import UNWRAP_FUNCS
 
     if isinstance(expr, ast.Constant) and expr.value is None:
         return None
     if depth > 6:
         return ["?"]
+    chain = []
+    root = expr
+    while isinstance(root, ast.Attribute) and root.attr != "module":
+        chain.append(root.attr)
+        root = root.value
+    if chain and isinstance(root, ast.Name):
+        bound = (local or {}).get(root.id)
+        cls = qualify(dotted(bound.func)) if isinstance(bound, ast.Call) else (owner(root.id) if owner else None)
+        if cls:
+            return ["attrs", cls, list(reversed(chain))]
     if isinstance(expr, ast.Call):
         func = expr.func
         if isinstance(func, ast.Attribute) and func.attr == "state_dict":
             return ["state_dict"]
         if isinstance(func, ast.Attribute) and func.attr in SAME_VALUE:
-            return describe_value(func.value, qualify, local, depth + 1)
+            return describe_value(func.value, qualify, local, depth + 1, owner)
         name = qualify(dotted(func))
         if name == "copy.deepcopy" and expr.args:
-            return describe_value(expr.args[0], qualify, local, depth + 1)
+            return describe_value(expr.args[0], qualify, local, depth + 1, owner)
         if (name or "").rsplit(".", 1)[-1] in UNWRAP_FUNCS:
             return ["module"]
         return ["call", name] if name else ["?"]
@@ -125,7 +137,7 @@ def describe_value(expr, qualify: Callable, local: Optional[Dict[str, ast.AST]] 
         return ["module"]
     if isinstance(expr, ast.Name) and local and expr.id in local:
         rest = {k: v for k, v in local.items() if k != expr.id}
-        return describe_value(local[expr.id], qualify, rest, depth + 1)
+        return describe_value(local[expr.id], qualify, rest, depth + 1, owner)
     return ["?"]
 
 
@@ -164,6 +176,9 @@ class _Sites:
                 self._save(call, ordinal)
             else:
                 self._load(call, ordinal)
+        from ckptlint.analysis.contents import module_entries
+
+        self.module_entries = module_entries(self, tree)
 
     def scope_of(self, node):
         p = self.parents.get(node)
@@ -187,6 +202,15 @@ class _Sites:
                 if prev is None or (prev.lineno, prev.col_offset) < (n.value.lineno, n.value.col_offset):
                     out[n.targets[0].id] = n.value
         return out
+
+    def class_of_self(self, node, name: str) -> Optional[str]:
+        """The qualified name of the class whose method `node` is in, when `name` is that
+        method's first parameter (`self`)."""
+        fn = self.scope_of(node)
+        cls = self.parents.get(fn) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+        if isinstance(cls, ast.ClassDef) and fn.args.args and fn.args.args[0].arg == name:
+            return self.qualify(cls.name)
+        return None
 
     def later_reads(self, name: str, assign) -> List[ast.Name]:
         """Reads of `name` after `assign`, in the same scope, in source order."""
@@ -216,10 +240,11 @@ class _Sites:
         if isinstance(expr, ast.Name) and isinstance(local.get(expr.id), ast.Dict):
             expr = local[expr.id]
         entries = None
+        owner = lambda name: self.class_of_self(call, name)  # noqa: E731
         if isinstance(expr, ast.Dict):
-            entries = {k.value: describe_value(v, self.qualify, local) for k, v in zip(expr.keys, expr.values)
+            entries = {k.value: describe_value(v, self.qualify, local, owner=owner) for k, v in zip(expr.keys, expr.values)
                        if isinstance(k, ast.Constant) and isinstance(k.value, str)}
-        obj = describe_value(expr, self.qualify, local) if expr is not None else None
+        obj = describe_value(expr, self.qualify, local, owner=owner) if expr is not None else None
         self.saves.append({"line": call.lineno, "ordinal": ordinal, "path": key, "obj": obj, "entries": entries})
 
     def _load(self, call, ordinal) -> None:
@@ -266,6 +291,7 @@ class _Sites:
         return found[0] if len(kinds) == 1 else None
 
 
-def collect_sites(tree, qualify, text: Optional[str] = None) -> Tuple[List[dict], List[dict]]:
+def collect_sites(tree, qualify, text: Optional[str] = None) -> Tuple[List[dict], List[dict], List[list]]:
+    """(saves, loads, entries used as modules: contents.module_entries) of one file."""
     s = _Sites(tree, qualify, text)
-    return s.saves, s.loads
+    return s.saves, s.loads, s.module_entries

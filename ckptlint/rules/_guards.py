@@ -100,6 +100,32 @@ def writes_to_buffer(ctx, f) -> bool:
     return isinstance(f, cst.Call) and ctx.call_qname(f) in ("io.BytesIO", "_io.BytesIO")
 
 
+def reads_buffer(ctx, call: cst.Call) -> bool:
+    """`torch.load(io.BytesIO(...))`, directly or through a name bound to one: bytes passed
+    between processes of one job, not a file from another machine."""
+    if not call.args or call.args[0].keyword is not None:
+        return False
+    expr = call.args[0].value
+    if isinstance(expr, cst.Name):
+        binding = ctx.names.binding(expr)
+        expr = binding.value if binding is not None and binding.kind == "assign" else None
+    return isinstance(expr, cst.Call) and ctx.call_qname(expr) in ("io.BytesIO", "_io.BytesIO")
+
+
+def round_trip(ctx, load: cst.Call) -> bool:
+    """A load of an in-memory buffer in a function that also `torch.save`s into one: the
+    function moves its own objects between processes (`broadcast(obj)` of any picklable),
+    not a checkpoint from elsewhere."""
+    if not reads_buffer(ctx, load):
+        return False
+    fn = enclosing_function(ctx, load)
+    for save in ctx.calls_to("torch.save"):
+        f = save.args[1].value if len(save.args) > 1 and save.args[1].keyword is None else None
+        if f is not None and writes_to_buffer(ctx, f) and enclosing_function(ctx, save) is fn:
+            return True
+    return False
+
+
 def _callee_name(call: cst.Call):
     if isinstance(call.func, cst.Name):
         return call.func.value

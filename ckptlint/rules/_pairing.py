@@ -35,6 +35,8 @@ def _saved_kind(view, obj, from_path: str) -> Optional[str]:
         return None
     if obj[0] in ("state_dict", "module"):
         return obj[0]
+    if obj[0] == "attrs":
+        return view.chain_kind(obj[1], obj[2])
     qname = obj[1]
     if qname.endswith(".from_pretrained"):
         return from_pretrained_kind(qname.rsplit(".", 1)[0])
@@ -96,12 +98,13 @@ def dict_saves_with_modules(view, keys) -> List[Tuple[str, int, str]]:
 
 
 def module_readers(view, keys) -> List[Tuple[str, int, str]]:
-    """(file, line, key) of the project's loads that use an entry named in `keys` as a module
-    (`attempt_load`: `(ckpt.get("ema") or ckpt["model"]).fuse()`): turning that entry into a
-    state dict where it is saved would break them, whatever path they read."""
+    """(file, line, key) of the project's uses of an entry named in `keys` as a module
+    (`attempt_load`: `(ckpt.get("ema") or ckpt["model"]).fuse()`, also on a dict a helper
+    returned): turning that entry into a state dict where it is saved would break them,
+    whatever path they read."""
     wanted = set(keys)
-    return [(entry["path"], s["line"], k) for _, entry in view.entries("loads") for s in entry["loads"]
-            for k in s.get("module_keys") or () if k in wanted]
+    return [(entry["path"], line, k) for _, entry in view.entries("loads")
+            for k, line in entry.get("module_entries") or () if k in wanted]
 
 
 def where(view, file: str, line: int) -> str:

@@ -11,8 +11,6 @@ import libcst as cst
 from ckptlint.analysis.calls import POSITIONAL, find_arg, method_call, string_value
 
 
-# Dict keys that name a model's part of a checkpoint (`"model"`, `"ema"`, `"netG"`, ...).
-MODELISH_KEY = re.compile(r"model|net|ema|generator|discriminator|encoder|decoder|backbone", re.IGNORECASE)
 # Spellings of a state dict rather than a module (`model_sd`, `ema_state`, `weights`).
 STATEY = re.compile(r"state|\bsd\b|_sd\b|weights|params", re.IGNORECASE)
 

@@ -26,6 +26,8 @@ def weights_only_default(settings) -> str:
 
 def held_by(ctx, holds: dict) -> str:
     """"its `model` entry is used as a module (`ckpt['model'].fuse()`, line 7)"."""
+    if holds["kind"] == "returned":
+        return f"this function returns what it loads (line {holds['line']}), so its callers decide what the file may hold"
     what = "a module" if holds["kind"] == "module" else "a pickled object, not a tensor"
     where = f"its `{holds['entry']}` entry" if holds["entry"] and holds["entry"] != "?" else "what it loads"
     return f"{where} is used as {what} (`{holds['use']}`, line {holds['line']})"
@@ -60,7 +62,14 @@ def needs_more_than_weights(ctx, load) -> Optional[str]:
                      "is a pickled module")
     if holds is None and saved_at is None:
         return None
+    if holds is not None and holds["kind"] == "returned" and saved_at is not None:
+        holds = None  # the save site says more than the `return`
     shown = held_by(ctx, holds) if holds is not None else shown
+    if holds is not None and holds["kind"] == "returned":
+        return (f"{shown}: `weights_only=True` here would refuse whole training checkpoints for every "
+                "one of them; pass it where a caller loads plain weights, or take a `weights_only` "
+                "parameter, and allow the classes checkpoints need with "
+                "`torch.serialization.safe_globals([...])`")
     resave = (f"re-save it as a state dict at {saved_at} (`torch.save(model.state_dict(), ...)`)" if saved_at
               else "re-save it as a state dict where it is written")
     what = "classes" if holds is None or holds["kind"] == "module" else "classes it holds"

@@ -9,9 +9,8 @@ from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._guards import writes_to_buffer
 from ckptlint.rules._pairing import load_sites, module_readers, site_of, site_path, where
 from ckptlint.rules._shared import held_by
-from ckptlint.rules._saves import (
-    MODELISH_KEY, STATEY, dict_key, heuristic_note, saved_object, saved_values, with_suffix,
-)
+from ckptlint.analysis.contents import MODELISH_KEY
+from ckptlint.rules._saves import STATEY, dict_key, heuristic_note, saved_object, saved_values, with_suffix
 
 _NET = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
 

@@ -1,6 +1,7 @@
 from ckptlint.analysis.calls import find_arg
 from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
+from ckptlint.rules._guards import round_trip
 from ckptlint.rules._shared import needs_more_than_weights, weights_only_default
 
 
@@ -16,7 +17,9 @@ class LoadWithoutWeightsOnly(Rule):
     qualnames = ("torch.load",)
     docs = """
     ## What it does
-    Checks for calls to `torch.load` that do not pass `weights_only=`.
+    Checks for calls to `torch.load` that do not pass `weights_only=`. A load of an in-memory
+    buffer in a function that also `torch.save`s into one (a broadcast of any object between
+    the processes of one job) reads nothing from elsewhere and is left alone.
 
     ## Why is this bad?
     `torch.load` unpickles the file. With `weights_only=False` a checkpoint can run any code
@@ -47,10 +50,15 @@ class LoadWithoutWeightsOnly(Rule):
 
     No fix is offered where the code shows the file holds more: what it loads is used as a
     module (`ckpt["model"].fuse()`, `net.eval()`, `ckpt["model"].parameters()`), or its
-    attributes are read (`ckpt["args"].lr`, `ckpt["model"].yaml`, `vars(ckpt["opt"])`), or the
-    same path is saved as a whole model elsewhere in the project. The message then names the
-    evidence and what will work: re-save the file as a state dict (at the save site, when it
-    is known), or allow its classes with `torch.serialization.safe_globals([...])`.
+    attributes are read (`ckpt["args"].lr`, `ckpt["model"].yaml`, `vars(ckpt["opt"])`), or an
+    entry goes to a chainer serializer (numpy arrays), or the same path is saved as a whole
+    model elsewhere in the project, or the project saves a dict with the entries this load
+    reads and an `nn.Module` among them. The message then names the evidence and what will
+    work: re-save the file as a state dict (at the save site, when it is known), or allow its
+    classes with `torch.serialization.safe_globals([...])`. Nor where the function returns
+    what it loads: its callers decide what the file may hold (a framework's checkpoint loader
+    also reads whole training checkpoints), so the message says to pass `weights_only=True`
+    where a caller loads plain weights, or to take a `weights_only` parameter.
     """
     valid = (
         Valid("import torch\ntorch.load('m.pt', weights_only=True)\n"),
@@ -62,6 +70,12 @@ class LoadWithoutWeightsOnly(Rule):
         Valid("import json\njson.load(open('cfg.json'))\n"),
         Valid("def f(torch):\n    return torch.load('m.pt')\n"),
         Valid("import numpy as np\nnp.load('a.npy')\n"),
+        Valid(
+            # a broadcast of any picklable object between the ranks of one job
+            "import io\nimport torch\n\ndef broadcast(obj, src=0):\n    buffer = io.BytesIO()\n"
+            "    torch.save(obj, buffer)\n    data = _send(bytearray(buffer.getbuffer()), src)\n"
+            "    buffer = io.BytesIO(data)\n    return torch.load(buffer)\n"
+        ),
     )
     invalid = (
         Invalid(
@@ -71,6 +85,11 @@ class LoadWithoutWeightsOnly(Rule):
         Invalid(
             "import torch as T\nsd = T.load(path, map_location='cpu')\n",
             "import torch as T\nsd = T.load(path, map_location='cpu', weights_only=True)\n",
+        ),
+        Invalid(
+            # the keyword goes after the parenthesised argument, not inside it
+            "import torch\nckpt = torch.load(f, map_location=(torch.device('cpu') if to_cpu else None))\n",
+            "import torch\nckpt = torch.load(f, map_location=(torch.device('cpu') if to_cpu else None), weights_only=True)\n",
         ),
         Invalid(
             "from torch import load as L\nsd = L(path)\n",
@@ -89,8 +108,8 @@ class LoadWithoutWeightsOnly(Rule):
             "import torch\nsd = torch.load(\n    path,  # the best epoch\n    map_location='cpu',\n    weights_only=True  # on any host\n)\n",
         ),
         Invalid(
-            "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef f(p):\n    return torch.load(p)\n",
-            "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef f(p):\n    return torch.load(p, weights_only=True)\n",
+            "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef f(m, p):\n    m.load_state_dict(torch.load(p))\n",
+            "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef f(m, p):\n    m.load_state_dict(torch.load(p, weights_only=True))\n",
         ),
         Invalid(
             # a pickled detection model: its attributes are read, it is fused
@@ -111,8 +130,21 @@ class LoadWithoutWeightsOnly(Rule):
             message_contains="its `args` entry is used as a pickled object, not a tensor (`state['args'].arch`",
         ),
         Invalid(
+            # a chainer trainer snapshot: its "trainer" entry is numpy arrays
+            "import torch\nfrom chainer.serializers import NpzDeserializer\n\n\ndef torch_resume(snapshot_path, trainer):\n"
+            "    snapshot_dict = torch.load(snapshot_path, map_location=lambda storage, loc: storage)\n"
+            "    NpzDeserializer(snapshot_dict['trainer']).load(trainer)\n",
+            message_contains="its `trainer` entry is used as a pickled object",
+        ),
+        Invalid(
             "import torch\n\nclass Encoder:\n    def __init__(self, path):\n"
             "        self.ckpt = torch.load(path)\n        self.cfg = vars(self.ckpt['cfg'])\n",
+        ),
+        Invalid(
+            # a framework's checkpoint loader: its callers load whole training checkpoints too
+            "import torch\n\ndef load_from_local(filename, map_location=None):\n"
+            "    checkpoint = torch.load(filename, map_location=map_location)\n    return checkpoint\n",
+            message_contains="this function returns what it loads (line 5), so its callers decide",
         ),
         Invalid(
             "import torch\nsd = torch.load('m.pt')\n",
@@ -132,6 +164,8 @@ class LoadWithoutWeightsOnly(Rule):
         for call in ctx.calls_to("torch.load"):
             if find_arg(call, "weights_only") is not None:
                 continue  # given, or possibly given through **kwargs
+            if round_trip(ctx, call):
+                continue  # its own objects, serialised a few lines up: nothing from elsewhere
             said = "`torch.load` without `weights_only=`: " + weights_only_default(ctx.settings)
             refused = needs_more_than_weights(ctx, call)
             if refused is not None:

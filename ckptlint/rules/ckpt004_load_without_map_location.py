@@ -7,6 +7,7 @@ import libcst as cst
 from ckptlint.analysis.calls import POSITIONAL, find_arg, method_call
 from ckptlint.diagnostic import SAFE, UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
+from ckptlint.rules._guards import reads_buffer
 
 
 def _feeds_load_state_dict(ctx, call: cst.Call) -> bool:
@@ -17,18 +18,6 @@ def _feeds_load_state_dict(ctx, call: cst.Call) -> bool:
         return False
     _, meth = method_call(outer)
     return meth == "load_state_dict" and arg.keyword is None
-
-
-def _in_memory(ctx, call: cst.Call) -> bool:
-    """`torch.load(io.BytesIO(...))`, directly or through a name bound to one: bytes passed
-    between processes of one job, not a file from another machine."""
-    if not call.args or call.args[0].keyword is not None:
-        return False
-    expr = call.args[0].value
-    if isinstance(expr, cst.Name):
-        binding = ctx.names.binding(expr)
-        expr = binding.value if binding is not None and binding.kind == "assign" else None
-    return isinstance(expr, cst.Call) and ctx.call_qname(expr) == "io.BytesIO"
 
 
 _CACHE = re.compile(r"cache|hash", re.IGNORECASE)
@@ -108,7 +97,7 @@ class LoadWithoutMapLocation(Rule):
 
     def check(self, ctx):
         for call in ctx.calls_to("torch.load"):
-            if find_arg(call, "map_location", POSITIONAL["torch.load"]) is not None or _in_memory(ctx, call):
+            if find_arg(call, "map_location", POSITIONAL["torch.load"]) is not None or reads_buffer(ctx, call):
                 continue
             safe = _feeds_load_state_dict(ctx, call)
             if safe:

@@ -166,7 +166,8 @@ class UnsafePrefixStrip(Rule):
     ```
     Below Python 3.9, `k[len("module."):] if k.startswith("module.") else k`: the fix writes
     that form when the project's oldest Python is older (`target-version` in
-    `[tool.ckptlint]`, else `requires-python` in `[project]`).
+    `[tool.ckptlint]`, else `requires-python` in `[project]`, else `python_requires` in
+    `setup.cfg` / `setup.py`).
 
     ## Fix safety
     Safe: only keys that start with `module.` change, and only at the start. Fixed only for
