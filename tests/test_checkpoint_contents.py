@@ -239,3 +239,37 @@ def test_trainer_checkpoint_with_an_ema_attribute_is_known_to_pickle_a_model(tmp
     tuner = by_file[("tuner.py", "CKPT002")]
     assert tuner["fix"] is None
     assert "it reads `train_metrics` like the checkpoint saved at yl/trainer.py:13, whose `ema` entry" in tuner["message"]
+
+
+def test_ema_loader_of_checkpoints_that_keep_the_argparse_namespace(tmp_path):
+    """A checkpoint saver adds `args` (an argparse Namespace) after building its dict; the EMA
+    helper reads `["state_dict_ema"]` of such files: `weights_only=True` refuses them."""
+    write(tmp_path / "setup.py", "")
+    write(tmp_path / "tm" / "__init__.py", "")
+    write(tmp_path / "tm" / "saver.py", """\
+        import torch
+
+
+        class CheckpointSaver:
+            def save(self, path, epoch, ema=None):
+                state = {'epoch': epoch, 'state_dict': self.model.state_dict()}
+                if self.args is not None:
+                    state['args'] = self.args
+                if ema is not None:
+                    state['state_dict_ema'] = ema.state_dict()
+                torch.save(state, path)
+    """)
+    write(tmp_path / "tm" / "ema.py", """\
+        import torch
+
+
+        class ModelEma:
+            def load(self, checkpoint_path):
+                checkpoint = torch.load(checkpoint_path, map_location='cpu')
+                self.module.load_state_dict(checkpoint['state_dict_ema'])
+    """)
+    _, data = run_json("tm/ema.py", "--select", "CKPT002", "--unsafe-fixes", cwd=tmp_path)
+    (d,) = data
+    assert d["fix"] is None
+    assert ("it reads `state_dict_ema` like the checkpoint saved at tm/saver.py:11, whose `args` entry is "
+            "a pickled object (`self.args`)") in d["message"]

@@ -141,6 +141,17 @@ def describe_value(expr, qualify: Callable, local: Optional[Dict[str, ast.AST]] 
     return ["?"]
 
 
+# Entries that, holding a bare name, hold the run's configuration object (an argparse
+# Namespace, a config class): `weights_only=True` refuses them. `vars(args)` is a dict.
+_CONFIG_KEYS = frozenset(["args", "opt", "cfg", "config", "hparams", "hyper_parameters", "hyperparameters"])
+
+
+def _config_object(key: str, value, text: Optional[str]) -> Optional[list]:
+    if key in _CONFIG_KEYS and isinstance(value, (ast.Name, ast.Attribute)):
+        return ["object", (ast.get_source_segment(text, value) if text else None) or ast.unparse(value)]
+    return None
+
+
 def _arg(call: ast.Call, index: int, name: str):
     for k in call.keywords:
         if k.arg == name:
@@ -203,6 +214,17 @@ class _Sites:
                     out[n.targets[0].id] = n.value
         return out
 
+    def _set_entries(self, name: str, before) -> List[tuple]:
+        """(key node, value) of `name["k"] = value` in the scope of `before`, above it."""
+        scope = self.scope_of(before)
+        out = []
+        for n in ast.walk(scope):
+            if (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Subscript)
+                    and isinstance(n.targets[0].value, ast.Name) and n.targets[0].value.id == name
+                    and n.lineno < before.lineno and self.scope_of(n) is scope):
+                out.append((n.targets[0].slice, n.value))
+        return sorted(out, key=lambda kv: (kv[1].lineno, kv[1].col_offset))
+
     def class_of_self(self, node, name: str) -> Optional[str]:
         """The qualified name of the class whose method `node` is in, when `name` is that
         method's first parameter (`self`)."""
@@ -237,13 +259,18 @@ class _Sites:
         key = self._key(_arg(call, 1, "f"), call)
         expr = _arg(call, 0, "obj")
         local = self.locals_before(call)
+        pairs = []
         if isinstance(expr, ast.Name) and isinstance(local.get(expr.id), ast.Dict):
+            pairs = self._set_entries(expr.id, call)  # `ckpt["args"] = args` after the literal
             expr = local[expr.id]
         entries = None
         owner = lambda name: self.class_of_self(call, name)  # noqa: E731
         if isinstance(expr, ast.Dict):
-            entries = {k.value: describe_value(v, self.qualify, local, owner=owner) for k, v in zip(expr.keys, expr.values)
-                       if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+            entries = {}
+            for k, v in list(zip(expr.keys, expr.values)) + pairs:
+                if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                    entries[k.value] = _config_object(k.value, v, self.text) or describe_value(
+                        v, self.qualify, local, owner=owner)
         obj = describe_value(expr, self.qualify, local, owner=owner) if expr is not None else None
         self.saves.append({"line": call.lineno, "ordinal": ordinal, "path": key, "obj": obj, "entries": entries})
 

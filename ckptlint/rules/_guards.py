@@ -126,6 +126,43 @@ def round_trip(ctx, load: cst.Call) -> bool:
     return False
 
 
+def within(ctx, node, ancestor) -> bool:
+    """Is `node` inside `ancestor`, in the same function?"""
+    p = node
+    while p is not None:
+        if p is ancestor:
+            return True
+        if isinstance(p, (cst.FunctionDef, cst.Lambda, cst.ClassDef)) and p is not node:
+            return False
+        p = ctx.parent(p)
+    return False
+
+
+def handler_of(ctx, node):
+    """(the `except` clause holding node, its `try`) in the same function, else (None, None)."""
+    p = ctx.parent(node)
+    while p is not None and not isinstance(p, (cst.FunctionDef, cst.Lambda, cst.ClassDef, cst.Module)):
+        if isinstance(p, cst.ExceptHandler) or type(p).__name__ == "ExceptStarHandler":
+            return p, ctx.parent(p)
+        p = ctx.parent(p)
+    return None, None
+
+
+def old_torch_fallback(ctx, load: cst.Call):
+    """The line of the `torch.load(..., weights_only=...)` whose `except TypeError` this load
+    is in: the retry for a torch that has no `weights_only` keyword. Else None."""
+    from ckptlint.analysis.calls import find_arg
+
+    handler, try_node = handler_of(ctx, load)
+    if handler is None or handler.type is None or "TypeError" not in ctx.code(handler.type):
+        return None
+    for other in ctx.calls_to("torch.load"):
+        if other is not load and find_arg(other, "weights_only") is not None and any(
+                within(ctx, other, stmt) for stmt in try_node.body.body):
+            return ctx.start(other).row
+    return None
+
+
 def _callee_name(call: cst.Call):
     if isinstance(call.func, cst.Name):
         return call.func.value

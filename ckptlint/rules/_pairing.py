@@ -31,7 +31,7 @@ def site_path(view, key) -> Optional[str]:
 
 def _saved_kind(view, obj, from_path: str) -> Optional[str]:
     """"state_dict" / "module" for a sites.describe_value result, None when unknown."""
-    if obj is None or obj[0] == "?":
+    if obj is None or obj[0] in ("?", "object"):
         return None
     if obj[0] in ("state_dict", "module"):
         return obj[0]
@@ -77,11 +77,12 @@ def site_of(ctx, call, kind: str) -> Optional[dict]:
     return None
 
 
-def dict_saves_with_modules(view, keys) -> List[Tuple[str, int, str]]:
-    """(file, line, key of a module entry) of the project's saves of a dict that has every
-    entry in `keys` and an nn.Module among its entries: a load reading those entries likely
-    reads such a file, whatever path it names (yolov5's resume reads `["opt"]` of the
-    checkpoint whose `"model"` is a pickled model)."""
+def dict_saves_with_objects(view, keys) -> List[Tuple[str, int, str, str]]:
+    """(file, line, key, what it holds) of the project's saves of a dict that has every entry
+    in `keys` and a pickled object among its entries (an nn.Module, or the run's config
+    object: `"args": self.args`): a load reading those entries likely reads such a file,
+    whatever path it names (yolov5's resume reads `["opt"]` of the checkpoint whose `"model"`
+    is a pickled model; timm's EMA loader reads `["state_dict_ema"]` of one with `args`)."""
     wanted = set(keys)
     out = []
     if not wanted:
@@ -91,9 +92,13 @@ def dict_saves_with_modules(view, keys) -> List[Tuple[str, int, str]]:
             entries = s.get("entries") or {}
             if not wanted <= set(entries):
                 continue
-            held = [k for k, obj in entries.items() if _saved_kind(view, obj, entry["path"]) == "module"]
-            if held:
-                out.append((entry["path"], s["line"], held[0]))
+            for k, obj in entries.items():
+                if obj is not None and obj[0] == "object":
+                    out.append((entry["path"], s["line"], k, f"a pickled object (`{obj[1]}`)"))
+                    break
+                if _saved_kind(view, obj, entry["path"]) == "module":
+                    out.append((entry["path"], s["line"], k, "a pickled module"))
+                    break
     return out
 
 

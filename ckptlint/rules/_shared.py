@@ -38,7 +38,7 @@ def needs_more_than_weights(ctx, load) -> Optional[str]:
     what will work instead; None when nothing shows it. Two kinds of evidence: a use of the
     loaded value as a module or another pickled object (analysis/contents.py), and a save of
     the same path elsewhere in the project that writes a whole model (the CKPT010 pairing)."""
-    from ckptlint.rules._pairing import dict_saves_with_modules, save_sites, site_of, site_path, where
+    from ckptlint.rules._pairing import dict_saves_with_objects, save_sites, site_of, site_path, where
 
     site = site_of(ctx, load, "loads")
     if site is None:
@@ -53,13 +53,12 @@ def needs_more_than_weights(ctx, load) -> Optional[str]:
             saved_at = where(view, found[0][1], found[0][2])
             shown = f"`{path}` is saved as a whole model at {saved_at}"
     if holds is None and saved_at is None and site.get("keys"):
-        found = dict_saves_with_modules(view, site["keys"])
+        found = dict_saves_with_objects(view, site["keys"])
         if found:
-            f, line, key = found[0]
+            f, line, key, what = found[0]
             saved_at = where(view, f, line)
             read = ", ".join(f"`{k}`" for k in site["keys"])
-            shown = (f"it reads {read} like the checkpoint saved at {saved_at}, whose `{key}` entry "
-                     "is a pickled module")
+            shown = f"it reads {read} like the checkpoint saved at {saved_at}, whose `{key}` entry is {what}"
     if holds is None and saved_at is None:
         return None
     if holds is not None and holds["kind"] == "returned" and saved_at is not None:

@@ -1,7 +1,7 @@
 from ckptlint.analysis.calls import find_arg
 from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
-from ckptlint.rules._guards import round_trip
+from ckptlint.rules._guards import old_torch_fallback, round_trip
 from ckptlint.rules._shared import needs_more_than_weights, weights_only_default
 
 
@@ -58,7 +58,9 @@ class LoadWithoutWeightsOnly(Rule):
     classes with `torch.serialization.safe_globals([...])`. Nor where the function returns
     what it loads: its callers decide what the file may hold (a framework's checkpoint loader
     also reads whole training checkpoints), so the message says to pass `weights_only=True`
-    where a caller loads plain weights, or to take a `weights_only` parameter.
+    where a caller loads plain weights, or to take a `weights_only` parameter. Nor on the
+    retry in an `except TypeError:` after a load that passes `weights_only` (the fallback for a
+    torch too old for the keyword, where passing it fails again).
     """
     valid = (
         Valid("import torch\ntorch.load('m.pt', weights_only=True)\n"),
@@ -147,6 +149,13 @@ class LoadWithoutWeightsOnly(Rule):
             message_contains="this function returns what it loads (line 5), so its callers decide",
         ),
         Invalid(
+            # the retry for a torch too old for the keyword: passing it there fails again
+            "import torch\n\ndef load_state(path, device, weights_only=True):\n    try:\n"
+            "        ckpt = torch.load(path, map_location=device, weights_only=weights_only)\n"
+            "    except TypeError:\n        ckpt = torch.load(path, map_location=device)\n    return ckpt\n",
+            message_contains="retries the load of line 5 on a torch that has no `weights_only` keyword",
+        ),
+        Invalid(
             "import torch\nsd = torch.load('m.pt')\n",
             "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
             message_contains="means `weights_only=False`",
@@ -167,6 +176,12 @@ class LoadWithoutWeightsOnly(Rule):
             if round_trip(ctx, call):
                 continue  # its own objects, serialised a few lines up: nothing from elsewhere
             said = "`torch.load` without `weights_only=`: " + weights_only_default(ctx.settings)
+            fallback = old_torch_fallback(ctx, call)
+            if fallback is not None:
+                ctx.report(call, f"{said}; this retries the load of line {fallback} on a torch that has no "
+                           "`weights_only` keyword (`except TypeError`), where passing it fails the same way: "
+                           "drop the retry once the project needs torch 1.13 or newer")
+                continue
             refused = needs_more_than_weights(ctx, call)
             if refused is not None:
                 ctx.report(call, f"{said}; here {refused}")
