@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -107,12 +109,17 @@ def _downloaded(dl: Path, name: str, version: str):
     return None
 
 
-def lint(path: Path, select: str) -> list:
+def lint(src: Path, select: str) -> list:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    # files are named explicitly: .corpora/ is gitignored, and a walk would skip it all
+    # on a copy outside this repository: inside, the project index would take this repository
+    # for the project (and skip the hidden .corpora/), so nothing would pair across files
+    path = Path(tempfile.gettempdir()) / "ckptlint-eval-corpus" / src.name
+    if not path.is_dir():
+        shutil.copytree(src, path, symlinks=True)
+    # files are named explicitly: a corpus's own ignore files are not ours to apply
     files = sorted(str(p) for p in path.rglob("*.py") if ".egg-info" not in str(p))
     proc = subprocess.run(
-        [sys.executable, "-m", "ckptlint", "check", *files, "--select", select,
+        [sys.executable, "-m", "ckptlint", "check", *files, "--select", select, "--no-cache",
          "--output-format", "json", "--exit-zero", "--config", str(HERE / "eval-config.toml")],
         capture_output=True, text=True, env=env, cwd=path,
     )
@@ -123,12 +130,20 @@ def lint(path: Path, select: str) -> list:
 
 def context(d: dict, lines: int = 3) -> str:
     try:
-        text = Path(d["filename"]).read_text(encoding="utf-8", errors="replace").splitlines()
+        # bytes.splitlines: rows end where ckptlint counts them (not at a form feed or U+2028)
+        text = [ln.decode("utf-8", "replace") for ln in Path(d["filename"]).read_bytes().splitlines()]
     except OSError:
         return ""
     row = d["location"]["row"]
     lo, hi = max(0, row - 1 - lines), min(len(text), row + lines)
     return "\n".join(f"{'>' if i + 1 == row else ' '}{i + 1:5d} {text[i]}" for i in range(lo, hi))
+
+
+def all_codes() -> list:
+    sys.path.insert(0, str(ROOT))
+    from ckptlint.registry import all_rules
+
+    return [c for c, r in all_rules().items() if r.phase == "static"]
 
 
 def main() -> int:
@@ -139,7 +154,7 @@ def main() -> int:
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     show = set(filter(None, args.show.split(",")))
-    codes = args.select.split(",")
+    codes = sorted(r for r in all_codes()) if args.select == "ALL" else args.select.split(",")
     table = {}
     for name, version in PACKAGES:
         if only and name not in only:
@@ -149,7 +164,7 @@ def main() -> int:
         table[f"{name}=={version}"] = Counter(d["code"] for d in found)
         for d in found:
             if d["code"] in show:
-                rel = os.path.relpath(d["filename"], src)
+                rel = d["filename"].split(f"/{src.name}/", 1)[-1]
                 print(f"--- {name} {rel}:{d['location']['row']} {d['code']}: {d['message']}")
                 print(context(d))
     width = max(len(k) for k in table) if table else 10

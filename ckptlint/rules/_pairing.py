@@ -99,7 +99,7 @@ def dict_saves_with_objects(view, keys) -> List[Tuple[str, int, str, str]]:
                 if _saved_kind(view, obj, entry["path"]) == "module":
                     out.append((entry["path"], s["line"], k, "a pickled module"))
                     break
-    return out
+    return sorted(out, key=lambda o: o[0] != view.rel_path)  # a save in the same file first
 
 
 def module_readers(view, keys) -> List[Tuple[str, int, str]]:

@@ -65,10 +65,10 @@ def needs_more_than_weights(ctx, load) -> Optional[str]:
         holds = None  # the save site says more than the `return`
     shown = held_by(ctx, holds) if holds is not None else shown
     if holds is not None and holds["kind"] == "returned":
-        return (f"{shown}: `weights_only=True` here would refuse whole training checkpoints for every "
-                "one of them; pass it where a caller loads plain weights, or take a `weights_only` "
-                "parameter, and allow the classes checkpoints need with "
-                "`torch.serialization.safe_globals([...])`")
+        return (f"{shown}: `weights_only=True` here would refuse, for every one of them, any file holding "
+                "more than tensors (a whole training checkpoint); pass it where a caller loads plain "
+                "weights, or take a `weights_only` parameter, and allow the classes checkpoints need "
+                "with `torch.serialization.safe_globals([...])`")
     resave = (f"re-save it as a state dict at {saved_at} (`torch.save(model.state_dict(), ...)`)" if saved_at
               else "re-save it as a state dict where it is written")
     what = "classes" if holds is None or holds["kind"] == "module" else "classes it holds"

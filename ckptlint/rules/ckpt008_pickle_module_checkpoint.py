@@ -68,6 +68,10 @@ class PickleModuleCheckpoint(Rule):
         Valid("import torch\ntorch.load('m.pt', weights_only=True, map_location='cpu')\n"),
         Valid("def dump(model, f):\n    pass\n\ndump(model, f)\n"),
         Valid("import cloudpickle\n\ndef clone(model):\n    blob = cloudpickle.dumps(model)\n    return cloudpickle.loads(blob)\n"),
+        Valid(
+            "import hashlib, pickle\n\ndef publish(checkpoint, path):\n    data = pickle.dumps(checkpoint)\n"
+            "    sha = hashlib.sha256(data).hexdigest()\n    save_checkpoint(checkpoint, f'{path}-{sha[:8]}.pth')\n"
+        ),
     )
     invalid = (
         Invalid("import pickle\nwith open('model.pkl', 'wb') as f:\n    pickle.dump(model, f)\n"),
@@ -119,15 +123,19 @@ class PickleModuleCheckpoint(Rule):
 
     @staticmethod
     def _bytes_leave(ctx, call) -> bool:
-        """Do the bytes of `dumps(...)` go anywhere but straight back into `loads`?"""
-        def into_loads(expr) -> bool:
+        """Do the bytes of `dumps(...)` go anywhere but straight back into `loads`, or into
+        a hash or a size (`hashlib.sha256(pickle.dumps(ckpt))` names a file, writes none)?"""
+
+        def consumed(expr) -> bool:
             arg = ctx.parent(expr)
             outer = ctx.parent(arg) if isinstance(arg, cst.Arg) else None
-            return isinstance(outer, cst.Call) and (ctx.call_qname(outer) or "").endswith(".loads")
+            q = ctx.call_qname(outer) if isinstance(outer, cst.Call) else None
+            return q is not None and (q.endswith(".loads") or q.startswith("hashlib.")
+                                      or q in ("builtins.len", "sys.getsizeof"))
 
-        if into_loads(call):
+        if consumed(call):
             return False
         parent = ctx.parent(call)
         if isinstance(parent, cst.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0].target, cst.Name):
-            return any(not into_loads(u) for u in ctx.values.uses(parent.targets[0].target))
+            return any(not consumed(u) for u in ctx.values.uses(parent.targets[0].target))
         return True
