@@ -287,8 +287,12 @@ class WholeModelSave(Rule):
             users = module_readers(view, [k for k in keys if k])
         if not users:
             return note, ""
-        shown = ", ".join(where(view, f, line) + (f" (`{k}`)" if k else "") for f, line, k in users[:3])
-        return note, f"{shown} {'uses' if len(users) == 1 else 'use'} the saved module as one"
+        by_place = {}
+        for f, line, k in users:
+            by_place.setdefault(where(view, f, line), []).append(k)
+        shown = ", ".join(place + (" (" + ", ".join(f"`{k}`" for k in keys if k) + ")" if any(keys) else "")
+                          for place, keys in list(by_place.items())[:3])
+        return note, f"{shown} {'uses' if len(by_place) == 1 else 'use'} the saved module as one"
 
     def _resaved(self, ctx, call, values) -> None:
         """`x = torch.load(f)` ... `x["model"].half()` ... `torch.save(x, s)`: the loaded
