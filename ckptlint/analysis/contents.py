@@ -61,12 +61,12 @@ def load_contents(sites, call: ast.Call, text: Optional[str]) -> Tuple[Optional[
     return {"kind": kind, "entry": entry, "line": node.lineno, "use": use}, keys, read
 
 
-def module_entries(sites, tree) -> List[list]:
+def module_entries(sites, nodes) -> List[list]:
     """[[key, line], ...] of the model-ish entries this file uses as modules, whatever the
     dict came from: `(ckpt.get("ema") or ckpt["model"]).to(device).fuse()` after a helper
     returned `ckpt`. A checkpoint saved with such an entry as a module has a reader here."""
     found = {}
-    for node in ast.walk(tree):
+    for node in nodes:  # the file's subscripts and method calls with arguments
         if isinstance(node, ast.Subscript):
             key = _key(node.slice)
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)

@@ -287,13 +287,14 @@ class Tree:
         out = []
         for module in sorted(self.modules):
             for file in self.modules[module]:
+                text = None
                 if file not in self._words:
                     text = self._read(file) or ""
                     self._words[file] = ("torch" in text and "save" in text, "torch" in text and "load" in text)
-                    if any(self._words[file]):
-                        self.entry_of(file, module, text, sites=True)
-                entry = self._entries.get(file) if any(self._words[file]) else None
-                if entry is not None and self._words[file][want] and entry[kind]:
+                if not self._words[file][want]:
+                    continue  # not read for the other kind either until it is asked for
+                entry = self.entry_of(file, module, text, sites=True)
+                if entry is not None and entry[kind]:
                     out.append((module, entry))
         return out
 

@@ -167,16 +167,20 @@ class _Sites:
         self.qualify = qualify
         self.text = text
         self.parents: Dict[ast.AST, ast.AST] = {}
+        calls, entries = [], []  # one walk: calls, and subscripts / `.get(...)` for module_entries
         for node in ast.walk(tree):
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
+            if isinstance(node, ast.Call):
+                calls.append(node)
+                if isinstance(node.func, ast.Attribute) and node.args:
+                    entries.append(node)
+            elif isinstance(node, ast.Subscript):
+                entries.append(node)
         self.saves: List[dict] = []
         self.loads: List[dict] = []
         per_line: Dict[int, int] = {}
-        calls = sorted(
-            (n for n in ast.walk(tree) if isinstance(n, ast.Call)),
-            key=lambda n: (n.lineno, n.col_offset),
-        )
+        calls.sort(key=lambda n: (n.lineno, n.col_offset))
         for call in calls:
             name = qualify(dotted(call.func))
             if name not in ("torch.save", "torch.load"):
@@ -189,7 +193,7 @@ class _Sites:
                 self._load(call, ordinal)
         from ckptlint.analysis.contents import module_entries
 
-        self.module_entries = module_entries(self, tree)
+        self.module_entries = module_entries(self, entries)
 
     def scope_of(self, node):
         p = self.parents.get(node)
