@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -47,6 +49,11 @@ PACKAGES = [
     ("denoising-diffusion-pytorch", "2.1.1"),
     ("imagen-pytorch", "1.26.3"),
     ("dalle2-pytorch", "1.15.6"),
+    # not used while developing the rules (issue 13): a new user's first run
+    ("espnet", "202511"),
+    ("monai", "1.6.1"),
+    ("yolov5", "7.0.14"),
+    ("mmengine", "0.10.7"),
 ]
 SEMANTIC = "CKPT001,CKPT005,CKPT006,CKPT007,CKPT010,CKPT013,CKPT050,CKPT051,CKPT052"
 
@@ -84,30 +91,30 @@ DIST_RULES = "CKPT014,CKPT015,CKPT053"
 
 
 def fetch(name: str, version: str) -> Path:
+    """The unpacked source of one pinned release: its sdist, else its wheel (a wheel holds the
+    same .py files; some sdists cannot even be downloaded, since pip runs their setup.py)."""
     dest = CORPORA / f"{name}-{version}"
     if dest.is_dir():
         return dest
     dl = CORPORA / "_downloads"
     dl.mkdir(parents=True, exist_ok=True)
-    # --no-build-isolation: some setup.py files import torch to read their metadata; pip has
-    # saved the archive by then even when that step fails, and the archive is all we need
-    norm = name.replace("-", "_").lower()
-
-    def downloaded():
-        return next((
-            p for p in sorted(dl.iterdir())
-            if p.name.lower().replace("-", "_").startswith(f"{norm}_{version}".lower())
-            or p.name.lower().startswith(f"{name.lower()}-{version}")
-        ), None)
-
-    for binary in (["--no-binary", ":all:"], ["--only-binary", ":all:"]):  # sdist, else a wheel
-        if downloaded() is None:
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
-                 *binary, f"{name}=={version}", "-d", str(dl)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-    archive = downloaded()
+    archive = _downloaded(dl, name, version)
+    if archive is None:
+        # --no-build-isolation: some setup.py files import torch to read their metadata; pip has
+        # saved the archive by then even when that step fails, and the archive is all we need
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
+             "--no-binary", ":all:", f"{name}=={version}", "-d", str(dl)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        archive = _downloaded(dl, name, version)
+    if archive is None:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+             f"{name}=={version}", "-d", str(dl)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        archive = _downloaded(dl, name, version)
     if archive is None:
         raise SystemExit(f"could not download {name}=={version}")
     tmp = CORPORA / f".{name}-{version}.tmp"
@@ -118,18 +125,35 @@ def fetch(name: str, version: str) -> Path:
     else:
         with tarfile.open(archive) as t:
             t.extractall(tmp)
-    inner = [p for p in tmp.iterdir() if p.is_dir()]
-    (inner[0] if len(inner) == 1 else tmp).rename(dest)
+    inner = [p for p in tmp.iterdir() if p.is_dir() and not p.name.endswith((".dist-info", ".data"))]
+    single = len(inner) == 1 and archive.suffix != ".whl"  # a wheel's top folders are packages
+    (inner[0] if single else tmp).rename(dest)
+    if single:
+        tmp.rmdir()
     return dest
 
 
-def lint(path: Path, select: str) -> list:
+def _downloaded(dl: Path, name: str, version: str):
+    norm = name.replace("-", "_").lower()
+    for p in sorted(dl.iterdir()):
+        low = p.name.lower()
+        if low.replace("-", "_").startswith(f"{norm}_{version}".lower()) or low.startswith(f"{name.lower()}-{version}"):
+            return p
+    return None
+
+
+def lint(src: Path, select: str) -> list:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    # files are named explicitly: .corpora/ is gitignored, and a walk would skip it all
+    # on a copy outside this repository: inside, the project index would take this repository
+    # for the project (and skip the hidden .corpora/), so nothing would pair across files
+    path = Path(tempfile.gettempdir()) / "ckptlint-eval-corpus" / src.name
+    if not path.is_dir():
+        shutil.copytree(src, path, symlinks=True)
+    # files are named explicitly: a corpus's own ignore files are not ours to apply
     files = sorted(str(p) for p in path.rglob("*.py") if ".egg-info" not in str(p))
     proc = subprocess.run(
-        [sys.executable, "-m", "ckptlint", "check", *files, "--select", select,
-         "--output-format", "json", "--exit-zero", "--no-cache", "--config", str(HERE / "eval-config.toml")],
+        [sys.executable, "-m", "ckptlint", "check", *files, "--select", select, "--no-cache",
+         "--output-format", "json", "--exit-zero", "--config", str(HERE / "eval-config.toml")],
         capture_output=True, text=True, env=env, cwd=path,
     )
     if proc.returncode != 0 or not proc.stdout.strip():
@@ -139,12 +163,20 @@ def lint(path: Path, select: str) -> list:
 
 def context(d: dict, lines: int = 3) -> str:
     try:
-        text = Path(d["filename"]).read_text(encoding="utf-8", errors="replace").splitlines()
+        # bytes.splitlines: rows end where ckptlint counts them (not at a form feed or U+2028)
+        text = [ln.decode("utf-8", "replace") for ln in Path(d["filename"]).read_bytes().splitlines()]
     except OSError:
         return ""
     row = d["location"]["row"]
     lo, hi = max(0, row - 1 - lines), min(len(text), row + lines)
     return "\n".join(f"{'>' if i + 1 == row else ' '}{i + 1:5d} {text[i]}" for i in range(lo, hi))
+
+
+def all_codes() -> list:
+    sys.path.insert(0, str(ROOT))
+    from ckptlint.registry import all_rules
+
+    return [c for c, r in all_rules().items() if r.phase == "static"]
 
 
 def main() -> int:
@@ -159,7 +191,7 @@ def main() -> int:
     show = set(filter(None, args.show.split(",")))
     packages = DISTRIBUTED if args.corpus == "dist" else PACKAGES
     select = args.select or (DIST_RULES if args.corpus == "dist" else SEMANTIC)
-    codes = select.split(",")
+    codes = sorted(all_codes()) if select == "ALL" else select.split(",")
     table = {}
     for name, version in packages:
         if only and name not in only:
@@ -169,7 +201,7 @@ def main() -> int:
         table[f"{name}=={version}"] = Counter(d["code"] for d in found)
         for d in found:
             if d["code"] in show:
-                rel = os.path.relpath(d["filename"], src)
+                rel = d["filename"].split(f"/{src.name}/", 1)[-1]
                 print(f"--- {name} {rel}:{d['location']['row']} {d['code']}: {d['message']}")
                 print(context(d))
     width = max(len(k) for k in table) if table else 10

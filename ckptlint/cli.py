@@ -30,6 +30,16 @@ def _jobs(value: str) -> int:
     return n
 
 
+def _output_format(value: str) -> str:
+    from ckptlint.output import FORMATS
+
+    if value == "concise":  # ruff's name for the one-line form, which `text` already is
+        raise argparse.ArgumentTypeError("`concise` is gone: `text` (the default) is ruff's concise form, one line per finding")
+    if value not in FORMATS:
+        raise argparse.ArgumentTypeError(f"unknown format {value!r} (choose from {', '.join(sorted(FORMATS))})")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: exit 2, one line, no traceback
         self.print_usage(sys.stderr)
@@ -51,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--select", type=_codes, help="rule codes or prefixes to enable (replaces the config)")
     check.add_argument("--extend-select", type=_codes, default=[], help="codes or prefixes to enable as well")
     check.add_argument("--ignore", type=_codes, default=[], help="codes or prefixes to disable")
-    check.add_argument("--output-format", choices=sorted(FORMATS), default="text")
+    check.add_argument("--output-format", type=_output_format, default="text",
+                       metavar="{" + ",".join(sorted(FORMATS)) + "}")
     check.add_argument("--statistics", action="store_true", help="count findings per rule")
     check.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
     check.add_argument("--config", metavar="FILE", help="read settings from this pyproject-shaped file")
@@ -78,11 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     server = sub.add_parser("server", help="run the language server over stdio")
     server.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.commands = {"check": check, "rule": rule}  # to report an unknown option with its command's usage
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and _typo_command(argv[0]):
+        near = difflib.get_close_matches(argv[0], SUBCOMMANDS, n=1)
+        hint = f"; did you mean `ckptlint {near[0]}`?" if near else ""
+        print(f"ckptlint: error: `{argv[0]}` is neither a command ({', '.join(SUBCOMMANDS)}) "
+              f"nor a file or folder{hint}", file=sys.stderr)
+        return EXIT_ERROR
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "check")
     if argv[0] == "verify":
@@ -91,7 +109,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from ckptlint.lsp_entry import main as server_main
 
         return server_main(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if args.command == "rule":
             return _run_rule(args)
@@ -107,6 +128,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"ckptlint: internal error: {type(exc).__name__}: {exc} (set CKPTLINT_DEBUG=1 for a traceback)", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _typo_command(word: str) -> bool:
+    """`ckptlint frob`: a bare word that is no command and names nothing on disk is a
+    mistyped command, not a path to lint (a missing `x.py` or `src/` is still reported as
+    a missing path)."""
+    return (word not in SUBCOMMANDS and word.isidentifier() and not word.startswith("-")
+            and not os.path.lexists(word))
 
 
 def _run_verify(rest: List[str]) -> int:
@@ -142,11 +171,14 @@ def _run_rule(args) -> int:
 def run_check(args) -> int:
     from ckptlint.output import Report, renderer
     from ckptlint.runner import Options, run
-    from ckptlint.selection import check_selectors
+    from ckptlint.selection import check_selectors, opt_in_note
 
     cwd = Path.cwd()
     for sel in (args.select or []) + args.extend_select + args.ignore:
         check_selectors([sel])
+    note = opt_in_note((args.select or []) + args.extend_select, args.ignore)
+    if note and not args.quiet:
+        print(note, file=sys.stderr)
     options = Options(
         paths=args.paths or ["."], fix=args.fix, unsafe_fixes=args.unsafe_fixes, diff=args.diff,
         select=args.select, extend_select=args.extend_select, ignore=args.ignore,
@@ -160,7 +192,7 @@ def run_check(args) -> int:
 
         return run_add_noqa(options, cwd)
     progress = None
-    if args.output_format in ("text", "concise") and not args.diff and _stderr_is_tty():
+    if args.output_format == "text" and not args.diff and _stderr_is_tty():
         from ckptlint.progress import Progress
 
         progress = options.progress = Progress(sys.stderr)
@@ -206,7 +238,7 @@ def _runtime_diagnostics(args, cwd: Path) -> list:
     if not (args.runtime or settings.runtime):
         return []
     diags, notes = checkpoint_diagnostics(settings)
-    if args.output_format in ("text", "concise"):
+    if args.output_format == "text":
         for note in notes:
             print(note, file=sys.stderr)
     return diags
@@ -214,11 +246,12 @@ def _runtime_diagnostics(args, cwd: Path) -> list:
 
 def _unified_diff(result, cwd: Path) -> str:
     from ckptlint.output.text import display_path
+    from ckptlint.source import split_lines
 
     name = display_path(result.path, cwd)
     lines = difflib.unified_diff(
-        result.original.splitlines(keepends=True),
-        result.fixed.splitlines(keepends=True),
+        split_lines(result.original, keepends=True),
+        split_lines(result.fixed, keepends=True),
         fromfile=f"a/{name}", tofile=f"b/{name}",
     )
     out = "".join(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n" for line in lines)

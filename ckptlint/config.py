@@ -16,7 +16,7 @@ from ckptlint.errors import ConfigError
 _STR_LIST = ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
 _STR = ("a string", lambda v: isinstance(v, str))
 _BOOL = ("a boolean", lambda v: isinstance(v, bool))
-_INT = ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
+_INT = ("a positive integer", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
 _TABLE_OF_LISTS = (
     "a table of lists of strings",
     lambda v: isinstance(v, dict) and all(_STR_LIST[1](x) for x in v.values()),
@@ -57,6 +57,8 @@ class Settings:
     torch_version: Optional[Tuple[int, ...]] = None
     torch_version_source: Optional[str] = None
     target_version: Optional[Tuple[int, int]] = None
+    target_version_source: Optional[str] = None
+    line_length: Optional[int] = None  # from [tool.ruff] / [tool.black]: fixes keep lines within it
     model_names: Optional[object] = None  # None = built-in list, False = off, list = custom
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     cache_dir: Optional[str] = None
@@ -72,6 +74,7 @@ class Settings:
                 sorted(self.per_file_ignores.items()),
                 self.torch_version,
                 self.target_version,
+                self.line_length,
                 self.model_names,
                 self.max_file_size,
             )
@@ -119,6 +122,51 @@ def torch_floor(dependencies) -> Optional[Tuple[int, ...]]:
                     floors.append(parse_version(spec[1:]))
         if floors:
             return max(floors)
+    return None
+
+
+def python_floor(spec) -> Optional[Tuple[int, int]]:
+    """The oldest Python 3 a `requires-python` specifier admits (`>=3.7`, `~=3.8`, `>3.6,<4`),
+    as ruff reads it; None when it says nothing about a lower bound."""
+    if not isinstance(spec, str):
+        return None
+    floors = []
+    for part in spec.split(","):
+        m = re.match(r"\s*(>=|~=|==|>)\s*3(?:\.(\d+))?", part)
+        if m:
+            floors.append((3, int(m.group(2) or 0)))
+    return max(floors) if floors else None
+
+
+_SETUP_FILES = ("setup.cfg", "setup.py")
+_PYTHON_REQUIRES = {  # `python_requires = >=3.7` (setup.cfg), `python_requires=">=3.7"` (setup.py)
+    "setup.cfg": re.compile(r"^\s*python_requires\s*=\s*([^\n#;]+)", re.MULTILINE),
+    "setup.py": re.compile(r"python_requires\s*=\s*[\"']([^\"']+)[\"']"),
+}
+
+
+def setup_python_floor(folder: Path):
+    """(oldest Python, where it says so) from `python_requires` in the folder's setup.cfg or
+    setup.py (projects without `requires-python`), else (None, None)."""
+    for name in _SETUP_FILES:
+        try:
+            text = (folder / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        m = _PYTHON_REQUIRES[name].search(text)
+        v = python_floor(m.group(1)) if m else None
+        if v is not None:
+            return v, f"`python_requires` in {name}"
+    return None, None
+
+
+def _line_length(tool: dict) -> Optional[int]:
+    """The line length the project's formatter or linter keeps (ruff, then black)."""
+    for name in ("ruff", "black"):
+        table = tool.get(name)
+        value = table.get("line-length") if isinstance(table, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
     return None
 
 
@@ -183,7 +231,15 @@ def settings_from_data(data: dict, path: Path) -> Settings:
         m = re.fullmatch(r"(?:py)?3\.?(\d+)", table["target-version"].strip())
         if not m:
             raise ConfigError(path, "expected e.g. `py39` or `3.9`", key="target-version")
-        s.target_version = (3, int(m.group(1)))
+        s.target_version, s.target_version_source = (3, int(m.group(1))), "`target-version` in " + path.name
+    else:
+        project = data.get("project", {})
+        v = python_floor(project.get("requires-python") if isinstance(project, dict) else None)
+        if v is not None:
+            s.target_version, s.target_version_source = v, "`requires-python` in " + path.name
+        else:
+            s.target_version, s.target_version_source = setup_python_floor(path.parent)
+    s.line_length = _line_length(tool if isinstance(tool, dict) else {})
     # validate code selectors now, so a typo is an error naming this file
     s.enabled_codes()
     for pattern, codes in s.per_file_ignores.items():
@@ -204,21 +260,28 @@ def _has_table(path: Path) -> bool:
 @lru_cache(maxsize=None)
 def find_config(directory: Path) -> Optional[Path]:
     """Nearest pyproject.toml with a [tool.ckptlint] table above `directory`; failing that,
-    the nearest pyproject.toml at all (for its torch requirement)."""
-    nearest = None
+    the nearest pyproject.toml at all (for its torch requirement); failing that, the nearest
+    setup.cfg or setup.py (for the oldest Python it supports)."""
+    nearest = setup = None
     for d in (directory, *directory.parents):
         candidate = d / "pyproject.toml"
         if candidate.is_file():
             if _has_table(candidate):
                 return candidate
             nearest = nearest or candidate
-    return nearest
+        if setup is None:
+            setup = next((d / n for n in _SETUP_FILES if (d / n).is_file()), None)
+    return nearest or setup
 
 
 @lru_cache(maxsize=None)
 def settings_for_config(config: Optional[Path], cwd: Path) -> Settings:
     if config is None:
         return Settings(root=cwd)
+    if config.name != "pyproject.toml":  # a setup.cfg / setup.py: only its Python floor
+        s = Settings(root=cwd)
+        s.target_version, s.target_version_source = setup_python_floor(config.parent)
+        return s
     return settings_from_file(config)
 
 

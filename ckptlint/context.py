@@ -111,6 +111,24 @@ class FileContext:
     def offset(self, loc: Location) -> int:
         return self.lines.offset(loc)
 
+    def value_end(self, expr: cst.CSTNode) -> int:
+        """The offset just after `expr` with its own closing parentheses: `(a if b else c)`
+        ends after the `)`, where a node's position ends before it."""
+        pos = self.offset(self.end(expr))
+        for _ in getattr(expr, "rpar", ()):
+            while pos < len(self.text):
+                c = self.text[pos]
+                if c == "#":
+                    while pos < len(self.text) and self.text[pos] not in "\r\n":
+                        pos += 1
+                elif c in " \t\r\n\\\x0c":
+                    pos += 1
+                else:
+                    break
+            if self.text.startswith(")", pos):
+                pos += 1
+        return pos
+
     # --- edits ------------------------------------------------------------------------------------
     def insert_at(self, offset: int, content: str) -> Edit:
         loc = self.lines.location(offset)
@@ -123,19 +141,78 @@ class FileContext:
         return Edit(self.lines.location(start), self.lines.location(end), "")
 
     def add_keyword(self, call: cst.Call, keyword: str) -> Edit:
-        """Insert `keyword=value` ruff-style: right after the last argument, so a trailing
-        comma stays trailing; into empty parentheses when there is none."""
-        if call.args:
-            return self.insert_at(self.offset(self.end(call.args[-1].value)), f", {keyword}")
-        close = self.offset(self.end(call)) - 1
-        return self.insert_at(close, keyword)
+        """Insert `keyword=value` ruff-style, after the last argument (a trailing comma stays
+        trailing), in the call's own layout: on a line of its own when every argument has one,
+        on a new line aligned with the first argument when the line would grow past the
+        project's line length; into empty parentheses when there is none."""
+        if not call.args:
+            return self.insert_at(self.offset(self.end(call)) - 1, keyword)
+        last = call.args[-1]
+        end = self.value_end(last.value)
+        if self._one_per_line(call):
+            indent = self._indent_at(self.start(last))
+            if isinstance(last.comma, cst.Comma):  # after the comma and any comment
+                line_end = self.offset(self.end(last.comma))
+                while line_end < len(self.text) and self.text[line_end] not in "\r\n":
+                    line_end += 1
+                return self.insert_at(line_end, f"{self.lines.newline(self.start(last).row)}{indent}{keyword},")
+            return self.insert_at(end, f",{self.lines.newline(self.start(last).row)}{indent}{keyword}")
+        at = self.lines.location(end)
+        limit = getattr(self.settings, "line_length", None)
+        first = self.start(call.args[0])
+        aligned = first.row == self.end(call.func).row  # `f(a,` then `  b)`: align with `a`
+        if limit and aligned and len(self.lines.line(at.row).rstrip("\r\n")) + len(keyword) + 2 > limit:
+            return self.insert_at(end, f",{self.lines.newline(at.row)}{' ' * (first.column - 1)}{keyword}")
+        return self.insert_at(end, f", {keyword}")
+
+    def _one_per_line(self, call: cst.Call) -> bool:
+        """`f(\n    a,\n    b=1,\n)`: each argument starts a line below the parenthesis, and
+        the closing parenthesis has a line of its own."""
+        rows = [self.start(a).row for a in call.args]
+        closing = self.end(call).row
+        return (rows[0] > self.end(call.func).row and closing > self.end(call.args[-1]).row
+                and len(set(rows)) == len(rows) and all(
+                    self.lines.line(r)[: self.start(a).column - 1].strip() == "" for r, a in zip(rows, call.args)))
+
+    def _indent_at(self, loc: Location) -> str:
+        return self.lines.line(loc.row)[: loc.column - 1]
+
+    def quoted(self, value: str, near: Optional[cst.CSTNode] = None) -> str:
+        """A string literal for `value` in the quotes the code around uses: those of the other
+        strings of `near` (a call), else the file's usual ones; double quotes when unsure."""
+        def style(strings) -> Optional[str]:
+            counts = {"'": 0, '"': 0}
+            for s in strings:
+                q = s.quote if isinstance(s, cst.SimpleString) else None
+                if q in counts:
+                    counts[q] += 1
+            if counts["'"] == counts['"']:
+                return None
+            return "'" if counts["'"] > counts['"'] else '"'
+
+        found = None
+        if near is not None:
+            found = style(n for n in self.nodes(cst.SimpleString) if self._within(n, near))
+        if found is None:
+            found = style(self.nodes(cst.SimpleString)) or '"'
+        return f"{found}{value}{found}"
+
+    def _within(self, node, outer) -> bool:
+        p = node
+        for _ in range(64):
+            if p is None:
+                return False
+            if p is outer:
+                return True
+            p = self.parent(p)
+        return False
 
     def remove_arg(self, call: cst.Call, arg: cst.Arg) -> Edit:
         args = list(call.args)
         i = args.index(arg)
         if len(args) == 1:
             start = self.offset(self.start(arg))
-            end = self.offset(self.end(arg.value))
+            end = self.value_end(arg.value)
             # also swallow a trailing comma and spaces before `)`
             rest = self.text[end:]
             stripped = rest.lstrip(" \t")
@@ -144,7 +221,7 @@ class FileContext:
             return self.delete_span(start, end)
         if i < len(args) - 1:
             return self.delete_span(self.offset(self.start(arg)), self.offset(self.start(args[i + 1])))
-        return self.delete_span(self.offset(self.end(args[i - 1].value)), self.offset(self.end(arg.value)))
+        return self.delete_span(self.value_end(args[i - 1].value), self.value_end(arg.value))
 
     # --- reporting ------------------------------------------------------------------------------
     def report(

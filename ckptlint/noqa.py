@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set
 
+from ckptlint.source import split_lines
+
 _CODE_LIST = r"(?P<codes>[A-Za-z]+[0-9]+(?:[\s,]+[A-Za-z]+[0-9]+)*)"
 LINE_NOQA = re.compile(r"#\s*noqa(?::\s*" + _CODE_LIST + r")?", re.IGNORECASE)
 FILE_NOQA = re.compile(r"^\s*#\s*ckptlint\s*:\s*noqa(?:\s*:\s*" + _CODE_LIST + r")?\s*$", re.IGNORECASE | re.MULTILINE)
@@ -45,7 +47,7 @@ def parse(text: str) -> Suppressions:
             s.file_all = True
         else:
             s.file_codes |= codes
-    for row, line in enumerate(text.splitlines(), start=1):
+    for row, line in enumerate(split_lines(text), start=1):
         if "#" not in line:
             continue
         m = LINE_NOQA.search(line)

@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Set, Tuple
 
 from ckptlint import noqa
 from ckptlint.diagnostic import SAFE, Diagnostic, Edit, Fix, Location
-from ckptlint.source import LineIndex
+from ckptlint.source import LineIndex, split_lines
 
 UNUSED_NOQA = "CKPT900"
 _OURS = re.compile(r"^CKPT\d+$")
@@ -83,7 +83,8 @@ def _unsafe_rows(text: str) -> Set[int]:
     fstring_end = getattr(tokenize, "FSTRING_END", None)
     opened: List[int] = []
     try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        # newline="": rows end at \r too, as everywhere else
+        for tok in tokenize.generate_tokens(io.StringIO(text, newline="").readline):
             if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
                 rows.update(range(tok.start[0], tok.end[0]))
             elif fstring_start is not None and tok.type == fstring_start:
@@ -92,7 +93,7 @@ def _unsafe_rows(text: str) -> Set[int]:
                 rows.update(range(opened.pop(), tok.end[0]))
     except (tokenize.TokenError, SyntaxError, IndentationError):
         pass
-    for row, line in enumerate(text.splitlines(), start=1):
+    for row, line in enumerate(split_lines(text), start=1):
         if line.rstrip().endswith("\\"):
             rows.add(row)
     return rows
@@ -109,7 +110,7 @@ def add_noqa(text: str, diagnostics: Iterable[Diagnostic]) -> Tuple[str, int, Li
     if not wanted:
         return text, 0, []
     unsafe = _unsafe_rows(text)
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text, keepends=True)
     count, skipped = 0, []
     for row, codes in sorted(wanted.items()):
         if row > len(lines):

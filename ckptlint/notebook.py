@@ -18,6 +18,7 @@ from typing import List, Optional, Tuple
 from ckptlint.diagnostic import Diagnostic, Edit, Fix, Location
 from ckptlint.linter import _syntax_error as linter_syntax_error
 from ckptlint.linter import check_text
+from ckptlint.source import split_lines
 
 BOUNDARY = "# ckptlint: cell boundary"
 _MASK = re.compile(r"  # ckptlint-mask-(\d+)$")
@@ -54,7 +55,7 @@ def _source(cell: dict) -> Tuple[str, bool]:
 
 
 def _mask(cell: Cell) -> None:
-    lines = cell.original.splitlines()
+    lines = split_lines(cell.original)
     if lines and lines[0].lstrip().startswith("%%"):
         name = lines[0].lstrip()[2:].split(" ", 1)[0]
         if name not in _PYTHON_CELL_MAGICS:
@@ -182,7 +183,7 @@ def to_cells(nb: Notebook, diagnostics: List[Diagnostic], path: str) -> List[Dia
 # --- writing back -------------------------------------------------------------------------------
 def _unmask(text: str, cell: Cell) -> str:
     lines = []
-    for line in text.splitlines(keepends=True):
+    for line in split_lines(text, keepends=True):
         body = line.rstrip("\r\n")
         m = _MASK.search(body)
         if m and int(m.group(1)) < len(cell.masks):

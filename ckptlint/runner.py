@@ -89,6 +89,8 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     cache = _open_cache(options, settings_for, cwd)
     project_stamps = ProjectStamps(time.time_ns())
     results: List[Optional[list]] = [None] * len(found.files)  # diagnostics per file, in order
+    consulted: List[list] = [[] for _ in found.files]  # project index keys each result used
+    all_tasks: List[Task] = []
     tasks, slots = [], []
     module_names = _ModuleNames()
     for i, path in enumerate(found.files):
@@ -101,9 +103,10 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
             task.size = st.st_size
         except OSError:
             st = None
+        all_tasks.append(task)
         hit = _cached(cache, task, st, fix, options.unsafe_fixes, project_stamps)
         if hit is not None:
-            results[i] = hit
+            results[i], consulted[i] = hit
         else:
             tasks.append(task)
             slots.append(i)
@@ -117,8 +120,10 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     jobs = options.jobs or default_jobs()
     outcomes = lint_all(tasks, jobs, fix, options.unsafe_fixes, advance, hashing=cache is not None,
                         lint=lint_path)
+    written = []
     for i, task, (result, digest, st, deps) in zip(slots, tasks, outcomes):
         results[i] = result.diagnostics
+        consulted[i] = deps
         if cache is not None and digest is not None and _cacheable(result, fix, options.unsafe_fixes):
             stamps = {key: project_stamps.stamp(key) for key in deps}
             if None not in stamps.values():  # else a project file changed during the run
@@ -133,12 +138,36 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
             refused = write_fixed(task.path, result)
             if refused is not None:
                 results[i] = result.diagnostics + [refused]
+            else:
+                written.append(task.module_name)
+    if written:
+        _recheck_across_files(all_tasks, results, consulted, written, jobs)
     if cache is not None:
         cache.save()
     for diags in results:
         out.diagnostics.extend(diags)
     out.codes = sorted(codes_seen) if codes_seen else _default_codes(settings_for, cwd)
     return out
+
+
+def _recheck_across_files(tasks: List[Task], results: list, consulted: List[list], written: List[str],
+                          jobs: int) -> None:
+    """Lint again the files whose results looked at other project files, now that fixes have
+    rewritten some: a CKPT010 about a save site that a CKPT001 fix just changed in another
+    file is gone, and a report must not show it. Results that consulted only modules none of
+    the rewritten files define stay as they are."""
+    changed = set(written)
+    again = [i for i, keys in enumerate(consulted) if any(
+        k.startswith("tree\0") or (k.startswith("module\0") and k.rsplit("\0", 1)[-1] in changed) for k in keys)]
+    if not again:
+        return
+    from ckptlint.analysis import project
+
+    project.clear()  # its entries were read before the fixes
+    redo = [tasks[i] for i in again]
+    for i, (result, _, _, _) in zip(again, lint_all(redo, jobs, False, False, None, hashing=False, lint=lint_path)):
+        if not any(d.code == FIX_ERROR[0] for d in results[i]):
+            results[i] = result.diagnostics
 
 
 def _default_codes(settings_for, cwd: Path) -> List[str]:
@@ -190,8 +219,9 @@ def _open_cache(options: Options, settings_for, cwd: Path):
     return Cache(resolve_cache_dir(options.cache_dir, base, cwd))
 
 
-def _cached(cache, task: Task, st, fix: bool, unsafe_fixes: bool, project_stamps) -> Optional[list]:
-    """The file's diagnostics from the cache, or None to lint it."""
+def _cached(cache, task: Task, st, fix: bool, unsafe_fixes: bool, project_stamps) -> Optional[tuple]:
+    """(The file's diagnostics, the project keys they depend on) from the cache, or None to
+    lint it."""
     if cache is None or st is None or not stat.S_ISREG(st.st_mode):
         return None
     name = os.path.abspath(task.path)
@@ -208,4 +238,4 @@ def _cached(cache, task: Task, st, fix: bool, unsafe_fixes: bool, project_stamps
     diags = [load_diagnostic(v, name) for v in entry["diagnostics"]]
     if fix and any(d.fix is not None and d.fix.applies(unsafe_fixes) for d in diags):
         return None  # something to fix: lint it for real
-    return diags
+    return diags, list((entry.get("extra") or {}).get("project") or {})

@@ -12,13 +12,32 @@ def _matches(selector: str, code: str) -> bool:
     return selector == "ALL" or code.startswith(selector)
 
 
+# An opt-in rule (`default_enabled = False`) is switched on only by a selector at least this
+# long that matches it: its code or its group (`CKPT05`), or by `ALL`. A broad prefix (`CKPT`,
+# `CKPT0`) selects the default rules only, so that it does not turn on noisier checks.
+OPT_IN_PREFIX = len("CKPT05")
+
+
 def _enables(selector: str, code: str) -> bool:
-    """Opt-in rules need a selector that names their group (`CKPT05`) or themselves;
-    `ALL` or `CKPT` alone do not switch them on."""
     if not _matches(selector, code):
         return False
     rule = all_rules()[code]
-    return rule.default_enabled or len(selector) >= 6
+    return rule.default_enabled or selector == "ALL" or len(selector) >= OPT_IN_PREFIX
+
+
+def opt_in_note(selectors: Iterable[str], ignore: Iterable[str] = ()) -> Optional[str]:
+    """What to tell a user whose selectors match opt-in rules without switching them on
+    (`--select CKPT`), or None."""
+    sels = [s.strip().upper() for s in selectors if s.strip()]
+    ignored = [s.strip().upper() for s in ignore if s.strip()]
+    left = [c for c, r in all_rules().items()
+            if not r.default_enabled and any(_matches(s, c) for s in sels)
+            and not any(_enables(s, c) for s in sels) and not any(_matches(s, c) for s in ignored)]
+    if not left:
+        return None
+    groups = sorted({c[:OPT_IN_PREFIX] for c in left})
+    return (f"note: {', '.join(sels)} leaves out the opt-in rules {', '.join(left)}; select them "
+            f"by code, by group ({', '.join(f'`{g}`' for g in groups)}), or with `ALL`")
 
 
 def check_selectors(selectors: Iterable[str], source=None, key: str = "select") -> List[str]:

@@ -69,6 +69,18 @@ def decode(data: bytes) -> SourceFile:
     return SourceFile(text=text, encoding=encoding, bom=bom, data=data)
 
 
+def split_lines(text: str, keepends: bool = False) -> List[str]:
+    """The lines of `text` split where rows are counted everywhere (at \\n, \\r\\n and \\r);
+    not `str.splitlines`, which also splits at a form feed or U+2028 and so shifts rows."""
+    lines = _NEWLINE.split(text) if not keepends else [m.group(0) for m in _LINE.finditer(text)]
+    if not keepends and lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
 class LineIndex:
     """Offsets (code points into the text) <-> 1-based rows and columns."""
 
@@ -89,6 +101,15 @@ class LineIndex:
         start = self.starts[row - 1]
         end = self.starts[row] if row < len(self.starts) else len(self.text)
         return self.text[start:end]
+
+    def newline(self, row: int) -> str:
+        """The line ending of `row` (of the first line that has one when it has none)."""
+        line = self.line(row)
+        ending = line[len(line.rstrip("\r\n")):]
+        if ending:
+            return ending
+        m = _NEWLINE.search(self.text)
+        return m.group(0) if m else "\n"
 
     @property
     def rows(self) -> int:

@@ -107,6 +107,58 @@ def test_bad_options_exit_2(tmp_path, args):
     assert "Traceback" not in proc.stderr and "error" in proc.stderr
 
 
+def test_unknown_option_shows_the_usage_of_its_command(tmp_path):
+    proc = run_cli("check", "--frobnicate", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: ckptlint check ")
+    assert "unrecognized arguments: --frobnicate" in proc.stderr
+    proc = run_cli("rule", "--frobnicate", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith("usage: ckptlint rule ")
+
+
+def test_mistyped_command_is_not_linted_as_a_path(tmp_path):
+    write(tmp_path / "bad.py", BAD)
+    proc = run_cli("chekc", "bad.py", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "`chekc` is neither a command" in proc.stderr and "did you mean `ckptlint check`" in proc.stderr
+    proc = run_cli("frob", cwd=tmp_path)
+    assert proc.returncode == 2 and "`frob` is neither a command" in proc.stderr
+    # a folder or file of that name is linted, and a missing file is still a missing path
+    write(tmp_path / "frob" / "m.py", BAD)
+    assert run_cli("frob", cwd=tmp_path).returncode == 1
+    proc = run_cli("gone.py", cwd=tmp_path)
+    assert proc.returncode == 1 and "E902 No such file or directory" in proc.stdout
+
+
+def test_concise_is_gone_with_a_reason(tmp_path):
+    write(tmp_path / "bad.py", BAD)
+    proc = run_cli("bad.py", "--output-format", "concise", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "`text` (the default) is ruff's concise form" in proc.stderr
+
+
+def test_select_all_includes_opt_in_rules(tmp_path):
+    write(tmp_path / "t.py", "import torch\nfor epoch in range(3):\n    torch.save(model.state_dict(), 'last.pt')\n")
+    proc, data = run_json("t.py", "--select", "ALL", cwd=tmp_path)
+    assert "CKPT052" in {d["code"] for d in data}
+    assert "note:" not in proc.stderr
+    # a broad prefix selects the default rules only, and says what it left out
+    proc, data = run_json("t.py", "--select", "CKPT", cwd=tmp_path)
+    assert "CKPT052" not in {d["code"] for d in data}
+    assert "note: CKPT leaves out the opt-in rules CKPT050, CKPT051, CKPT052, CKPT053, CKPT900" in proc.stderr
+    assert "`CKPT05`" in proc.stderr
+    proc, data = run_json("t.py", "--select", "CKPT05", cwd=tmp_path)
+    assert {d["code"] for d in data} == {"CKPT052"} and "note:" not in proc.stderr
+    proc = run_cli("t.py", "--select", "CKPT", "--extend-select", "CKPT05,CKPT900", cwd=tmp_path)
+    assert "note:" not in proc.stderr
+
+
+def test_rule_listing_says_how_opt_in_rules_are_selected():
+    out = run_cli("rule", "--all").stdout
+    assert "CKPT052" in out and "(opt-in)" in out
+    assert "names its code or its group (`CKPT05`), or is `ALL`" in out
+
+
 def test_noqa(tmp_path):
     write(tmp_path / "n.py", """\
         import torch
@@ -158,12 +210,12 @@ def test_fix_and_idempotence(tmp_path):
     assert "Found 4 errors (2 fixed, 2 remaining)." in proc.stdout
     assert f.read_text() == textwrap.dedent("""\
         import torch
-        model.load_state_dict(torch.load('m.pt', weights_only=True, map_location="cpu"))
+        model.load_state_dict(torch.load('m.pt', weights_only=True, map_location='cpu'))
         torch.save(sd, 'm.pt')
         x = torch.load(p)
         """)
     proc = run_cli("t.py", "--fix", "--unsafe-fixes", "--show-fixes", cwd=tmp_path)
-    assert "x = torch.load(p, weights_only=True, map_location=\"cpu\")" in f.read_text()
+    assert "x = torch.load(p, weights_only=True, map_location='cpu')" in f.read_text()  # the file's quotes
     assert proc.returncode == 0, proc.stdout
     assert "CKPT002 (load-without-weights-only)" in proc.stdout
     after = f.read_bytes()

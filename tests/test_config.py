@@ -41,6 +41,14 @@ def test_config_errors_exit_2_naming_file_and_key(tmp_path, body, needle):
     assert run_cli("a.py", "--exit-zero", cwd=tmp_path).returncode == 2
 
 
+def test_non_positive_max_file_size_names_what_is_wrong(tmp_path):
+    write(tmp_path / "pyproject.toml", "[tool.ckptlint]\nmax-file-size = -1\n")
+    write(tmp_path / "a.py", BAD)
+    proc = run_cli("a.py", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "must be a positive integer, got int -1" in proc.stderr
+
+
 def test_nearest_pyproject_per_path_whatever_the_cwd(tmp_path):
     write(tmp_path / "proj_a/pyproject.toml", "[tool.ckptlint]\nignore = ['CKPT004']\n")
     write(tmp_path / "proj_a/src/x.py", BAD)

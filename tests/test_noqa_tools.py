@@ -92,3 +92,26 @@ def test_rule_docs_for_unused_noqa():
     proc = run_cli("rule", "CKPT900")
     assert proc.returncode == 0
     assert "# unused-noqa (CKPT900)" in proc.stdout and "--extend-select CKPT900" in proc.stdout
+
+
+def test_noqa_rows_count_lines_as_findings_do(tmp_path):
+    """A form feed or U+2028 inside a line is not a line break for Python, LibCST or the
+    diagnostics' rows: `# noqa` and `--add-noqa` count rows the same way."""
+    source = (
+        "import torch\n"
+        "\x0c\n"  # a page break, as some old projects have between sections
+        "note = 'a\u2028b'\n"
+        "a = torch.load('m.pt', map_location='cpu')  # noqa: CKPT002\n"
+        "b = torch.load('m.pt', map_location='cpu')\n"
+    )
+    _, diags, _ = check(source, ["CKPT002"])
+    assert [d.location.row for d in diags] == [5]
+    f = tmp_path / "t.py"
+    f.write_text(source, encoding="utf-8", newline="")
+    proc = run_cli("check", "--add-noqa", "--select", "CKPT002", "t.py", cwd=tmp_path)
+    assert "Added 1 noqa directive." in proc.stderr
+    lines = f.read_text(encoding="utf-8").split("\n")
+    assert lines[4] == "b = torch.load('m.pt', map_location='cpu')  # noqa: CKPT002"
+    assert lines[2] == "note = 'a\u2028b'"
+    _, left = run_json("check", "--select", "CKPT002", "t.py", cwd=tmp_path)
+    assert left == []

@@ -30,7 +30,9 @@ def test_file_without_triggers_imports_nothing_heavy(tmp_path):
 
 
 def test_cache_hit_imports_nothing_heavy(tmp_path):
-    (tmp_path / "bad.py").write_text("import torch\nsd = torch.load('m.pt')\n")
+    # a path no other file can save: a literal one would make the result depend on every
+    # file of the folder, whose fresh mtimes (< 2 s) are not cached
+    (tmp_path / "bad.py").write_text("import torch\nsd = torch.load(path)\n")
     cold = _imported("check", "bad.py", cwd=tmp_path)
     assert "libcst" in {m.split(".")[0] for m in cold}  # the test can see the import
     warm = _imported("check", "bad.py", cwd=tmp_path)

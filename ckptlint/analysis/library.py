@@ -21,6 +21,9 @@ WRAPPER_NAMES = {
     "compile": "`torch.compile`",
 }
 
+# Functions that return the model inside a wrapper (`de_parallel(model)`)
+UNWRAP_FUNCS = frozenset(["unwrap_model", "de_parallel", "extract_model_from_parallel", "get_unwrapped_model"])
+
 # torch.nn names that are not modules
 _NN_NOT_MODULES = frozenset(["Parameter", "UninitializedParameter", "UninitializedBuffer", "Buffer"])
 

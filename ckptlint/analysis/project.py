@@ -16,11 +16,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import stat
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ckptlint.analysis.qnames import canonical
 from ckptlint.analysis.library import library_class_kind
+from ckptlint.analysis.sites import describe_value
 from ckptlint.analysis.sites import dotted as _dotted
 from ckptlint.files import module_name_for as _module_name
 
@@ -110,12 +112,13 @@ def absolute(module: str, is_package: bool, level: int, name: Optional[str]) -> 
 class _Summary:
     """What one file contributes to the index."""
 
-    def __init__(self, tree: ast.Module, module: str, is_package: bool, path: str, sites: bool = True):
+    def __init__(self, tree: ast.Module, module: str, is_package: bool, path: str, sites: bool = True,
+                 text: Optional[str] = None):
         self.module = module
         self.is_package = is_package
         self.entry: Dict[str, object] = {
-            "path": path, "classes": {}, "imports": {}, "stars": [], "constants": {},
-            "saves": [], "loads": [],
+            "path": path, "classes": {}, "attrs": {}, "imports": {}, "stars": [], "constants": {},
+            "saves": [], "loads": [], "module_entries": [],
         }
         self._collect_imports(tree)
         self._collect_classes(tree)
@@ -123,7 +126,8 @@ class _Summary:
         if sites:
             from ckptlint.analysis.sites import collect_sites
 
-            self.entry["saves"], self.entry["loads"] = collect_sites(tree, self.qualify)
+            self.entry["saves"], self.entry["loads"], self.entry["module_entries"] = collect_sites(
+                tree, self.qualify, text)
 
     def _collect_imports(self, tree) -> None:
         imports = self.entry["imports"]
@@ -160,6 +164,26 @@ class _Summary:
             for cls in _classes_in(node):
                 bases = [self.qualify(_dotted(b)) or "?" for b in cls.bases]
                 classes.setdefault(cls.name, bases)
+                attrs = self._self_attrs(cls)
+                if attrs:
+                    self.entry["attrs"].setdefault(cls.name, attrs)
+
+    def _self_attrs(self, cls: ast.ClassDef) -> Dict[str, list]:
+        """{attr: [what each `self.attr = value` in a method sets, ...]} (sites.describe_value)."""
+        out: Dict[str, list] = {}
+        for fn in cls.body:
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not fn.args.args:
+                continue
+            me = fn.args.args[0].arg
+            for node in ast.walk(fn):
+                if not isinstance(node, ast.Assign):
+                    continue
+                for t in node.targets:
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == me:
+                        what = describe_value(node.value, self.qualify)
+                        if what is not None:
+                            out.setdefault(t.attr, []).append(what)
+        return out
 
     def _collect_constants(self, tree) -> None:
         from ckptlint.analysis.sites import path_key
@@ -197,7 +221,7 @@ def summarise(text: str, module: str, is_package: bool, path: str, tree=None,
     try:
         # only files that mention torch can save or load with it
         sites = sites and "torch" in text and ("save" in text or "load" in text)
-        entry = _Summary(tree, module, is_package, path, sites).entry
+        entry = _Summary(tree, module, is_package, path, sites, text).entry
     except RecursionError:
         return None
     entry["hash"] = text_hash(text)  # lets a cache tell an unchanged file
@@ -222,13 +246,14 @@ class Tree:
         for file, name in walk_modules(root, whole):
             self.modules.setdefault(name, []).append(file)
         self._entries: Dict[Path, Optional[dict]] = {}
-        self._may_save: Dict[Path, bool] = {}
+        self._words: Dict[Path, Tuple[bool, bool]] = {}  # (may save, may load)
         self._with_sites: set = set()
 
     def _read(self, file: Path) -> Optional[str]:
         try:
-            if file.stat().st_size > MAX_FILE_SIZE:
-                return None
+            st = file.stat()
+            if st.st_size > MAX_FILE_SIZE or not stat.S_ISREG(st.st_mode):
+                return None  # a FIFO named x.py would block the read
             return file.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
@@ -254,20 +279,22 @@ class Tree:
                 out.append(entry)
         return out
 
-    def saving_entries(self) -> List[Tuple[str, dict]]:
-        """(module, entry) of every file whose text could hold a `torch.save`, in a fixed
-        order. The result depends on every file of the tree."""
+    def site_entries(self, kind: str = "saves") -> List[Tuple[str, dict]]:
+        """(module, entry) of every file that has `torch.save` sites (kind "saves") or
+        `torch.load` sites ("loads"), in a fixed order. Depends on every file of the tree."""
         USED.append(dep_key("tree", self.key))
+        want = 0 if kind == "saves" else 1
         out = []
         for module in sorted(self.modules):
             for file in self.modules[module]:
-                if file not in self._may_save:
-                    text = self._read(file)
-                    self._may_save[file] = bool(text) and "torch" in text and "save" in text
-                    if self._may_save[file]:
-                        self.entry_of(file, module, text, sites=True)
-                entry = self._entries.get(file) if self._may_save[file] else None
-                if entry is not None and entry["saves"]:
+                text = None
+                if file not in self._words:
+                    text = self._read(file) or ""
+                    self._words[file] = ("torch" in text and "save" in text, "torch" in text and "load" in text)
+                if not self._words[file][want]:
+                    continue  # not read for the other kind either until it is asked for
+                entry = self.entry_of(file, module, text, sites=True)
+                if entry is not None and entry[kind]:
                     out.append((module, entry))
         return out
 
@@ -342,12 +369,12 @@ class ProjectView:
             return near[0] if len(near) == 1 else None
         return None
 
-    def entries(self) -> List[Tuple[str, dict]]:
-        """(module, entry) of every file that could save a checkpoint (the linted file's from
-        its text), in a fixed order."""
+    def entries(self, kind: str = "saves") -> List[Tuple[str, dict]]:
+        """(module, entry) of every file that could save a checkpoint (kind "saves") or load
+        one ("loads"), the linted file's from its text, in a fixed order."""
         out = []
         seen_current = False
-        for name, e in (self.tree.saving_entries() if self.tree is not None else []):
+        for name, e in (self.tree.site_entries(kind) if self.tree is not None else []):
             if e["path"] == self.rel_path and self.current is not None:
                 if not seen_current:
                     out.append((self.module, self.current))
@@ -410,6 +437,44 @@ class ProjectView:
         if all(k == "other" for k in kinds) or all(b in ("object", "builtins.object") for b in bases):
             return "other"
         return None
+
+    def chain_kind(self, class_qname: str, chain) -> Optional[str]:
+        """"module" when `obj.a.b` of an instance of the class holds one: each attribute but
+        the last set to an instance of one project class, the last to a module."""
+        for attr in chain[:-1]:
+            found = self.find(canonical(class_qname), self.rel_path)
+            if found is None:
+                return None
+            _, name, entry = found
+            sets = (entry.get("attrs") or {}).get(name, {}).get(attr) or []
+            classes = {tuple(s) for s in sets}
+            if len(classes) != 1 or sets[0][0] != "call":
+                return None
+            class_qname = sets[0][1]
+        found = self.attr_kind(class_qname, chain[-1]) if chain else None
+        return found[0] if found else None
+
+    def attr_kind(self, class_qname: Optional[str], attr: str, _depth: int = 0) -> Optional[Tuple[str, str]]:
+        """("module", file) when every `self.<attr> = ...` of the project class (or a base
+        of it in the project) sets an nn.Module; None when unknown."""
+        found = self.find(canonical(class_qname), self.rel_path) if class_qname and _depth < 8 else None
+        if found is None:
+            return None
+        _, name, entry = found
+        sets = (entry.get("attrs") or {}).get(name, {}).get(attr)
+        if not sets:
+            for base in entry["classes"].get(name) or ():
+                inherited = self.attr_kind(base, attr, _depth + 1)
+                if inherited is not None:
+                    return inherited
+            return None
+        for what in sets:
+            if what[0] == "module":
+                continue
+            if what[0] == "call" and self.class_kind(what[1], entry["path"]) == "module":
+                continue
+            return None
+        return "module", entry["path"]
 
     def defined_in(self, qname: Optional[str]) -> Optional[str]:
         """The project file (relative path) that defines `qname`, for messages."""

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 HOLE = "{}"
 _FILE_LIKE = re.compile(r"[\w\-]\.[A-Za-z0-9]{1,12}$")
 _MODULE_USES = frozenset(["eval", "train", "parameters", "named_parameters", "modules", "forward", "children", "named_modules"])
-_SAME_VALUE = frozenset(["to", "cuda", "cpu", "eval", "train", "half", "float", "double"])
+SAME_VALUE = frozenset(["to", "cuda", "cpu", "eval", "train", "half", "float", "double"])
 
 
 def path_key(node, local: Dict[str, ast.AST], qualify: Callable, _depth: int = 0):
@@ -97,6 +97,61 @@ def dotted(node) -> Optional[str]:
     return ".".join(reversed(parts))
 
 
+def describe_value(expr, qualify: Callable, local: Optional[Dict[str, ast.AST]] = None, depth: int = 0,
+                   owner: Optional[Callable[[str], Optional[str]]] = None):
+    """What an expression holds, as far as one file's `ast` tells: ["state_dict"], ["module"]
+    (unwrapped from a wrapper: `x.module`, `de_parallel(m)`), ["call", qualified name] (a
+    class the project index can look up), ["attrs", class, [attr, ...]] (`self.ema.ema`, or
+    `ema.ema` with `ema = ModelEMA(m)`: `owner` names the class of `self`), ["?"]; None for
+    `None` (a placeholder). Methods a module returns itself from (`.half()`, `.eval()`) and
+    `deepcopy` are seen through, and names through `local` (simple assignments before the use)."""
+    from ckptlint.analysis.library import UNWRAP_FUNCS
+
+    if isinstance(expr, ast.Constant) and expr.value is None:
+        return None
+    if depth > 6:
+        return ["?"]
+    chain = []
+    root = expr
+    while isinstance(root, ast.Attribute) and root.attr != "module":
+        chain.append(root.attr)
+        root = root.value
+    if chain and isinstance(root, ast.Name):
+        bound = (local or {}).get(root.id)
+        cls = qualify(dotted(bound.func)) if isinstance(bound, ast.Call) else (owner(root.id) if owner else None)
+        if cls:
+            return ["attrs", cls, list(reversed(chain))]
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        if isinstance(func, ast.Attribute) and func.attr == "state_dict":
+            return ["state_dict"]
+        if isinstance(func, ast.Attribute) and func.attr in SAME_VALUE:
+            return describe_value(func.value, qualify, local, depth + 1, owner)
+        name = qualify(dotted(func))
+        if name == "copy.deepcopy" and expr.args:
+            return describe_value(expr.args[0], qualify, local, depth + 1, owner)
+        if (name or "").rsplit(".", 1)[-1] in UNWRAP_FUNCS:
+            return ["module"]
+        return ["call", name] if name else ["?"]
+    if isinstance(expr, ast.Attribute) and expr.attr == "module":
+        return ["module"]
+    if isinstance(expr, ast.Name) and local and expr.id in local:
+        rest = {k: v for k, v in local.items() if k != expr.id}
+        return describe_value(local[expr.id], qualify, rest, depth + 1, owner)
+    return ["?"]
+
+
+# Entries that, holding a bare name, hold the run's configuration object (an argparse
+# Namespace, a config class): `weights_only=True` refuses them. `vars(args)` is a dict.
+_CONFIG_KEYS = frozenset(["args", "opt", "cfg", "config", "hparams", "hyper_parameters", "hyperparameters"])
+
+
+def _config_object(key: str, value, text: Optional[str]) -> Optional[list]:
+    if key in _CONFIG_KEYS and isinstance(value, (ast.Name, ast.Attribute)):
+        return ["object", (ast.get_source_segment(text, value) if text else None) or ast.unparse(value)]
+    return None
+
+
 def _arg(call: ast.Call, index: int, name: str):
     for k in call.keywords:
         if k.arg == name:
@@ -108,19 +163,24 @@ def _arg(call: ast.Call, index: int, name: str):
 
 
 class _Sites:
-    def __init__(self, tree, qualify):
+    def __init__(self, tree, qualify, text: Optional[str] = None):
         self.qualify = qualify
+        self.text = text
         self.parents: Dict[ast.AST, ast.AST] = {}
+        calls, entries = [], []  # one walk: calls, and subscripts / `.get(...)` for module_entries
         for node in ast.walk(tree):
             for child in ast.iter_child_nodes(node):
                 self.parents[child] = node
+            if isinstance(node, ast.Call):
+                calls.append(node)
+                if isinstance(node.func, ast.Attribute) and node.args:
+                    entries.append(node)
+            elif isinstance(node, ast.Subscript):
+                entries.append(node)
         self.saves: List[dict] = []
         self.loads: List[dict] = []
         per_line: Dict[int, int] = {}
-        calls = sorted(
-            (n for n in ast.walk(tree) if isinstance(n, ast.Call)),
-            key=lambda n: (n.lineno, n.col_offset),
-        )
+        calls.sort(key=lambda n: (n.lineno, n.col_offset))
         for call in calls:
             name = qualify(dotted(call.func))
             if name not in ("torch.save", "torch.load"):
@@ -131,6 +191,9 @@ class _Sites:
                 self._save(call, ordinal)
             else:
                 self._load(call, ordinal)
+        from ckptlint.analysis.contents import module_entries
+
+        self.module_entries = module_entries(self, entries)
 
     def scope_of(self, node):
         p = self.parents.get(node)
@@ -155,6 +218,35 @@ class _Sites:
                     out[n.targets[0].id] = n.value
         return out
 
+    def _set_entries(self, name: str, before) -> List[tuple]:
+        """(key node, value) of `name["k"] = value` in the scope of `before`, above it."""
+        scope = self.scope_of(before)
+        out = []
+        for n in ast.walk(scope):
+            if (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Subscript)
+                    and isinstance(n.targets[0].value, ast.Name) and n.targets[0].value.id == name
+                    and n.lineno < before.lineno and self.scope_of(n) is scope):
+                out.append((n.targets[0].slice, n.value))
+        return sorted(out, key=lambda kv: (kv[1].lineno, kv[1].col_offset))
+
+    def class_of_self(self, node, name: str) -> Optional[str]:
+        """The qualified name of the class whose method `node` is in, when `name` is that
+        method's first parameter (`self`)."""
+        fn = self.scope_of(node)
+        cls = self.parents.get(fn) if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+        if isinstance(cls, ast.ClassDef) and fn.args.args and fn.args.args[0].arg == name:
+            return self.qualify(cls.name)
+        return None
+
+    def later_reads(self, name: str, assign) -> List[ast.Name]:
+        """Reads of `name` after `assign`, in the same scope, in source order."""
+        scope = self.scope_of(assign)
+        after = (assign.lineno, assign.col_offset)
+        found = [n for n in ast.walk(scope)
+                 if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+                 and (n.lineno, n.col_offset) > after and self.scope_of(n) is scope]
+        return sorted(found, key=lambda n: (n.lineno, n.col_offset))
+
     def _key(self, expr, node):
         if expr is None:
             return None
@@ -166,37 +258,36 @@ class _Sites:
         return list(key)
 
     def _save(self, call, ordinal) -> None:
+        """Every save: "path" is None unless it can pair; "obj" says what it saves
+        (describe_value), "entries" what each string key of a saved dict literal holds."""
         key = self._key(_arg(call, 1, "f"), call)
-        obj = self._obj(_arg(call, 0, "obj"), call, 0)
-        if key is None or obj is None:
-            return
-        self.saves.append({"line": call.lineno, "ordinal": ordinal, "path": key, "obj": obj})
-
-    def _obj(self, expr, at, depth):
-        if expr is None or depth > 4:
-            return None
-        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
-            if expr.func.attr == "state_dict":
-                return ["state_dict"]
-            if expr.func.attr in _SAME_VALUE:
-                return self._obj(expr.func.value, at, depth + 1)
-        if isinstance(expr, ast.Call):
-            q = self.qualify(dotted(expr.func))
-            return ["call", q] if q else None
-        if isinstance(expr, ast.Attribute) and expr.attr == "module":
-            return ["module"]
-        if isinstance(expr, ast.Name):
-            value = self.locals_before(at).get(expr.id)
-            return self._obj(value, at, depth + 1) if value is not None else None
-        return None
+        expr = _arg(call, 0, "obj")
+        local = self.locals_before(call)
+        pairs = []
+        if isinstance(expr, ast.Name) and isinstance(local.get(expr.id), ast.Dict):
+            pairs = self._set_entries(expr.id, call)  # `ckpt["args"] = args` after the literal
+            expr = local[expr.id]
+        entries = None
+        owner = lambda name: self.class_of_self(call, name)  # noqa: E731
+        if isinstance(expr, ast.Dict):
+            entries = {}
+            for k, v in list(zip(expr.keys, expr.values)) + pairs:
+                if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                    entries[k.value] = _config_object(k.value, v, self.text) or describe_value(
+                        v, self.qualify, local, owner=owner)
+        obj = describe_value(expr, self.qualify, local, owner=owner) if expr is not None else None
+        self.saves.append({"line": call.lineno, "ordinal": ordinal, "path": key, "obj": obj, "entries": entries})
 
     def _load(self, call, ordinal) -> None:
+        """Every load: "path" is None unless it is one that can pair, "expects" is None when
+        its use says nothing; "holds", "module_keys" and "keys" (the entries it reads) are
+        what its uses show (contents.py)."""
+        from ckptlint.analysis.contents import load_contents
+
         key = self._key(_arg(call, 0, "f"), call)
-        if key is None:
-            return
-        expects = self._expects(call)
-        if expects is not None:
-            self.loads.append({"line": call.lineno, "ordinal": ordinal, "path": key, "expects": expects})
+        holds, module_keys, read = load_contents(self, call, self.text)
+        self.loads.append({"line": call.lineno, "ordinal": ordinal, "path": key, "expects": self._expects(call),
+                           "holds": holds, "module_keys": module_keys, "keys": read})
 
     def _expects(self, call) -> Optional[str]:
         parent = self.parents.get(call)
@@ -213,15 +304,11 @@ class _Sites:
         return None
 
     def _use_of(self, name: str, assign) -> Optional[str]:
-        scope = self.scope_of(assign)
-        after = (assign.lineno, assign.col_offset)
         found = []
-        for n in ast.walk(scope):
-            if not isinstance(n, ast.Name) or n.id != name or not isinstance(n.ctx, ast.Load):
-                continue
-            if (n.lineno, n.col_offset) <= after or self.scope_of(n) is not scope:
-                continue
+        for n in self.later_reads(name, assign):
             p = self.parents.get(n)
+            if isinstance(p, ast.Return):
+                continue  # handed to the caller: says nothing here
             if isinstance(p, ast.Call) and p.args and p.args[0] is n and isinstance(p.func, ast.Attribute) \
                     and p.func.attr == "load_state_dict":
                 found.append("state_dict")
@@ -235,6 +322,7 @@ class _Sites:
         return found[0] if len(kinds) == 1 else None
 
 
-def collect_sites(tree, qualify) -> Tuple[List[dict], List[dict]]:
-    s = _Sites(tree, qualify)
-    return s.saves, s.loads
+def collect_sites(tree, qualify, text: Optional[str] = None) -> Tuple[List[dict], List[dict], List[list]]:
+    """(saves, loads, entries used as modules: contents.module_entries) of one file."""
+    s = _Sites(tree, qualify, text)
+    return s.saves, s.loads, s.module_entries

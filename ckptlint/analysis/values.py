@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Tuple
 import libcst as cst
 
 from ckptlint.analysis.calls import method_call, string_value
-from ckptlint.analysis.library import WRAPPER_NAMES, from_pretrained_kind, library_class_kind
+from ckptlint.analysis.library import UNWRAP_FUNCS, WRAPPER_NAMES, from_pretrained_kind, library_class_kind
 from ckptlint.analysis.names import Binding, dotted
 
 from ckptlint.analysis.kinds import (  # noqa: F401 (re-exported)
@@ -37,7 +37,6 @@ _SAME_VALUE = frozenset([
     "to", "cuda", "cpu", "eval", "train", "half", "float", "double", "bfloat16",
     "requires_grad_", "share_memory", "to_empty",
 ])
-_UNWRAP_FUNCS = frozenset(["unwrap_model", "de_parallel", "extract_model_from_parallel", "get_unwrapped_model"])
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,7 @@ class Value:
     line: Optional[int] = None  # where the name was bound
     detail: str = ""  # e.g. "a call of `Net`"; for messages
     elements: Tuple = ()  # dict/list literals: ((element value expr, Value), ...)
+    cls: Optional[str] = None  # an instance of this project class (its attributes can be looked up)
 
     @property
     def is_module(self) -> bool:
@@ -66,10 +66,14 @@ class Value:
 UNKNOWN_VALUE = Value()
 
 
+def _is_none(e) -> bool:
+    return isinstance(e, cst.Name) and e.value == "None"
+
+
 def _with_line(v: Value, line: Optional[int]) -> Value:
     if v.line is not None or line is None:
         return v
-    return Value(v.kind, v.wrapper, v.evidence, line, v.detail, v.elements)
+    return Value(v.kind, v.wrapper, v.evidence, line, v.detail, v.elements, v.cls)
 
 
 class Values:
@@ -102,6 +106,8 @@ class Values:
     # --- evaluation -----------------------------------------------------------------------------
     def _eval(self, e) -> Value:
         if isinstance(e, cst.Name):
+            if e.value in ("None", "True", "False"):
+                return Value(OTHER)
             return self._name(e)
         if isinstance(e, cst.Attribute):
             return self._attribute(e)
@@ -123,6 +129,11 @@ class Values:
                           cst.ConcatenatedString, cst.FormattedString, cst.Comparison)):
             return Value(OTHER)
         if isinstance(e, cst.IfExp):
+            # `ModelEMA(model) if main_process else None`: None is the "not here" case
+            if _is_none(e.orelse):
+                return self.of(e.body)
+            if _is_none(e.body):
+                return self.of(e.orelse)
             return self._either(self.of(e.body), self.of(e.orelse))
         return UNKNOWN_VALUE
 
@@ -155,6 +166,17 @@ class Values:
                 return list(binds), owner  # `{k[7:]: v for k, v in ...}`: the key comes first
             return (before[-1:] if before else []), owner
         return list(binds), owner
+
+    def uses(self, target: cst.Name) -> List[cst.Name]:
+        """The reads of the name `target` binds (`blob` in `f(blob)` after `blob = ...`)."""
+        out = []
+        for use in self.ctx.names_spelled(target.value):
+            if use is target or isinstance(self.names.parent(use), (cst.AssignTarget, cst.Param)):
+                continue
+            binds, _ = self.bindings(use)
+            if any(b.node is target for b in binds):
+                out.append(use)
+        return out
 
     def conditional(self, name: cst.Name) -> bool:
         """Is the binding a use of `name` sees made under a condition the use is not under
@@ -271,7 +293,21 @@ class Values:
             return Value(MODULE, evidence="wrapper", detail=f"the `.{attr}` of a wrapper")
         if isinstance(e.value, cst.Name) and self._is_self(e.value):
             return self._self_attribute(e)
-        return UNKNOWN_VALUE
+        return self._instance_attribute(e)
+
+    def _instance_attribute(self, e: cst.Attribute) -> Value:
+        """`ema.ema` where `ema = ModelEMA(model)`: what the project class sets on `self.ema`
+        (`deepcopy(de_parallel(model)).eval()` is a module)."""
+        owner = self.of(e.value)
+        if owner.cls is None:
+            return UNKNOWN_VALUE
+        found = self.ctx.project.attr_kind(owner.cls, e.attr.value)
+        if found is None:
+            return UNKNOWN_VALUE
+        where = f" in {found[1]}" if found[1] != self.ctx.project.rel_path else ""
+        label = owner.cls.rsplit(".", 1)[-1]
+        return Value(MODULE, evidence="project-class", line=owner.line,
+                     detail=f"`{label}.{e.attr.value}`, set to an nn.Module{where}")
 
     def _is_self(self, name: cst.Name) -> bool:
         binds, _ = self.bindings(name)
@@ -349,11 +385,12 @@ class Values:
             return Value(STATE_DICT)
         if receiver is not None and meth in _SAME_VALUE:
             return self.of(receiver)
-        if fname in _UNWRAP_FUNCS and e.args:
+        if fname in UNWRAP_FUNCS and e.args:
             inner = self.of(e.args[0].value)
             if inner.kind in NOT_A_MODEL:
                 return UNKNOWN_VALUE
-            return Value(MODULE, evidence=inner.evidence if inner.kind == MODULE else "library-constructor",
+            strong = inner.kind == MODULE and inner.evidence != "name-heuristic"
+            return Value(MODULE, evidence=inner.evidence if strong else "wrapper",
                          line=inner.line, detail=f"unwrapped by `{fname}`")
         qname = self.ctx.call_qname(e)
         if qname == "builtins.getattr" and len(e.args) >= 2 and string_value(e.args[1].value) == "module":
@@ -388,8 +425,22 @@ class Values:
         if kind == "tensor":
             return Value(TENSOR)
         if kind == "other":
-            return Value(OTHER, detail=f"a call of `{label}`")
+            return Value(OTHER, detail=f"a call of `{label}`", cls=self._project_class(e.func))
         if receiver is not None and meth in ("detach", "clone", "numpy", "item", "tolist", "contiguous"):
             return Value(TENSOR)
+        if kind is None:
+            cls = self._project_class(e.func)
+            return Value(cls=cls) if cls else UNKNOWN_VALUE
         return UNKNOWN_VALUE
+
+    def _project_class(self, func) -> Optional[str]:
+        """The qualified name of a project class `func` names, else None."""
+        qname = self.ctx.qualified_name(func)
+        if isinstance(func, cst.Name):
+            binds, _ = self.bindings(func)
+            if binds and all(b.kind == "class" for b in binds):
+                qname = f"{self.ctx.project.module}.{func.value}"
+        if qname is None or self.ctx.project.defined_in(qname) is None:
+            return None
+        return qname
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 FORMATS: Dict[str, str] = {
-    "text": "ckptlint.output.text",
-    "concise": "ckptlint.output.text",
+    "text": "ckptlint.output.text",  # one line per finding: ruff's `concise` form
     "json": "ckptlint.output.json_",
     "json-lines": "ckptlint.output.json_lines",
     "sarif": "ckptlint.output.sarif",

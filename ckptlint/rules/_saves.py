@@ -3,11 +3,26 @@ the expressions inside it (the values of a dict or list literal)."""
 
 from __future__ import annotations
 
+import re
 from typing import Iterator, List, Optional, Tuple
 
 import libcst as cst
 
-from ckptlint.analysis.calls import POSITIONAL, find_arg, method_call
+from ckptlint.analysis.calls import POSITIONAL, find_arg, method_call, string_value
+
+
+# Spellings of a state dict rather than a module (`model_sd`, `ema_state`, `weights`).
+STATEY = re.compile(r"state|\bsd\b|_sd\b|weights|params", re.IGNORECASE)
+
+
+def dict_key(ctx, value: cst.BaseExpression) -> Optional[str]:
+    """The key of a dict literal entry (`{"ema": value}`, `dict(ema=value)`), else None."""
+    parent = ctx.parent(value)
+    if isinstance(parent, cst.DictElement) and parent.value is value:
+        return string_value(parent.key)
+    if isinstance(parent, cst.Arg) and parent.keyword is not None:
+        return parent.keyword.value
+    return None
 
 
 def saved_object(call: cst.Call) -> Optional[cst.BaseExpression]:

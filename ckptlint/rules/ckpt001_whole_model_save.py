@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ckptlint.analysis.kinds import MODULE
+from ckptlint.analysis.calls import POSITIONAL, find_arg
+from ckptlint.analysis.kinds import LOADED, MODULE, UNKNOWN
 from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
-from ckptlint.analysis.calls import POSITIONAL, find_arg
 from ckptlint.rules._guards import writes_to_buffer
-from ckptlint.rules._saves import heuristic_note, saved_object, saved_values, with_suffix
+from ckptlint.rules._pairing import load_sites, module_readers, site_of, site_path, where
+from ckptlint.rules._shared import held_by
+from ckptlint.analysis.contents import MODELISH_KEY
+from ckptlint.rules._saves import STATEY, dict_key, heuristic_note, saved_object, saved_values, with_suffix
 
 _NET = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
 
@@ -18,6 +21,7 @@ class WholeModelSave(Rule):
     summary = "`torch.save` of a whole `nn.Module` instead of its state dict"
     fix_safety = "unsafe"
     fix_title = "Save `.state_dict()` instead"
+    fix_availability = "sometimes"
     triggers = ("save(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     qualnames = ("torch.save",)
@@ -31,12 +35,20 @@ class WholeModelSave(Rule):
     project-wide class index, or a known library constructor such as `torch.nn.*`,
     `torchvision.models.*`, `timm.create_model` or a `transformers` `*.from_pretrained`); it
     is the `.module` of a wrapper or unwrapped by `accelerator.unwrap_model` /
-    `getattr(m, "module", m)`; it is a parameter annotated with a module type; or its name
+    `getattr(m, "module", m)`; it is the attribute of an instance of a project class whose
+    methods set it to a module (`ema.ema`, where `ModelEMA.__init__` sets
+    `self.ema = deepcopy(de_parallel(model)).eval()`); it is a parameter annotated with a
+    module type; or its name
     looks like a model (`model`, `net`, `*_model`, ... configurable with `model-names`, and
     switched off with `model-names = false`) and nothing says otherwise. The message says
     which evidence fired. Saving `x.state_dict()`, a dict of state dicts, tensors or numbers,
     a tensor, or the result of a call returning one never fires. Saving a
     `DataParallel`/`DistributedDataParallel` wrapper is CKPT005.
+
+    A save with several module entries (`{"model": ..., "ema": ...}`) is one finding. Saving a
+    checkpoint that was loaded and whose entry the code uses as a module
+    (`x = torch.load(f)`, `x["model"].half()`, `torch.save(x, s)`) fires too. When the
+    project loads the same path elsewhere, the message names those readers.
 
     ## Why is this bad?
     A whole-model save pickles the object: loading it needs `weights_only=False` (so the file
@@ -58,6 +70,11 @@ class WholeModelSave(Rule):
     ## Fix safety
     Unsafe: the file's content changes from a module to a state dict, so whatever loads it
     must build the model and call `load_state_dict`.
+
+    The fix turns every module entry of the save into its state dict at once. It is not
+    offered when another entry may hold a module the analysis cannot tell (an unknown value
+    under a key like `ema` or `model`): fixing only some entries would break every reader
+    while the file still needs `weights_only=False`. A re-saved loaded checkpoint has no fix.
     """
     valid = (
         Valid(_NET + "model = Net()\ntorch.save(model.state_dict(), 'm.pt')\n"),
@@ -90,6 +107,14 @@ class WholeModelSave(Rule):
         Valid("import torch\n\ntorch.save({'model': net.state_dict(), 'step': step}, 'm.pt')\n"),
         Valid("import pickle\n\npickle.dump(model, f)\n"),
         Valid("import io\nimport torch\n\ndef model_bytes(model):\n    buf = io.BytesIO()\n    torch.save(model, buf)\n    return buf\n"),
+        Valid(
+            "import torch\n\ndef average(paths, out):\n    avg = torch.load(paths[0], map_location='cpu')\n"
+            "    for k in avg['model']:\n        avg['model'][k] /= len(paths)\n    torch.save(avg, out)\n"
+        ),
+        Valid(
+            _NET + "def save(path, ema_sd):\n    model = Net()\n"
+            "    torch.save({'model': model.state_dict(), 'ema': ema_sd}, path)\n"
+        ),
     )
     invalid = (
         Invalid(
@@ -156,6 +181,37 @@ class WholeModelSave(Rule):
             message_contains="inside the saved `ckpt`",
         ),
         Invalid(
+            # an EMA helper class (not a module) holding the averaged copy: one finding, one
+            # fix for both module entries
+            "from copy import deepcopy\n\nimport torch\n\n\nclass ModelEMA:\n    def __init__(self, model):\n"
+            "        self.ema = deepcopy(de_parallel(model)).eval()\n        self.updates = 0\n\n\n"
+            "def train(model, epochs, last):\n    ema = ModelEMA(model)\n    for epoch in range(epochs):\n"
+            "        ckpt = {'epoch': epoch, 'model': deepcopy(de_parallel(model)).half(),\n"
+            "                'ema': deepcopy(ema.ema).half(), 'updates': ema.updates}\n"
+            "        torch.save(ckpt, last)\n",
+            "from copy import deepcopy\n\nimport torch\n\n\nclass ModelEMA:\n    def __init__(self, model):\n"
+            "        self.ema = deepcopy(de_parallel(model)).eval()\n        self.updates = 0\n\n\n"
+            "def train(model, epochs, last):\n    ema = ModelEMA(model)\n    for epoch in range(epochs):\n"
+            "        ckpt = {'epoch': epoch, 'model': deepcopy(de_parallel(model)).half().state_dict(),\n"
+            "                'ema': deepcopy(ema.ema).half().state_dict(), 'updates': ema.updates}\n"
+            "        torch.save(ckpt, last)\n",
+            message_contains="`ModelEMA.ema`, set to an nn.Module",
+        ),
+        Invalid(
+            # the EMA copy is not known to be a module: fixing only `model` would leave a
+            # pickled module in the file
+            _NET + "def save(path, ema_copy):\n    model = Net()\n"
+            "    torch.save({'model': model, 'ema': ema_copy, 'epoch': 3}, path)\n",
+            message_contains="no fix: `ema` (`ema_copy`) may hold a module too",
+        ),
+        Invalid(
+            # a trained checkpoint stripped of its optimizer and saved again
+            "import torch\n\ndef strip_optimizer(f, s=''):\n    x = torch.load(f, map_location='cpu')\n"
+            "    x['optimizer'] = None\n    x['model'].half()\n    for p in x['model'].parameters():\n"
+            "        p.requires_grad = False\n    torch.save(x, s or f)\n",
+            message_contains="`x` is the checkpoint loaded at line 4, and its `model` entry is used as a module",
+        ),
+        Invalid(
             "import torch\nimport torch.nn as nn\n\nhead = nn.Linear(4, 2)\ntorch.save([head], 'h.pt')\n",
             "import torch\nimport torch.nn as nn\n\nhead = nn.Linear(4, 2)\ntorch.save([head.state_dict()], 'h.pt')\n",
         ),
@@ -171,20 +227,100 @@ class WholeModelSave(Rule):
             obj = saved_object(call)
             if obj is None:
                 continue
-            for part, value in saved_values(ctx, obj):
-                if value.kind != MODULE:
-                    continue
-                if value.evidence == "name-heuristic" and self._to_buffer(ctx, call):
-                    continue  # `torch.save(model, io.BytesIO())` to copy a model in memory
-                what = f"`{ctx.code(part)}`"
-                inside = "" if part is obj else " inside the saved " + (
-                    f"`{ctx.code(obj)}`" if isinstance(obj, cst.Name) else "container"
-                )
-                ctx.report(
-                    call,
-                    f"{value.describe(what)}{inside}: `torch.save` pickles the whole object, so "
-                    "loading it needs `weights_only=False` and the same code layout; save "
-                    f"`{with_suffix(ctx, part, '.state_dict()')}`{heuristic_note(value)}",
-                    [ctx.replace(part, with_suffix(ctx, part, ".state_dict()"))],
-                    UNSAFE,
-                )
+            values = saved_values(ctx, obj)
+            found = [(part, value) for part, value in values if value.kind == MODULE
+                     and not (value.evidence == "name-heuristic" and self._to_buffer(ctx, call))]
+            if found:
+                self._report(ctx, call, obj, found, values)
+            else:
+                self._resaved(ctx, call, values)
+
+    def _report(self, ctx, call, obj, found, values) -> None:
+        """One finding per save, whose fix turns every module entry into its state dict, or
+        none when another entry may hold a module the analysis cannot see (a fix that left it
+        would break the file's readers and still need `weights_only=False`)."""
+        inside = "" if found[0][0] is obj else " inside the saved " + (
+            f"`{ctx.code(obj)}`" if isinstance(obj, cst.Name) else "container")
+        what = "; ".join(value.describe(f"`{ctx.code(part)}`") for part, value in found)
+        fixed = [with_suffix(ctx, part, ".state_dict()") for part, _ in found]
+        maybe = [] if inside == "" else [
+            (key, part) for part, value in values
+            if value.kind == UNKNOWN and (key := dict_key(ctx, part)) and MODELISH_KEY.search(key)
+            and not STATEY.search(ctx.code(part))]
+        notes = [heuristic_note(v) for _, v in found if heuristic_note(v)][:1]
+        readers, broken = self._readers(ctx, call, [dict_key(ctx, part) for part, _ in found] if inside else None)
+        if maybe:
+            notes.append("; no fix: " + ", ".join(f"`{k}` (`{ctx.code(p)}`)" for k, p in maybe)
+                         + " may hold a module too, and every module entry must change together")
+        elif broken:
+            notes.append(f"; no fix: {broken}, and must change with this save")
+        notes.append(readers)
+        edits = [] if maybe or broken else [ctx.replace(part, text) for (part, _), text in zip(found, fixed)]
+        earlier = next((d for d in ctx.diagnostics if d.fix is not None and d.fix.edits == tuple(edits)), None)
+        if earlier is not None:  # `ckpt` saved to `last` and to `best`: one fix, on the first
+            notes.append(f"; fixed with the save at line {earlier.location.row}")
+            edits = []
+        ctx.report(
+            call,
+            f"{what}{inside}: `torch.save` pickles the whole object, so loading it needs "
+            f"`weights_only=False` and the same code layout; save {' and '.join(f'`{f}`' for f in fixed)}"
+            + "".join(notes),
+            edits,
+            UNSAFE,
+        )
+
+    @staticmethod
+    def _readers(ctx, call, keys):
+        """(note naming the project's loads of the path this call writes, which change with
+        the fix; what shows a reader uses the saved module as one, which the fix would break,
+        or ""). `keys`: the dict keys of the module entries, None for a whole-object save."""
+        view = ctx.project
+        site = site_of(ctx, call, "saves")
+        path = site_path(view, site["path"]) if site is not None else None
+        loads = load_sites(view, path) if path is not None else []
+        named = [where(view, f, s["line"]) for f, s in loads]
+        note = (f"; its readers ({', '.join(named[:3])}{', ...' if len(named) > 3 else ''}) must then build the "
+                "model and call `load_state_dict`") if named else ""
+        if keys is None:
+            users = [(f, s["line"], "") for f, s in loads if "" in (s.get("module_keys") or ())]
+        else:
+            users = module_readers(view, [k for k in keys if k])
+        if not users:
+            return note, ""
+        by_place = {}
+        for f, line, k in users:
+            by_place.setdefault(where(view, f, line), []).append(k)
+        shown = ", ".join(place + (" (" + ", ".join(f"`{k}`" for k in keys if k) + ")" if any(keys) else "")
+                          for place, keys in list(by_place.items())[:3])
+        return note, f"{shown} {'uses' if len(by_place) == 1 else 'use'} the saved module as one"
+
+    def _resaved(self, ctx, call, values) -> None:
+        """`x = torch.load(f)` ... `x["model"].half()` ... `torch.save(x, s)`: the loaded
+        checkpoint holds a model (its use shows it), and saving it pickles that model again."""
+        for part, value in values:
+            load = self._load_of(ctx, part) if value.kind == LOADED else None
+            site = site_of(ctx, load, "loads") if load is not None else None
+            holds = site.get("holds") if site is not None else None
+            if holds is None or holds["kind"] != "module":
+                continue
+            name = ctx.code(part)
+            if holds["entry"] and holds["entry"] != "?":
+                key = ctx.quoted(holds["entry"], call)
+                instead = f"`{name}[{key}] = {name}[{key}].state_dict()` before saving"
+            else:
+                instead = f"`{with_suffix(ctx, part, '.state_dict()')}`"
+            ctx.report(
+                call,
+                f"`{name}` is the checkpoint loaded at line {ctx.start(load).row}, and {held_by(ctx, holds)}: "
+                f"saving it pickles that module again, so loading the new file needs `weights_only=False`; "
+                f"save {instead}",
+            )
+            return
+
+    @staticmethod
+    def _load_of(ctx, expr):
+        """The `torch.load(...)` call a name is bound to (`x = torch.load(f)`)."""
+        if isinstance(expr, cst.Name):
+            binds, _ = ctx.values.bindings(expr)
+            expr = binds[0].value if len(binds) == 1 and binds[0].kind == "assign" else None
+        return expr if isinstance(expr, cst.Call) and ctx.call_qname(expr) == "torch.load" else None

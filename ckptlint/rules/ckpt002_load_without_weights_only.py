@@ -1,7 +1,8 @@
 from ckptlint.analysis.calls import find_arg
 from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
-from ckptlint.rules._shared import weights_only_default
+from ckptlint.rules._guards import old_torch_fallback, round_trip
+from ckptlint.rules._shared import needs_more_than_weights, weights_only_default
 
 
 class LoadWithoutWeightsOnly(Rule):
@@ -10,12 +11,15 @@ class LoadWithoutWeightsOnly(Rule):
     summary = "`torch.load` without `weights_only=`"
     fix_safety = "unsafe"
     fix_title = "Add `weights_only=True`"
+    fix_availability = "sometimes"
     security_severity = "8.8"
     triggers = ("load",)
     qualnames = ("torch.load",)
     docs = """
     ## What it does
-    Checks for calls to `torch.load` that do not pass `weights_only=`.
+    Checks for calls to `torch.load` that do not pass `weights_only=`. A load of an in-memory
+    buffer in a function that also `torch.save`s into one (a broadcast of any object between
+    the processes of one job) reads nothing from elsewhere and is left alone.
 
     ## Why is this bad?
     `torch.load` unpickles the file. With `weights_only=False` a checkpoint can run any code
@@ -43,6 +47,20 @@ class LoadWithoutWeightsOnly(Rule):
     Unsafe: a file that holds more than tensors and plain containers (a pickled model, custom
     classes) no longer loads with `weights_only=True`; allow such classes with
     `torch.serialization.add_safe_globals` or re-save the file as a state dict.
+
+    No fix is offered where the code shows the file holds more: what it loads is used as a
+    module (`ckpt["model"].fuse()`, `net.eval()`, `ckpt["model"].parameters()`), or its
+    attributes are read (`ckpt["args"].lr`, `ckpt["model"].yaml`, `vars(ckpt["opt"])`), or an
+    entry goes to a chainer serializer (numpy arrays), or the same path is saved as a whole
+    model elsewhere in the project, or the project saves a dict with the entries this load
+    reads and an `nn.Module` among them. The message then names the evidence and what will
+    work: re-save the file as a state dict (at the save site, when it is known), or allow its
+    classes with `torch.serialization.safe_globals([...])`. Nor where the function returns
+    what it loads: its callers decide what the file may hold (a framework's checkpoint loader
+    also reads whole training checkpoints), so the message says to pass `weights_only=True`
+    where a caller loads plain weights, or to take a `weights_only` parameter. Nor on the
+    retry in an `except TypeError:` after a load that passes `weights_only` (the fallback for a
+    torch too old for the keyword, where passing it fails again).
     """
     valid = (
         Valid("import torch\ntorch.load('m.pt', weights_only=True)\n"),
@@ -54,6 +72,12 @@ class LoadWithoutWeightsOnly(Rule):
         Valid("import json\njson.load(open('cfg.json'))\n"),
         Valid("def f(torch):\n    return torch.load('m.pt')\n"),
         Valid("import numpy as np\nnp.load('a.npy')\n"),
+        Valid(
+            # a broadcast of any picklable object between the ranks of one job
+            "import io\nimport torch\n\ndef broadcast(obj, src=0):\n    buffer = io.BytesIO()\n"
+            "    torch.save(obj, buffer)\n    data = _send(bytearray(buffer.getbuffer()), src)\n"
+            "    buffer = io.BytesIO(data)\n    return torch.load(buffer)\n"
+        ),
     )
     invalid = (
         Invalid(
@@ -65,6 +89,11 @@ class LoadWithoutWeightsOnly(Rule):
             "import torch as T\nsd = T.load(path, map_location='cpu', weights_only=True)\n",
         ),
         Invalid(
+            # the keyword goes after the parenthesised argument, not inside it
+            "import torch\nckpt = torch.load(f, map_location=(torch.device('cpu') if to_cpu else None))\n",
+            "import torch\nckpt = torch.load(f, map_location=(torch.device('cpu') if to_cpu else None), weights_only=True)\n",
+        ),
+        Invalid(
             "from torch import load as L\nsd = L(path)\n",
             "from torch import load as L\nsd = L(path, weights_only=True)\n",
         ),
@@ -74,11 +103,57 @@ class LoadWithoutWeightsOnly(Rule):
         ),
         Invalid(
             "import torch\nsd = torch.load(\n    path,\n    map_location='cpu',\n)\n",
-            "import torch\nsd = torch.load(\n    path,\n    map_location='cpu', weights_only=True,\n)\n",
+            "import torch\nsd = torch.load(\n    path,\n    map_location='cpu',\n    weights_only=True,\n)\n",
         ),
         Invalid(
-            "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef f(p):\n    return torch.load(p)\n",
-            "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef f(p):\n    return torch.load(p, weights_only=True)\n",
+            "import torch\nsd = torch.load(\n    path,  # the best epoch\n    map_location='cpu'  # on any host\n)\n",
+            "import torch\nsd = torch.load(\n    path,  # the best epoch\n    map_location='cpu',\n    weights_only=True  # on any host\n)\n",
+        ),
+        Invalid(
+            "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef f(m, p):\n    m.load_state_dict(torch.load(p))\n",
+            "try:\n    import torch\nexcept ImportError:\n    torch = None\n\ndef f(m, p):\n    m.load_state_dict(torch.load(p, weights_only=True))\n",
+        ),
+        Invalid(
+            # a pickled detection model: its attributes are read, it is fused
+            "import torch\n\ndef attempt_load(w, device):\n    ckpt = torch.load(w, map_location='cpu')\n"
+            "    model = (ckpt.get('ema') or ckpt['model']).to(device).float()\n"
+            "    if not hasattr(model, 'stride'):\n        model.stride = torch.tensor([32.0])\n"
+            "    return model.fuse().eval()\n",
+            message_contains="its `ema` entry is used as a module (`model.fuse()`, line 8)",
+        ),
+        Invalid(
+            "import torch\nmodel = torch.load(w)['model'].float().fuse()\n",
+            message_contains="re-save it as a state dict where it is written, or allow the classes",
+        ),
+        Invalid(
+            # argparse.Namespace in the file: `weights_only=True` refuses it
+            "import torch\n\ndef build(path):\n    state = torch.load(path, map_location='cpu')\n"
+            "    arch = state['args'].arch\n    return arch, state['model']\n",
+            message_contains="its `args` entry is used as a pickled object, not a tensor (`state['args'].arch`",
+        ),
+        Invalid(
+            # a chainer trainer snapshot: its "trainer" entry is numpy arrays
+            "import torch\nfrom chainer.serializers import NpzDeserializer\n\n\ndef torch_resume(snapshot_path, trainer):\n"
+            "    snapshot_dict = torch.load(snapshot_path, map_location=lambda storage, loc: storage)\n"
+            "    NpzDeserializer(snapshot_dict['trainer']).load(trainer)\n",
+            message_contains="its `trainer` entry is used as a pickled object",
+        ),
+        Invalid(
+            "import torch\n\nclass Encoder:\n    def __init__(self, path):\n"
+            "        self.ckpt = torch.load(path)\n        self.cfg = vars(self.ckpt['cfg'])\n",
+        ),
+        Invalid(
+            # a framework's checkpoint loader: its callers load whole training checkpoints too
+            "import torch\n\ndef load_from_local(filename, map_location=None):\n"
+            "    checkpoint = torch.load(filename, map_location=map_location)\n    return checkpoint\n",
+            message_contains="this function returns what it loads (line 5), so its callers decide",
+        ),
+        Invalid(
+            # the retry for a torch too old for the keyword: passing it there fails again
+            "import torch\n\ndef load_state(path, device, weights_only=True):\n    try:\n"
+            "        ckpt = torch.load(path, map_location=device, weights_only=weights_only)\n"
+            "    except TypeError:\n        ckpt = torch.load(path, map_location=device)\n    return ckpt\n",
+            message_contains="retries the load of line 5 on a torch that has no `weights_only` keyword",
         ),
         Invalid(
             "import torch\nsd = torch.load('m.pt')\n",
@@ -98,10 +173,17 @@ class LoadWithoutWeightsOnly(Rule):
         for call in ctx.calls_to("torch.load"):
             if find_arg(call, "weights_only") is not None:
                 continue  # given, or possibly given through **kwargs
-            ctx.report(
-                call,
-                "`torch.load` without `weights_only=`: " + weights_only_default(ctx.settings)
-                + "; pass `weights_only=True`",
-                [ctx.add_keyword(call, "weights_only=True")],
-                UNSAFE,
-            )
+            if round_trip(ctx, call):
+                continue  # its own objects, serialised a few lines up: nothing from elsewhere
+            said = "`torch.load` without `weights_only=`: " + weights_only_default(ctx.settings)
+            fallback = old_torch_fallback(ctx, call)
+            if fallback is not None:
+                ctx.report(call, f"{said}; this retries the load of line {fallback} on a torch that has no "
+                           "`weights_only` keyword (`except TypeError`), where passing it fails the same way: "
+                           "drop the retry once the project needs torch 1.13 or newer")
+                continue
+            refused = needs_more_than_weights(ctx, call)
+            if refused is not None:
+                ctx.report(call, f"{said}; here {refused}")
+                continue
+            ctx.report(call, said + "; pass `weights_only=True`", [ctx.add_keyword(call, "weights_only=True")], UNSAFE)

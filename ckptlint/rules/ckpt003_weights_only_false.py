@@ -1,5 +1,6 @@
 from ckptlint.analysis.calls import find_arg, is_literal
 from ckptlint.rules._base import Invalid, Rule, Valid
+from ckptlint.rules._shared import needs_more_than_weights
 
 
 class WeightsOnlyFalse(Rule):
@@ -37,6 +38,11 @@ class WeightsOnlyFalse(Rule):
     ```
     or call `torch.serialization.add_safe_globals([TrainConfig])` once at start-up.
 
+    When the code shows the file holds a module or another pickled object (what it loads is
+    used as a module, its attributes are read, or the path is saved as a whole model
+    elsewhere in the project), the message says so, and says what will work: re-save the
+    file as a state dict (at the save site, when it is known), or allow its classes.
+
     ## Fix safety
     No fix: which classes a checkpoint may hold is a decision only its owner can make.
     """
@@ -49,16 +55,25 @@ class WeightsOnlyFalse(Rule):
     invalid = (
         Invalid("import torch\nckpt = torch.load('c.pt', weights_only=False)\n", message_contains="safe_globals"),
         Invalid("from torch import load\nckpt = load('c.pt', map_location='cpu', weights_only=False)\n"),
+        Invalid(
+            "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
+            "def export():\n    torch.save(Net(), 'detector.pt')\n\n"
+            "def serve():\n    net = torch.load('detector.pt', weights_only=False)\n    return net\n",
+            message_contains="`detector.pt` is saved as a whole model at example.py:10, which `weights_only=True` "
+                             "refuses: re-save it as a state dict at example.py:10",
+        ),
     )
 
     def check(self, ctx):
         for call in ctx.calls_to("torch.load"):
             arg = find_arg(call, "weights_only")
             if arg is not None and hasattr(arg, "value") and is_literal(arg.value, "False"):
+                refused = needs_more_than_weights(ctx, call)
                 ctx.report(
                     call,
-                    "`torch.load(..., weights_only=False)` runs any code the file holds; load with "
-                    "`weights_only=True` and allow the classes the checkpoint needs with "
-                    "`torch.serialization.add_safe_globals([...])` or "
-                    "`with torch.serialization.safe_globals([...]):`",
+                    "`torch.load(..., weights_only=False)` runs any code the file holds; "
+                    + (f"here {refused}" if refused else
+                       "load with `weights_only=True` and allow the classes the checkpoint needs with "
+                       "`torch.serialization.add_safe_globals([...])` or "
+                       "`with torch.serialization.safe_globals([...]):`"),
                 )

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from ckptlint.analysis.calls import POSITIONAL, find_arg, method_call
 from ckptlint.diagnostic import SAFE, UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
+from ckptlint.rules._guards import reads_buffer
 
 
 def _feeds_load_state_dict(ctx, call: cst.Call) -> bool:
@@ -17,16 +20,7 @@ def _feeds_load_state_dict(ctx, call: cst.Call) -> bool:
     return meth == "load_state_dict" and arg.keyword is None
 
 
-def _in_memory(ctx, call: cst.Call) -> bool:
-    """`torch.load(io.BytesIO(...))`, directly or through a name bound to one: bytes passed
-    between processes of one job, not a file from another machine."""
-    if not call.args or call.args[0].keyword is not None:
-        return False
-    expr = call.args[0].value
-    if isinstance(expr, cst.Name):
-        binding = ctx.names.binding(expr)
-        expr = binding.value if binding is not None and binding.kind == "assign" else None
-    return isinstance(expr, cst.Call) and ctx.call_qname(expr) == "io.BytesIO"
+_CACHE = re.compile(r"cache|hash", re.IGNORECASE)
 
 
 class LoadWithoutMapLocation(Rule):
@@ -67,7 +61,8 @@ class LoadWithoutMapLocation(Rule):
     Safe when the result is passed straight into `load_state_dict(...)`, which copies every
     tensor onto the device of the parameter it fills, so where the file's tensors land first
     does not matter. Unsafe elsewhere: code that uses the loaded tensors directly would now get
-    them on the CPU.
+    them on the CPU, and the message says so (for a cache of preprocessed tensors, say, which
+    then reach the model from the CPU).
     """
     valid = (
         Valid("import torch\ntorch.load('m.pt', map_location='cpu', weights_only=True)\n"),
@@ -82,11 +77,17 @@ class LoadWithoutMapLocation(Rule):
     invalid = (
         Invalid(
             "import torch\nmodel.load_state_dict(torch.load('m.pt', weights_only=True))\n",
-            "import torch\nmodel.load_state_dict(torch.load('m.pt', weights_only=True, map_location=\"cpu\"))\n",
+            "import torch\nmodel.load_state_dict(torch.load('m.pt', weights_only=True, map_location='cpu'))\n",
         ),
         Invalid(
-            "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
-            "import torch\nsd = torch.load('m.pt', weights_only=True, map_location=\"cpu\")\n",
+            'import torch\nsd = torch.load("m.pt", weights_only=True)\n',
+            'import torch\nsd = torch.load("m.pt", weights_only=True, map_location="cpu")\n',
+        ),
+        Invalid(
+            # a dataset cache of preprocessed tensors: the fix changes where they land
+            "import torch\n\ndef cached_item(self, hashfile):\n    return torch.load(hashfile, weights_only=True)\n",
+            "import torch\n\ndef cached_item(self, hashfile):\n    return torch.load(hashfile, weights_only=True, map_location=\"cpu\")\n",
+            message_contains="this cache's tensors come back on the CPU",
         ),
         Invalid(
             "import torch as T\nm.load_state_dict(T.load(p), strict=True)\n",
@@ -96,18 +97,21 @@ class LoadWithoutMapLocation(Rule):
 
     def check(self, ctx):
         for call in ctx.calls_to("torch.load"):
-            if find_arg(call, "map_location", POSITIONAL["torch.load"]) is not None or _in_memory(ctx, call):
+            if find_arg(call, "map_location", POSITIONAL["torch.load"]) is not None or reads_buffer(ctx, call):
                 continue
             safe = _feeds_load_state_dict(ctx, call)
-            where = (
-                "; its result goes straight into `load_state_dict`, so mapping to the CPU is safe"
-                if safe
-                else ""
-            )
+            if safe:
+                where = "; its result goes straight into `load_state_dict`, so mapping to the CPU is safe"
+            else:
+                f = call.args[0].value if call.args and call.args[0].keyword is None else None
+                cache = f is not None and _CACHE.search(ctx.code(f))
+                where = (f"; with `map_location=\"cpu\"` {'this cache' if cache else 'the file'}'s tensors "
+                         "come back on the CPU, not on the device they were saved from: code that uses "
+                         "them directly must move them (`.to(device)`)")
             ctx.report(
                 call,
                 "`torch.load` without `map_location=`: a file saved on a GPU fails on a CPU-only "
                 "host, and every distributed rank loads onto GPU 0" + where,
-                [ctx.add_keyword(call, 'map_location="cpu"')],
+                [ctx.add_keyword(call, f"map_location={ctx.quoted('cpu', call)}")],
                 SAFE if safe else UNSAFE,
             )

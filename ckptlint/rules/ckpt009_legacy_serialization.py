@@ -44,6 +44,10 @@ class LegacySerialization(Rule):
             "import torch\ntorch.save(sd, 'm.pt')\n",
         ),
         Invalid(
+            "import torch\ntorch.save(sd, (out / 'm.pt'), _use_new_zipfile_serialization=(False))\n",
+            "import torch\ntorch.save(sd, (out / 'm.pt'))\n",
+        ),
+        Invalid(
             "import torch\ntorch.save(sd, 'm.pt', _use_new_zipfile_serialization=False, pickle_protocol=4)\n",
             "import torch\ntorch.save(sd, 'm.pt', pickle_protocol=4)\n",
         ),

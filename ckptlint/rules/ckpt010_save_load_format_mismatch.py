@@ -1,45 +1,7 @@
-from typing import Dict, List, Optional, Tuple
-
-from ckptlint.analysis.library import from_pretrained_kind
 from ckptlint.rules._base import Invalid, Rule, Valid
+from ckptlint.rules._pairing import save_sites, site_of, site_path, usable, where
 
 _NET = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
-
-
-def usable(path: str) -> bool:
-    # imported here: the registry imports this module on every run, warm ones included
-    from ckptlint.analysis.sites import usable
-
-    return usable(path)
-
-
-def _path(view, key) -> Optional[str]:
-    kind, value = key
-    if kind == "ref":
-        value = view.constant(value)
-    return value if value is not None and usable(value) else None
-
-
-def _saved_kind(view, obj, from_path: str) -> Optional[str]:
-    if obj[0] in ("state_dict", "module"):
-        return obj[0]
-    qname = obj[1]
-    if qname.endswith(".from_pretrained"):
-        return from_pretrained_kind(qname.rsplit(".", 1)[0])
-    kind = view.class_kind(qname, from_path)
-    return "module" if kind == "module" else None
-
-
-def save_sites(view) -> Dict[str, List[Tuple[str, str, int]]]:
-    """{path: [(kind, file, line), ...]} over the whole project, in a fixed order."""
-    out: Dict[str, List[Tuple[str, str, int]]] = {}
-    for _, entry in view.entries():
-        for s in entry["saves"]:
-            path = _path(view, s["path"])
-            kind = _saved_kind(view, s["obj"], entry["path"]) if path else None
-            if kind is not None:
-                out.setdefault(path, []).append((kind, entry["path"], s["line"]))
-    return out
 
 
 class SaveLoadFormatMismatch(Rule):
@@ -118,6 +80,12 @@ class SaveLoadFormatMismatch(Rule):
             _NET + "from pathlib import Path\nmodel = Net()\ntorch.save(model.state_dict(), Path(root) / 'net.pt')\n"
             "net = torch.load(Path(root) / 'net.pt')\nout = net(x)\n",
         ),
+        Invalid(
+            # handed back to the caller as well: still used here as a model
+            _NET + "def export(model):\n    torch.save(model.state_dict(), 'exported.pth')\n\n"
+            "def restore():\n    net = torch.load('exported.pth')\n    net.eval()\n    return net\n",
+            message_contains="saved as a state dict at example.py:10",
+        ),
     )
 
     def check(self, ctx):
@@ -126,13 +94,13 @@ class SaveLoadFormatMismatch(Rule):
         if not current or not current["loads"]:
             return
         saves = None
-        calls_by_line: Dict[int, list] = {}
         for call in ctx.calls_to("torch.load"):
-            calls_by_line.setdefault(ctx.start(call).row, []).append(call)
-        for load in current["loads"]:
+            load = site_of(ctx, call, "loads")
+            if load is None or load["expects"] is None or load["path"] is None:
+                continue
             if load["path"][0] == "lit" and not usable(load["path"][1]):
                 continue  # decided without reading the rest of the project
-            path = _path(view, load["path"])
+            path = site_path(view, load["path"])
             if path is None:
                 continue
             if saves is None:
@@ -141,15 +109,12 @@ class SaveLoadFormatMismatch(Rule):
             kinds = {k for k, _, _ in found}
             if len(kinds) != 1 or load["expects"] in kinds:
                 continue  # not saved here, saved both ways, or consistent
-            candidates = calls_by_line.get(load["line"], [])
-            if load["ordinal"] >= len(candidates):
-                continue
             kind, file, line = found[0]
-            where = f"{file.rsplit('/', 1)[-1] if file == view.rel_path else file}:{line}"
+            at = where(view, file, line)
             if kind == "module":
-                msg = (f"`{path}` is saved as a whole model at {where}, but loaded here into "
+                msg = (f"`{path}` is saved as a whole model at {at}, but loaded here into "
                        "`load_state_dict`, which needs a state dict; save `model.state_dict()` there")
             else:
-                msg = (f"`{path}` is saved as a state dict at {where}, but used here as a model; "
+                msg = (f"`{path}` is saved as a state dict at {at}, but used here as a model; "
                        "build the model and call `load_state_dict` with what `torch.load` returns")
-            ctx.report(candidates[load["ordinal"]], msg)
+            ctx.report(call, msg)

@@ -4,6 +4,7 @@ import libcst as cst
 
 from ckptlint.analysis.calls import MAYBE, find_arg, is_literal
 from ckptlint.rules._base import Invalid, Rule, Valid
+from ckptlint.rules._guards import handler_of, within
 
 
 def _weights_only(call: cst.Call):
@@ -18,27 +19,6 @@ def _weights_only(call: cst.Call):
     if is_literal(arg.value, "False"):
         return False
     return None
-
-
-def _within(ctx, node, ancestor) -> bool:
-    p = node
-    while p is not None:
-        if p is ancestor:
-            return True
-        if isinstance(p, (cst.FunctionDef, cst.Lambda, cst.ClassDef)) and p is not node:
-            return False
-        p = ctx.parent(p)
-    return False
-
-
-def _handler_of(ctx, node):
-    """(the `except` clause holding node, its `try`) in the same function, else (None, None)."""
-    p = ctx.parent(node)
-    while p is not None and not isinstance(p, (cst.FunctionDef, cst.Lambda, cst.ClassDef, cst.Module)):
-        if isinstance(p, cst.ExceptHandler) or type(p).__name__ == "ExceptStarHandler":
-            return p, ctx.parent(p)
-        p = ctx.parent(p)
-    return None, None
 
 
 class WeightsOnlyFallback(Rule):
@@ -121,7 +101,7 @@ class WeightsOnlyFallback(Rule):
     def check(self, ctx):
         loads = ctx.calls_to("torch.load")
         for call in loads:
-            handler, try_node = _handler_of(ctx, call)
+            handler, try_node = handler_of(ctx, call)
             if handler is None or not isinstance(try_node, cst.Try):
                 continue
             retry = _weights_only(call)
@@ -129,7 +109,7 @@ class WeightsOnlyFallback(Rule):
                 continue
             first = [
                 c for c in loads
-                if c is not call and any(_within(ctx, c, stmt) for stmt in try_node.body.body)
+                if c is not call and any(within(ctx, c, stmt) for stmt in try_node.body.body)
             ]
             modes = [_weights_only(c) for c in first]
             if retry is False and any(m in (True, "absent") for m in modes) or retry == "absent" and True in modes:

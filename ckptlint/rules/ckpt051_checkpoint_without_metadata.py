@@ -16,26 +16,50 @@ _META = re.compile(
 )
 
 
-def _checkpoint_dict(ctx, obj):
-    """The dict literal saved (directly or through a name bound to it), else None."""
+def _entries(ctx, obj, call):
+    """[(key, value expr)] of the dict literal saved (directly or through a name bound to
+    it), with the entries set by `ckpt["k"] = v` between the binding and the save (also under
+    an `if`); None when it is no such dict or a key is not a string literal."""
+    name = None
     if isinstance(obj, cst.Name):
         binds, _ = ctx.values.bindings(obj)
         if len(binds) == 1 and binds[0].kind == "assign":
-            obj = binds[0].value
-    return obj if isinstance(obj, cst.Dict) else None
+            name, obj = binds[0], binds[0].value
+    if not isinstance(obj, cst.Dict):
+        return None
+    out = []
+    for el in obj.elements:
+        key = string_value(el.key) if isinstance(el, cst.DictElement) else None
+        if key is None:
+            return None
+        out.append((key, el.value))
+    if name is not None:
+        scope, lo, hi = ctx.names.scope(name.node), ctx.start(name.node), ctx.start(call)
+        for node in ctx.nodes(cst.Assign):
+            for t in node.targets:
+                sub = t.target
+                if (isinstance(sub, cst.Subscript) and isinstance(sub.value, cst.Name)
+                        and sub.value.value == name.name and ctx.names.scope(sub) is scope
+                        and (lo.row, lo.column) < (ctx.start(sub).row, ctx.start(sub).column) < (hi.row, hi.column)
+                        and len(sub.slice) == 1 and isinstance(sub.slice[0].slice, cst.Index)):
+                    key = string_value(sub.slice[0].slice.value)
+                    if key is None:
+                        return None
+                    out.append((key, node.value))
+    return out
 
 
 _MODELISH = re.compile(r"model|net|state_dict|weights|ema|generator|encoder|decoder|backbone", re.IGNORECASE)
 
 
-def _model_weights(ctx, el) -> bool:
+def _model_weights(ctx, key: str, value) -> bool:
     """A dict entry holding a model's state dict (not only an optimizer's or a scheduler's)."""
-    if ctx.values.of(el.value).kind != STATE_DICT:
+    if ctx.values.of(value).kind != STATE_DICT:
         return False
-    if _MODELISH.search(string_value(el.key) or ""):
+    if _MODELISH.search(key):
         return True
-    if isinstance(el.value, cst.Call) and isinstance(el.value.func, cst.Attribute):
-        receiver = el.value.func.value
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+        receiver = value.func.value
         return ctx.values.of(receiver).kind in ("module", "wrapper")
     return False
 
@@ -87,9 +111,20 @@ class CheckpointWithoutMetadata(Rule):
         Valid("import torch\ntorch.save({'lr_scheduler': sched.state_dict(), 'optimizer': opt.state_dict()}, p)\n"),
         Valid("import torch\ntorch.save({'state_dict': self.state_dict(), 'data': self._get_constructor_parameters()}, p)\n"),
         Valid("import torch\ntorch.save({'state_dict': self.state_dict(), 'hidden_size': 512, 'nlayers': 2}, p)\n"),
+        Valid(
+            "import torch\n\ndef save(model, path, cfg):\n    ckpt = {'model': model.state_dict()}\n"
+            "    if cfg is not None:\n        ckpt['config'] = cfg\n    torch.save(ckpt, path)\n"
+        ),
     )
     invalid = (
         Invalid("import torch\ntorch.save({'model': model.state_dict(), 'epoch': epoch}, p)\n"),
+        Invalid(
+            # the model's weights are set under a condition, after the dict is built
+            "import torch\n\ndef save(model, ema, path, epoch):\n    ckpt = {'epoch': epoch}\n"
+            "    if ema is not None:\n        ckpt['model'] = ema.state_dict()\n    else:\n"
+            "        ckpt['model'] = model.state_dict()\n    torch.save(ckpt, path)\n",
+            message_contains="keys `epoch`, `model` and no metadata",
+        ),
         Invalid(
             "import torch\nckpt = {'model': model.state_dict(), 'optimizer': opt.state_dict()}\ntorch.save(ckpt, p)\n"
         ),
@@ -98,25 +133,19 @@ class CheckpointWithoutMetadata(Rule):
     def check(self, ctx):
         for call in ctx.calls_to("torch.save"):
             obj = saved_object(call)
-            d = _checkpoint_dict(ctx, obj) if obj is not None else None
-            if d is None:
+            entries = _entries(ctx, obj, call) if obj is not None else None
+            if not entries:
                 continue
-            keys = []
-            for el in d.elements:
-                key = string_value(el.key) if isinstance(el, cst.DictElement) else None
-                if key is None:
-                    break
-                keys.append(key)
-            else:
-                if any(_META.search(k) for k in keys):
-                    continue
-                values = [ctx.code(el.value) for el in d.elements]
-                if any(_META.search(v) and "state_dict" not in v for v in values):
-                    continue  # `"data": self._get_constructor_parameters()`
-                if not any(_model_weights(ctx, el) for el in d.elements):
-                    continue  # e.g. only optimizer / scheduler state: not a model checkpoint
-                ctx.report(
-                    call,
-                    f"checkpoint saved with keys {', '.join(f'`{k}`' for k in keys)} and no metadata: "
-                    "add what it needs to be rebuilt (e.g. `config`, `arch`, `version`)",
-                )
+            keys = list(dict.fromkeys(k for k, _ in entries))
+            if any(_META.search(k) for k in keys):
+                continue
+            values = [ctx.code(v) for _, v in entries]
+            if any(_META.search(v) and "state_dict" not in v for v in values):
+                continue  # `"data": self._get_constructor_parameters()`
+            if not any(_model_weights(ctx, k, v) for k, v in entries):
+                continue  # e.g. only optimizer / scheduler state: not a model checkpoint
+            ctx.report(
+                call,
+                f"checkpoint saved with keys {', '.join(f'`{k}`' for k in keys)} and no metadata: "
+                "add what it needs to be rebuilt (e.g. `config`, `arch`, `version`)",
+            )

@@ -25,8 +25,9 @@ class NonAtomicSave(Rule):
     qualnames = ("torch.save",)
     docs = """
     ## What it does
-    Checks for `torch.save` inside a training loop (a `for`/`while` loop whose header names
-    epochs, steps or iterations, or whose body calls `.backward()` / `optimizer.step()`) that writes
+    Checks for `torch.save` inside a training loop (a `for`/`while` loop whose header counts
+    epochs, steps or iterations, as in `for epoch in range(...)`, `range(max_iter)` or
+    `while global_step < total`, or whose body calls `.backward()` / `optimizer.step()`) that writes
     straight to its destination: the path does not look temporary (`tmp`, `temp`, ...) and
     the function does not move a file into place (`os.replace`, `os.rename`, `shutil.move`,
     `Path.replace` / `Path.rename`).
@@ -69,9 +70,21 @@ class NonAtomicSave(Rule):
         Valid("import torch\nfor step in range(9):\n    samples = torch.cat(outs)\n    torch.save(samples, f'sample-{step}.pt')\n"),
         Valid("import torch\nretry = 3\nwhile retry > 0:\n    try:\n        torch.save(sd, path)\n        break\n"
               "    except OSError:\n        retry -= 1\n"),
+        Valid(
+            # averaging the n best checkpoints: a loop over (epoch, value) pairs, not training
+            "import torch\n\ndef average_nbest(nbest_epochs, out_dir):\n"
+            "    for ph, cr, epoch_and_values in nbest_epochs:\n        avg = None\n"
+            "        for e, _ in epoch_and_values:\n            states = torch.load(out_dir / f'{e}epoch.pth')\n"
+            "            avg = states if avg is None else {k: avg[k] + states[k] for k in avg}\n"
+            "        torch.save(avg, out_dir / f'{ph}.{cr}.ave.pth')\n"
+        ),
     )
     invalid = (
         Invalid("import torch\nfor epoch in range(3):\n    torch.save(model.state_dict(), 'last.pt')\n"),
+        Invalid(
+            "import torch\n\ndef fit(model, cfg):\n    for i in range(cfg.start_iter, cfg.max_iter):\n"
+            "        if i % 1000 == 0:\n            torch.save({'model': model.state_dict(), 'iter': i}, cfg.ckpt)\n"
+        ),
         Invalid(
             "import torch\n\ndef train(model, path):\n    while True:\n        loss.backward()\n"
             "        torch.save({'model': model.state_dict()}, path)\n"

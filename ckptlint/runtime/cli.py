@@ -85,7 +85,7 @@ def run(argv: List[str]) -> int:
         return _fail(f"ckptlint: error: {exc}", fmt)
     except Exception as exc:  # noqa: BLE001 - internal error: one line, no traceback
         return _fail(f"ckptlint: internal error: {type(exc).__name__}: {exc}", fmt)
-    if fmt in ("text", "concise"):
+    if fmt == "text":
         for note in notes:
             print(note, file=sys.stderr)
     sys.stdout.write(out)
@@ -103,7 +103,7 @@ def _nothing_to_verify(fmt: str, settings) -> int:
                "(see docs/runtime.md, or `ckptlint verify --help`)")
     if fmt == "json":
         print("[]")
-    if fmt in ("text", "concise"):
+    if fmt == "text":
         print(message)
     else:
         print(message, file=sys.stderr)
