@@ -93,7 +93,7 @@ def fetch(name: str, work: Path) -> Path:
 
 def triggers() -> list:
     sys.path.insert(0, str(ROOT))
-    from ckptlint.registry import all_rules
+    from ckptlint.rules import all_rules
 
     rules = [r for r in all_rules().values() if r.phase == "static" and r.default_enabled]
     return (sorted({t for r in rules for t in r.triggers}),

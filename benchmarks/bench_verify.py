@@ -86,7 +86,7 @@ PRELUDE = (
 
 def cli(*args) -> str:
     return (f"import runpy, sys\nsys.argv = ['ckptlint', *{list(args)!r}]\n"
-            "runpy.run_module('ckptlint.runtime.cli', run_name='__main__')\n")
+            "runpy.run_module('ckptlint.cli.verify', run_name='__main__')\n")
 
 
 def run(code: str, cwd) -> tuple:

@@ -9,7 +9,7 @@ Each tool runs in a worker process of its own that imports the tool once, scans 
 file, then scans the corpus one file at a time and times each scan inside the process (a
 crash or a hang of one scan is recorded as an error and the worker restarts after it).
 Separately, each tool's start-up is timed: a fresh process that imports it and scans one
-small benign checkpoint. ckptlint runs in this interpreter (`ckptlint.runtime.cli.run`, the
+small benign checkpoint. ckptlint runs in this interpreter (`ckptlint.cli.verify.run`, the
 `verify --output-format json` command); the peers run in their own venv, which must hold no
 torch (create it with --install-peers). A peer that is not installed is skipped, saying so.
 
@@ -51,7 +51,7 @@ def _ckptlint(path):
     import contextlib
     import io
 
-    from ckptlint.runtime.cli import run
+    from ckptlint.cli.verify import run
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -174,7 +174,7 @@ def context(d: dict, lines: int = 3) -> str:
 
 def all_codes() -> list:
     sys.path.insert(0, str(ROOT))
-    from ckptlint.registry import all_rules
+    from ckptlint.rules import all_rules
 
     return [c for c, r in all_rules().items() if r.phase == "static"]
 

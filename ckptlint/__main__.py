@@ -1,5 +1,5 @@
 import sys
 
-from ckptlint.cli import main
+from ckptlint.cli.main import main
 
 sys.exit(main())

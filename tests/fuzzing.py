@@ -122,8 +122,8 @@ def snippet_programs(draw) -> str:
 
 
 def _could_fire(text: str) -> bool:
-    from ckptlint import triage
-    from ckptlint.registry import all_rules
+    from ckptlint.engine import triage
+    from ckptlint.rules import all_rules
 
     rules = [r() for r in all_rules().values() if r.phase == "static" and r.default_enabled]
     return bool(triage.by_text(text, triage.by_triggers(text, rules)))
@@ -131,7 +131,7 @@ def _could_fire(text: str) -> bool:
 
 def check_program(text: str) -> None:
     """The properties of issue 6 for one program (assertions)."""
-    from ckptlint.fixes import apply_fixes
+    from ckptlint.engine.fixes import apply_fixes
     from tests.helpers import check
 
     text_once, remaining, applied = check(text, fix=True, unsafe=True)
@@ -153,7 +153,7 @@ def check_program(text: str) -> None:
 
     # each fix alone: stays inside its diagnostic's span, keeps every byte outside its edits
     _, first, _ = check(text)
-    from ckptlint.source import LineIndex
+    from ckptlint.engine.source import LineIndex
 
     index = LineIndex(text)
     for d in first:
@@ -178,7 +178,7 @@ def check_program(text: str) -> None:
 
 def check_bytes(data: bytes) -> None:
     """Arbitrary bytes: decoding either works or raises SourceError; linting never raises."""
-    from ckptlint.source import SourceError, decode
+    from ckptlint.engine.source import SourceError, decode
     from tests.helpers import check
 
     try:

@@ -34,7 +34,7 @@ def run_json(*args, cwd=None):
 
 
 def settings(config=None, root=None):
-    from ckptlint.config import settings_from_data
+    from ckptlint.workspace.config import settings_from_data
 
     root = Path(root or ROOT)
     return settings_from_data({"tool": {"ckptlint": dict(config or {})}}, root / "pyproject.toml")
@@ -43,7 +43,7 @@ def settings(config=None, root=None):
 def check(source: str, codes=None, config=None, fix=False, unsafe=False, path="/virtual/example.py",
           module_name=None):
     """(final text, remaining diagnostics, applied) for one snippet."""
-    from ckptlint.linter import check_text, static_rules
+    from ckptlint.engine.lint import check_text, static_rules
 
     s = settings(config)
     rules = static_rules(codes or s.enabled_codes())

@@ -4,7 +4,7 @@ annotations, f-strings, odd line endings)."""
 
 from __future__ import annotations
 
-from ckptlint.registry import all_rules
+from ckptlint.rules import all_rules
 
 EXTRA = [
     "# torch.load(path) only in a comment\nimport torch\n",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ckptlint import guard
+from ckptlint.engine import parse as guard
 from tests.helpers import run_cli, run_json
 
 GOOD = "import torch\nstate = torch.load('m.pt')\n"
@@ -186,7 +186,7 @@ def test_nesting_under_the_limit_is_linted(tmp_path, shape):
 
 def test_unreadable_file_monkeypatched(tmp_path, monkeypatch, capsys):
     # tests run as root, which reads any file: make os.open refuse this one, as it would for a user
-    from ckptlint import cli
+    from ckptlint.cli import main as cli
 
     project(tmp_path, "secret.py", GOOD)
     real_open = os.open
@@ -269,7 +269,8 @@ def test_directory_where_a_file_was_expected(tmp_path):
 
 
 def test_file_deleted_during_the_run(tmp_path, monkeypatch, capsys):
-    from ckptlint import cli, runner
+    from ckptlint.cli import main as cli
+    from ckptlint.workspace import run as runner
 
     project(tmp_path, "b_later.py", GOOD)
     (tmp_path / "a_first.py").write_text("x = 1\n")
@@ -291,7 +292,8 @@ def test_file_deleted_during_the_run(tmp_path, monkeypatch, capsys):
 
 
 def test_file_changed_during_fix_is_not_overwritten(tmp_path, monkeypatch, capsys):
-    from ckptlint import cli, runner
+    from ckptlint.cli import main as cli
+    from ckptlint.workspace import run as runner
 
     bad = project(tmp_path, "edited.py", GOOD)
     real = runner.lint_path
@@ -313,8 +315,8 @@ def test_file_changed_during_fix_is_not_overwritten(tmp_path, monkeypatch, capsy
 
 
 def test_internal_error_in_one_rule(tmp_path, monkeypatch, capsys):
-    from ckptlint import cli
-    from ckptlint.registry import get_rule
+    from ckptlint.cli import main as cli
+    from ckptlint.rules import get_rule
 
     rule = get_rule("CKPT002")
 
@@ -338,7 +340,8 @@ def test_internal_error_in_one_rule(tmp_path, monkeypatch, capsys):
 
 
 def test_internal_error_outside_the_rules(tmp_path, monkeypatch, capsys):
-    from ckptlint import cli, linter
+    from ckptlint.cli import main as cli
+    from ckptlint.engine import lint as linter
 
     def broken(*args, **kwargs):
         raise RuntimeError("bug in the noqa filter")
@@ -380,7 +383,7 @@ def test_json_stays_one_array_with_every_bad_file(tmp_path):
 
 
 def test_unreadable_folder_is_reported(tmp_path, monkeypatch, capsys):
-    from ckptlint import cli
+    from ckptlint.cli import main as cli
 
     (tmp_path / "good.py").write_text(GOOD)
     (tmp_path / "private").mkdir()
@@ -405,7 +408,7 @@ def test_no_big_stack_thread_available(monkeypatch):
     # e.g. under `ulimit -v`: linting goes on in the calling thread, MAX_DEPTH still guards
     import threading
 
-    from ckptlint import guard
+    from ckptlint.engine import parse as guard
     from tests.helpers import check
 
     def refuse(self):
@@ -421,7 +424,7 @@ def test_no_big_stack_thread_available(monkeypatch):
 
 def test_file_growing_while_read_is_cut_at_max_file_size(tmp_path, monkeypatch):
     # the size seen by fstat is stale: the read itself stops past `max-file-size`
-    from ckptlint import linter
+    from ckptlint.engine import lint as linter
     from tests.helpers import settings
 
     f = tmp_path / "growing.py"

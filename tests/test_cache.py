@@ -171,7 +171,8 @@ def test_result_that_used_the_project_index_follows_other_files(tmp_path):
 def test_editing_a_file_relints_only_the_results_that_looked_it_up(tmp_path, monkeypatch, capsys):
     """b.py followed `Net` into a.py; c.py loads a checkpoint and looks nothing up; d.py is
     unrelated. Editing d.py re-lints d.py alone; editing a.py re-lints a.py and b.py."""
-    from ckptlint import cli, runner
+    from ckptlint.cli import main as cli
+    from ckptlint.workspace import run as runner
     from ckptlint.analysis import project
 
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')

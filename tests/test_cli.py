@@ -279,7 +279,7 @@ def test_rule_command():
         assert section in proc.stdout
     assert "load-without-weights-only (CKPT002)" in proc.stdout
     listing = run_cli("rule", "--all").stdout
-    from ckptlint.registry import all_rules
+    from ckptlint.rules import all_rules
 
     for code in all_rules():
         assert code in listing
@@ -306,15 +306,15 @@ def test_python_m_ckptlint_does_not_import_torch(tmp_path):
 
 def test_importtime_of_cli_shows_no_torch():
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import ckptlint.cli"],
+        [sys.executable, "-X", "importtime", "-c", "import ckptlint.cli.main"],
         env=cli_env(), capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line]
-    assert "ckptlint.cli" in imported
+    assert "ckptlint.cli.main" in imported
     assert not [m for m in imported if m == "torch" or m.startswith("torch.")]
 
 
 def test_console_script_entry_point_declared():
     text = (ROOT / "pyproject.toml").read_text()
-    assert 'ckptlint = "ckptlint.cli:main"' in text
+    assert 'ckptlint = "ckptlint.cli.main:main"' in text

@@ -7,8 +7,8 @@ from pathlib import Path
 import pathspec
 import pytest
 
-from ckptlint import files
-from ckptlint.config import Settings
+from ckptlint.workspace import files
+from ckptlint.workspace.config import Settings
 
 PATHS = ["a.py", "venv", "venv/x.py", "src/venv/x.py", "src/build", "build.py", "mybuild/x.py", "x/.tox/y.py",
          ".git", "pkg/__pycache__/m.py", "dist-info/x.py", "dist", "node_modules/a/b.py", "a/b/c/d.py", ".eggs"]

@@ -210,7 +210,7 @@ def test_load_in_another_function_or_before_the_save():
 
 
 def test_ckpt053_is_opt_in():
-    from ckptlint.registry import get_rule
+    from ckptlint.rules import get_rule
 
     assert get_rule("CKPT053").default_enabled is False
     _, diags, _ = check(roundtrip("pass"))

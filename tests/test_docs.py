@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ckptlint.docs import generated_pages
+from ckptlint.output.rule_docs import generated_pages
 from tests.helpers import ROOT, run_cli
 
 
@@ -14,12 +14,12 @@ def test_generated_rule_pages_are_fresh():
     stale = sorted(n for n in pages if on_disk.get(n) != pages[n])
     extra = sorted(set(on_disk) - set(pages))
     assert not stale and not extra, (
-        f"docs/rules is stale ({stale}, extra {extra}); run `python -m ckptlint.docs`"
+        f"docs/rules is stale ({stale}, extra {extra}); run `python -m ckptlint.output.rule_docs`"
     )
 
 
 def test_every_rule_doc_has_the_ruff_sections():
-    from ckptlint.registry import all_rules
+    from ckptlint.rules import all_rules
     from ckptlint.rules._base import SECTIONS
 
     for rule in all_rules().values():

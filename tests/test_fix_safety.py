@@ -82,8 +82,8 @@ def test_files_without_applied_fixes_are_not_touched(tmp_path):
 
 
 def test_fix_that_would_not_parse_is_refused(tmp_path, monkeypatch, capsys):
-    from ckptlint import cli
-    from ckptlint.context import FileContext
+    from ckptlint.cli import main as cli
+    from ckptlint.engine.context import FileContext
 
     real = FileContext.add_keyword
     monkeypatch.setattr(FileContext, "add_keyword", lambda self, call, kw: real(self, call, kw + " +"))
@@ -140,8 +140,8 @@ def test_overlapping_fixes_converge_in_bounded_passes():
 
 def test_fix_passes_are_bounded(monkeypatch):
     # a rule whose fix never satisfies it must not loop forever
-    from ckptlint import linter
-    from ckptlint.context import FileContext
+    from ckptlint.engine import lint as linter
+    from ckptlint.engine.context import FileContext
 
     monkeypatch.setattr(FileContext, "add_keyword", lambda self, call, kw: self.insert_at(
         self.offset(self.end(call)) - 1, " "))
@@ -226,7 +226,7 @@ def test_fix_through_a_symlink_keeps_the_link_and_the_owner(tmp_path):
 def test_write_failure_is_reported_and_the_file_kept(tmp_path, monkeypatch, capsys):
     import tempfile
 
-    from ckptlint import cli
+    from ckptlint.cli import main as cli
 
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -265,7 +265,7 @@ def test_fix_corpus_counts_lines_like_git_diff():
 
 def test_broken_fix_from_a_rule_is_never_applied(monkeypatch):
     # a rule bug (edit past the end, end before start, edits overlapping) must not corrupt text
-    from ckptlint.context import FileContext
+    from ckptlint.engine.context import FileContext
     from ckptlint.diagnostic import Edit, Location
 
     src = "import torch\nx = torch.load(p)\n"

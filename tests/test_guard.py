@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from ckptlint import guard
+from ckptlint.engine import parse as guard
 
 N = guard.MAX_DEPTH
 

@@ -9,7 +9,7 @@ import shlex
 import pytest
 import yaml
 
-from ckptlint.cli import build_parser
+from ckptlint.cli.main import build_parser
 from tests.helpers import ROOT
 
 INTEGRATIONS = (ROOT / "docs/integrations.md").read_text(encoding="utf-8")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ckptlint import parallel
-from ckptlint.runner import Options, run
+from ckptlint.workspace import parallel
+from ckptlint.workspace.run import Options, run
 from tests.helpers import run_cli
 from tests.snippets import snippets
 
@@ -53,7 +53,7 @@ def test_pool_in_process_keeps_task_order(tmp_path, monkeypatch, fix):
         started.append(jobs)
         return real(tasks, jobs, *a, **k)
 
-    monkeypatch.setattr("ckptlint.runner.lint_all", spy)
+    monkeypatch.setattr("ckptlint.workspace.run.lint_all", spy)
     results = []
     for jobs in (1, 2, 4):
         out = run(Options(paths=[str(root)], jobs=jobs, cache=False, diff=fix, unsafe_fixes=True), cwd=root)

@@ -1,4 +1,4 @@
-"""ckptlint.positions gives every node the span LibCST's PositionProvider gives it."""
+"""ckptlint.engine.positions gives every node the span LibCST's PositionProvider gives it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ckptlint.diagnostic import Location
-from ckptlint.positions import Positions
+from ckptlint.engine.positions import Positions
 from tests.snippets import snippets
 
 ROOT = Path(__file__).resolve().parent.parent

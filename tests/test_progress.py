@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-from ckptlint import cli, progress
+from ckptlint.cli import main as cli
+
+from ckptlint.cli import progress
 
 
 def test_draws_after_the_delay_and_clears():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ckptlint.registry import all_rules
+from ckptlint.rules import all_rules
 from tests.helpers import check
 
 STATIC = [r for r in all_rules().values() if r.phase == "static"]

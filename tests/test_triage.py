@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ckptlint import triage
+from ckptlint.engine import triage
 from tests.helpers import check
 from tests.snippets import snippets
 
@@ -46,7 +46,7 @@ def test_has_word():
 
 
 def test_names_drop_only_rules_that_cannot_fire():
-    from ckptlint.registry import all_rules
+    from ckptlint.rules import all_rules
 
     rules = [r() for r in all_rules().values() if r.phase == "static"]
     text = "import json\n# torch.load(p)\njson.dumps(x)\n"

@@ -7,7 +7,7 @@ summarised only when a rule follows a name into its module. A file linted alone 
 resolves classes the same way as a whole-project run. Entries are plain data (dicts, lists,
 strings) so they can be serialised and cached.
 
-Module names are the dotted names `ckptlint.files.module_name_for` gives. The file being linted
+Module names are the dotted names `ckptlint.workspace.files.module_name_for` gives. The file being linted
 is always summarised from the text being linted, not from disk (fix passes, editors).
 """
 
@@ -24,7 +24,7 @@ from ckptlint.analysis.qnames import canonical
 from ckptlint.analysis.library import library_class_kind
 from ckptlint.analysis.sites import describe_value
 from ckptlint.analysis.sites import dotted as _dotted
-from ckptlint.files import module_name_for as _module_name
+from ckptlint.workspace.files import module_name_for as _module_name
 
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py", "setup.cfg")
 SKIP_DIRS = frozenset([

@@ -30,7 +30,7 @@ def _config_stamp(directory: Path) -> tuple:
 
 
 def clear_config_cache() -> None:
-    from ckptlint.config import find_config, settings_for_config
+    from ckptlint.workspace.config import find_config, settings_for_config
 
     find_config.cache_clear()
     settings_for_config.cache_clear()
@@ -39,7 +39,7 @@ def clear_config_cache() -> None:
 def settings_for(path: Optional[str], root: Optional[str]):
     """Settings for a document: from the pyproject.toml governing it, re-read when any
     pyproject.toml on the way up changed. Returns (settings, config error message or None)."""
-    from ckptlint.config import Settings, settings_for_path
+    from ckptlint.workspace.config import Settings, settings_for_path
 
     base = Path(root or os.getcwd())
     target = Path(path) if path else base / "untitled.py"
@@ -57,7 +57,7 @@ def settings_for(path: Optional[str], root: Optional[str]):
 
 def lint(path: Optional[str], text: str, root: Optional[str], fix: bool = False) -> Tuple[str, List[Diagnostic], Optional[str]]:
     """(text after safe fixes when `fix`, diagnostics, config error)."""
-    from ckptlint.linter import check_text, static_rules
+    from ckptlint.engine.lint import check_text, static_rules
 
     if path and path.endswith(".ipynb"):
         return text, [], None  # a notebook opened as JSON text; notebooks are linted by the CLI
@@ -68,7 +68,7 @@ def lint(path: Optional[str], text: str, root: Optional[str], fix: bool = False)
     rules = static_rules(settings.enabled_codes())
     module_name = None
     if path:
-        from ckptlint.files import module_name_for
+        from ckptlint.workspace.files import module_name_for
 
         try:
             module_name = module_name_for(Path(path))
@@ -79,7 +79,7 @@ def lint(path: Optional[str], text: str, root: Optional[str], fix: bool = False)
 
 
 def _excluded(path: str, settings) -> bool:
-    from ckptlint.files import _explicit_excluded
+    from ckptlint.workspace.files import _explicit_excluded
 
     try:
         return _explicit_excluded(Path(path), settings)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from ckptlint.source import LineIndex
+from ckptlint.engine.source import LineIndex
 
 
 def units(text: str, encoding: str) -> int:

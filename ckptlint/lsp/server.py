@@ -24,8 +24,8 @@ from ckptlint import __version__
 from ckptlint.diagnostic import SAFE, Diagnostic
 from ckptlint.lsp import engine
 from ckptlint.lsp.positions import end_of, to_client
-from ckptlint.noqa_edit import add_noqa
-from ckptlint.source import LineIndex
+from ckptlint.engine.noqa_edit import add_noqa
+from ckptlint.engine.source import LineIndex
 
 FIX_ALL = "source.fixAll.ckptlint"
 DEBOUNCE = float(os.environ.get("CKPTLINT_LSP_DEBOUNCE", "0.2"))

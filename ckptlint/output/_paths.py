@@ -10,7 +10,7 @@ from typing import Optional
 
 @lru_cache(maxsize=None)
 def repo_root(cwd: Path) -> Path:
-    from ckptlint.files import _git_root
+    from ckptlint.workspace.files import _git_root
 
     return _git_root(cwd) or cwd
 
@@ -26,6 +26,6 @@ def repo_relative(filename: str, cwd: Path) -> str:
 
 
 def rule_for(code: str) -> Optional[type]:
-    from ckptlint.registry import all_rules
+    from ckptlint.rules import all_rules
 
     return all_rules().get(code)

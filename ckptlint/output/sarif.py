@@ -33,7 +33,7 @@ def _section(doc: str, title: str) -> str:
 def rule_descriptor(code: str, name: str) -> dict:
     """A reportingDescriptor from the rule's own metadata and docs; error codes (E9xx) that
     are not rules get a short one pointing at docs/errors.md."""
-    from ckptlint.docs import rule_markdown
+    from ckptlint.output.rule_docs import rule_markdown
 
     rule = rule_for(code)
     if rule is None:

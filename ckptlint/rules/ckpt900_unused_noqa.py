@@ -3,7 +3,7 @@ from ckptlint.rules._base import Invalid, Rule, Valid
 
 class UnusedNoqa(Rule):
     """Found by the linter after suppression (it needs every other rule's findings), so
-    `check` itself reports nothing; see ckptlint.noqa_edit.unused_noqa."""
+    `check` itself reports nothing; see ckptlint.engine.noqa_edit.unused_noqa."""
 
     code = "CKPT900"
     name = "unused-noqa"

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from ckptlint.registry import all_rules
+from ckptlint.rules import all_rules
 from ckptlint.rules._base import SECTIONS
 from ckptlint.runtime import allowlist
-from ckptlint.runtime.runner import NAMES
+from ckptlint.runtime.check import NAMES
 
 
 def test_static_allowlist_equals_torchs(torch):
@@ -84,8 +84,8 @@ def test_every_runtime_code_has_a_documented_rule():
 
 def test_public_entry_points_stay_functions_after_submodules_load():
     import ckptlint.runtime as rt
-    import ckptlint.runtime.cli  # noqa: F401
-    import ckptlint.runtime.runner  # noqa: F401
+    import ckptlint.cli.verify  # noqa: F401
+    import ckptlint.runtime.check  # noqa: F401
 
     assert callable(rt.verify) and callable(rt.parse_entries)
     assert rt.verify.__module__ == "ckptlint.runtime" and rt.parse_entries.__module__ == "ckptlint.runtime"

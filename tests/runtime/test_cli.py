@@ -186,7 +186,7 @@ def test_parse_entries_api(tmp_path):
 
 
 def test_run_accepts_arguments_with_or_without_the_command_word(tmp_path, capsys, monkeypatch):
-    from ckptlint.runtime.cli import run
+    from ckptlint.cli.verify import run
 
     p = tmp_path / "empty.pt"
     p.write_bytes(b"")
@@ -223,7 +223,7 @@ if block:  # behave as if torch were not installed
                 raise ImportError("No module named 'torch'")
     sys.meta_path.insert(0, Blocker())
 import ckptlint.runtime.reader, ckptlint.runtime.pickle_scan  # noqa
-import ckptlint.runtime.allowlist, ckptlint.runtime.runner  # noqa
+import ckptlint.runtime.allowlist, ckptlint.runtime.check  # noqa
 after_import = "torch" in sys.modules
 from ckptlint.runtime import verify, parse_entries
 diags, _ = verify([], [sys.argv[2]], root=pathlib.Path("."), torch_version=None, safe_globals=[])

@@ -113,7 +113,7 @@ HARNESS = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from ckptlint.runtime import verify as run
-import ckptlint.runtime.runner, ckptlint.runtime.reader, ckptlint.runtime.pickle_scan  # noqa
+import ckptlint.runtime.check, ckptlint.runtime.reader, ckptlint.runtime.pickle_scan  # noqa
 # what the reader imports lazily (zipfile's cp437 names, tar and safetensors files, compressed
 # pickles): importing a module is an exec event, and tarfile's shutil evals a namedtuple
 import encodings.cp437, tarfile, json, bz2, lzma  # noqa

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable, List, Optional
 
 from ckptlint.errors import ConfigError, UsageError
-from ckptlint.registry import all_rules
+from ckptlint.rules import all_rules
 
 
 def _matches(selector: str, code: str) -> bool:

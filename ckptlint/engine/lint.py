@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ckptlint import guard, noqa, noqa_edit
+from ckptlint.engine import noqa, noqa_edit
+from ckptlint.engine import parse as guard
 from ckptlint.diagnostic import Diagnostic, Location
-from ckptlint.fixes import apply_fixes
-from ckptlint.registry import all_rules
-from ckptlint.source import SourceError, SourceFile, decode
+from ckptlint.engine.fixes import apply_fixes
+from ckptlint.rules import all_rules
+from ckptlint.engine.source import SourceError, SourceFile, decode
 
 MAX_FIX_PASSES = 10
 
@@ -95,7 +96,7 @@ def _no_gc():
 
 
 def _lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None) -> List[Diagnostic]:
-    from ckptlint import triage
+    from ckptlint.engine import triage
 
     # cheap text tests first: a file nothing can fire on is never parsed (like ruff, which
     # parses only for its rules, a syntax error there is another tool's business)
@@ -111,7 +112,7 @@ def _lint_text(path: str, text: str, settings, rules: list, module_name: Optiona
         return []
     import libcst as cst  # only files that can fire pay for LibCST
 
-    from ckptlint.context import FileContext
+    from ckptlint.engine.context import FileContext
 
     try:
         module = cst.parse_module(text)
@@ -253,7 +254,7 @@ def lint_path(
     result.source = src
     result.original = src.text
     if name.endswith(".ipynb"):
-        from ckptlint.notebook import NotebookError, check_notebook
+        from ckptlint.engine.notebook import NotebookError, check_notebook
 
         try:
             text, result.diagnostics, result.applied = check_notebook(
@@ -296,7 +297,7 @@ def check_text(path: str, text: str, settings, rules: list, fix: bool = False, u
 
 
 def _finish(diags: List[Diagnostic], text: str, settings, path: str, rules=(), ignore_noqa: bool = False) -> List[Diagnostic]:
-    from ckptlint.suppress import per_file_ignored
+    from ckptlint.engine.suppress import per_file_ignored
 
     if not ignore_noqa:
         raw = diags
@@ -332,7 +333,7 @@ def write_fixed(path: Path, result: FileResult) -> Optional[Diagnostic]:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Temporary file in the same folder, same mode, then os.replace: all old or all new."""
-    from ckptlint.atomic import replace_file
+    from ckptlint.workspace.write import replace_file
 
     path = Path(path)
     target = path.resolve()

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 from libcst._nodes.internal import CodegenState
 
 from ckptlint.diagnostic import Location
-from ckptlint.source import LineIndex
+from ckptlint.engine.source import LineIndex
 
 
 class _IndexState(CodegenState):

@@ -10,9 +10,9 @@ import re
 import tokenize
 from typing import Dict, Iterable, List, Set, Tuple
 
-from ckptlint import noqa
+from ckptlint.engine import noqa
 from ckptlint.diagnostic import SAFE, Diagnostic, Edit, Fix, Location
-from ckptlint.source import LineIndex, split_lines
+from ckptlint.engine.source import LineIndex, split_lines
 
 UNUSED_NOQA = "CKPT900"
 _OURS = re.compile(r"^CKPT\d+$")

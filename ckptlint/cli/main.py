@@ -106,7 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv[0] == "verify":
         return _run_verify(argv[1:])
     if argv[0] == "server":
-        from ckptlint.lsp_entry import main as server_main
+        from ckptlint.cli.server import main as server_main
 
         return server_main(argv[1:])
     parser = build_parser()
@@ -140,7 +140,7 @@ def _typo_command(word: str) -> bool:
 
 def _run_verify(rest: List[str]) -> int:
     try:
-        from ckptlint.runtime.cli import run
+        from ckptlint.cli.verify import run
     except ImportError as exc:  # pragma: no cover - the subpackage ships with ckptlint
         print(f"ckptlint: error: the runtime phase is unavailable: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -148,8 +148,8 @@ def _run_verify(rest: List[str]) -> int:
 
 
 def _run_rule(args) -> int:
-    from ckptlint.docs import rule_listing, rule_markdown
-    from ckptlint.registry import get_rule
+    from ckptlint.output.rule_docs import rule_listing, rule_markdown
+    from ckptlint.rules import get_rule
 
     if args.all or not args.code:
         print(rule_listing(args.output_format), end="")
@@ -160,7 +160,7 @@ def _run_rule(args) -> int:
     if args.output_format == "json":
         import json
 
-        from ckptlint.docs import rule_json
+        from ckptlint.output.rule_docs import rule_json
 
         print(json.dumps(rule_json(rule), indent=2))
     else:
@@ -170,8 +170,8 @@ def _run_rule(args) -> int:
 
 def run_check(args) -> int:
     from ckptlint.output import Report, renderer
-    from ckptlint.runner import Options, run
-    from ckptlint.selection import check_selectors, opt_in_note
+    from ckptlint.workspace.run import Options, run
+    from ckptlint.workspace.selection import check_selectors, opt_in_note
 
     cwd = Path.cwd()
     for sel in (args.select or []) + args.extend_select + args.ignore:
@@ -188,12 +188,12 @@ def run_check(args) -> int:
     if args.add_noqa:
         if args.fix or args.diff:
             raise UsageError("--add-noqa cannot be combined with --fix or --diff")
-        from ckptlint.noqa_cli import run_add_noqa
+        from ckptlint.cli.noqa import run_add_noqa
 
         return run_add_noqa(options, cwd)
     progress = None
     if args.output_format == "text" and not args.diff and _stderr_is_tty():
-        from ckptlint.progress import Progress
+        from ckptlint.cli.progress import Progress
 
         progress = options.progress = Progress(sys.stderr)
     try:
@@ -227,7 +227,7 @@ def _stderr_is_tty() -> bool:
 
 def _runtime_diagnostics(args, cwd: Path) -> list:
     """`check --runtime` (or `runtime = true`): the configured checkpoints in the same report."""
-    from ckptlint.runtime.cli import checkpoint_diagnostics, load_settings
+    from ckptlint.cli.verify import checkpoint_diagnostics, load_settings
 
     try:
         settings = load_settings(args.config, cwd)
@@ -246,7 +246,7 @@ def _runtime_diagnostics(args, cwd: Path) -> list:
 
 def _unified_diff(result, cwd: Path) -> str:
     from ckptlint.output.text import display_path
-    from ckptlint.source import split_lines
+    from ckptlint.engine.source import split_lines
 
     name = display_path(result.path, cwd)
     lines = difflib.unified_diff(

@@ -41,7 +41,7 @@ def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True, l
     lint consulted) for one file; the hash and stat only with `hashing` (for the cache).
     `lint` is linter.lint_path unless a caller (a test) substitutes it."""
     if lint is None:
-        from ckptlint.linter import lint_path as lint
+        from ckptlint.engine.lint import lint_path as lint
     project = sys.modules.get("ckptlint.analysis.project")
     if project is not None:
         project.USED.clear()
@@ -53,7 +53,7 @@ def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True, l
         result = lint(task.path, task.settings, task.codes, fix=fix, unsafe_fixes=unsafe_fixes,
                       module_name=task.module_name, ignore_noqa=task.ignore_noqa)
     except Exception as exc:  # a bug on one file must not end the run for the others
-        from ckptlint.linter import INTERNAL_ERROR, FileResult, error
+        from ckptlint.engine.lint import INTERNAL_ERROR, FileResult, error
 
         name = os.path.abspath(task.path)
         result = FileResult(name, [error(
@@ -64,7 +64,7 @@ def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True, l
     data = getattr(result.source, "data", None)  # the bytes that were linted
     digest = None
     if hashing and data is not None and before is not None and stat.S_ISREG(before.st_mode):
-        from ckptlint.cache import content_hash
+        from ckptlint.workspace.cache import content_hash
 
         digest = content_hash(data)
     if result.fixed is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
-from ckptlint.source import LineIndex
+from ckptlint.engine.source import LineIndex
 
 
 def apply_fixes(text: str, diagnostics, unsafe_fixes: bool) -> Tuple[str, List]:

@@ -9,7 +9,7 @@ import libcst as cst
 
 from ckptlint.analysis.names import Names
 from ckptlint.diagnostic import SAFE, Diagnostic, Edit, Fix, Location
-from ckptlint.source import LineIndex
+from ckptlint.engine.source import LineIndex
 
 
 class FileContext:
@@ -94,7 +94,7 @@ class FileContext:
     # --- positions ----------------------------------------------------------------------------
     def _range(self, node: cst.CSTNode):
         if self._positions is None:
-            from ckptlint.positions import Positions
+            from ckptlint.engine.positions import Positions
 
             self._positions = Positions(self.module)
         found = self._positions.span(node)

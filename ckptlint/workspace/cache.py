@@ -161,7 +161,7 @@ class Bucket:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps({"format": FORMAT, "version": __version__, "entries": merged},
                              separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        from ckptlint.atomic import replace_file
+        from ckptlint.workspace.write import replace_file
 
         replace_file(self.path, payload, prefix=".bucket.")
         self.dirty = {}
@@ -181,7 +181,7 @@ def _ensure_dir(root: Path) -> None:
     for name, content in ((".gitignore", "# Automatically created by ckptlint.\n*\n"), ("CACHEDIR.TAG", _TAG)):
         target = root / name
         if not target.exists():
-            from ckptlint.atomic import replace_file
+            from ckptlint.workspace.write import replace_file
 
             replace_file(target, content.encode("utf-8"), prefix=f".{name}.")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from ckptlint.cache import RACY_NS, content_hash
+from ckptlint.workspace.cache import RACY_NS, content_hash
 
 
 class ProjectStamps:

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import sys
 
-from ckptlint.files import module_name_for
-from ckptlint.linter import lint_path, write_atomic
-from ckptlint.noqa_edit import add_noqa
+from ckptlint.workspace.files import module_name_for
+from ckptlint.engine.lint import lint_path, write_atomic
+from ckptlint.engine.noqa_edit import add_noqa
 from ckptlint.output.text import display_path
 
 
 def run_add_noqa(options, cwd) -> int:
-    from ckptlint.files import discover
-    from ckptlint.runner import settings_resolver
+    from ckptlint.workspace.files import discover
+    from ckptlint.workspace.run import settings_resolver
 
     settings_for = settings_resolver(options, cwd)
     found = discover(options.paths or ["."], settings_for, force_exclude=options.force_exclude)
@@ -24,7 +24,7 @@ def run_add_noqa(options, cwd) -> int:
         if result.source is None or not result.diagnostics:
             continue
         if result.path.endswith(".ipynb"):
-            from ckptlint.notebook import add_noqa_notebook
+            from ckptlint.engine.notebook import add_noqa_notebook
 
             new, count, skipped = add_noqa_notebook(result.original, result.diagnostics)
             skipped = [f"cell {c}:{r}" for c, r in skipped]

@@ -81,7 +81,7 @@ class Settings:
         )
 
     def enabled_codes(self) -> List[str]:
-        from ckptlint.selection import resolve
+        from ckptlint.workspace.selection import resolve
 
         return resolve(self.select, self.extend_select, self.ignore, self.config_file)
 
@@ -243,7 +243,7 @@ def settings_from_data(data: dict, path: Path) -> Settings:
     # validate code selectors now, so a typo is an error naming this file
     s.enabled_codes()
     for pattern, codes in s.per_file_ignores.items():
-        from ckptlint.selection import check_selectors
+        from ckptlint.workspace.selection import check_selectors
 
         check_selectors(codes, path, f"per-file-ignores.{pattern}")
     return s

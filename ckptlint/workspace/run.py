@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from ckptlint.config import Settings, settings_for_path, settings_from_file
-from ckptlint.files import discover, module_name_for
-from ckptlint.linter import FIX_ERROR, IO_ERROR, FileResult, error, lint_path, write_fixed
-from ckptlint.deps import ProjectStamps
-from ckptlint.parallel import Task, default_jobs, lint_all
+from ckptlint.workspace.config import Settings, settings_for_path, settings_from_file
+from ckptlint.workspace.files import discover, module_name_for
+from ckptlint.engine.lint import FIX_ERROR, IO_ERROR, FileResult, error, lint_path, write_fixed
+from ckptlint.workspace.deps import ProjectStamps
+from ckptlint.workspace.parallel import Task, default_jobs, lint_all
 
 
 @dataclass
@@ -210,7 +210,7 @@ class _ModuleNames:
 def _open_cache(options: Options, settings_for, cwd: Path):
     if not options.cache:
         return None
-    from ckptlint.cache import Cache, resolve_cache_dir
+    from ckptlint.workspace.cache import Cache, resolve_cache_dir
 
     try:
         base = settings_for(cwd)
@@ -233,7 +233,7 @@ def _cached(cache, task: Task, st, fix: bool, unsafe_fixes: bool, project_stamps
     for key, stamp in ((entry.get("extra") or {}).get("project") or {}).items():
         if project_stamps.stamp(key) != stamp:
             return None
-    from ckptlint.cache import load_diagnostic
+    from ckptlint.workspace.cache import load_diagnostic
 
     diags = [load_diagnostic(v, name) for v in entry["diagnostics"]]
     if fix and any(d.fix is not None and d.fix.applies(unsafe_fixes) for d in diags):

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
 from ckptlint.diagnostic import Diagnostic, Edit, Fix, Location
-from ckptlint.linter import _syntax_error as linter_syntax_error
-from ckptlint.linter import check_text
-from ckptlint.source import split_lines
+from ckptlint.engine.lint import _syntax_error as linter_syntax_error
+from ckptlint.engine.lint import check_text
+from ckptlint.engine.source import split_lines
 
 BOUNDARY = "# ckptlint: cell boundary"
 _MASK = re.compile(r"  # ckptlint-mask-(\d+)$")
@@ -232,7 +232,7 @@ def check_notebook(path: str, text: str, settings, rules, fix: bool = False, uns
 def add_noqa_notebook(text: str, diagnostics) -> Tuple[str, int, List[Tuple[int, int]]]:
     """`--add-noqa` in a notebook: each cell's own lines get the comments.
     Returns (new JSON text, directives added, skipped (cell, row) pairs)."""
-    from ckptlint.noqa_edit import add_noqa
+    from ckptlint.engine.noqa_edit import add_noqa
 
     nb = parse(text)
     total, skipped = 0, []
