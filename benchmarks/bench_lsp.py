@@ -21,7 +21,7 @@ JSON-RPC client (Content-Length framing, no dependencies beyond the standard lib
 - uses incremental or full-document sync, whichever the server advertises;
 - shuts the server down cleanly (shutdown + exit), with timeouts everywhere;
 - as the reference, times `python -m ckptlint check FILE --no-cache` on the same file
-  (fresh process each time: interpreter start, imports, config, lint), and `engine.lint` on
+  (fresh process each time: interpreter start, imports, config, lint), and `Engine.lint` on
   the same text inside this process (the server's per-change work without debounce or I/O).
 
 The server's debounce (CKPTLINT_LSP_DEBOUNCE, default in ckptlint/lsp/server.py) is part of
@@ -586,15 +586,16 @@ def cli_reference(work: Path, path: Path, reps: int) -> list:
 
 
 def in_process(work: Path, path: Path, text: str, reps: int) -> dict:
-    """engine.lint as the server calls it, warm, in this process: the lint share of a change."""
+    """Engine.lint as the server calls it, warm, in this process: the lint share of a change."""
     sys.path.insert(0, str(ROOT))
-    from ckptlint.lsp import engine
+    from ckptlint.lsp.engine import Engine
 
-    engine.lint(str(path), text, str(work))  # warm: imports, config, project index
+    engine = Engine(str(work))
+    engine.lint(str(path), text)  # warm: imports, config, project index
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        engine.lint(str(path), text, str(work))
+        engine.lint(str(path), text)
         times.append(time.perf_counter() - t0)
     return {"lint": times}
 
@@ -628,7 +629,7 @@ def report(r: dict) -> str:
         f"| - | {ms(max(cold))} | {len(cold)} |",
         f"| server start -> initialize result | {ms(statistics.median(r['init']))} | - | {ms(max(r['init']))} "
         f"| {len(r['init'])} |",
-        f"| `engine.lint` of the same text, warm, in-process | {ms(statistics.median(lint))} | {ms(pct(lint, 90))} "
+        f"| `Engine.lint` of the same text, warm, in-process | {ms(statistics.median(lint))} | {ms(pct(lint, 90))} "
         f"| {ms(max(lint))} | {len(lint)} |",
         f"| CLI reference: `python -m ckptlint check FILE --no-cache` | {ms(statistics.median(cli))} | - "
         f"| {ms(max(cli))} | {len(cli)} |",

@@ -102,3 +102,22 @@ class Diagnostic:
         if self.cell is not None:
             out["cell"] = self.cell
         return out
+
+
+# The diagnostics that say a file could not be checked (docs/errors.md): (code, name).
+IO_ERROR = ("E902", "io-error")
+SYNTAX_ERROR = ("E999", "syntax-error")
+INTERNAL_ERROR = ("E998", "internal-error")
+FIX_ERROR = ("E997", "fix-error")
+TOO_LARGE = ("E903", "file-too-large")
+TOO_DEEP = ("E904", "too-deeply-nested")
+
+
+def file_error(code_name, path: str, message: str, row: Optional[int] = None,
+               col: Optional[int] = None) -> Diagnostic:
+    """One of the E9xx diagnostics above, at (row, col) or else at the top of the file."""
+    loc = Location(row, col) if row is not None else Location(1, 1)
+    return Diagnostic(
+        code=code_name[0], name=code_name[1], message=message, filename=path,
+        location=loc, end_location=loc, noqa_row=loc.row,
+    )

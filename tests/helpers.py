@@ -43,8 +43,9 @@ def settings(config=None, root=None):
 def check(source: str, codes=None, config=None, fix=False, unsafe=False, path="/virtual/example.py",
           module_name=None):
     """(final text, remaining diagnostics, applied) for one snippet."""
-    from ckptlint.engine.lint import check_text, static_rules
+    from ckptlint.engine.lint import lint, rules_for
 
     s = settings(config)
-    rules = static_rules(codes or s.enabled_codes())
-    return check_text(path, source, s, rules, fix=fix, unsafe_fixes=unsafe, module_name=module_name)
+    result = lint(source, s, path=path, module_name=module_name, rules=rules_for(codes or s.enabled_codes()),
+                  fix=fix, unsafe_fixes=unsafe)
+    return result.fixed if result.fixed is not None else source, result.diagnostics, result.applied

@@ -270,19 +270,19 @@ def test_directory_where_a_file_was_expected(tmp_path):
 
 def test_file_deleted_during_the_run(tmp_path, monkeypatch, capsys):
     from ckptlint.cli import main as cli
-    from ckptlint.workspace import run as runner
+    from ckptlint.workspace.workspace import Workspace
 
     project(tmp_path, "b_later.py", GOOD)
     (tmp_path / "a_first.py").write_text("x = 1\n")
-    real = runner.lint_path
+    real = Workspace.lint_file
 
-    def lint_then_delete(path, *args, **kwargs):
-        result = real(path, *args, **kwargs)
+    def lint_then_delete(self, path, *args, **kwargs):
+        result = real(self, path, *args, **kwargs)
         if Path(path).name == "a_first.py":
             (tmp_path / "b_later.py").unlink()  # discovered, gone before it is read
         return result
 
-    monkeypatch.setattr(runner, "lint_path", lint_then_delete)
+    monkeypatch.setattr(Workspace, "lint_file", lint_then_delete)
     monkeypatch.chdir(tmp_path)
     rc = cli.main(["."])
     out = capsys.readouterr().out
@@ -293,18 +293,18 @@ def test_file_deleted_during_the_run(tmp_path, monkeypatch, capsys):
 
 def test_file_changed_during_fix_is_not_overwritten(tmp_path, monkeypatch, capsys):
     from ckptlint.cli import main as cli
-    from ckptlint.workspace import run as runner
+    from ckptlint.workspace.workspace import Workspace
 
     bad = project(tmp_path, "edited.py", GOOD)
-    real = runner.lint_path
+    real = Workspace.lint_file
 
-    def lint_then_edit(path, *args, **kwargs):
-        result = real(path, *args, **kwargs)
+    def lint_then_edit(self, path, *args, **kwargs):
+        result = real(self, path, *args, **kwargs)
         if Path(path).name == "edited.py":
             bad.write_text("# the user saved a new version meanwhile\n" + GOOD)
         return result
 
-    monkeypatch.setattr(runner, "lint_path", lint_then_edit)
+    monkeypatch.setattr(Workspace, "lint_file", lint_then_edit)
     monkeypatch.chdir(tmp_path)
     rc = cli.main([".", "--fix", "--unsafe-fixes"])
     out = capsys.readouterr().out
@@ -341,13 +341,13 @@ def test_internal_error_in_one_rule(tmp_path, monkeypatch, capsys):
 
 def test_internal_error_outside_the_rules(tmp_path, monkeypatch, capsys):
     from ckptlint.cli import main as cli
-    from ckptlint.engine import lint as linter
+    from ckptlint.engine import noqa
 
     def broken(*args, **kwargs):
         raise RuntimeError("bug in the noqa filter")
 
     (tmp_path / "model.py").write_text(GOOD)
-    monkeypatch.setattr(linter.noqa, "filter_diagnostics", broken)
+    monkeypatch.setattr(noqa, "filter_diagnostics", broken)
     monkeypatch.chdir(tmp_path)
     rc = cli.main(["."])
     out = capsys.readouterr().out
@@ -424,7 +424,7 @@ def test_no_big_stack_thread_available(monkeypatch):
 
 def test_file_growing_while_read_is_cut_at_max_file_size(tmp_path, monkeypatch):
     # the size seen by fstat is stale: the read itself stops past `max-file-size`
-    from ckptlint.engine import lint as linter
+    from ckptlint.workspace.workspace import Workspace
     from tests.helpers import settings
 
     f = tmp_path / "growing.py"
@@ -440,7 +440,7 @@ def test_file_growing_while_read_is_cut_at_max_file_size(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fstat", lambda fd: Stale(real_fstat(fd)))
     s = settings({"max-file-size": 100})
-    result = linter.lint_path(f, s, s.enabled_codes())
+    result = Workspace(tmp_path).lint_file(f, s, s.enabled_codes())
     assert [d.code for d in result.diagnostics] == ["E903"]
     assert "over `max-file-size` (100 bytes)" in result.diagnostics[0].message
 

@@ -172,8 +172,7 @@ def test_editing_a_file_relints_only_the_results_that_looked_it_up(tmp_path, mon
     """b.py followed `Net` into a.py; c.py loads a checkpoint and looks nothing up; d.py is
     unrelated. Editing d.py re-lints d.py alone; editing a.py re-lints a.py and b.py."""
     from ckptlint.cli import main as cli
-    from ckptlint.workspace import run as runner
-    from ckptlint.analysis import project
+    from ckptlint.workspace.workspace import Workspace
 
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
     pkg = tmp_path / "pkg"
@@ -191,13 +190,13 @@ def test_editing_a_file_relints_only_the_results_that_looked_it_up(tmp_path, mon
     (tmp_path / "pyproject.toml").touch()
     _old(tmp_path / "pyproject.toml")
     linted = []
-    real = runner.lint_path
-    monkeypatch.setattr(runner, "lint_path", lambda path, *a, **k: linted.append(Path(path).name) or real(path, *a, **k))
+    real = Workspace.lint_file
+    monkeypatch.setattr(Workspace, "lint_file",
+                        lambda self, path, *a, **k: linted.append(Path(path).name) or real(self, path, *a, **k))
     monkeypatch.chdir(tmp_path)
 
     def run():
         linted.clear()
-        project.clear()  # a new run is a new process
         rc = cli.main(["check", ".", "-j", "1", "--output-format", "json"])
         return rc, [d["code"] for d in json.loads(capsys.readouterr().out)], sorted(linted)
 

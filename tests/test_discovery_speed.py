@@ -21,18 +21,18 @@ def test_plain_names_match_like_pathspec(tmp_path, rel, is_dir):
     path = tmp_path / rel
     spec = pathspec.GitIgnoreSpec.from_lines(files.DEFAULT_EXCLUDE)
     assert files._plain_names(tuple(files.DEFAULT_EXCLUDE)) is not None
-    assert files._excluded(path, settings, is_dir) == spec.match_file(rel + ("/" if is_dir else ""))
+    assert files.excluded(path, settings, is_dir) == spec.match_file(rel + ("/" if is_dir else ""))
 
 
 def test_patterns_with_globs_still_use_pathspec(tmp_path):
     settings = Settings(root=tmp_path, exclude=["gen_*.py", "!keep.py", "docs/"])
     assert files._plain_names(("gen_*.py",)) is None
-    assert files._excluded(tmp_path / "gen_a.py", settings, False)
-    assert not files._excluded(tmp_path / "a.py", settings, False)
-    assert files._excluded(tmp_path / "docs", settings, True)
+    assert files.excluded(tmp_path / "gen_a.py", settings, False)
+    assert not files.excluded(tmp_path / "a.py", settings, False)
+    assert files.excluded(tmp_path / "docs", settings, True)
 
 
 def test_outside_the_root_uses_the_name(tmp_path):
     settings = Settings(root=tmp_path / "proj")
-    assert files._excluded(Path("/elsewhere/build"), settings, True)
-    assert not files._excluded(Path("/build/elsewhere.py"), settings, False)
+    assert files.excluded(Path("/elsewhere/build"), settings, True)
+    assert not files.excluded(Path("/build/elsewhere.py"), settings, False)

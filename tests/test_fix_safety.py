@@ -140,13 +140,13 @@ def test_overlapping_fixes_converge_in_bounded_passes():
 
 def test_fix_passes_are_bounded(monkeypatch):
     # a rule whose fix never satisfies it must not loop forever
-    from ckptlint.engine import lint as linter
+    from ckptlint.engine import passes
     from ckptlint.engine.context import FileContext
 
     monkeypatch.setattr(FileContext, "add_keyword", lambda self, call, kw: self.insert_at(
         self.offset(self.end(call)) - 1, " "))
     text, remaining, applied = check("import torch\nx = torch.load(p)\n", fix=True, unsafe=True)
-    assert len(applied) <= 2 * linter.MAX_FIX_PASSES
+    assert len(applied) <= 2 * passes.MAX_FIX_PASSES
     compile(text, "x", "exec")
 
 

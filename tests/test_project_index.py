@@ -145,11 +145,10 @@ def test_new_subclass_in_copied_project(tmp_path):
 def test_index_not_built_when_no_rule_needs_it(monkeypatch):
     from ckptlint.analysis import project
 
-    project.clear()
     monkeypatch.setattr(project, "Tree", lambda *a: pytest.fail("project walked"))
-    view = project.project_view(str(PROJECT / "train.py"), "import torch\nx = 1\n", None)
+    view = project.ProjectIndex().view(str(PROJECT / "train.py"), "import torch\nx = 1\n", None)
     assert view.current["classes"] == {}
-    project.clear()
+    assert view.consulted == set()
 
 
 def _reads(monkeypatch):
@@ -166,33 +165,34 @@ def _reads(monkeypatch):
 def test_only_the_files_a_name_is_followed_through_are_read(monkeypatch):
     from ckptlint.analysis import project
 
-    project.clear()
     read = _reads(monkeypatch)
     path = PROJECT / "train.py"
-    view = project.project_view(str(path), path.read_text(), None)
+    view = project.ProjectIndex().view(str(path), path.read_text(), None)
     read.clear()  # the linted file's own summary
     assert view.class_kind("pkg.nets.Big") == "module"
     # Big(pkg.models.Encoder); Encoder(nn.Module): two files, not the 15 of the project
     assert read == ["pkg/nets.py", "pkg/models.py"]
-    project.clear()
+    # and the view says so: the result depends on those modules (and on nothing else)
+    key = f"{PROJECT.resolve()}|True"
+    assert {k.split("\0")[2] for k in view.consulted if k.startswith("module\0" + key)} >= {"pkg.nets", "pkg.models"}
+    assert not any(k.startswith("tree\0") for k in view.consulted)
 
 
 def test_files_are_read_once_per_run(monkeypatch):
     from ckptlint.analysis import project
 
-    project.clear()
     walks = []
     real_tree = project.Tree
     monkeypatch.setattr(project, "Tree", lambda *a: walks.append(a) or real_tree(*a))
     read = _reads(monkeypatch)
+    index = project.ProjectIndex()  # one per run, shared by its files
     for name in ("train.py", "evaluate.py", "pkg/train_rel.py"):
         path = PROJECT / name
-        view = project.project_view(str(path), path.read_text(), None)
+        view = index.view(str(path), path.read_text(), None)
         assert view.class_kind("pkg.nets.Big") == "module"
     assert len(walks) == 1
     disk = [p for p in read if p not in ("train.py", "evaluate.py", "pkg/train_rel.py")]
     assert sorted(disk) == sorted(set(disk)) == ["pkg/models.py", "pkg/nets.py"]
-    project.clear()
 
 
 def test_unsafe_fix_rewrites_whole_model_saves_in_the_project(tmp_path):

@@ -15,7 +15,7 @@ import ast
 import re
 from typing import Iterator, List, Optional, Tuple
 
-from ckptlint.analysis.sites import dotted
+from ckptlint.analysis.qnames import dotted
 
 # Methods only an nn.Module has (not a tensor, a dict, a list or a number).
 MODULE_METHODS = frozenset([

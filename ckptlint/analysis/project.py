@@ -2,37 +2,31 @@
 imports, its path constants, and its torch.save / torch.load sites.
 
 Built with the stdlib `ast` (never LibCST), lazily: the project's files are listed once per
-root per process (a walk, which also gives their module names), and a file is read and
-summarised only when a rule follows a name into its module. A file linted alone (pre-commit)
+root by the ProjectIndex that the engine is handed (a walk, which also gives their module
+names), and a file is read and summarised only when a rule follows a name into its module. A file linted alone (pre-commit)
 resolves classes the same way as a whole-project run. Entries are plain data (dicts, lists,
 strings) so they can be serialised and cached.
 
-Module names are the dotted names `ckptlint.workspace.files.module_name_for` gives. The file being linted
-is always summarised from the text being linted, not from disk (fix passes, editors).
+Module names are the dotted names `analysis.modules.module_name_for` gives. The file being
+linted is always summarised from the text being linted, not from disk (fix passes, editors).
+What a lint looked up is recorded by its ProjectView (`consulted`), never in module state.
 """
 
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ckptlint.analysis.qnames import canonical
 from ckptlint.analysis.library import library_class_kind
+from ckptlint.analysis.modules import walk_modules
 from ckptlint.analysis.sites import describe_value
-from ckptlint.analysis.sites import dotted as _dotted
-from ckptlint.workspace.files import module_name_for as _module_name
+from ckptlint.analysis.qnames import dotted as _dotted
 
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py", "setup.cfg")
-SKIP_DIRS = frozenset([
-    "__pycache__", "venv", ".venv", "build", "dist", "node_modules", "site-packages",
-    "__pypackages__", "_build", "buck-out", ".tox", ".nox", ".eggs", ".git",
-])
-MAX_FILES = 5000  # a bigger tree is indexed partially rather than slowly
-MAX_ENTRIES = 100_000  # folder entries looked at while walking
 MAX_FILE_SIZE = 1_000_000
 CURRENT = "__current__"  # module key of a linted file that has no module name
 
@@ -52,47 +46,6 @@ def find_root(path: str) -> Tuple[Optional[Path], bool]:
     while (d / "__init__.py").exists() and d.parent != d:
         d = d.parent
     return d, False
-
-
-def walk_modules(root: Path, whole: bool) -> List[Tuple[Path, str]]:
-    """(file, module name) for the Python files under root, sorted by path; without `whole`,
-    only packages below the top folder are entered. Bounded, so a marker in a huge folder (a
-    home directory) stays cheap. Module names are `files.module_name_for`'s, worked out from
-    the walk (which folders hold an __init__.py) instead of a stat per folder per file."""
-    out: List[Tuple[Path, str]] = []
-    seen = 0
-    package: Dict[str, Optional[str]] = {}  # folder -> its dotted name when it is a package
-    for dirpath, dirnames, filenames in os.walk(root):
-        seen += len(dirnames) + len(filenames)
-        if "__init__.py" not in filenames:
-            package[dirpath] = None
-        elif dirpath == str(root):
-            package[dirpath] = _module_name(root / "__init__.py")  # may sit inside a package
-        else:
-            parent = package.get(os.path.dirname(dirpath))
-            base = os.path.basename(dirpath)
-            package[dirpath] = f"{parent}.{base}" if parent else base
-        dirnames[:] = sorted(
-            d for d in dirnames
-            if not d.startswith(".") and d not in SKIP_DIRS
-            and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
-            and (whole or os.path.exists(os.path.join(dirpath, d, "__init__.py")))
-        )
-        prefix = package[dirpath]
-        for f in sorted(filenames):
-            if f.endswith(".py"):
-                stem = f[:-3]
-                if stem == "__init__":
-                    name = prefix or ""
-                else:
-                    name = f"{prefix}.{stem}" if prefix else stem
-                path = Path(dirpath, f)
-                if os.path.islink(path):  # named after where it points, like module_name_for
-                    name = _module_name(path)
-                out.append((path, name))
-        if len(out) >= MAX_FILES or seen >= MAX_ENTRIES:
-            break
-    return sorted(out)[:MAX_FILES]
 
 
 # --- summarising one file ------------------------------------------------------------------
@@ -229,6 +182,8 @@ def summarise(text: str, module: str, is_package: bool, path: str, tree=None,
 
 
 def text_hash(text: str) -> str:
+    import hashlib  # OpenSSL costs start-up; only a summary needs it
+
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -239,11 +194,11 @@ class Tree:
     only what its findings depend on (the files a class or constant is followed through),
     not every file of the project."""
 
-    def __init__(self, root: Path, whole: bool = True):
+    def __init__(self, root: Path, whole: bool = True, files: Optional[List[Tuple[Path, str]]] = None):
         self.root = root
-        self.key = f"{root}|{whole}"
+        self.key = tree_key(root, whole)
         self.modules: Dict[str, List[Path]] = {}
-        for file, name in walk_modules(root, whole):
+        for file, name in walk_modules(root, whole) if files is None else files:
             self.modules.setdefault(name, []).append(file)
         self._entries: Dict[Path, Optional[dict]] = {}
         self._words: Dict[Path, Tuple[bool, bool]] = {}  # (may save, may load)
@@ -271,7 +226,6 @@ class Tree:
 
     def entries(self, module: str) -> List[dict]:
         """The entries of the files named `module` (several for same-named scripts)."""
-        USED.append(dep_key("module", self.key, module))
         out = []
         for file in self.modules.get(module, ()):
             entry = self.entry_of(file, module)
@@ -282,7 +236,6 @@ class Tree:
     def site_entries(self, kind: str = "saves") -> List[Tuple[str, dict]]:
         """(module, entry) of every file that has `torch.save` sites (kind "saves") or
         `torch.load` sites ("loads"), in a fixed order. Depends on every file of the tree."""
-        USED.append(dep_key("tree", self.key))
         want = 0 if kind == "saves" else 1
         out = []
         for module in sorted(self.modules):
@@ -297,6 +250,10 @@ class Tree:
                 if entry is not None and entry[kind]:
                     out.append((module, entry))
         return out
+
+
+def tree_key(root: Path, whole: bool) -> str:
+    return f"{root}|{whole}"
 
 
 def dep_key(kind: str, tree_key: str, module: str = "") -> str:
@@ -319,34 +276,66 @@ def build_index(root: Path, whole: bool = True) -> dict:
     return {"root": str(root), "modules": modules, "ambiguous": ambiguous}
 
 
-_TREES: Dict[str, Tree] = {}
-# What the lint of one file consulted (dep_key strings) since the runner last cleared this:
-# a result that used other files' entries is cached with their stamps (deps.py).
-USED: List[str] = []
+Walk = Callable[[Path, bool], List[Tuple[Path, str]]]
 
 
-def tree_for_root(root: Optional[Path], whole: bool = True) -> Optional[Tree]:
-    """Walked once per root per process; entries filled in as rules ask."""
-    if root is None:
-        return None
-    key = f"{root}|{whole}"
-    if key not in _TREES:
-        _TREES[key] = Tree(root, whole)
-    return _TREES[key]
+class ProjectIndex:
+    """What the engine is handed: one Tree per project root, walked once and read on demand,
+    and the view of it from each linted file. The workspace makes one per run (its walk skips
+    what the run excludes) or per editor session; the engine makes a fresh one for a text
+    linted on its own. Nothing of it is module state."""
 
+    def __init__(self, walk: Optional[Walk] = None):
+        self._walk = walk or walk_modules
+        self._trees: Dict[str, Tree] = {}
 
-def clear() -> None:
-    _TREES.clear()
+    def walk(self, root: Path, whole: bool) -> List[Tuple[Path, str]]:
+        """The (file, module name) pairs of a tree as they are on disk now."""
+        return self._walk(root, whole)
+
+    def tree(self, root: Optional[Path], whole: bool = True) -> Optional[Tree]:
+        """Walked once per root; entries filled in as rules ask."""
+        if root is None:
+            return None
+        key = tree_key(root, whole)
+        if key not in self._trees:
+            self._trees[key] = Tree(root, whole, self._walk(root, whole))
+        return self._trees[key]
+
+    def forget(self) -> None:
+        """Drop what was walked and read: files changed on disk (fixes written, a save)."""
+        self._trees.clear()
+
+    def view(self, path: str, text: str, module_name: Optional[str], tree=None,
+             consulted: Optional[set] = None) -> "ProjectView":
+        """The project as seen from the file at `path` whose text is `text` (`tree`: its
+        stdlib AST, when the caller has it). What the view looks up is added to `consulted`."""
+        root, whole = find_root(path)
+        abspath = Path(os.path.abspath(path))
+        rel = abspath.name
+        if root is not None:
+            try:
+                rel = abspath.relative_to(root).as_posix()
+            except ValueError:
+                pass
+        module = module_name or CURRENT
+        # the linted file's own entry always comes from the text being linted; the rest of the
+        # project is read only when a rule needs a name from another file
+        current = summarise(text, module, abspath.name == "__init__.py", rel, tree)
+        return ProjectView(lambda: self.tree(root, whole), current, module, rel, consulted)
 
 
 class ProjectView:
     """The project as seen from one linted file (whose own entry comes from its current text)."""
 
-    def __init__(self, tree, current: Optional[dict], module: str, rel_path: str):
+    def __init__(self, tree, current: Optional[dict], module: str, rel_path: str,
+                 consulted: Optional[set] = None):
         self._tree = tree  # the Tree, or a function giving it (walked only when a rule needs it)
         self.module = module or CURRENT
         self.current = current
         self.rel_path = rel_path
+        # dep_key()s of what was looked up: a result is valid while those files are unchanged
+        self.consulted = consulted if consulted is not None else set()
 
     @property
     def tree(self) -> Optional[Tree]:
@@ -358,7 +347,11 @@ class ProjectView:
     def entry(self, module: str, from_path: str = "") -> Optional[dict]:
         if module == self.module and self.current is not None:
             return self.current
-        options = self.tree.entries(module) if self.tree is not None else []
+        tree = self.tree
+        options = []
+        if tree is not None:
+            self.consulted.add(dep_key("module", tree.key, module))
+            options = tree.entries(module)
         if len(options) == 1:
             return options[0]
         if options:
@@ -374,7 +367,10 @@ class ProjectView:
         one ("loads"), the linted file's from its text, in a fixed order."""
         out = []
         seen_current = False
-        for name, e in (self.tree.site_entries(kind) if self.tree is not None else []):
+        tree = self.tree
+        if tree is not None:
+            self.consulted.add(dep_key("tree", tree.key))
+        for name, e in (tree.site_entries(kind) if tree is not None else []):
             if e["path"] == self.rel_path and self.current is not None:
                 if not seen_current:
                     out.append((self.module, self.current))
@@ -487,19 +483,3 @@ class ProjectView:
             return None
         _, name, entry = found
         return entry["constants"].get(name)
-
-
-def project_view(path: str, text: str, module_name: Optional[str], tree=None) -> ProjectView:
-    root, whole = find_root(path)
-    abspath = Path(os.path.abspath(path))
-    rel = abspath.name
-    if root is not None:
-        try:
-            rel = abspath.relative_to(root).as_posix()
-        except ValueError:
-            pass
-    module = module_name or CURRENT
-    # the linted file's own entry always comes from the text being linted; the rest of the
-    # project is read only when a rule needs a name from another file
-    current = summarise(text, module, abspath.name == "__init__.py", rel, tree)
-    return ProjectView(lambda: tree_for_root(root, whole), current, module, rel)

@@ -5,6 +5,7 @@ project index) can use it without importing LibCST."""
 
 from __future__ import annotations
 
+import ast
 from typing import List, Optional
 
 CANONICAL = {
@@ -47,3 +48,15 @@ def spellings(qname: str) -> List[str]:
     """`qname` and every name CANONICAL maps to it (`torch.serialization.load` for
     `torch.load`), in a fixed order."""
     return [qname, *sorted(k for k, v in CANONICAL.items() if v == qname and k != qname)]
+
+
+def dotted(node) -> Optional[str]:
+    """`a.b.c` of an ast expression as a string, or None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))

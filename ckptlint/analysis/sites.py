@@ -12,6 +12,8 @@ import ast
 import re
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ckptlint.analysis.qnames import dotted
+
 HOLE = "{}"
 _FILE_LIKE = re.compile(r"[\w\-]\.[A-Za-z0-9]{1,12}$")
 _MODULE_USES = frozenset(["eval", "train", "parameters", "named_parameters", "modules", "forward", "children", "named_modules"])
@@ -83,18 +85,6 @@ def usable(text: str) -> bool:
     """Only keys that end in a file name pair (not `{}` or a bare folder)."""
     last = text.rsplit("/", 1)[-1]
     return HOLE not in last and bool(_FILE_LIKE.search(last))
-
-
-def dotted(node) -> Optional[str]:
-    """`a.b.c` of an ast expression as a string, or None."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 def describe_value(expr, qualify: Callable, local: Optional[Dict[str, ast.AST]] = None, depth: int = 0,

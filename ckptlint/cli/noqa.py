@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import sys
 
-from ckptlint.workspace.files import module_name_for
-from ckptlint.engine.lint import lint_path, write_atomic
 from ckptlint.engine.noqa_edit import add_noqa
 from ckptlint.output.text import display_path
+from ckptlint.workspace.run import workspace_for
+from ckptlint.workspace.write import write_atomic
 
 
 def run_add_noqa(options, cwd) -> int:
-    from ckptlint.workspace.files import discover
-    from ckptlint.workspace.run import settings_resolver
-
-    settings_for = settings_resolver(options, cwd)
-    found = discover(options.paths or ["."], settings_for, force_exclude=options.force_exclude)
+    workspace = workspace_for(options, cwd)
+    found = workspace.discover(options.paths or ["."], force_exclude=options.force_exclude)
     total = 0
     for path in found.files:
-        settings = settings_for(path)
-        result = lint_path(path, settings, settings.enabled_codes(), module_name=module_name_for(path))
+        settings = workspace.settings_for(path)
+        result = workspace.lint_file(path, settings, settings.enabled_codes(), module_name=workspace.module_name(path))
         if result.source is None or not result.diagnostics:
             continue
         if result.path.endswith(".ipynb"):

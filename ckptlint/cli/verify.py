@@ -37,14 +37,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_settings(config: Optional[str], cwd: pathlib.Path):
-    from ckptlint.workspace.config import settings_for_path, settings_from_file
+    """The settings that govern the current folder (or the --config file), as `check` reads them."""
+    from ckptlint.workspace.workspace import Workspace
 
-    if config:
-        path = pathlib.Path(config)
-        if not path.is_file():
-            raise UsageError(f"config file not found: {config}")
-        return settings_from_file(path)
-    return settings_for_path(cwd, cwd)
+    if config and not pathlib.Path(config).is_file():
+        raise UsageError(f"config file not found: {config}")
+    return Workspace(cwd, config).settings_for(cwd)
 
 
 def checkpoint_diagnostics(settings, files: Optional[List[str]] = None,
@@ -52,7 +50,7 @@ def checkpoint_diagnostics(settings, files: Optional[List[str]] = None,
     """Verify `files` on their own, or else the configured `[[tool.ckptlint.checkpoints]]`;
     `pre_commit`: both, the files judged by content. Rules switched off by the selection
     (`ignore = ["CKPT108"]`) are dropped."""
-    from ckptlint.workspace.config import format_version
+    from ckptlint.versions import format_version
     from ckptlint.runtime import parse_entries, verify
 
     configured = pre_commit or not files

@@ -14,7 +14,7 @@ from ckptlint.engine.source import LineIndex
 
 class FileContext:
     def __init__(self, path: str, text: str, module: cst.Module, settings, module_name: Optional[str] = None,
-                 tree=None):
+                 tree=None, project=None, consulted: Optional[set] = None):
         self.path = path
         self.tree = tree  # the stdlib AST of the same text, when the linter has it
         self.text = text
@@ -29,6 +29,8 @@ class FileContext:
         self._by_spelling: Optional[Dict[str, List[cst.Name]]] = None
         self.diagnostics: List[Diagnostic] = []
         self.rule = None  # the rule being run, set by the linter
+        self._index = project  # the ProjectIndex the engine was handed
+        self._consulted = consulted
         self._project = None
         self._values = None
 
@@ -37,9 +39,12 @@ class FileContext:
     def project(self):
         """The project-wide index (classes, constants, save/load sites) seen from this file."""
         if self._project is None:
-            from ckptlint.analysis.project import project_view
+            if self._index is None:
+                from ckptlint.analysis.project import ProjectIndex
 
-            self._project = project_view(self.path, self.text, self.names.module_name, self.tree)
+                self._index = ProjectIndex()
+            self._project = self._index.view(self.path, self.text, self.names.module_name, self.tree,
+                                             self._consulted)
         return self._project
 
     @property

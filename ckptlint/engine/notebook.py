@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
 from ckptlint.diagnostic import Diagnostic, Edit, Fix, Location
-from ckptlint.engine.lint import _syntax_error as linter_syntax_error
-from ckptlint.engine.lint import check_text
+from ckptlint.engine.parse import syntax_error
+from ckptlint.engine.passes import check_text
 from ckptlint.engine.source import split_lines
 
 BOUNDARY = "# ckptlint: cell boundary"
@@ -136,7 +136,7 @@ def parse(text: str, path: str = "notebook.ipynb") -> Notebook:
         cell = Cell(i, source, as_list)
         _mask(cell)
         if not cell.skipped:
-            cell.broken = linter_syntax_error(path, cell.masked)
+            cell.broken = syntax_error(path, cell.masked)
         cells.append(cell)
     return Notebook(data, cells, _style(text, data), text.endswith("\n"))
 
@@ -214,17 +214,19 @@ def rewrite(nb: Notebook, fixed_module: str) -> Optional[str]:
 
 
 def check_notebook(path: str, text: str, settings, rules, fix: bool = False, unsafe_fixes: bool = False,
-                   ignore_noqa: bool = False):
-    """Like linter.check_text for a notebook's JSON text: (new JSON text, diagnostics, applied)."""
+                   ignore_noqa: bool = False, project=None, consulted=None):
+    """Like passes.check_text for a notebook's JSON text: (new JSON text, diagnostics, applied)."""
     nb = parse(text, path)
     module = nb.module()
-    fixed, diags, applied = check_text(path, module, settings, rules, fix, unsafe_fixes, None, ignore_noqa)
+    fixed, diags, applied = check_text(path, module, settings, rules, fix, unsafe_fixes, None, ignore_noqa,
+                                       project, consulted)
     applied = to_cells(nb, applied, path)
     if fixed != module:
         rewritten = rewrite(nb, fixed)
         if rewritten is not None:
             # what remains, in the rewritten notebook's own cell rows
-            _, remaining, _ = check_notebook(path, rewritten, settings, rules, ignore_noqa=ignore_noqa)
+            _, remaining, _ = check_notebook(path, rewritten, settings, rules, ignore_noqa=ignore_noqa,
+                                                  project=project, consulted=consulted)
             return rewritten, remaining, applied
     return text, to_cells(nb, diags, path), applied
 

@@ -1,4 +1,5 @@
-"""Keeping deeply nested code from crashing the process.
+"""Parsing one text: the stdlib `ast` first (syntax errors, nesting depth), LibCST after, and
+keeping deeply nested code from crashing the process.
 
 LibCST's parser is native (Rust): a stack overflow there is a segfault, not an exception,
 and its Python visitors hit the recursion limit on code CPython compiles fine. So parsing and
@@ -13,7 +14,9 @@ import ast
 import re
 import sys
 import threading
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Optional, Tuple, TypeVar
+
+from ckptlint.diagnostic import SYNTAX_ERROR, TOO_DEEP, Diagnostic, file_error
 
 T = TypeVar("T")
 
@@ -152,3 +155,46 @@ def _start(target):
         finally:
             threading.stack_size(old_size)
     return None
+
+
+def parse_python(path: str, text: str) -> Tuple[Optional[ast.Module], Optional[Diagnostic]]:
+    """(stdlib AST, None) or (None, the E999/E904 diagnostic)."""
+    try:
+        # not `path`: Python re-reads a named file's line to place the column, and the file
+        # on disk is not this text for a notebook cell or an editor's unsaved buffer
+        tree = ast.parse(text, filename="<ckptlint>")
+    except SyntaxError as exc:
+        msg = exc.msg or "invalid syntax"
+        row = exc.lineno or 1
+        col = exc.offset or 1
+        return None, file_error(SYNTAX_ERROR, path, f"SyntaxError: {msg}", row, max(col, 1))
+    except (RecursionError, MemoryError):
+        return None, file_error(SYNTAX_ERROR, path, "SyntaxError: too deeply nested for the parser", 1, 1)
+    except ValueError as exc:  # e.g. NUL bytes that slipped through
+        return None, file_error(SYNTAX_ERROR, path, f"SyntaxError: {exc}", 1, 1)
+    try:
+        check_depth(tree, text)
+    except TooDeep as exc:
+        return None, file_error(TOO_DEEP, path, f"not checked: nested {exc.depth} levels deep "
+                                f"(ckptlint's parser stops at {MAX_DEPTH})")
+    return tree, None
+
+
+def syntax_error(path: str, text: str) -> Optional[Diagnostic]:
+    return parse_python(path, text)[1]
+
+
+def reparses(text: str, path: str) -> bool:
+    """Do both parsers accept `text` (fixed code, before it is used)?"""
+    return call_deep(_parses, text, path)
+
+
+def _parses(text: str, path: str) -> bool:
+    try:
+        compile(text, path, "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
+        import libcst as cst
+
+        cst.parse_module(text)
+    except Exception:
+        return False
+    return True

@@ -1,18 +1,20 @@
 """What the server computes, without pygls: lint a document's text with the settings of its
-workspace, and build fixes and noqa edits. Runs in worker threads, never on the event loop."""
+workspace, and build fixes and noqa edits. Runs in worker threads, never on the event loop.
+
+One Engine per server: it keeps the Workspace (settings, exclusion, module names, the project
+index), re-reads the settings when a pyproject.toml above a document changed, and hands the
+engine the text as the editor has it."""
 
 from __future__ import annotations
 
 import os
 import threading
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ckptlint.diagnostic import Diagnostic
 from ckptlint.errors import ConfigError
-
-_lock = threading.Lock()
-_stamp: dict = {}
+from ckptlint.workspace.workspace import Workspace
 
 
 def _config_stamp(directory: Path) -> tuple:
@@ -29,59 +31,65 @@ def _config_stamp(directory: Path) -> tuple:
     return tuple(out)
 
 
-def clear_config_cache() -> None:
-    from ckptlint.workspace.config import find_config, settings_for_config
+class Engine:
+    def __init__(self, root: Optional[str] = None):
+        self.root = Path(root or os.getcwd())
+        self.workspace = Workspace(self.root)
+        self._lock = threading.Lock()
+        self._stamps: Dict[str, tuple] = {}
 
-    find_config.cache_clear()
-    settings_for_config.cache_clear()
+    def forget_settings(self) -> None:
+        """A pyproject.toml changed (or the client says the configuration did)."""
+        with self._lock:
+            self.workspace.forget_settings()
+            self._stamps.clear()
 
+    def forget_project(self) -> None:
+        """A saved file may define classes other files use: read the project again."""
+        self.workspace.project.forget()
 
-def settings_for(path: Optional[str], root: Optional[str]):
-    """Settings for a document: from the pyproject.toml governing it, re-read when any
-    pyproject.toml on the way up changed. Returns (settings, config error message or None)."""
-    from ckptlint.workspace.config import Settings, settings_for_path
+    def settings_for(self, path: Optional[str]):
+        """Settings for a document: from the pyproject.toml governing it, re-read when any
+        pyproject.toml on the way up changed. Returns (settings, config error message or None)."""
+        from ckptlint.workspace.config import Settings
 
-    base = Path(root or os.getcwd())
-    target = Path(path) if path else base / "untitled.py"
-    directory = target.parent.resolve()
-    stamp = _config_stamp(directory)
-    with _lock:
-        if _stamp.get(str(directory)) != stamp:
-            clear_config_cache()
-            _stamp[str(directory)] = stamp
-    try:
-        return settings_for_path(target, base), None
-    except ConfigError as exc:
-        return Settings(root=base), str(exc)
+        target = Path(path) if path else self.root / "untitled.py"
+        directory = target.parent.resolve()
+        stamp = _config_stamp(directory)
+        with self._lock:
+            if self._stamps.get(str(directory)) != stamp:
+                self.workspace.forget_settings()
+                self._stamps[str(directory)] = stamp
+        try:
+            return self.workspace.settings_for(target), None
+        except ConfigError as exc:
+            return Settings(root=self.root), str(exc)
 
+    def lint(self, path: Optional[str], text: str, fix: bool = False) -> Tuple[str, List[Diagnostic], Optional[str]]:
+        """(text after safe fixes when `fix`, diagnostics, config error)."""
+        from ckptlint.engine.lint import lint
 
-def lint(path: Optional[str], text: str, root: Optional[str], fix: bool = False) -> Tuple[str, List[Diagnostic], Optional[str]]:
-    """(text after safe fixes when `fix`, diagnostics, config error)."""
-    from ckptlint.engine.lint import check_text, static_rules
+        if path and path.endswith(".ipynb"):
+            return text, [], None  # a notebook opened as JSON text; notebooks are linted by the CLI
+        settings, problem = self.settings_for(path)
+        if path and self._excluded(path, settings):
+            return text, [], problem  # excluded in the config: the editor agrees with the CLI
+        module_name = None
+        if path:
+            from ckptlint.analysis.modules import module_name_for
 
-    if path and path.endswith(".ipynb"):
-        return text, [], None  # a notebook opened as JSON text; notebooks are linted by the CLI
-    settings, problem = settings_for(path, root)
-    if path and _excluded(path, settings):
-        return text, [], problem  # excluded in the config: the editor agrees with the CLI
-    name = path or "untitled.py"
-    rules = static_rules(settings.enabled_codes())
-    module_name = None
-    if path:
-        from ckptlint.workspace.files import module_name_for
+            try:  # not the workspace's memo: an __init__.py may appear while the editor runs
+                module_name = module_name_for(Path(path))
+            except OSError:
+                module_name = None
+        result = lint(text, settings, self.workspace.project, path=path or "untitled.py",
+                      module_name=module_name, fix=fix)
+        return result.fixed if result.fixed is not None else text, result.diagnostics, problem
+
+    def _excluded(self, path: str, settings) -> bool:
+        from ckptlint.workspace.files import excluded_explicitly
 
         try:
-            module_name = module_name_for(Path(path))
-        except OSError:
-            module_name = None
-    new, diags, _ = check_text(name, text, settings, rules, fix=fix, unsafe_fixes=False, module_name=module_name)
-    return new, diags, problem
-
-
-def _excluded(path: str, settings) -> bool:
-    from ckptlint.workspace.files import _explicit_excluded
-
-    try:
-        return _explicit_excluded(Path(path), settings)
-    except (OSError, ValueError):
-        return False
+            return excluded_explicitly(Path(path), settings)
+        except (OSError, ValueError):
+            return False

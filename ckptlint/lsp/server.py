@@ -22,7 +22,7 @@ from pygls.uris import to_fs_path
 
 from ckptlint import __version__
 from ckptlint.diagnostic import SAFE, Diagnostic
-from ckptlint.lsp import engine
+from ckptlint.lsp.engine import Engine
 from ckptlint.lsp.positions import end_of, to_client
 from ckptlint.engine.noqa_edit import add_noqa
 from ckptlint.engine.source import LineIndex
@@ -60,6 +60,14 @@ class CkptlintServer(LanguageServer):
         self.pending: Dict[str, asyncio.Task] = {}
         self.running: Dict[str, concurrent.futures.Future] = {}  # the lint in a worker, per document
         self.config_problems: set = set()  # shown once each, not on every keystroke
+        self._engine: Optional[Engine] = None
+
+    @property
+    def engine(self) -> Engine:
+        """Made on the first lint, once the client has said where the workspace is."""
+        if self._engine is None:
+            self._engine = Engine(self.root)
+        return self._engine
 
     # --- helpers ------------------------------------------------------------------------------
     @property
@@ -124,7 +132,7 @@ class CkptlintServer(LanguageServer):
             return  # e.g. a pyproject.toml the client also synchronises
         text, version = doc.source, doc.version
         path = to_fs_path(uri) if uri.startswith("file:") else None
-        self.running[uri] = job = self.thread_pool.submit(engine.lint, path, text, self.root)
+        self.running[uri] = job = self.thread_pool.submit(self.engine.lint, path, text)
         _, findings, problem = await asyncio.wrap_future(job)
         if self.running.get(uri) is job:
             del self.running[uri]
@@ -142,7 +150,7 @@ class CkptlintServer(LanguageServer):
         )
 
     def relint_all(self) -> None:
-        engine.clear_config_cache()
+        self.engine.forget_settings()
         self.config_problems.clear()
         for uri in list(self.workspace.text_documents):
             self.schedule(uri, 0)
@@ -232,9 +240,7 @@ async def did_save(ls: CkptlintServer, params: types.DidSaveTextDocumentParams):
     if params.text_document.uri.endswith("pyproject.toml"):
         ls.relint_all()
     else:
-        from ckptlint.analysis import project
-
-        project.clear()  # a saved file may define classes other files use
+        ls.engine.forget_project()  # a saved file may define classes other files use
         ls.schedule(params.text_document.uri, 0)
 
 
@@ -294,7 +300,7 @@ async def code_action(ls: CkptlintServer, params: types.CodeActionParams):
         text = doc.source
         path = to_fs_path(uri) if uri.startswith("file:") else None
         loop = asyncio.get_running_loop()
-        fixed, _, _ = await loop.run_in_executor(ls.thread_pool, lambda: engine.lint(path, text, ls.root, fix=True))
+        fixed, _, _ = await loop.run_in_executor(ls.thread_pool, lambda: ls.engine.lint(path, text, fix=True))
         edits = []  # offered even when empty: a fix-on-save client then simply changes nothing
         if fixed != text:
             lines = LineIndex(text)

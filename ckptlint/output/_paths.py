@@ -10,9 +10,9 @@ from typing import Optional
 
 @lru_cache(maxsize=None)
 def repo_root(cwd: Path) -> Path:
-    from ckptlint.workspace.files import _git_root
+    from ckptlint.workspace.files import git_root
 
-    return _git_root(cwd) or cwd
+    return git_root(cwd) or cwd
 
 
 def repo_relative(filename: str, cwd: Path) -> str:

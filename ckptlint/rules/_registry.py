@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pkgutil
 import sys
 import types
@@ -49,15 +50,14 @@ def _import_lazily(name: str) -> None:
 
 @lru_cache(maxsize=None)
 def all_rules() -> Dict[str, type]:
-    import ckptlint.rules as pkg
-
     _import_lazily("libcst")
 
     found: Dict[str, type] = {}
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+    package = __name__.rpartition(".")[0]  # ckptlint.rules, whose folder this module is in
+    for info in sorted(pkgutil.iter_modules([os.path.dirname(__file__)]), key=lambda i: i.name):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        module = importlib.import_module(f"{package}.{info.name}")
         for obj in vars(module).values():
             if (
                 isinstance(obj, type)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ckptlint.workspace.config import format_version
+from ckptlint.versions import format_version
 
 
 def weights_only_default(settings) -> str:

@@ -15,6 +15,7 @@ from ckptlint.errors import ConfigError
 from ckptlint.runtime import dcp, layouts, verdict
 from ckptlint.runtime.reader import Checkpoint, read_checkpoint, sniff
 from ckptlint.runtime.records import Call, PDict, TensorInfo, class_of
+from ckptlint.versions import parse_version
 
 NAMES = {
     "CKPT101": "unsafe-pickle",
@@ -378,15 +379,8 @@ def _device_findings(ck: Checkpoint) -> List[Diagnostic]:
                  key=keys[0] if keys else None)]
 
 
-def _version_tuple(text) -> Optional[Tuple[int, ...]]:
-    m = re.match(r"\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(text))
-    if not m:
-        return None
-    return tuple(int(x) for x in m.groups() if x is not None)
-
-
 def _version_findings(ck: Checkpoint, torch_version) -> List[Diagnostic]:
-    floor = _version_tuple(torch_version) if torch_version else None
+    floor = parse_version(str(torch_version)) if torch_version else None
     if floor is None:
         return []
     out = []
@@ -394,13 +388,13 @@ def _version_findings(ck: Checkpoint, torch_version) -> List[Diagnostic]:
     sources = [ck.metadata] + ([ck.root] if isinstance(ck.root, dict) else [])
     for src in sources:
         for k in VERSION_KEYS:
-            if isinstance(src.get(k), str) and _version_tuple(src[k]):
+            if isinstance(src.get(k), str) and parse_version(str(src[k])):
                 written = src[k]
                 break
         if written:
             break
     by = f" (written by torch {written})" if written else ""
-    if written and _version_tuple(written)[:2] > floor[:2]:
+    if written and parse_version(str(written))[:2] > floor[:2]:
         out.append(make("CKPT111", f"the checkpoint records torch {written}, newer than the oldest supported "
                         f"torch {torch_version}: it may not load there", ck.path))
     if ck.format == "zip" and floor < (1, 6):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ckptlint.errors import ConfigError
+from ckptlint.versions import parse_version
 
 
 # key -> expected type (for the message) and a checker
@@ -84,17 +84,6 @@ class Settings:
         from ckptlint.workspace.selection import resolve
 
         return resolve(self.select, self.extend_select, self.ignore, self.config_file)
-
-
-def parse_version(text: str) -> Optional[Tuple[int, ...]]:
-    m = re.match(r"\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", text)
-    if not m:
-        return None
-    return tuple(int(g) for g in m.groups() if g is not None)
-
-
-def format_version(version: Tuple[int, ...]) -> str:
-    return ".".join(str(p) for p in version)
 
 
 _REQ = re.compile(r"^\s*torch\s*(\[[^\]]*\])?\s*(?P<spec>[^;]*)(;.*)?$", re.IGNORECASE)
@@ -257,7 +246,6 @@ def _has_table(path: Path) -> bool:
         return False
 
 
-@lru_cache(maxsize=None)
 def find_config(directory: Path) -> Optional[Path]:
     """Nearest pyproject.toml with a [tool.ckptlint] table above `directory`; failing that,
     the nearest pyproject.toml at all (for its torch requirement); failing that, the nearest
@@ -274,8 +262,8 @@ def find_config(directory: Path) -> Optional[Path]:
     return nearest or setup
 
 
-@lru_cache(maxsize=None)
 def settings_for_config(config: Optional[Path], cwd: Path) -> Settings:
+    """The settings a config file found by find_config gives (`cwd` is the root without one)."""
     if config is None:
         return Settings(root=cwd)
     if config.name != "pyproject.toml":  # a setup.cfg / setup.py: only its Python floor
@@ -283,8 +271,3 @@ def settings_for_config(config: Optional[Path], cwd: Path) -> Settings:
         s.target_version, s.target_version_source = setup_python_floor(config.parent)
         return s
     return settings_from_file(config)
-
-
-def settings_for_path(path: Path, cwd: Path) -> Settings:
-    directory = path if path.is_dir() else path.parent
-    return settings_for_config(find_config(directory.resolve()), cwd)

@@ -2,8 +2,8 @@
 
 A rule that follows a class or a constant into another file makes the file's result depend
 on that file; one that pairs saves and loads across the project depends on every file. The
-lint records what it consulted (`project.USED`: a module of a project tree, or the whole
-tree) and the cache stores a stamp of each with the result:
+engine's result says what it consulted (`FileResult.dependencies`: a module of a project
+tree, or the whole tree) and the cache stores a stamp of each with the result:
 
 - a module: the (path, mtime, size) of the files that bear its name, so editing, adding or
   removing such a file re-lints the results that looked the module up, and nothing else;
@@ -24,7 +24,8 @@ from ckptlint.workspace.cache import RACY_NS, content_hash
 
 
 class ProjectStamps:
-    def __init__(self, since_ns: int):
+    def __init__(self, walk, since_ns: int):
+        self.walk = walk  # (root, whole) -> [(file, module)]: the walk the run's project index uses
         self.since_ns = since_ns  # the start of the run
         self._stamps: Dict[str, Optional[str]] = {}
         self._modules: Dict[str, Dict[str, List[Path]]] = {}
@@ -46,11 +47,9 @@ class ProjectStamps:
 
     def _tree(self, tree_key: str) -> Dict[str, List[Path]]:
         if tree_key not in self._modules:
-            from ckptlint.analysis.project import walk_modules
-
             root, _, whole = tree_key.rpartition("|")
             modules: Dict[str, List[Path]] = {}
-            for file, name in walk_modules(Path(root), whole == "True"):
+            for file, name in self.walk(Path(root), whole == "True"):
                 modules.setdefault(name, []).append(file)
             self._modules[tree_key] = modules
         return self._modules[tree_key]

@@ -1,24 +1,25 @@
-"""Which files a run lints: explicit files always, directories walked with excludes,
-.gitignore, hidden folders and virtual environments skipped, symlink loops cut."""
+"""Which files a run lints and reading them: explicit files always, directories walked with
+excludes, .gitignore, hidden folders and virtual environments skipped, symlink loops cut."""
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Set, Tuple
+
+from ckptlint.analysis.modules import DEFAULT_EXCLUDE, resolve_path
+from ckptlint.diagnostic import IO_ERROR, TOO_LARGE
+from ckptlint.engine.source import SourceError, SourceFile, decode
 
 if TYPE_CHECKING:
     import pathspec
 
 
 SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
-DEFAULT_EXCLUDE = [
-    "__pycache__", "venv", ".venv", "build", "dist", "node_modules", "site-packages",
-    "__pypackages__", "_build", "buck-out", ".tox", ".nox", ".eggs", ".git",
-]
 
 
 @dataclass
@@ -26,13 +27,6 @@ class Discovery:
     files: List[Path] = field(default_factory=list)
     missing: List[Path] = field(default_factory=list)  # named but not there / unreadable
     unreadable: List[Tuple[Path, str]] = field(default_factory=list)  # folders the walk could not list
-
-
-def _resolve(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
-        return Path(os.path.abspath(path))
 
 
 @lru_cache(maxsize=None)
@@ -64,11 +58,12 @@ def _resolved(path: Path) -> str:
     lstat per path component)."""
     name = path.name
     if name in ("", ".", "..") or path.is_symlink():
-        return str(_resolve(path))
+        return str(resolve_path(path))
     return os.path.join(_resolved_dir(str(path.parent)), name)
 
 
-def _excluded(path: Path, settings, is_dir: Optional[bool] = None) -> bool:
+def excluded(path: Path, settings, is_dir: Optional[bool] = None) -> bool:
+    """Does `exclude` / `extend-exclude` (relative to the settings' root) match this path?"""
     base = DEFAULT_EXCLUDE if settings.exclude is None else settings.exclude
     patterns = tuple(base) + tuple(settings.extend_exclude)
     if not patterns:
@@ -90,7 +85,7 @@ def _excluded(path: Path, settings, is_dir: Optional[bool] = None) -> bool:
     return _spec(patterns).match_file(rel)
 
 
-def _git_root(start: Path) -> Optional[Path]:
+def git_root(start: Path) -> Optional[Path]:
     for d in (start, *start.parents):
         if (d / ".git").exists():
             return d
@@ -166,27 +161,28 @@ def discover(paths: Iterable[str], settings_for, force_exclude: bool = False, su
             continue
         if p.is_dir() and not p.name.endswith(suffixes):  # a folder named x.py: reading it says so
             _walk(p, settings_for, add, suffixes, out.unreadable)
-        elif force_exclude and _explicit_excluded(p, settings_for(p)):
+        elif force_exclude and excluded_explicitly(p, settings_for(p)):
             continue
         else:
             add(p)
     return out
 
 
-def _explicit_excluded(p: Path, settings) -> bool:
-    if _excluded(p, settings):
+def excluded_explicitly(p: Path, settings) -> bool:
+    """A file named explicitly (--force-exclude, the editor): excluded itself or by a folder."""
+    if excluded(p, settings):
         return True
     # a file inside an excluded folder is excluded too
     try:
-        parts = _resolve(p).relative_to(settings.root.resolve()).parents
+        parts = resolve_path(p).relative_to(settings.root.resolve()).parents
     except ValueError:
         return False
-    return any(_excluded(settings.root / q, settings) for q in parts if str(q) != ".")
+    return any(excluded(settings.root / q, settings) for q in parts if str(q) != ".")
 
 
 def _walk(top: Path, settings_for, add, suffixes, unreadable=None) -> None:
     start = Path(os.path.abspath(top))
-    git = _GitIgnore(_git_root(start))
+    git = _GitIgnore(git_root(start))
     if git.root is not None and start != git.root:
         # .gitignore files between the repository root and the starting folder apply too
         rel = start.relative_to(git.root).parts
@@ -220,11 +216,11 @@ def _walk(top: Path, settings_for, add, suffixes, unreadable=None) -> None:
             if is_dir:
                 if entry.name.startswith(".") or _is_venv(path):
                     continue
-                if _excluded(path, settings, True) or git.ignored(Path(os.path.abspath(path)), True):
+                if excluded(path, settings, True) or git.ignored(Path(os.path.abspath(path)), True):
                     continue
                 walk(path)
             elif entry.name.endswith(suffixes):
-                if _excluded(path, settings, False):
+                if excluded(path, settings, False):
                     continue
                 if git.ignored(Path(os.path.abspath(path)), False):
                     continue
@@ -235,12 +231,62 @@ def _walk(top: Path, settings_for, add, suffixes, unreadable=None) -> None:
     walk(top)
 
 
-def module_name_for(path: Path) -> str:
-    """Dotted module name from the folders holding __init__.py (for relative imports)."""
-    path = _resolve(path)
-    parts = [path.stem] if path.stem != "__init__" else []
-    d = path.parent
-    while (d / "__init__.py").exists():
-        parts.append(d.name)
-        d = d.parent
-    return ".".join(reversed(parts))
+def project_skip(top: Path, settings_for) -> Callable[[Path, bool], bool]:
+    """`skip(path, is_dir)` for analysis.modules.walk_modules: what a run over `top` would
+    not lint (`exclude` / `extend-exclude` of the governing settings, .gitignore inside a git
+    repository), so the project index reads the files a run reads."""
+    start = Path(os.path.abspath(top))
+    git = _GitIgnore(git_root(start))
+    entered: Set[Path] = set()
+    if git.root is not None and start != git.root:
+        rel = start.relative_to(git.root).parts
+        for i in range(len(rel)):
+            entered.add(git.root.joinpath(*rel[:i]))
+            git.enter(git.root.joinpath(*rel[:i]))
+
+    def skip(path: Path, is_dir: bool) -> bool:
+        parent = Path(os.path.abspath(path.parent))
+        if parent not in entered:  # walked top-down: a folder's .gitignore before its entries
+            entered.add(parent)
+            git.enter(parent)
+        return excluded(path, settings_for(parent), is_dir) or git.ignored(Path(os.path.abspath(path)), is_dir)
+
+    return skip
+
+
+def read_source(path: Path, settings) -> SourceFile:
+    """The file's text, decoded exactly (source.decode), or SourceError (E902/E903)."""
+    try:
+        # O_NONBLOCK: opening a FIFO named x.py must not wait for a writer forever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except IsADirectoryError:
+        raise SourceError(*IO_ERROR, "is a directory, not a file") from None
+    except OSError as exc:
+        raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise SourceError(*IO_ERROR, "is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError(*IO_ERROR, "not a regular file (a FIFO, socket or device)")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        size = st.st_size
+        if size <= settings.max_file_size:
+            try:
+                data = fh.read(settings.max_file_size + 1)  # a file still growing stops here too
+            except OSError as exc:
+                raise SourceError(*IO_ERROR, f"cannot read: {exc.strerror or exc}") from None
+            size = len(data)
+        if size > settings.max_file_size:
+            raise SourceError(
+                *TOO_LARGE,
+                f"not checked: {_size(size)} is over `max-file-size` ({_size(settings.max_file_size)})",
+            )
+    return decode(data)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n} bytes"

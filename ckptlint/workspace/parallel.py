@@ -2,7 +2,8 @@
 
 A few files (a pre-commit chunk, the editor) are linted in-process: starting workers costs
 more than it saves. Results come back in the order of the tasks, so output does not depend
-on the number of jobs.
+on the number of jobs. Each worker gets the run's lint function (a Workspace's lint_file,
+with the project index it fills) once, when the pool starts it, not with every chunk.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
+
+from ckptlint.diagnostic import INTERNAL_ERROR, file_error
 
 # Below this much source, starting worker processes costs more than it saves
 # (syntax-checking 256 KiB takes ~25 ms; starting a pool about as long).
@@ -36,15 +39,10 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True, lint=None):
+def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool, lint: Callable):
     """(FileResult, content hash or None, os.stat_result or None, project index keys the
     lint consulted) for one file; the hash and stat only with `hashing` (for the cache).
-    `lint` is linter.lint_path unless a caller (a test) substitutes it."""
-    if lint is None:
-        from ckptlint.engine.lint import lint_path as lint
-    project = sys.modules.get("ckptlint.analysis.project")
-    if project is not None:
-        project.USED.clear()
+    `lint(path, settings, codes, fix=..., ...)` is a Workspace's lint_file."""
     try:
         before = os.stat(task.path)
     except OSError:
@@ -53,14 +51,13 @@ def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True, l
         result = lint(task.path, task.settings, task.codes, fix=fix, unsafe_fixes=unsafe_fixes,
                       module_name=task.module_name, ignore_noqa=task.ignore_noqa)
     except Exception as exc:  # a bug on one file must not end the run for the others
-        from ckptlint.engine.lint import INTERNAL_ERROR, FileResult, error
+        from ckptlint.engine.lint import FileResult
 
         name = os.path.abspath(task.path)
-        result = FileResult(name, [error(
+        result = FileResult(name, [file_error(
             INTERNAL_ERROR, name, f"internal error: {type(exc).__name__}: {exc}; please report it")])
         return result, None, None, []
-    project = sys.modules.get("ckptlint.analysis.project")
-    deps = sorted(set(project.USED)) if project is not None else []
+    deps = result.dependencies
     data = getattr(result.source, "data", None)  # the bytes that were linted
     digest = None
     if hashing and data is not None and before is not None and stat.S_ISREG(before.st_mode):
@@ -73,9 +70,16 @@ def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool = True, l
     return result, digest, before, deps
 
 
+_WORKER: dict = {}  # in a pool worker process: the run's lint function (set by _adopt)
+
+
+def _adopt(lint: Callable) -> None:
+    _WORKER["lint"] = lint
+
+
 def _run_chunk(args):
-    tasks, fix, unsafe_fixes, hashing, lint = args
-    return [lint_task(t, fix, unsafe_fixes, hashing, lint) for t in tasks]
+    tasks, fix, unsafe_fixes, hashing = args
+    return [lint_task(t, fix, unsafe_fixes, hashing, _WORKER["lint"]) for t in tasks]
 
 
 def _context():
@@ -88,7 +92,7 @@ def _context():
 
 
 def lint_all(tasks: List[Task], jobs: int, fix: bool, unsafe_fixes: bool,
-             progress: Optional[Callable[[int], None]] = None, hashing: bool = True, lint=None) -> Iterator:
+             progress: Optional[Callable[[int], None]], hashing: bool, lint: Callable) -> Iterator:
     """Yields lint_task results in task order."""
     total = sum(t.size for t in tasks)
     if jobs <= 1 or len(tasks) < 2 or total < MIN_PARALLEL_BYTES:
@@ -119,8 +123,11 @@ def lint_all(tasks: List[Task], jobs: int, fix: bool, unsafe_fixes: bool,
     if current:
         chunks.append(current)
     results: List = [None] * len(tasks)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=_context()) as pool:
-        futures = [pool.submit(_run_chunk, ([tasks[i] for i in c], fix, unsafe_fixes, hashing, lint)) for c in chunks]
+    # fork (Linux): the workers inherit `lint` and its workspace as they are; elsewhere they are
+    # pickled once per worker
+    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=_context(),
+                             initializer=_adopt, initargs=(lint,)) as pool:
+        futures = [pool.submit(_run_chunk, ([tasks[i] for i in c], fix, unsafe_fixes, hashing)) for c in chunks]
         next_out = 0
         for chunk, fut in zip(chunks, futures):
             for i, r in zip(chunk, fut.result()):

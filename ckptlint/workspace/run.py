@@ -1,22 +1,24 @@
-"""One run over many files: discovery, per-file settings, linting, writing fixes.
-
-The CLI renders what this returns; the LSP server and tests call `lint_path` directly."""
+"""One `check` run over many files: discovery, per-file settings, the cache, linting on the
+pool, writing fixes, and linting again what the fixes made stale. The CLI renders what this
+returns."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
-from ckptlint.workspace.config import Settings, settings_for_path, settings_from_file
-from ckptlint.workspace.files import discover, module_name_for
-from ckptlint.engine.lint import FIX_ERROR, IO_ERROR, FileResult, error, lint_path, write_fixed
+from ckptlint.diagnostic import FIX_ERROR, IO_ERROR, file_error
 from ckptlint.workspace.deps import ProjectStamps
 from ckptlint.workspace.parallel import Task, default_jobs, lint_all
+from ckptlint.workspace.workspace import Workspace
+from ckptlint.workspace.write import write_fixed
+
+if TYPE_CHECKING:
+    from ckptlint.engine.lint import FileResult
 
 
 @dataclass
@@ -46,58 +48,33 @@ class RunResult:
     codes: List[str] = field(default_factory=list)  # every rule selected for some file (SARIF lists them)
 
 
-def settings_resolver(options: Options, cwd: Path) -> Callable[[Path], Settings]:
-    """path -> effective settings: its pyproject (or --config) plus the command line's selection."""
-    fixed = settings_from_file(Path(options.config)) if options.config else None
-    memo = {}
-
-    folders = {}  # per folder: resolving a path costs an lstat per component
-
-    def resolve(path: Path) -> Settings:
-        base = fixed
-        if base is None:
-            path = Path(path)
-            folder = path if path.is_dir() else path.parent
-            base = folders.get(folder)
-            if base is None:
-                base = folders[folder] = settings_for_path(folder, cwd)
-        if id(base) not in memo:
-            changes = {}
-            if options.select is not None:
-                changes["select"] = options.select
-            if options.extend_select:
-                changes["extend_select"] = list(base.extend_select) + options.extend_select
-            if options.ignore:
-                changes["ignore"] = list(base.ignore) + options.ignore
-            memo[id(base)] = (base, dataclasses.replace(base, **changes) if changes else base)
-        return memo[id(base)][1]
-
-    return resolve
+def workspace_for(options: Options, cwd: Path) -> Workspace:
+    return Workspace(cwd, options.config, options.select, options.extend_select, options.ignore)
 
 
 def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     cwd = cwd or Path.cwd()
-    settings_for = settings_resolver(options, cwd)
-    found = discover(options.paths or ["."], settings_for, force_exclude=options.force_exclude)
+    workspace = workspace_for(options, cwd)
+    settings_for = workspace.settings_for
+    found = workspace.discover(options.paths or ["."], force_exclude=options.force_exclude)
     out = RunResult(files_checked=len(found.files))
     codes_seen = set()
     for missing in found.missing:
-        out.diagnostics.append(error(IO_ERROR, os.path.abspath(missing), "No such file or directory"))
+        out.diagnostics.append(file_error(IO_ERROR, os.path.abspath(missing), "No such file or directory"))
     for folder, message in found.unreadable:
-        out.diagnostics.append(error(IO_ERROR, os.path.abspath(folder), message))
+        out.diagnostics.append(file_error(IO_ERROR, os.path.abspath(folder), message))
     fix = options.fix or options.diff
     cache = _open_cache(options, settings_for, cwd)
-    project_stamps = ProjectStamps(time.time_ns())
+    project_stamps = ProjectStamps(workspace.project_files, time.time_ns())
     results: List[Optional[list]] = [None] * len(found.files)  # diagnostics per file, in order
     consulted: List[list] = [[] for _ in found.files]  # project index keys each result used
     all_tasks: List[Task] = []
     tasks, slots = [], []
-    module_names = _ModuleNames()
     for i, path in enumerate(found.files):
         settings = settings_for(path)
         codes = settings.enabled_codes()
         codes_seen.update(codes)
-        task = Task(path, settings, codes, module_names(path), ignore_noqa=options.ignore_noqa)
+        task = Task(path, settings, codes, workspace.module_name(path), ignore_noqa=options.ignore_noqa)
         try:
             st = os.stat(path)
             task.size = st.st_size
@@ -119,7 +96,7 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
 
     jobs = options.jobs or default_jobs()
     outcomes = lint_all(tasks, jobs, fix, options.unsafe_fixes, advance, hashing=cache is not None,
-                        lint=lint_path)
+                        lint=workspace.lint_file)
     written = []
     for i, task, (result, digest, st, deps) in zip(slots, tasks, outcomes):
         results[i] = result.diagnostics
@@ -141,7 +118,7 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
             else:
                 written.append(task.module_name)
     if written:
-        _recheck_across_files(all_tasks, results, consulted, written, jobs)
+        _recheck_across_files(workspace, all_tasks, results, consulted, written, jobs)
     if cache is not None:
         cache.save()
     for diags in results:
@@ -150,8 +127,8 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     return out
 
 
-def _recheck_across_files(tasks: List[Task], results: list, consulted: List[list], written: List[str],
-                          jobs: int) -> None:
+def _recheck_across_files(workspace: Workspace, tasks: List[Task], results: list, consulted: List[list],
+                          written: List[str], jobs: int) -> None:
     """Lint again the files whose results looked at other project files, now that fixes have
     rewritten some: a CKPT010 about a save site that a CKPT001 fix just changed in another
     file is gone, and a report must not show it. Results that consulted only modules none of
@@ -161,11 +138,10 @@ def _recheck_across_files(tasks: List[Task], results: list, consulted: List[list
         k.startswith("tree\0") or (k.startswith("module\0") and k.rsplit("\0", 1)[-1] in changed) for k in keys)]
     if not again:
         return
-    from ckptlint.analysis import project
-
-    project.clear()  # its entries were read before the fixes
+    workspace.project.forget()  # its entries were read before the fixes
     redo = [tasks[i] for i in again]
-    for i, (result, _, _, _) in zip(again, lint_all(redo, jobs, False, False, None, hashing=False, lint=lint_path)):
+    for i, (result, _, _, _) in zip(again, lint_all(redo, jobs, False, False, None, hashing=False,
+                                                    lint=workspace.lint_file)):
         if not any(d.code == FIX_ERROR[0] for d in results[i]):
             results[i] = result.diagnostics
 
@@ -186,25 +162,6 @@ def _cacheable(result, fix: bool, unsafe_fixes: bool) -> bool:
         return True
     return result.fixed is None and not any(
         d.code == FIX_ERROR[0] or (d.fix is not None and d.fix.applies(unsafe_fixes)) for d in result.diagnostics)
-
-
-class _ModuleNames:
-    """module_name_for, with the __init__.py look-ups shared by the files of one folder."""
-
-    def __init__(self):
-        self._dirs = {}
-
-    def __call__(self, path: Path) -> str:
-        path = Path(os.path.abspath(path))
-        d = path.parent
-        if d not in self._dirs:
-            self._dirs[d] = module_name_for(d / "__init__.py")
-        package = self._dirs[d]
-        if path.stem == "__init__":
-            return package
-        if path.is_symlink():
-            return module_name_for(path)  # follows the link, as module_name_for does
-        return f"{package}.{path.stem}" if package else path.stem
 
 
 def _open_cache(options: Options, settings_for, cwd: Path):
