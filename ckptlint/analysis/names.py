@@ -40,6 +40,12 @@ class Scope:
     def add(self, binding: Binding) -> None:
         self.bindings.setdefault(binding.name, []).append(binding)
 
+    def encloses(self, other: Optional["Scope"]) -> bool:
+        """Is `other` this scope or one nested in it?"""
+        while other is not None and other is not self:
+            other = other.parent
+        return other is not None
+
 
 def dotted(expr: cst.CSTNode) -> Optional[str]:
     """`a.b.c` as a string, or None for anything that is not a plain dotted name."""
@@ -364,7 +370,7 @@ class Names:
         found = self._candidates(name_node.value, self.scope(name_node), self.seq.get(name_node))
         return found[-1] if found else None
 
-    def _resolving_scope(self, name: str, scope: Scope):
+    def resolving_scope(self, name: str, scope: Scope):
         """(scope that binds name, True when it is the scope of the use itself)."""
         if name in scope.global_names:
             s = self.module_scope
@@ -380,7 +386,7 @@ class Names:
         return None, False
 
     def _candidates(self, name: str, scope: Scope, use_seq: Optional[int]) -> List[Binding]:
-        owner, same = self._resolving_scope(name, scope)
+        owner, same = self.resolving_scope(name, scope)
         if owner is None:
             return []
         binds = owner.bindings[name]
@@ -397,7 +403,7 @@ class Names:
     def resolve_name(self, name: str, scope: Scope, use_seq: Optional[int], _depth: int = 0) -> Optional[str]:
         binds = self._candidates(name, scope, use_seq)
         if not binds:
-            owner, _ = self._resolving_scope(name, scope)
+            owner, _ = self.resolving_scope(name, scope)
             if owner is None and name in _BUILTINS and not self.module_scope.star_imports:
                 return f"builtins.{name}"
             return None

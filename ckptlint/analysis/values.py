@@ -155,7 +155,7 @@ class Values:
         the use itself (`model = DDP(model)`) is the previous one's business."""
         names = self.names
         scope = names.scope(name)
-        owner, same = names._resolving_scope(name.value, scope)
+        owner, same = names.resolving_scope(name.value, scope)
         if owner is None:
             return [], None
         binds = owner.bindings[name.value]

@@ -1,4 +1,6 @@
-"""What a rule sees of one file: the tree, names, positions, and helpers to report and fix."""
+"""What a rule sees of one file: the tree, names, scopes, positions, and helpers to report and
+fix. FileContext is the API rules use (docs/architecture.md lists it); tests/test_architecture.py
+checks that rules keep to it."""
 
 from __future__ import annotations
 
@@ -7,12 +9,28 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import libcst as cst
 
-from ckptlint.analysis.names import Names
+from ckptlint.analysis.names import Binding, Names, Scope
 from ckptlint.diagnostic import SAFE, Diagnostic, Edit, Fix, Location
 from ckptlint.engine.source import LineIndex
 
 
 class FileContext:
+    """One file as a rule sees it. The public API, all a rule needs:
+
+    The file      path, text, settings, module (LibCST), tree (stdlib ast, or None), lines
+    Finding code  calls, calls_to(*qualified names), call_qname(call), qualified_name(expr),
+                  nodes(*types), names_spelled(value), parent(node), code(node)
+    Scopes        scope_of(node) -> Scope (kind, parent, node, bindings, encloses(other)),
+                  binding_of(name) -> Binding (name, kind, node, qname, value), order(node)
+    Meaning       values.of(expr) (what an expression holds: analysis/values.py),
+                  project (the project index seen from this file: analysis/project.py)
+    Positions     start(node), end(node), offset(location), value_end(expr)
+    Fixes         insert_at, replace, delete_span, add_keyword, remove_arg, quoted
+    Reporting     report(node, message, edits=(), applicability=SAFE, ...)
+    Set by the engine: rule (the rule being run), diagnostics (its findings so far here).
+
+    `names` is the analysis's own (analysis/ reads it); rules ask the methods above."""
+
     def __init__(self, path: str, text: str, module: cst.Module, settings, module_name: Optional[str] = None,
                  tree=None, project=None, consulted: Optional[set] = None):
         self.path = path
@@ -77,6 +95,21 @@ class FileContext:
             for n in self.nodes(cst.Name):
                 self._by_spelling.setdefault(n.value, []).append(n)
         return self._by_spelling.get(value, [])
+
+    # --- scopes and order -------------------------------------------------------------------
+    def scope_of(self, node: cst.CSTNode) -> Scope:
+        """The scope (module, class, function, lambda, comprehension) a node is in."""
+        return self.names.scope(node)
+
+    def binding_of(self, name: cst.Name) -> Optional[Binding]:
+        """The binding a use of a name most likely refers to (None when unknown)."""
+        return self.names.binding(name)
+
+    def order(self, node: cst.CSTNode) -> int:
+        """Where a node comes in the file, in the order a walk of the tree meets nodes (a
+        parent before its children, siblings in source order): `ctx.order(a) < ctx.order(b)`
+        when `a` comes first. 0 for a node that is not in this file's tree."""
+        return self.names.seq.get(node, 0)
 
     def call_qname(self, call: cst.Call) -> Optional[str]:
         if call not in self._qnames:

@@ -78,7 +78,7 @@ def within(ctx, node, ancestor) -> bool:
 
 
 def _before(ctx, a, b) -> bool:
-    return ctx.names.seq.get(a, 0) < ctx.names.seq.get(b, 0)
+    return ctx.order(a) < ctx.order(b)
 
 
 def same_expr(ctx, a, b) -> bool:

@@ -111,7 +111,7 @@ def reads_buffer(ctx, call: cst.Call) -> bool:
         return False
     expr = call.args[0].value
     if isinstance(expr, cst.Name):
-        binding = ctx.names.binding(expr)
+        binding = ctx.binding_of(expr)
         expr = binding.value if binding is not None and binding.kind == "assign" else None
     return isinstance(expr, cst.Call) and ctx.call_qname(expr) in ("io.BytesIO", "_io.BytesIO")
 
@@ -374,7 +374,7 @@ def calls_of(ctx, fn: cst.FunctionDef):
     for call in ctx.calls:
         f = call.func
         if cls is None and isinstance(f, cst.Name) and f.value == fn.name.value:
-            b = ctx.names.binding(f)
+            b = ctx.binding_of(f)
             if b is not None and b.node is fn:
                 out.append(call)
         elif (

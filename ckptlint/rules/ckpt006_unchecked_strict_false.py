@@ -25,17 +25,14 @@ def _read_later(ctx, target: cst.Name) -> bool:
     """Is the name bound at `target` read afterwards in its scope (or a nested one)? Any later
     read counts, whichever binding it sees: `r = ... strict=False` in both branches of an
     `if` and one `return r` after them checks both."""
-    scope = ctx.names.scope(target)
-    after = ctx.names.seq.get(target, 0)
+    scope = ctx.scope_of(target)
+    after = ctx.order(target)
     for name in ctx.names_spelled(target.value):
-        if ctx.names.seq.get(name, 0) <= after:
+        if ctx.order(name) <= after:
             continue
-        s = ctx.names.scope(name)
-        while s is not None and s is not scope:
-            s = s.parent
-        if s is None:
+        if not scope.encloses(ctx.scope_of(name)):
             continue
-        b = ctx.names.binding(name)
+        b = ctx.binding_of(name)
         if b is not None and b.node is name:
             continue  # a target of a later assignment, not a read
         return True

@@ -34,12 +34,12 @@ def _entries(ctx, obj, call):
             return None
         out.append((key, el.value))
     if name is not None:
-        scope, lo, hi = ctx.names.scope(name.node), ctx.start(name.node), ctx.start(call)
+        scope, lo, hi = ctx.scope_of(name.node), ctx.start(name.node), ctx.start(call)
         for node in ctx.nodes(cst.Assign):
             for t in node.targets:
                 sub = t.target
                 if (isinstance(sub, cst.Subscript) and isinstance(sub.value, cst.Name)
-                        and sub.value.value == name.name and ctx.names.scope(sub) is scope
+                        and sub.value.value == name.name and ctx.scope_of(sub) is scope
                         and (lo.row, lo.column) < (ctx.start(sub).row, ctx.start(sub).column) < (hi.row, hi.column)
                         and len(sub.slice) == 1 and isinstance(sub.slice[0].slice, cst.Index)):
                     key = string_value(sub.slice[0].slice.value)

@@ -143,7 +143,7 @@ class LoadWithoutBarrier(Rule):
     def _racing_save(ctx, save, qname, load, path, scope):
         """The rank guard of `save` when it writes `path` before `load` reads it, in the same
         function, on ranks `load` is not limited to, with no synchronising call between."""
-        if enclosing_function(ctx, save) is not scope or ctx.names.seq[save] > ctx.names.seq[load]:
+        if enclosing_function(ctx, save) is not scope or ctx.order(save) > ctx.order(load):
             return None
         written = _path(save, qname, _SAVES)
         if written is None or not same_expr(ctx, written, path) or writes_to_buffer(ctx, written):
@@ -155,9 +155,9 @@ class LoadWithoutBarrier(Rule):
         branch = branch_if.body if within(ctx, save, branch_if.body) else branch_if.orelse
         if within(ctx, load, branch):
             return None  # same ranks
-        lo, hi = ctx.names.seq[save], ctx.names.seq[load]
+        lo, hi = ctx.order(save), ctx.order(load)
         for call in ctx.calls:
-            if lo < ctx.names.seq[call] < hi and enclosing_function(ctx, call) is scope and _syncs(ctx, call):
+            if lo < ctx.order(call) < hi and enclosing_function(ctx, call) is scope and _syncs(ctx, call):
                 return None
         return guard
 
