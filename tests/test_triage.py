@@ -55,3 +55,28 @@ def test_names_drop_only_rules_that_cannot_fire():
     text = "import torch\nx = torch.load\n"
     kept = {r.code for r in triage.by_names(text, triage.by_triggers(text, rules))}
     assert {"CKPT002", "CKPT004"} <= kept
+
+
+def test_text_triggers_come_from_what_a_rule_fires_on():
+    from ckptlint.rules import Rule, all_rules
+
+    class OnLoad(Rule):
+        code, name, summary = "XTST001", "on-load", "test"
+        qualnames = ("torch.load",)
+
+    class OnKeyword(OnLoad):
+        code = "XTST002"
+        requires_text = ("weights_only",)
+
+    # the names a file must spell for torch.load, every spelling (torch.serialization.load)
+    assert OnLoad.names == ("load",) and OnLoad.modules == ("torch",)
+    assert OnLoad.text_triggers == ("load",)
+    assert OnKeyword.text_triggers == ("weights_only",)  # what it asks for besides the call
+    for rule in all_rules().values():
+        assert set(rule.text_triggers) <= set(rule.requires_text) | set(rule.names), rule.code
+
+
+def test_a_call_spelled_with_a_space_is_not_skipped():
+    # `torch.save (m, p)`: a text trigger `save(` skipped it; the derived one does not
+    src = 'import torch\nmodel = torch.nn.Linear(2, 2)\ntorch.save (model, "m.pt")\n'
+    assert "CKPT001" in [d.code for d in check(src)[1]]

@@ -4,8 +4,9 @@ Everything here is conservative: a rule is dropped for a file only when it prova
 fire there, so diagnostics and fixes are the same with and without triage
 (tests/test_triage.py checks that on every rule example and more).
 
-1. Text triggers: plain substring tests (`Rule.triggers`) and regexes that start with a
-   literal (`Rule.trigger_patterns`).
+1. Text triggers: plain substrings and regexes that start with a literal, derived from what
+   the rule fires on (`Rule.text_triggers`, `Rule.text_patterns`: its `requires_text`, else
+   the names it must spell).
    A file no enabled rule is triggered by is never parsed (not even for syntax errors).
 2. Names and modules: a rule that declares `Rule.names` fires only where the code spells
    one of those identifiers as an attribute or an imported name, and one that declares
@@ -25,10 +26,10 @@ from ckptlint.analysis.qnames import canonical
 
 
 def by_triggers(text: str, rules: Iterable) -> list:
-    """Rules with no triggers, or one of whose triggers occurs in the text."""
-    return [r for r in rules if (not r.triggers and not r.trigger_patterns)
-            or any(t in text for t in r.triggers)
-            or any(p.search(text) for p in r.trigger_patterns)]
+    """Rules with no text triggers, or one of whose triggers occurs in the text."""
+    return [r for r in rules if (not r.text_triggers and not r.text_patterns)
+            or any(t in text for t in r.text_triggers)
+            or any(p.search(text) for p in r.text_patterns)]
 
 
 def _ident_char(c: str) -> bool:

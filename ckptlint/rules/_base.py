@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass
-from typing import ClassVar, Iterable, Optional, Tuple
+from typing import ClassVar, Iterable, Optional, Tuple, Union
 
 SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")
 
@@ -61,32 +61,38 @@ class Rule:
     default_enabled: ClassVar[bool] = True
     # security rules are tagged so in SARIF (with a security-severity)
     security_severity: ClassVar[Optional[str]] = None
-    # Cheap text triggers: a file whose text contains none of them is never parsed for
-    # this rule. Plain substrings; with no triggers and no patterns, every file is parsed.
-    triggers: ClassVar[Tuple[str, ...]] = ()
-    # Compiled regexes, each starting with a literal (one big alternation is far slower),
-    # for what a substring cannot say (`k[ 7 :]` with any spacing).
-    trigger_patterns: ClassVar[Tuple["re.Pattern", ...]] = ()
-    # Identifiers one of which the code must spell (as a name, attribute, import or keyword)
-    # for the rule to fire, e.g. ("load",) for a rule on `torch.load`. Files without one skip
-    # the LibCST pass for this rule (see ckptlint/triage.py). Leave empty when the rule can
-    # fire through names defined in another file; derived when `qualnames` is given.
-    names: ClassVar[Tuple[str, ...]] = ()
-    # Top-level packages one of which the module must import for the rule to fire (the
-    # qualified names it looks for start there), e.g. ("torch",). Same use and caveat.
-    modules: ClassVar[Tuple[str, ...]] = ()
-    # The canonical qualified names the rule fires on (its `ctx.calls_to(...)`), for rules
-    # that fire on nothing else. `names` and `modules` are then derived from them (every
-    # spelling in analysis/qnames.CANONICAL included), and `from torch.utils.cpp_extension
-    # import load` does not keep a rule on `torch.load`.
+    # --- what the rule fires on: the engine derives from it which files skip the rule ------
+    # (engine/triage.py: text tests before any parse, then one walk of the stdlib AST; always
+    # conservative, so a file is skipped only where the rule provably cannot fire)
+    #
+    # The canonical qualified names of the calls the rule fires on: what it asks
+    # `ctx.calls_to(...)` for. The identifiers and packages a file must spell for them (every
+    # spelling in analysis/qnames.CANONICAL included) are derived, so a file without
+    # `torch.load` skips a rule on `torch.load` (and `from torch.utils.cpp_extension import
+    # load` does not keep it).
     qualnames: ClassVar[Tuple[str, ...]] = ()
-    # stdlib `ast` node types for `probe`: the rule runs on a file only when `probe` says yes
-    # to one of its nodes (a conservative test, so nothing the rule would report is lost).
+    # Or, for a rule that fires on a spelling whatever it resolves to (`m.load_state_dict(...)`
+    # on any `m`): identifiers one of which the code must spell (a name, attribute, import or
+    # keyword), and with `modules` only as `R.x.name` where R may be an import of one of those
+    # packages. Leave all three empty when the rule can fire through names of another file.
+    names: ClassVar[Tuple[str, ...]] = ()
+    modules: ClassVar[Tuple[str, ...]] = ()
+    # Text the file must also contain, any one of them: a keyword the rule reads
+    # (`weights_only`), a string it looks for. Plain substrings, or compiled regexes that
+    # start with a literal (one big alternation is far slower) for what a substring cannot
+    # say (`k[ 7 :]` with any spacing).
+    requires_text: ClassVar[Tuple[Union[str, "re.Pattern"], ...]] = ()
+    # Last resort, for what none of the above says: the rule runs on a file only when `probe`
+    # says yes to one of its stdlib `ast` nodes of these types (conservatively).
     probe_types: ClassVar[Tuple[type, ...]] = ()
 
     @staticmethod
     def probe(node) -> bool:
         return True
+
+    # Derived from the above (never set by a rule): one of these must occur in the text.
+    text_triggers: ClassVar[Tuple[str, ...]] = ()
+    text_patterns: ClassVar[Tuple["re.Pattern", ...]] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -96,6 +102,11 @@ class Rule:
             every = [q for qn in cls.qualnames for q in spellings(qn)]
             cls.names = tuple(dict.fromkeys(q.rsplit(".", 1)[-1] for q in every))
             cls.modules = tuple(dict.fromkeys(q.split(".", 1)[0] for q in every))
+        # a name the code must spell is in its text; text it must also contain says more
+        needs = cls.requires_text or cls.names
+        cls.text_triggers = tuple(t for t in needs if isinstance(t, str))
+        cls.text_patterns = tuple(t for t in needs if not isinstance(t, str))
+
     # Markdown with the sections in SECTIONS, each introduced by "## <section>".
     docs: ClassVar[str] = ""
     valid: ClassVar[Tuple[Valid, ...]] = ()

@@ -22,7 +22,6 @@ class WholeModelSave(Rule):
     fix_safety = "unsafe"
     fix_title = "Save `.state_dict()` instead"
     fix_availability = "sometimes"
-    triggers = ("save(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     qualnames = ("torch.save",)
     docs = """

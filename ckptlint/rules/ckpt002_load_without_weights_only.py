@@ -13,7 +13,6 @@ class LoadWithoutWeightsOnly(Rule):
     fix_title = "Add `weights_only=True`"
     fix_availability = "sometimes"
     security_severity = "8.8"
-    triggers = ("load",)
     qualnames = ("torch.load",)
     docs = """
     ## What it does

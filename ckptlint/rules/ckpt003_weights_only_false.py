@@ -9,7 +9,7 @@ class WeightsOnlyFalse(Rule):
     summary = "`torch.load(..., weights_only=False)`: arbitrary code execution from the file"
     fix_safety = "none"
     security_severity = "9.8"
-    triggers = ("weights_only",)
+    requires_text = ("weights_only",)
     qualnames = ("torch.load",)
     docs = """
     ## What it does

@@ -29,7 +29,6 @@ class LoadWithoutMapLocation(Rule):
     summary = "`torch.load` without `map_location=`"
     fix_safety = "sometimes"
     fix_title = 'Add `map_location="cpu"`'
-    triggers = ("load",)
     qualnames = ("torch.load",)
     docs = """
     ## What it does

@@ -23,7 +23,6 @@ class WrapperStateDict(Rule):
     summary = "saving the state dict (or the object) of a `DataParallel`/`DDP`/`torch.compile` wrapper"
     fix_safety = "sometimes"
     fix_title = "Save the wrapped model's state dict"
-    triggers = ("save(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     qualnames = ("torch.save",)
     docs = """

@@ -62,7 +62,6 @@ class UncheckedStrictFalse(Rule):
     name = "unchecked-strict-false"
     summary = "`load_state_dict(..., strict=False)` whose missing/unexpected keys are never looked at"
     fix_safety = "none"
-    triggers = ("load_state_dict",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     names = ("load_state_dict",)
     docs = """

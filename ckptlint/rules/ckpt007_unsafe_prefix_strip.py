@@ -126,8 +126,8 @@ class UnsafePrefixStrip(Rule):
     # The prefix is a string literal of this file in every form the rule reports, except a
     # bare `k[7:]`: so the end of a quoted prefix, or a slice by one of their lengths. (Bare
     # `module.` is in most docstrings, `nn.Module.`; `[len(` in 92 transformers files.)
-    triggers = ("module.'", 'module."', "_orig_mod.'", '_orig_mod."')
-    trigger_patterns = (re.compile(r"\[\s*(?:%s)\s*:\s*:?\s*\]" % "|".join(map(str, sorted(_LENGTHS)))),)
+    requires_text = ("module.'", 'module."', "_orig_mod.'", '_orig_mod."',
+                     re.compile(r"\[\s*(?:%s)\s*:\s*:?\s*\]" % "|".join(map(str, sorted(_LENGTHS)))))
     # then, on the stdlib AST: a `.replace` of `module.`, an `.lstrip` of a prefix literal, or
     # a slice `name[7:]` / `name[len(...):]` (triage.py)
     probe_types = (ast.Call, ast.Subscript)

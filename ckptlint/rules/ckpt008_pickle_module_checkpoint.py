@@ -22,7 +22,7 @@ class PickleModuleCheckpoint(Rule):
     summary = "model or checkpoint written or read with `pickle`/`dill`/`cloudpickle` directly"
     fix_safety = "none"
     security_severity = "7.5"
-    triggers = ("pickle", "dill", "joblib")
+    requires_text = ("pickle", "dill", "joblib")
     names = ("load", "dump", "dumps", "loads", "Unpickler", "Pickler")
     modules = ("torch", "pickle", "dill", "cloudpickle", "_pickle", "cPickle", "joblib")
     docs = """

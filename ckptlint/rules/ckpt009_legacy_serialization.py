@@ -9,7 +9,7 @@ class LegacySerialization(Rule):
     summary = "`torch.save(..., _use_new_zipfile_serialization=False)`: legacy format"
     fix_safety = "safe"
     fix_title = "Remove `_use_new_zipfile_serialization=False`"
-    triggers = ("_use_new_zipfile_serialization",)
+    requires_text = ("_use_new_zipfile_serialization",)
     qualnames = ("torch.save",)
     docs = """
     ## What it does

@@ -9,7 +9,6 @@ class SaveLoadFormatMismatch(Rule):
     name = "save-load-format-mismatch"
     summary = "a path saved as a whole model but loaded as a state dict, or the other way round"
     fix_safety = "none"
-    triggers = ("load(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     qualnames = ("torch.load",)
     docs = """

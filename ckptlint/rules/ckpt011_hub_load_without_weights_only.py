@@ -11,7 +11,6 @@ class HubLoadWithoutWeightsOnly(Rule):
     fix_title = "Add `weights_only=True`"
     fix_availability = "sometimes"
     security_severity = "8.8"
-    triggers = ("load_state_dict_from_url", "load_url")
     qualnames = ("torch.hub.load_state_dict_from_url",)
     docs = """
     ## What it does

@@ -21,7 +21,7 @@ class WeightsOnlyDisabledGlobally(Rule):
     summary = "code sets `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`"
     fix_safety = "none"
     security_severity = "9.8"
-    triggers = (VAR,)
+    requires_text = (VAR,)
     names = ("environ", "putenv")
     modules = ("os", "posix")
     docs = """

@@ -27,7 +27,7 @@ class WeightsOnlyFallback(Rule):
     summary = "`torch.load(weights_only=True)` that falls back to a full unpickle when it fails"
     fix_safety = "none"
     security_severity = "9.8"
-    triggers = ("weights_only",)
+    requires_text = ("weights_only",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     qualnames = ("torch.load",)
     docs = """

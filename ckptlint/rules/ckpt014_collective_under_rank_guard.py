@@ -38,7 +38,7 @@ class CollectiveUnderRankGuard(Rule):
     name = "collective-checkpoint-under-rank-guard"
     summary = "a collective checkpoint call (DCP, distributed state dict, FSDP) made on some ranks only"
     fix_safety = "none"
-    triggers = ("state_dict", "checkpoint")
+    requires_text = ("state_dict", "checkpoint")
     # Every call it fires on is named through a torch import: DCP's functions, or for an FSDP
     # model's `state_dict()` the FSDP class (`FSDP(...)`, `FSDP.state_dict_type`); files that
     # spell none of these through torch skip LibCST (triage.py)

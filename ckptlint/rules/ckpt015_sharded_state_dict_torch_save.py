@@ -29,7 +29,6 @@ class ShardedStateDictTorchSave(Rule):
     name = "sharded-state-dict-torch-save"
     summary = "`torch.save` of a sharded (FSDP / DTensor) state dict"
     fix_safety = "none"
-    triggers = ("save(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     qualnames = ("torch.save",)
     docs = """

@@ -21,7 +21,7 @@ class UnguardedDistributedSave(Rule):
     summary = "`torch.save` in a distributed script with no rank-0 guard"
     default_enabled = False
     fix_safety = "none"
-    triggers = ("init_process_group", "init_distributed")
+    requires_text = ("init_process_group", "init_distributed")
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     qualnames = ("torch.save",)
     docs = """

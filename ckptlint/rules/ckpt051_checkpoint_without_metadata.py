@@ -70,7 +70,6 @@ class CheckpointWithoutMetadata(Rule):
     summary = "a checkpoint dict saved without any version or architecture metadata"
     default_enabled = False
     fix_safety = "none"
-    triggers = ("save(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     qualnames = ("torch.save",)
     docs = """

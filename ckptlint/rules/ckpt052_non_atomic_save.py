@@ -20,7 +20,6 @@ class NonAtomicSave(Rule):
     summary = "`torch.save` straight to the final path inside a training loop"
     default_enabled = False
     fix_safety = "none"
-    triggers = ("save(",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     qualnames = ("torch.save",)
     docs = """

@@ -32,7 +32,6 @@ class LoadWithoutBarrier(Rule):
     summary = "other ranks load a file rank 0 saves, with no barrier between the save and the load"
     default_enabled = False
     fix_safety = "none"
-    triggers = ("load",)
     # it reports only on these calls, so files without them skip LibCST (triage.py)
     qualnames = ("torch.load", "safetensors.torch.load_file")
     docs = """

@@ -11,7 +11,7 @@ class UnusedNoqa(Rule):
     fix_safety = "safe"
     fix_title = "Remove unused `noqa` directive"
     default_enabled = False
-    triggers = ("noqa", "NOQA", "Noqa")
+    requires_text = ("noqa", "NOQA", "Noqa")
     docs = """
     ## What it does
     Checks for `# noqa: CKPT...` comments naming codes that suppress no finding on their
