@@ -111,6 +111,8 @@ INTERNAL_ERROR = ("E998", "internal-error")
 FIX_ERROR = ("E997", "fix-error")
 TOO_LARGE = ("E903", "file-too-large")
 TOO_DEEP = ("E904", "too-deeply-nested")
+# verify: a configured model could not be imported, built or compared with (docs/runtime.md)
+MODEL_ERROR = ("E910", "model-error")
 
 
 def file_error(code_name, path: str, message: str, row: Optional[int] = None,

@@ -10,29 +10,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ckptlint.diagnostic import Diagnostic
+from ckptlint.diagnostic import MODEL_ERROR, Diagnostic
 from ckptlint.errors import ConfigError
+from ckptlint.rules import get_rule
 from ckptlint.runtime import dcp, layouts, verdict
 from ckptlint.runtime.reader import Checkpoint, read_checkpoint, sniff
 from ckptlint.runtime.records import Call, PDict, TensorInfo, class_of
 from ckptlint.versions import parse_version
-
-NAMES = {
-    "CKPT101": "unsafe-pickle",
-    "CKPT102": "full-model-pickle",
-    "CKPT103": "missing-keys",
-    "CKPT104": "unexpected-keys",
-    "CKPT105": "shape-mismatch",
-    "CKPT106": "dtype-mismatch",
-    "CKPT107": "key-prefix",
-    "CKPT108": "device-bound",
-    "CKPT109": "unreadable-checkpoint",
-    "CKPT110": "optimizer-mismatch",
-    "CKPT111": "version-skew",
-    # not a rule: the configured model could not be imported or built (documented in
-    # docs/runtime.md); the checkpoint's own checks still run.
-    "E910": "model-error",
-}
 
 STATE_DICT_KEYS = (
     "state_dict", "model_state_dict", "model", "net", "module", "ema", "model_ema",
@@ -260,14 +244,14 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
         try:
             findings = compare.compare(model, picked.tensors, metadata, strict=entry.strict, optimizers=opt)
         except Exception as exc:  # noqa: BLE001 - user model code runs here (state_dict hooks ...)
-            out.append(make("E910", f"comparing with model `{entry.model}` failed: "
+            out.append(make(MODEL_ERROR[0], f"comparing with model `{entry.model}` failed: "
                             f"{type(exc).__name__}: {exc}", path))
             continue
         for code, key, message, severity in findings:
             out.append(make(code, message, path, key=key, severity=severity))
     if model_state is not None and model_state[1]:
         cfg = entry.config_file or str(root / "pyproject.toml")
-        out.append(make("E910", model_state[1], os.path.abspath(cfg)))
+        out.append(make(MODEL_ERROR[0], model_state[1], os.path.abspath(cfg)))
     return out
 
 
@@ -287,7 +271,10 @@ def _build(entry: Entry, root: pathlib.Path):
 
 def make(code: str, message: str, filename: str, key: Optional[str] = None,
          severity: str = "error") -> Diagnostic:
-    return Diagnostic(code=code, name=NAMES[code], message=message, filename=filename,
+    """A runtime finding: its name comes from the rule module of its code (the one source of
+    codes, names and docs), or for E910, which is not a rule, from diagnostic.py."""
+    name = MODEL_ERROR[1] if code == MODEL_ERROR[0] else get_rule(code).name
+    return Diagnostic(code=code, name=name, message=message, filename=filename,
                       key=key, is_runtime=True, severity=severity)
 
 

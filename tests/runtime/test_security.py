@@ -117,6 +117,8 @@ import ckptlint.runtime.check, ckptlint.runtime.reader, ckptlint.runtime.pickle_
 # what the reader imports lazily (zipfile's cp437 names, tar and safetensors files, compressed
 # pickles): importing a module is an exec event, and tarfile's shutil evals a namedtuple
 import encodings.cp437, tarfile, json, bz2, lzma  # noqa
+# and the rule modules, which findings take their names from
+from ckptlint.rules import all_rules; all_rules()  # noqa
 import pathlib
 WATCH = ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
          "os.startfile", "subprocess.", "socket.", "ctypes.", "pty.", "builtins.exec")
