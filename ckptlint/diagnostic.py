@@ -75,10 +75,16 @@ class Diagnostic:
     extra: dict = field(default_factory=dict)
 
     @property
-    def url(self) -> str:
+    def url(self) -> Optional[str]:
+        """The rule's page: ckptlint's docs, a plugin rule's own `docs_url` (in `extra`), or
+        the E9xx codes' page; None for a plugin rule that names none."""
+        if self.extra.get("url"):
+            return self.extra["url"]
         if self.code.startswith("CKPT"):
             return DOCS_URL.format(code=self.code)
-        return DOCS_URL.format(code="errors").replace("rules/errors", "errors")
+        if self.code.startswith("E9"):
+            return DOCS_URL.format(code="errors").replace("rules/errors", "errors")
+        return None
 
     def sort_key(self):
         loc = self.location or Location(0, 0)

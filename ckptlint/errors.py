@@ -7,6 +7,10 @@ class UsageError(Exception):
     """Bad command line: exit 2, one line, no traceback."""
 
 
+class PluginError(Exception):
+    """A third-party rule that cannot be loaded or clashes with another: exit 2, one line."""
+
+
 class ConfigError(Exception):
     """Bad configuration: exit 2 with a message naming the file and the key."""
 

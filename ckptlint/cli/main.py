@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ckptlint import __version__
-from ckptlint.errors import ConfigError, UsageError
+from ckptlint.errors import ConfigError, PluginError, UsageError
 
 SUBCOMMANDS = ("check", "rule", "verify", "server")
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -117,7 +117,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "rule":
             return _run_rule(args)
         return run_check(args)
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, PluginError) as exc:
         print(f"ckptlint: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ import pathlib
 import sys
 from typing import List, Optional, Tuple
 
-from ckptlint.errors import ConfigError, UsageError
+from ckptlint.errors import ConfigError, PluginError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,7 +79,7 @@ def run(argv: List[str]) -> int:
         diags, notes = checkpoint_diagnostics(settings, args.files, args.pre_commit)
         report = Report(cwd=cwd, quiet=args.quiet, codes=settings.enabled_codes())
         out = renderer(fmt)(diags, report)
-    except (UsageError, ConfigError) as exc:
+    except (UsageError, ConfigError, PluginError) as exc:
         return _fail(f"ckptlint: error: {exc}", fmt)
     except Exception as exc:  # noqa: BLE001 - internal error: one line, no traceback
         return _fail(f"ckptlint: internal error: {type(exc).__name__}: {exc}", fmt)

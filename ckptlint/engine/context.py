@@ -288,5 +288,7 @@ class FileContext:
             noqa_row=start.row,
             severity=rule.severity(),
         )
+        if rule.docs_url:  # a plugin's rule, documented elsewhere
+            diag.extra["url"] = rule.docs_url
         self.diagnostics.append(diag)
         return diag

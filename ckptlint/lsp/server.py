@@ -97,7 +97,7 @@ class CkptlintServer(LanguageServer):
             message=d.message,
             severity=types.DiagnosticSeverity.Error if d.severity == "error" else types.DiagnosticSeverity.Warning,
             code=d.code,
-            code_description=types.CodeDescription(href=d.url),
+            code_description=types.CodeDescription(href=d.url) if d.url else None,
             source="ckptlint",
             data={"fix": d.fix.applicability if d.fix else None},
         )

@@ -61,7 +61,7 @@ def rule_descriptor(code: str, name: str) -> dict:
         "shortDescription": {"text": _plain(rule.summary)},
         "fullDescription": {"text": _plain(_section(doc, "What it does") or rule.summary)},
         "help": {"text": doc, "markdown": rule_markdown(rule)},
-        "helpUri": DOCS_URL.format(code=rule.code),
+        "helpUri": rule.docs_url or DOCS_URL.format(code=rule.code),
         "defaultConfiguration": {"level": "error" if rule.severity() == "error" else "warning"},
         "properties": props,
     }

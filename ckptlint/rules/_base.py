@@ -61,6 +61,8 @@ class Rule:
     default_enabled: ClassVar[bool] = True
     # security rules are tagged so in SARIF (with a security-severity)
     security_severity: ClassVar[Optional[str]] = None
+    # where a plugin's rule is documented (ckptlint's own: docs/rules/CODE.md)
+    docs_url: ClassVar[Optional[str]] = None
     # --- what the rule fires on: the engine derives from it which files skip the rule ------
     # (engine/triage.py: text tests before any parse, then one walk of the stdlib AST; always
     # conservative, so a file is skipped only where the rule provably cannot fire)
