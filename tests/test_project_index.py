@@ -218,3 +218,29 @@ def test_model_names_setting_in_pyproject(tmp_path):
     out = json.loads(run_cli("save.py", "--output-format", "json", cwd=tmp_path).stdout)
     assert [d["code"] for d in out] == ["CKPT001"]
     assert "by its name only" in out[0]["message"]
+
+
+@pytest.mark.parametrize("how", ["gitignore", "extend-exclude"])
+def test_index_reads_the_files_a_run_lints(tmp_path, how):
+    """A copy of the project's code that a run would not lint (an experiment tracker's
+    snapshot, ignored by git or excluded in the config) does not make a name ambiguous."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "snapshots").mkdir()
+    net = "import torch\nclass Net(torch.nn.Module):\n    pass\n"
+    (tmp_path / "lib" / "models.py").write_text(net)
+    (tmp_path / "snapshots" / "models.py").write_text(net)
+    (tmp_path / "src" / "train.py").write_text("import torch\nfrom models import Net\nthing = Net()\ntorch.save(thing, 'n.pt')\n")
+    if how == "gitignore":
+        (tmp_path / ".git").mkdir()
+        (tmp_path / ".gitignore").write_text("snapshots/\n")
+        (tmp_path / "pyproject.toml").write_text("")
+    else:
+        (tmp_path / "pyproject.toml").write_text('[tool.ckptlint]\nextend-exclude = ["snapshots"]\n')
+    out = json.loads(run_cli("src/train.py", "--output-format", "json", cwd=tmp_path).stdout)
+    assert [(d["code"], d["location"]["row"]) for d in out] == [("CKPT001", 4)]
+    assert "lib/models.py" in out[0]["message"]
+    # the copy, linted too, would make `models` ambiguous: no evidence, no finding
+    (tmp_path / ".gitignore").write_text("")
+    (tmp_path / "pyproject.toml").write_text("")
+    assert json.loads(run_cli("src/train.py", "--output-format", "json", "--no-cache", cwd=tmp_path).stdout) == []
