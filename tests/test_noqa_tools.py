@@ -107,7 +107,7 @@ def test_noqa_rows_count_lines_as_findings_do(tmp_path):
     _, diags, _ = check(source, ["CKPT002"])
     assert [d.location.row for d in diags] == [5]
     f = tmp_path / "t.py"
-    f.write_text(source, encoding="utf-8", newline="")
+    f.write_bytes(source.encode("utf-8"))  # as is: write_text would translate newlines
     proc = run_cli("check", "--add-noqa", "--select", "CKPT002", "t.py", cwd=tmp_path)
     assert "Added 1 noqa directive." in proc.stderr
     lines = f.read_text(encoding="utf-8").split("\n")

@@ -60,6 +60,16 @@ class LoadWithoutWeightsOnly(Rule):
     where a caller loads plain weights, or to take a `weights_only` parameter. Nor on the
     retry in an `except TypeError:` after a load that passes `weights_only` (the fallback for a
     torch too old for the keyword, where passing it fails again).
+
+    When the load names its file (a literal path, or a constant holding one) and the file is
+    in the project (relative to the project root or to the linted file) or declared under
+    `[[tool.ckptlint.checkpoints]]`, ckptlint reads it with `ckptlint verify`'s reader (never
+    running it) and the file decides: only tensors and plain containers, the fix adds
+    `weights_only=True`; reviewed data types (numpy arrays and dtypes, `argparse.Namespace`,
+    ...), the fix also puts the load inside `with torch.serialization.safe_globals([...]):`
+    naming exactly what that file needs for the numpy installed here (and imports what the
+    list names); anything that runs code, no fix, and the message names it: re-save the file.
+    The result is cached with the file's size and modification time.
     """
     valid = (
         Valid("import torch\ntorch.load('m.pt', weights_only=True)\n"),
@@ -169,6 +179,8 @@ class LoadWithoutWeightsOnly(Rule):
     )
 
     def check(self, ctx):
+        from ckptlint.analysis.checkpoint_file import known_checkpoint
+
         for call in ctx.calls_to("torch.load"):
             if find_arg(call, "weights_only") is not None:
                 continue  # given, or possibly given through **kwargs
@@ -180,6 +192,13 @@ class LoadWithoutWeightsOnly(Rule):
                 ctx.report(call, f"{said}; this retries the load of line {fallback} on a torch that has no "
                            "`weights_only` keyword (`except TypeError`), where passing it fails the same way: "
                            "drop the retry once the project needs torch 1.13 or newer")
+                continue
+            known = known_checkpoint(ctx, call)
+            if known is not None and known.readable:
+                from ckptlint.rules._known_file import advice
+
+                tail, edits = advice(ctx, call, known, ctx.add_keyword(call, "weights_only=True"))
+                ctx.report(call, f"{said}; {tail}", edits or (), UNSAFE)
                 continue
             refused = needs_more_than_weights(ctx, call)
             if refused is not None:

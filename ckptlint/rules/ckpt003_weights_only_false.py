@@ -1,4 +1,5 @@
 from ckptlint.analysis.calls import find_arg, is_literal
+from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._shared import needs_more_than_weights
 
@@ -7,7 +8,9 @@ class WeightsOnlyFalse(Rule):
     code = "CKPT003"
     name = "weights-only-false"
     summary = "`torch.load(..., weights_only=False)`: arbitrary code execution from the file"
-    fix_safety = "none"
+    fix_safety = "unsafe"
+    fix_title = "Load with `weights_only=True` (allowing the data types the file needs)"
+    fix_availability = "sometimes"
     security_severity = "9.8"
     requires_text = ("weights_only",)
     qualnames = ("torch.load",)
@@ -44,7 +47,13 @@ class WeightsOnlyFalse(Rule):
     file as a state dict (at the save site, when it is known), or allow its classes.
 
     ## Fix safety
-    No fix: which classes a checkpoint may hold is a decision only its owner can make.
+    Usually no fix: which classes a checkpoint may hold is a decision only its owner can make.
+    When the load names its file and the file is in the project (or declared under
+    `[[tool.ckptlint.checkpoints]]`), ckptlint reads it without running it: if it holds only
+    tensors, plain containers and reviewed data types, an unsafe fix writes
+    `weights_only=True`, inside `with torch.serialization.safe_globals([...]):` with exactly
+    the data types that file needs; if it holds anything that runs code, there is no fix and
+    the message says what it calls. Unsafe: the file may change after the fix.
     """
     valid = (
         Valid("import torch\ntorch.load('m.pt', weights_only=True)\n"),
@@ -65,9 +74,19 @@ class WeightsOnlyFalse(Rule):
     )
 
     def check(self, ctx):
+        from ckptlint.analysis.checkpoint_file import known_checkpoint
+
         for call in ctx.calls_to("torch.load"):
             arg = find_arg(call, "weights_only")
             if arg is not None and hasattr(arg, "value") and is_literal(arg.value, "False"):
+                known = known_checkpoint(ctx, call)
+                if known is not None and known.readable:
+                    from ckptlint.rules._known_file import advice
+
+                    said, edits = advice(ctx, call, known, ctx.replace(arg.value, "True"))
+                    ctx.report(call, f"`torch.load(..., weights_only=False)` runs any code the file holds; {said}",
+                               edits or (), UNSAFE)
+                    continue
                 refused = needs_more_than_weights(ctx, call)
                 ctx.report(
                     call,

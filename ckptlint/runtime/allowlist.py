@@ -218,22 +218,61 @@ DCP_METADATA = frozenset(
 DATA.update({name: _DCP for name in DCP_METADATA if name not in DATA})
 
 
-def _numpy_major() -> int:
+# The class of a numpy dtype instance (numpy 1.25+): `numpy.dtype("f8")` builds a
+# `numpy.dtypes.Float64DType`, and torch's weights-only loading checks the class of every
+# object it sets state on, so that class must be allowed too although the file never names it.
+_DTYPE_KINDS = {"b": "Bool", "?": "Bool", "O": "Object", "U": "Str", "S": "Bytes", "a": "Bytes",
+                "V": "Void", "M": "DateTime64", "m": "TimeDelta64"}
+_DTYPE_SIZED = {"i": ("Int", 8), "u": ("UInt", 8), "f": ("Float", 8), "c": ("Complex", 4)}
+_LONG = {"f16": "LongDouble", "f12": "LongDouble", "c32": "CLongDouble", "c24": "CLongDouble"}
+
+
+def dtype_class(code: str):
+    """`numpy.dtypes.Float32DType` for the type code `f4` a pickled dtype carries, or None."""
+    code = code.lstrip("<>|=")
+    if not code:
+        return None
+    if code in _LONG:
+        return f"numpy.dtypes.{_LONG[code]}DType"
+    kind, size = code[0], code[1:]
+    if kind in _DTYPE_KINDS:
+        return f"numpy.dtypes.{_DTYPE_KINDS[kind]}DType"
+    if kind in _DTYPE_SIZED and size.isdigit():
+        name, bits_per = _DTYPE_SIZED[kind]
+        return f"numpy.dtypes.{name}{int(size) * bits_per}DType"
+    return None
+
+
+for _kind in list(_DTYPE_KINDS.values()) + list(_LONG.values()) + [
+        f"{n}{b}" for n, sizes in (("Int", (8, 16, 32, 64)), ("UInt", (8, 16, 32, 64)),
+                                   ("Float", (16, 32, 64)), ("Complex", (64, 128))) for b in sizes]:
+    DATA[f"numpy.dtypes.{_kind}DType"] = "the class of a numpy dtype (numpy 1.25+)"
+
+
+def _numpy_version() -> Tuple[int, int]:
     try:
         from importlib.metadata import version
 
-        return int(version("numpy").split(".")[0])
+        major, minor = version("numpy").split(".")[:2]
+        return int(major), int(minor)
     except Exception:  # noqa: BLE001 - not installed, or an odd version string
-        return 2
+        return (2, 0)
 
 
-def safe_globals_call(names: Iterable[str]) -> str:
+def _numpy_major() -> int:
+    return _numpy_version()[0]
+
+
+def safe_globals_call(names: Iterable[str], implied: Iterable[str] = ()) -> str:
     """The ``torch.serialization.safe_globals([...])`` argument that lets
     ``torch.load(weights_only=True)`` read these globals here: an object's own
     ``module.qualname`` must equal the name in the file, so where numpy moved a name
     (``numpy.core`` became ``numpy._core`` in numpy 2) the entry is ``(object, "name in
-    the file")``."""
+    the file")``. ``implied``: classes the file builds without naming them (numpy's dtype
+    classes, which exist from numpy 1.25)."""
     numpy_core = "numpy._core." if _numpy_major() >= 2 else "numpy.core."
+    if _numpy_version() >= (1, 25):
+        names = set(names) | set(implied)
     items = []
     for name in sorted(names):
         here = name

@@ -20,6 +20,7 @@ from ckptlint.runtime.records import (
     class_of,
     map_py2,
 )
+from ckptlint.runtime.allowlist import dtype_class
 from ckptlint.runtime.torch_tables import TENSOR_REBUILDERS, interpret_rebuild, shape_of, storage_from_pid
 
 MAX_MEMO_INDEX = 1 << 24  # the memo is a dict, but an index this large is never honest
@@ -65,6 +66,7 @@ class InertMachine:
         self.proto = 0
         self.uses: Dict[str, str] = {}  # global -> CALLS | CONSTRUCTS | IMPORTS
         self.pending_array: Any = None  # a joblib array wrapper whose raw bytes come next
+        self.implied: set = set()  # classes built without being named (numpy dtype classes)
 
     # -- helpers -------------------------------------------------------------------------
     def _pop(self):
@@ -143,6 +145,10 @@ class InertMachine:
                 return d
             if q == "torch.Size":
                 return shape_of(args[0]) if args else ()
+            if q == "numpy.dtype" and args and isinstance(args[0], str):
+                implied = dtype_class(args[0])
+                if implied is not None:
+                    self.implied.add(implied)
         return self._nest(Call(func, args), args)
 
     def _setitem(self, target, key, value):

@@ -43,6 +43,7 @@ class ScanResult:
     end: int  # byte offset in the stream just after STOP
     uses: Dict[str, str] = field(default_factory=dict)  # global -> calls | constructs | imports
     straddled: bool = False  # a frame ended inside an instruction: readers disagree
+    implied: frozenset = frozenset()  # classes built without being named (numpy dtype classes)
 
 
 def scan(data, max_bytes: Optional[int] = None, start: int = 0) -> ScanResult:
@@ -147,7 +148,7 @@ def _scan(reader: Reader) -> ScanResult:
     except RecursionError as exc:  # pragma: no cover - both passes are iterative
         raise PickleScanError("nesting too deep") from exc
     return ScanResult(list(machine.globals), machine.result, machine.storages, machine.persistent_ids,
-                      reader.idx, machine.uses, reader.straddled)
+                      reader.idx, machine.uses, reader.straddled, frozenset(machine.implied))
 
 
 def _opcode_pass(reader: Reader) -> List[str]:

@@ -61,6 +61,7 @@ class Pickle:
     error: Optional[str] = None  # could not be parsed to the end: fail closed
     straddled: bool = False  # its frames end inside instructions: crafted
     item: bool = False  # in a byte range a loader opens on its own (a DCP item): say where
+    implied: frozenset = frozenset()  # classes it builds without naming them (numpy dtypes)
 
 
 @dataclass
@@ -96,6 +97,10 @@ class Checkpoint:
         for p in self.pickles:
             out = merge_uses(out, p.uses)
         return out
+
+    @property
+    def implied(self) -> frozenset:
+        return frozenset().union(*(p.implied for p in self.pickles))
 
     @property
     def pickle_error(self) -> Optional[str]:
@@ -257,7 +262,8 @@ def _scan_pickle(ck: Checkpoint, where: str, data, quiet: bool = False, start: i
             ck.pickles.append(Pickle(where, names, dict(getattr(exc, "uses", {})), str(exc),
                                      bool(getattr(exc, "straddled", False))))
         return None
-    ck.pickles.append(Pickle(where, result.globals, result.uses, None, result.straddled))
+    ck.pickles.append(Pickle(where, result.globals, result.uses, None, result.straddled,
+                             implied=result.implied))
     return result
 
 
@@ -469,7 +475,8 @@ def _read_archive(ck: Checkpoint, archive: zipdir.Archive, label: str, seen: set
             ck.problems.append(f"{label}CRC mismatch in `{entry.text}` (the pickle is corrupt)")
         earlier = seen.scanned.get(offset)
         if earlier is not None and len(data) == entry.size:  # scanned by the walk already
-            ck.pickles.append(Pickle(where, earlier.globals, earlier.uses, None, earlier.straddled))
+            ck.pickles.append(Pickle(where, earlier.globals, earlier.uses, None, earlier.straddled,
+                                     implied=earlier.implied))
             result = earlier
         else:
             result = _scan_pickle(ck, where, data)

@@ -22,7 +22,7 @@ def _names(names) -> str:
     return ", ".join(f"`{n}`" for n in names)
 
 
-def _what_it_does(code: List[str], uses: Dict[str, str]) -> str:
+def what_it_does(code: List[str], uses: Dict[str, str]) -> str:
     """`calls `a`; constructs `b`; imports `c`` for the code globals, strongest use first."""
     parts = []
     for use in (CALLS, CONSTRUCTS, IMPORTS):
@@ -54,7 +54,7 @@ def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[tuple]:
         safe_globals = list(safe_globals) + sorted(allowlist.DCP_METADATA)
     code, data = allowlist.classify(ck.globals, safe_globals)
     uses = ck.uses
-    does = _what_it_does(code, uses)
+    does = what_it_does(code, uses)
     trusted = ("; classes of your own that you trust go in `safe-globals`"
                if code and not any(allowlist.is_dangerous(g) for g in code) else "")
     also = f"; it also {_data_note(data)}" if data else ""
@@ -81,6 +81,6 @@ def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[tuple]:
         return f"{does} on load{_where(ck, code)}: {RUNS_CODE}{trusted}{also}", "error"
     if data:
         return (f"{_data_note(data)}: `torch.load(weights_only=True)` refuses the file until they are "
-                f"allowed, e.g. `with {allowlist.safe_globals_call(data)}:`; to accept them here, add "
+                f"allowed, e.g. `with {allowlist.safe_globals_call(data, ck.implied)}:`; to accept them here, add "
                 "them to `safe-globals`", "warning")
     return None

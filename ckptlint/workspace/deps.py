@@ -7,7 +7,9 @@ tree, or the whole tree) and the cache stores a stamp of each with the result:
 
 - a module: the (path, mtime, size) of the files that bear its name, so editing, adding or
   removing such a file re-lints the results that looked the module up, and nothing else;
-- the whole tree: the (path, mtime, size) of every file in it.
+- the whole tree: the (path, mtime, size) of every file in it;
+- a file: the (path, mtime, size) of a checkpoint file a rule read (CKPT002 and CKPT003 on a
+  load that names one).
 
 A later run reuses the result only while every stamp is the same. No stamp is taken (so
 nothing is cached) while a file is newer than the start of the run less the mtime
@@ -37,11 +39,12 @@ class ProjectStamps:
             if len(parts) != 3:  # not a key this version writes
                 return "?"
             kind, tree_key, module = parts
-            modules = self._tree(tree_key)
-            if kind == "module":
-                files = modules.get(module, [])
+            if kind == "file":  # a checkpoint file a rule read (analysis/checkpoint_file.py)
+                files = [Path(tree_key)]
+            elif kind == "module":
+                files = self._tree(tree_key).get(module, [])
             else:
-                files = sorted(f for fs in modules.values() for f in fs)
+                files = sorted(f for fs in self._tree(tree_key).values() for f in fs)
             self._stamps[key] = _stamp(files, self.since_ns)
         return self._stamps[key]
 
