@@ -17,15 +17,20 @@ PACKAGE = ROOT / "ckptlint"
 # layer -> the layers it may import from (besides its own); docs/architecture.md
 ALLOWED = {
     "base": set(),
-    "analysis": {"base"},
-    "rules": {"base", "analysis"},
+    # runtime/'s torch-free checkpoint reader: knows nothing of the static pass, which uses it
+    # to read a checkpoint file a load names (rules/_checkpoint_file.py)
+    "reader": {"base"},
+    "analysis": {"base", "reader"},
+    "rules": {"base", "analysis", "reader"},
     "engine": {"base", "analysis", "rules"},
-    "runtime": {"base", "rules"},  # the checkpoint reader knows nothing of the static pass
+    "runtime": {"base", "rules", "reader"},  # the model check (runtime/check.py) and its front
     "workspace": {"base", "analysis", "rules", "engine"},
     "output": {"base", "rules", "workspace"},
     "lsp": {"base", "analysis", "rules", "engine", "workspace", "output"},
-    "cli": {"base", "analysis", "rules", "engine", "runtime", "workspace", "output", "lsp"},
+    "cli": {"base", "analysis", "rules", "engine", "runtime", "reader", "workspace", "output", "lsp"},
 }
+# the runtime modules that are no part of the reader
+RUNTIME_CHECK = {"ckptlint.runtime", "ckptlint.runtime.check", "ckptlint.runtime.cli"}
 # the old path of `verify`, kept as an alias of its new home
 ALIASES = {"ckptlint.runtime.cli": {"ckptlint.cli.verify"}}
 
@@ -47,6 +52,8 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1 or parts[1] in ("diagnostic", "errors", "versions"):
         return "base"
+    if parts[1] == "runtime" and module not in RUNTIME_CHECK:
+        return "reader"
     return "cli" if parts[1] == "__main__" else parts[1]
 
 

@@ -179,7 +179,7 @@ class LoadWithoutWeightsOnly(Rule):
     )
 
     def check(self, ctx):
-        from ckptlint.analysis.checkpoint_file import known_checkpoint
+        from ckptlint.rules._checkpoint_file import known_checkpoint
 
         for call in ctx.calls_to("torch.load"):
             if find_arg(call, "weights_only") is not None:

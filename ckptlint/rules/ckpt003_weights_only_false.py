@@ -74,7 +74,7 @@ class WeightsOnlyFalse(Rule):
     )
 
     def check(self, ctx):
-        from ckptlint.analysis.checkpoint_file import known_checkpoint
+        from ckptlint.rules._checkpoint_file import known_checkpoint
 
         for call in ctx.calls_to("torch.load"):
             arg = find_arg(call, "weights_only")

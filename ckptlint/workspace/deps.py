@@ -39,7 +39,7 @@ class ProjectStamps:
             if len(parts) != 3:  # not a key this version writes
                 return "?"
             kind, tree_key, module = parts
-            if kind == "file":  # a checkpoint file a rule read (analysis/checkpoint_file.py)
+            if kind == "file":  # a checkpoint file a rule read (rules/_checkpoint_file.py)
                 files = [Path(tree_key)]
             elif kind == "module":
                 files = self._tree(tree_key).get(module, [])

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from ckptlint.rules._pairing import site_of, site_path
+
 
 @dataclass(frozen=True)
 class Known:
@@ -38,8 +40,6 @@ class Known:
 
 def known_checkpoint(ctx, load) -> Optional[Known]:
     """The file `load` reads, read, when the code names it and it exists; else None."""
-    from ckptlint.rules._pairing import site_of, site_path
-
     site = site_of(ctx, load, "loads")
     if site is None:
         return None
@@ -49,11 +49,12 @@ def known_checkpoint(ctx, load) -> Optional[Known]:
     path = _locate(ctx, shown)
     if path is None:
         return None
-    from ckptlint.analysis import project
+    from ckptlint.analysis.project import dep_key
     from ckptlint.runtime.allowlist import classify
     from ckptlint.runtime.reader import read_checkpoint
 
-    project.USED.append(project.dep_key("file", path))
+    if ctx.project is not None:  # the result is valid while this file is unchanged
+        ctx.project.consulted.add(dep_key("file", path))
     ck = read_checkpoint(path)
     code, data = classify(ck.globals, list(getattr(ctx.settings, "safe_globals", ())) + _entry_globals(ctx, path))
     readable = ck.pickle_error is None and not ck.not_checkpoint and not ck.unverified and not ck.torchscript
