@@ -6,6 +6,7 @@ PyPI for libcst and friends), so the environment is cached per test session."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from ckptlint import __version__
 from tests.helpers import ROOT
 
 PRE_COMMIT = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
 GIT = shutil.which("git")
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(sys.version_info < (3, 11), reason="the pre-commit test runs on Python 3.11+"),
     pytest.mark.skipif(not GIT, reason="git is not installed"),
     pytest.mark.skipif(not Path(PRE_COMMIT).exists(), reason="pre-commit is not installed"),
@@ -53,6 +56,7 @@ def hook_repo(tmp_path_factory):
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "snapshot")
+    _git(repo, "tag", f"v{__version__}")  # releases are tagged so: the docs' `rev:`
     return repo, _git(repo, "rev-parse", "HEAD").strip()
 
 
@@ -177,3 +181,37 @@ def test_verify_hook_passes_benign_checkpoints(tmp_path, hook_repo, pre_commit_h
     _git(project, "add", "-A")
     proc = _run(project, pre_commit_home)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+HOME_REPO = "https://github.com/ckptlint/ckptlint"
+
+
+def _snippets():
+    """Every `.pre-commit-config.yaml` snippet of README.md and docs/*.md, as written."""
+    out = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for block in re.findall(r"```yaml\n(.*?)```", doc.read_text(encoding="utf-8"), re.S):
+            if "repos:" in block:
+                out.append(pytest.param(block, id=doc.name))
+    return out
+
+
+@pytest.mark.parametrize("snippet", _snippets())
+def test_documented_snippet_runs_as_written(snippet, tmp_path, hook_repo, pre_commit_home):
+    """The snippet, with only `repo:` pointed at a snapshot of this tree tagged like a
+    release, runs under the real pre-commit and fails on a load that runs code."""
+    assert snippet.count(HOME_REPO) == 1 and f"rev: v{__version__}" in snippet
+    project = _project(tmp_path, {"train.py": BAD}, hook_repo)
+    (project / "assets").mkdir()
+    (project / "assets" / "cache").write_bytes(_hostile_pickle(str(tmp_path / "ran")))
+    (project / ".pre-commit-config.yaml").write_text(snippet.replace(HOME_REPO, str(hook_repo[0])))
+    _git(project, "add", "-A")
+    proc = _run(project, pre_commit_home)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    ids = re.findall(r"- id: ([\w-]+)", snippet)
+    if "ckptlint" in ids:
+        assert "train.py:3:9: CKPT002" in out, out
+    if "ckptlint-verify" in ids:
+        assert "assets/cache: CKPT101" in out, out
+    assert not (tmp_path / "ran").exists()
