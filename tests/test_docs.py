@@ -55,8 +55,8 @@ def test_examples_that_differ_only_in_config_show_what_differs():
         for same in by_source.values():
             if len(same) < 2:
                 continue
-            shown = [(ex.config and sorted(ex.config.items()), ex.message, ex.fixed_source) for ex in same]
-            assert len({repr(s) for s in shown}) == len(same), f"{rule.code}: identical examples"
-            assert all(ex.message for ex in same), f"{rule.code}: say the message each example gets"
+            # what ckptlint does with it, as the page shows it: the message or the fix
+            shown = [(ex.message, ex.fixed_source) for ex in same]
+            assert len(set(shown)) == len(same), f"{rule.code}: identical examples; give each its `message`"
             page = run_cli("rule", rule.code).stdout
-            assert all(ex.message in page for ex in same)
+            assert all(ex.message in page for ex in same if ex.message)
