@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ckptlint import __version__
-from tests.helpers import ROOT
+from tests.helpers import ROOT, copy_working_tree
 
 PRE_COMMIT = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
 GIT = shutil.which("git")
@@ -44,15 +44,7 @@ def hook_repo(tmp_path_factory):
     """This repository's tracked files as they are in the working tree, committed in a fresh
     repo, so the test also covers uncommitted changes. Returns (path, sha)."""
     repo = tmp_path_factory.mktemp("hook-repo")
-    tracked = _git(ROOT, "ls-files", "-z").split("\0")
-    untracked = _git(ROOT, "ls-files", "-z", "--others", "--exclude-standard").split("\0")
-    for name in filter(None, tracked + untracked):
-        src = ROOT / name
-        if not src.is_file():
-            continue  # deleted in the working tree
-        dst = repo / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dst)
+    copy_working_tree(repo)
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "snapshot")
