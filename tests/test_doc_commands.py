@@ -96,6 +96,8 @@ def _prepared_venv(path: Path) -> None:
 
 
 def _clone_scene(tmp: Path, block: str) -> dict:
+    if not shutil.which("git"):
+        pytest.skip("git is not installed: no clone to copy")
     copy_working_tree(tmp)
     base = Path(getattr(sys, "_base_executable", sys.executable)).parent  # `python3` is this Python
     path = [str(base), "/usr/bin", "/bin"]
