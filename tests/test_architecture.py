@@ -138,6 +138,7 @@ def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
+@pytest.mark.slow
 def test_private_helpers_stay_private():
     """No module imports or uses another module's `_name`, and a private module (`_paths`,
     `rules._base`) is imported only from inside its own package."""

@@ -19,6 +19,7 @@ PRE_COMMIT = shutil.which("pre-commit") or str(Path(sys.executable).with_name("p
 GIT = shutil.which("git")
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(sys.version_info < (3, 11), reason="the pre-commit test runs on Python 3.11+"),
     pytest.mark.skipif(not GIT, reason="git is not installed"),
     pytest.mark.skipif(not Path(PRE_COMMIT).exists(), reason="pre-commit is not installed"),
