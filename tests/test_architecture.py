@@ -138,6 +138,7 @@ def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
+@pytest.mark.slow
 def test_private_helpers_stay_private():
     """No module imports or uses another module's `_name`, and a private module (`_paths`,
     `rules._base`) is imported only from inside its own package."""
@@ -257,3 +258,21 @@ def test_the_static_pass_never_imports_the_workspace_or_torch(path):
     for file in (ROOT / path).rglob("*.py"):
         text = file.read_text()
         assert not re.search(r"^\s*(from|import) (ckptlint\.(workspace|cli|lsp|runtime)|torch)\b", text, re.M), file
+
+
+def test_the_documented_file_context_api_exists():
+    """Every FileContext name docs/architecture.md lists is one a real file's context has, so a
+    rule author who follows the page gets no AttributeError."""
+    import libcst as cst
+
+    from ckptlint.engine.context import FileContext
+
+    rows = [ln.split("|")[2] for ln in (ROOT / "docs" / "architecture.md").read_text().splitlines()
+            if ln.startswith("| ") and not ln.startswith("| `") and ln.count("|") >= 3]
+    # what the Scope and Binding objects hold is listed in parentheses: not the context's
+    rows = [re.sub(r"\(a `(Scope|Binding)`[^)]*\)", "", row) for row in rows]
+    names = {m for row in rows for m in re.findall(r"`([a-z_]+)(?:[.(][^`]*)?`", row)}
+    assert {"calls_to", "scope_of", "binding_of", "report", "add_keyword", "path", "lines"} <= names
+    text = "import torch\ntorch.load('x')\n"
+    ctx = FileContext("x.py", text, cst.parse_module(text), settings({}))
+    assert sorted(n for n in names if not hasattr(ctx, n)) == []

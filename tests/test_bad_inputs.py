@@ -48,6 +48,7 @@ def good_still_linted(proc):
     assert any(ln.startswith("good.py:2:") and "CKPT002" in ln for ln in proc.stdout.splitlines()), proc.stdout
 
 
+@pytest.mark.slow
 def test_syntax_error(tmp_path):
     project(tmp_path, "bad.py", "def f(:\n    pass\n" + LOAD)
     proc = lint(tmp_path)
@@ -124,6 +125,7 @@ def test_binary_file_named_py(tmp_path):
     good_still_linted(proc)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", ["", "\n", "# just a comment", "\ufeff"])
 def test_empty_file_is_valid(tmp_path, content):
     (tmp_path / "empty.py").write_text(content, encoding="utf-8")
@@ -134,6 +136,7 @@ def test_empty_file_is_valid(tmp_path, content):
     assert data == [] and proc.returncode == 0
 
 
+@pytest.mark.slow
 def test_50mb_generated_file_is_not_parsed(tmp_path):
     chunk = "x = torch.load('m.pt')  # " + "#" * 60 + "\n"
     with open(tmp_path / "huge.py", "w") as fh:
@@ -156,6 +159,7 @@ def test_max_file_size_is_configurable(tmp_path):
     good_still_linted(proc)  # 52 bytes: under the limit
 
 
+@pytest.mark.slow
 def test_deeply_nested_expression(tmp_path):
     # LibCST's native parser used to segfault on this (ast keeps `and` chains flat)
     project(tmp_path, "deep.py", "import torch\ntorch.load(p)\nok = a" + " and a" * 20000 + "\n")
@@ -173,6 +177,7 @@ def test_deeply_nested_expression(tmp_path):
 UNDER = guard.MAX_DEPTH - 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [
     "a" + " and a" * UNDER, "not " * UNDER + "a", "a" + ".b" * UNDER, "a" + "[0]" * UNDER,
     "'s' " * UNDER, "x" + " + 1" * UNDER, "1 if a else " * UNDER + "2",
@@ -223,6 +228,7 @@ def test_fifo_named_py_does_not_hang(tmp_path):
     good_still_linted(proc)
 
 
+@pytest.mark.slow
 def test_broken_symlink(tmp_path):
     project(tmp_path, "gone.py", None)
     (tmp_path / "gone.py").symlink_to(tmp_path / "nowhere.py")
@@ -234,6 +240,7 @@ def test_broken_symlink(tmp_path):
     good_still_linted(proc)
 
 
+@pytest.mark.slow
 def test_symlink_loops(tmp_path):
     pkg = tmp_path / "pkg"
     pkg.mkdir()
@@ -445,6 +452,7 @@ def test_file_growing_while_read_is_cut_at_max_file_size(tmp_path, monkeypatch):
     assert "over `max-file-size` (100 bytes)" in result.diagnostics[0].message
 
 
+@pytest.mark.slow
 def test_broken_notebooks(tmp_path):
     bad = {
         "json.ipynb": b"{not json",

@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import run_cli, run_json
 
 # a path no save in the project can pair with: the result depends on this file alone (a
@@ -40,6 +42,7 @@ def test_cache_folder_layout(tmp_path):
     assert first == second and first
 
 
+@pytest.mark.slow
 def test_no_cache_and_cache_dir(tmp_path, monkeypatch):
     _project(tmp_path)
     run_json("check", ".", "--no-cache", cwd=tmp_path)
@@ -67,6 +70,7 @@ def _same_size_edit(path, old, new, keep_mtime):
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+@pytest.mark.slow
 def test_racy_file_is_hashed_not_stamped(tmp_path):
     """A file written within the mtime granularity of the run that cached it is always
     checked by content: an edit keeping its size and mtime is still seen."""
@@ -78,6 +82,7 @@ def test_racy_file_is_hashed_not_stamped(tmp_path):
     assert second == []
 
 
+@pytest.mark.slow
 def test_changed_mtime_same_size_is_seen(tmp_path):
     _project(tmp_path)
     _old(tmp_path / "a.py")
@@ -93,6 +98,7 @@ def test_changed_mtime_same_size_is_seen(tmp_path):
     assert third == first
 
 
+@pytest.mark.slow
 def test_settings_and_rules_are_part_of_the_key(tmp_path):
     _project(tmp_path)
     _, all_rules = run_json("check", ".", cwd=tmp_path)
@@ -104,6 +110,7 @@ def test_settings_and_rules_are_part_of_the_key(tmp_path):
     assert {d["code"] for d in ignored} == {"CKPT002"}
 
 
+@pytest.mark.slow
 def test_corrupt_cache_is_ignored(tmp_path):
     _project(tmp_path)
     _, first = run_json("check", ".", cwd=tmp_path)
@@ -113,6 +120,7 @@ def test_corrupt_cache_is_ignored(tmp_path):
     assert first == second
 
 
+@pytest.mark.slow
 def test_fix_runs_do_not_leave_stale_results(tmp_path):
     _project(tmp_path)
     run_json("check", ".", cwd=tmp_path)  # cache the unfixed file
@@ -124,6 +132,7 @@ def test_fix_runs_do_not_leave_stale_results(tmp_path):
     assert "CKPT002" not in {d["code"] for d in after}
 
 
+@pytest.mark.slow
 def test_concurrent_runs_leave_a_readable_cache(tmp_path):
     import subprocess
     import sys
@@ -145,6 +154,7 @@ def test_concurrent_runs_leave_a_readable_cache(tmp_path):
     assert warm == outs[0]
 
 
+@pytest.mark.slow
 def test_result_that_used_the_project_index_follows_other_files(tmp_path):
     """b.py's finding depends on a class defined in a.py: editing a.py must re-lint b.py."""
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')

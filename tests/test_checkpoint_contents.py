@@ -7,6 +7,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import check, run_cli, run_json
 
 
@@ -120,6 +122,7 @@ def test_loaded_config_object_keeps_the_load_unfixed_and_says_why(tmp_path):
     assert "its `args` entry is used as a pickled object, not a tensor (`state[\"args\"].lr`, line 6)" in proc.stdout
 
 
+@pytest.mark.slow
 def test_no_save_fix_when_a_reader_uses_that_entry_as_a_module(tmp_path):
     """A detector's training script saves pickled modules under `model` and `ema`; its loader
     (whatever path it reads) fuses them. Turning them into state dicts breaks that loader."""
@@ -155,6 +158,7 @@ def test_no_save_fix_when_a_reader_uses_that_entry_as_a_module(tmp_path):
     assert data[0]["fix"] is not None
 
 
+@pytest.mark.slow
 def test_resume_reading_one_entry_of_a_checkpoint_that_pickles_the_model(tmp_path):
     """Resuming reads only `["opt"]`, but the file is the training checkpoint whose `"model"`
     is a pickled module: `weights_only=True` would refuse it."""
@@ -182,6 +186,7 @@ def test_resume_reading_one_entry_of_a_checkpoint_that_pickles_the_model(tmp_pat
     assert "it reads `opt` like the checkpoint saved at train.py:9, whose `model` entry is a pickled module" in d["message"]
 
 
+@pytest.mark.slow
 def test_trainer_checkpoint_with_an_ema_attribute_is_known_to_pickle_a_model(tmp_path):
     """A trainer saves `deepcopy(self.ema.ema)` (an EMA helper's module) next to its metrics;
     a loader elsewhere gets the dict from a helper and fuses `ckpt.get("ema")`; a tuner reads
@@ -241,6 +246,7 @@ def test_trainer_checkpoint_with_an_ema_attribute_is_known_to_pickle_a_model(tmp
     assert "it reads `train_metrics` like the checkpoint saved at yl/trainer.py:13, whose `ema` entry" in tuner["message"]
 
 
+@pytest.mark.slow
 def test_ema_loader_of_checkpoints_that_keep_the_argparse_namespace(tmp_path):
     """A checkpoint saver adds `args` (an argparse Namespace) after building its dict; the EMA
     helper reads `["state_dict_ema"]` of such files: `weights_only=True` refuses them."""

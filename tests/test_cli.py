@@ -23,6 +23,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_exit_codes_and_text_format(tmp_path):
     write(tmp_path / "good.py", GOOD)
     proc = run_cli("check", "good.py", cwd=tmp_path)
@@ -83,6 +84,7 @@ def test_json_stdout_is_only_json_when_clean(tmp_path):
     assert proc.returncode == 0 and data == []
 
 
+@pytest.mark.slow
 def test_select_ignore_extend_select(tmp_path):
     write(tmp_path / "bad.py", BAD)
     _, data = run_json("bad.py", "--select", "CKPT004", cwd=tmp_path)
@@ -118,6 +120,7 @@ def test_unknown_option_shows_the_usage_of_its_command(tmp_path):
     assert proc.returncode == 2 and proc.stderr.startswith("usage: ckptlint rule ")
 
 
+@pytest.mark.slow
 def test_mistyped_command_is_not_linted_as_a_path(tmp_path):
     write(tmp_path / "bad.py", BAD)
     proc = run_cli("chekc", "bad.py", cwd=tmp_path)
@@ -139,6 +142,7 @@ def test_concise_is_gone_with_a_reason(tmp_path):
     assert "`text` (the default) is ruff's concise form" in proc.stderr
 
 
+@pytest.mark.slow
 def test_select_all_includes_opt_in_rules(tmp_path):
     write(tmp_path / "t.py", "import torch\nfor epoch in range(3):\n    torch.save(model.state_dict(), 'last.pt')\n")
     proc, data = run_json("t.py", "--select", "ALL", cwd=tmp_path)
@@ -161,6 +165,7 @@ def test_rule_listing_says_how_opt_in_rules_are_selected():
     assert "names its code or its group (`CKPT05`), or is `ALL`" in out
 
 
+@pytest.mark.slow
 def test_noqa(tmp_path):
     write(tmp_path / "n.py", """\
         import torch
@@ -178,6 +183,7 @@ def test_noqa(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_file_level_noqa(tmp_path):
     write(tmp_path / "all.py", "# ckptlint: noqa\nimport torch\ntorch.load(p)\n")
     write(tmp_path / "some.py", "# ckptlint: noqa: CKPT004\nimport torch\ntorch.load(p)\n")
@@ -185,6 +191,7 @@ def test_file_level_noqa(tmp_path):
     assert [(Path(d["filename"]).name, d["code"]) for d in data] == [("some.py", "CKPT002")]
 
 
+@pytest.mark.slow
 def test_diff_writes_nothing(tmp_path):
     f = write(tmp_path / "bad.py", "import torch\ntorch.save(sd, 'm.pt', _use_new_zipfile_serialization=False)\n")
     before = f.read_bytes()
@@ -200,6 +207,7 @@ def test_diff_writes_nothing(tmp_path):
     assert g.read_text() == "import torch\nx = torch.load(p)\n"
 
 
+@pytest.mark.slow
 def test_fix_and_idempotence(tmp_path):
     f = write(tmp_path / "t.py", """\
         import torch
@@ -225,6 +233,7 @@ def test_fix_and_idempotence(tmp_path):
     assert proc.returncode == 0 and f.read_bytes() == after
 
 
+@pytest.mark.slow
 def test_syntax_error_among_good_files(tmp_path):
     write(tmp_path / "a_bad.py", BAD)
     write(tmp_path / "b_broken.py", "def f(:\n    pass\ntorch.load(p)\n")
@@ -245,6 +254,7 @@ def test_syntax_error_among_good_files(tmp_path):
     assert "b_broken.py:1:" in text and "E999" in text
 
 
+@pytest.mark.slow
 def test_statistics(tmp_path):
     write(tmp_path / "bad.py", BAD + "y = torch.load(q)\n")
     proc = run_cli("bad.py", "--statistics", cwd=tmp_path)
@@ -254,12 +264,14 @@ def test_statistics(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_quiet_prints_no_summary(tmp_path):
     write(tmp_path / "bad.py", BAD)
     proc = run_cli("bad.py", "-q", cwd=tmp_path)
     assert "Found" not in proc.stdout and "CKPT002" in proc.stdout
 
 
+@pytest.mark.slow
 def test_missing_path_is_reported(tmp_path):
     write(tmp_path / "bad.py", BAD)
     proc = run_cli("bad.py", "nope.py", cwd=tmp_path)
@@ -274,6 +286,7 @@ def test_version(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == f"ckptlint {__version__}"
 
 
+@pytest.mark.slow
 def test_rule_command():
     proc = run_cli("rule", "CKPT002")
     assert proc.returncode == 0
@@ -291,6 +304,7 @@ def test_rule_command():
     assert data["code"] == "CKPT004" and data["fix"] == "sometimes"
 
 
+@pytest.mark.slow
 def test_python_m_ckptlint_does_not_import_torch(tmp_path):
     write(tmp_path / "bad.py", BAD)
     code = (

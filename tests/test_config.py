@@ -18,6 +18,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body,needle",
     [
@@ -49,6 +50,7 @@ def test_non_positive_max_file_size_names_what_is_wrong(tmp_path):
     assert "must be a positive integer, got int -1" in proc.stderr
 
 
+@pytest.mark.slow
 def test_nearest_pyproject_per_path_whatever_the_cwd(tmp_path):
     write(tmp_path / "proj_a/pyproject.toml", "[tool.ckptlint]\nignore = ['CKPT004']\n")
     write(tmp_path / "proj_a/src/x.py", BAD)
@@ -99,6 +101,7 @@ def test_torch_version_from_requirement_and_from_key(tmp_path):
     assert "before torch 2.6" in msgs["none"]
 
 
+@pytest.mark.slow
 def test_exclude_and_extend_exclude(tmp_path):
     write(tmp_path / "pyproject.toml", "[tool.ckptlint]\nextend-exclude = ['generated/', 'legacy_*.py']\n")
     for name in ("generated/g.py", "legacy_a.py", "keep.py", "build/b.py", "venv2/lib.py", ".hidden/h.py"):
@@ -113,6 +116,7 @@ def test_exclude_and_extend_exclude(tmp_path):
     assert data == []
 
 
+@pytest.mark.slow
 def test_gitignore_is_respected_inside_a_repo(tmp_path):
     import subprocess
 

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import check, cli_env, run_cli, run_json
 
 
@@ -98,6 +100,7 @@ def test_fix_that_would_not_parse_is_refused(tmp_path, monkeypatch, capsys):
     assert f.read_bytes() == original
 
 
+@pytest.mark.slow
 def test_second_fix_run_changes_nothing_and_no_fix_remains(tmp_path):
     src = (
         "import torch\n"
@@ -157,6 +160,7 @@ def _fixture_files(root: Path, n: int):
     return body
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_fix_leaves_files_old_or_new(tmp_path):
     probe = tmp_path / "probe"
     probe.mkdir()

@@ -7,6 +7,8 @@ import ast
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import run_cli, run_json
 
 
@@ -103,6 +105,7 @@ def test_configured_line_length_is_kept(tmp_path):
     assert g.read_text() == "import torch\nm.load_state_dict(torch.load(p, weights_only=True, map_location=\"cpu\"))\n"
 
 
+@pytest.mark.slow
 def test_fix_run_reports_cross_file_findings_as_they_are_after_the_fixes(tmp_path):
     """The CKPT001 fix in train.py makes evaluate.py's load consistent: the same run must not
     still list the CKPT010 that a second run would not."""
@@ -145,6 +148,7 @@ def test_fix_run_reports_cross_file_findings_as_they_are_after_the_fixes(tmp_pat
     assert after == []
 
 
+@pytest.mark.slow
 def test_python_requires_of_a_setup_py_project_is_its_floor(tmp_path):
     write(tmp_path / "setup.py", 'from setuptools import setup\n\nsetup(name="lavis", python_requires=">=3.7.0")\n')
     f = write(tmp_path / "lavis" / "load.py", STRIP)

@@ -68,6 +68,7 @@ def test_each_file_gets_what_it_needs(project):
     assert not (project / "ran").exists()  # the file was read, never run
 
 
+@pytest.mark.slow
 def test_the_fixed_code_loads_with_weights_only_true(project):
     (project / "load.py").write_text(textwrap.dedent('''
         import torch
@@ -114,6 +115,7 @@ def test_a_configured_checkpoint_entry_and_its_safe_globals(project):
     assert "holds only tensors" in got[4]["message"]  # what the entry allows counts as allowed
 
 
+@pytest.mark.slow
 def test_the_result_follows_the_file(project):
     """The cached result depends on the checkpoint file: re-saved, it is read again."""
     (project / "load.py").write_text("import torch\n\nstate = torch.load('weights/plain.pt')\n")

@@ -20,6 +20,8 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities  
 
 from tests.helpers import cli_env  # noqa: E402
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, corpora: the whole suite runs them
+
 ENV = cli_env(CKPTLINT_LSP_DEBOUNCE="0.05")
 
 BAD = "import torch\ns = 'é😀'; sd = torch.load('m.pt')\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import check, run_cli, run_json
 
 SOURCE = (
@@ -15,6 +17,7 @@ SOURCE = (
 )
 
 
+@pytest.mark.slow
 def test_add_noqa_appends_merges_and_is_idempotent(tmp_path):
     f = tmp_path / "t.py"
     f.write_text(SOURCE)
@@ -42,6 +45,7 @@ def test_add_noqa_refuses_fix(tmp_path):
     assert proc.returncode == 2 and "cannot be combined" in proc.stderr
 
 
+@pytest.mark.slow
 def test_ignore_noqa_shows_suppressed(tmp_path):
     (tmp_path / "t.py").write_text(
         "import torch\nx = torch.load('m.pt', map_location='cpu')  # noqa: CKPT002\n"
@@ -53,6 +57,7 @@ def test_ignore_noqa_shows_suppressed(tmp_path):
     assert [(d["code"], d["location"]["row"]) for d in shown] == [("CKPT002", 2), ("CKPT002", 3)]
 
 
+@pytest.mark.slow
 def test_unused_noqa_is_opt_in_and_fixable(tmp_path):
     f = tmp_path / "t.py"
     f.write_text(
@@ -94,6 +99,7 @@ def test_rule_docs_for_unused_noqa():
     assert "# unused-noqa (CKPT900)" in proc.stdout and "--extend-select CKPT900" in proc.stdout
 
 
+@pytest.mark.slow
 def test_noqa_rows_count_lines_as_findings_do(tmp_path):
     """A form feed or U+2028 inside a line is not a line break for Python, LibCST or the
     diagnostics' rows: `# noqa` and `--add-noqa` count rows the same way."""

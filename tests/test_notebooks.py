@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.helpers import run_cli, run_json
 
 
@@ -64,6 +66,7 @@ def test_text_output_names_the_cell(tmp_path):
     assert "nb.ipynb:cell 3:1:12: E999 " in proc.stdout
 
 
+@pytest.mark.slow
 def test_fix_rewrites_only_the_fixed_line(tmp_path):
     path = _write(tmp_path)
     before = path.read_text(encoding="utf-8")

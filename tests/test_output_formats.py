@@ -108,6 +108,7 @@ def test_json_lines_matches_json(project):
     assert [json.loads(x) for x in lines] == as_json
 
 
+@pytest.mark.slow
 def test_gitlab_code_quality(project):
     issues = json.loads(_out(project, "gitlab"))
     assert len(issues) == len(json.loads(_out(project, "json")))
@@ -160,6 +161,7 @@ def test_github_escapes_a_real_file_name(project):
     assert out.startswith("::error file=a%2Cb%3Ac.py,line=2,endLine=2,col=1,")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["json", "json-lines", "sarif", "github", "gitlab"])
 def test_machine_formats_keep_stdout_clean(project, fmt):
     proc = run_cli("check", "--output-format", fmt, "--fix", "--show-fixes", "--statistics", cwd=project)

@@ -12,6 +12,8 @@ from ckptlint.workspace.run import Options, run
 from tests.helpers import run_cli
 from tests.snippets import snippets
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, corpora: the whole suite runs them
+
 
 def _corpus(root: Path) -> Path:
     """The snippets as a package tree (with and without a config of their own)."""

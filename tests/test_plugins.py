@@ -35,6 +35,7 @@ def install(site: Path, entry_points=None) -> str:
     return os.pathsep.join(map(str, (ROOT, site, PLUGIN)))
 
 
+@pytest.mark.slow
 def test_an_installed_plugin_rule_runs_like_a_built_in_one(tmp_path):
     path = install(tmp_path / "site")
     (tmp_path / "train.py").write_text(BAD)

@@ -88,6 +88,7 @@ def test_whole_project_result_exactly(whole):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["train.py", "evaluate.py", "train_plain.py", "pkg/train_rel.py", "train_star.py"])
 def test_file_linted_alone_matches_whole_run(whole, name):
     alone = findings(name)
@@ -195,6 +196,7 @@ def test_files_are_read_once_per_run(monkeypatch):
     assert sorted(disk) == sorted(set(disk)) == ["pkg/models.py", "pkg/nets.py"]
 
 
+@pytest.mark.slow
 def test_unsafe_fix_rewrites_whole_model_saves_in_the_project(tmp_path):
     dst = tmp_path / "proj"
     shutil.copytree(PROJECT, dst)
@@ -209,6 +211,7 @@ def test_unsafe_fix_rewrites_whole_model_saves_in_the_project(tmp_path):
     assert json.loads(again.stdout) == [], proc.stdout
 
 
+@pytest.mark.slow
 def test_model_names_setting_in_pyproject(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.ckptlint]\nselect = ["CKPT001"]\nmodel-names = false\n')
     (tmp_path / "save.py").write_text("import torch\n\ndef save(model, path):\n    torch.save(model, path)\n")
@@ -220,6 +223,7 @@ def test_model_names_setting_in_pyproject(tmp_path):
     assert "by its name only" in out[0]["message"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["gitignore", "extend-exclude"])
 def test_index_reads_the_files_a_run_lints(tmp_path, how):
     """A copy of the project's code that a run would not lint (an experiment tracker's

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.fuzzing import check_bytes, check_program, programs, snippet_programs, spliced_programs
+
+pytestmark = pytest.mark.slow  # Hypothesis searches: the whole suite runs them
 
 # hypothesmith searches the grammar (a second or more per program): few of those by default;
 # the cheap snippet programs get more. CKPTLINT_FUZZ_EXAMPLES sets both.

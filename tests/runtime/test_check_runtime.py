@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.helpers import run_cli
 
 
@@ -20,6 +22,7 @@ def _project(tmp_path, torch, runtime_key=""):
     (tmp_path / "train.py").write_text("import torch\nsd = torch.load('w.pt')\n", encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_check_runtime_reports_both_phases(tmp_path, torch):
     _project(tmp_path, torch)
     proc = run_cli("check", "train.py", "--runtime", "--output-format", "json", cwd=tmp_path)
@@ -31,6 +34,7 @@ def test_check_runtime_reports_both_phases(tmp_path, torch):
     assert "module." in runtime["message"] and "key" in runtime
 
 
+@pytest.mark.slow
 def test_runtime_true_in_config_and_exit_zero(tmp_path, torch):
     _project(tmp_path, torch, runtime_key="runtime = true\n")
     proc = run_cli("check", "models.py", cwd=tmp_path)
@@ -45,6 +49,7 @@ def test_runtime_true_in_config_and_exit_zero(tmp_path, torch):
     assert proc.returncode == 0 and "CKPT107" not in proc.stdout
 
 
+@pytest.mark.slow
 def test_verify_honours_ignore(tmp_path, torch):
     _project(tmp_path, torch, runtime_key='ignore = ["CKPT107"]\n')
     proc = run_cli("verify", "--output-format", "json", cwd=tmp_path)

@@ -46,6 +46,7 @@ def write_toml(root, body):
     (root / "pyproject.toml").write_text(textwrap.dedent(body))
 
 
+@pytest.mark.slow
 def test_clean_project_exits_0(proj):
     write_toml(proj, '''
         [[tool.ckptlint.checkpoints]]
@@ -58,6 +59,7 @@ def test_clean_project_exits_0(proj):
     assert "All checks passed!" in proc.stdout
 
 
+@pytest.mark.slow
 def test_findings_text_json_and_exit_zero(proj):
     write_toml(proj, '''
         [project]
@@ -98,6 +100,7 @@ def test_findings_text_json_and_exit_zero(proj):
     assert zero.returncode == 0 and "Found 3 errors." in zero.stdout
 
 
+@pytest.mark.slow
 def test_config_option_and_notes_on_stderr(proj, tmp_path_factory, torch):
     torch.save({"model_state_dict": torch.nn.Linear(4, 3).state_dict(), "epoch": 2},
                proj / "weights" / "wrapped.pt")
@@ -118,6 +121,7 @@ def test_config_option_and_notes_on_stderr(proj, tmp_path_factory, torch):
     assert missing.returncode == 2 and "nope.toml" in missing.stderr
 
 
+@pytest.mark.slow
 def test_verify_files_from_any_directory_ignores_entries(proj, tmp_path_factory):
     write_toml(proj, '''
         [[tool.ckptlint.checkpoints]]
@@ -150,6 +154,7 @@ def test_verify_a_folder_checks_the_checkpoints_below_it(tmp_path, torch):
     assert found == [("CKPT101", "runs/epoch1/full.pt"), ("CKPT102", "runs/epoch1/full.pt"), ("CKPT109", "empty")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body, key",
     [

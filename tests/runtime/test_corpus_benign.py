@@ -13,6 +13,8 @@ import pytest
 from .corpus import benign
 from .corpus.run import by_file, once_per_session, says, verify_json
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, corpora: the whole suite runs them
+
 NAMES = ["state_dict.pt", "legacy.pt", "dataparallel.pt", "compiled.pth", "half.pt", "parameters.pt",
          "numpy_metadata.pt", "optimizer_scheduler.pt", "training_args.pt", "pytorch_model.bin",
          "pytorch_model.bin.index.json", "model.safetensors", "model.safetensors.index.json",

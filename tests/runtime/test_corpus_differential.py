@@ -14,6 +14,8 @@ import pytest
 from .corpus import differential
 from .corpus.run import by_file, once_per_session, prove, says, verify_json
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, corpora: the whole suite runs them
+
 
 def _run(folder: pathlib.Path) -> dict:
     found = differential.variants(folder)

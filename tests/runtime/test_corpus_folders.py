@@ -15,6 +15,8 @@ from .corpus import ops, streams, zips
 from .corpus.run import says
 from ._util import run_cli
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, corpora: the whole suite runs them
+
 TEXT_FILES = {"README.md": "# run 3\n", "train.py": "print('hi')\n", "notes.txt": "lr 0.1\n",
               "loss.csv": "step,loss\n1,0.5\n"}
 

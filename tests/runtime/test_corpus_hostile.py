@@ -18,6 +18,8 @@ import pytest
 from .corpus import hostile
 from .corpus.run import by_file, once_per_session, prove, says, verify_json
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, corpora: the whole suite runs them
+
 NAMES = hostile.names()
 GROUPS = sorted({c.group for c in hostile.build_scratch_groups()})
 

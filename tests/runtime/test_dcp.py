@@ -16,6 +16,8 @@ import pytest
 
 from ._util import cli_env, codes, run_json, write_project
 
+pytestmark = pytest.mark.slow  # servers, subprocesses, corpora: the whole suite runs them
+
 TWO_RANKS = textwrap.dedent('''
     import os, sys, torch, torch.distributed as dist
     import torch.distributed.checkpoint as dcp

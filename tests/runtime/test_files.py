@@ -338,6 +338,7 @@ def test_torchscript_archive_is_an_error_that_says_it_runs_code(tmp_path, torch)
         torch.load(p, weights_only=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compress", [3, ("gzip", 3), ("bz2", 3), ("xz", 3), ("lzma", 3)])
 def test_compressed_joblib_pickles_are_read_as_joblib_reads_them(tmp_path, compress):
     """joblib.load decompresses before unpickling: a payload inside runs code."""

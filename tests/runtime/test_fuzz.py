@@ -70,6 +70,7 @@ EDITS = st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255), st.inte
                  min_size=1, max_size=4)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(edits=EDITS)
 def test_mutated_data_pkl_with_valid_crc(seed_files, tmp_path, edits):
@@ -105,6 +106,7 @@ def test_random_bytes(tmp_path, data):
     check_once(p)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(obj=st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)

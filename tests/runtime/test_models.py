@@ -122,6 +122,7 @@ def test_full_model_pickle_is_ckpt102_never_103_104(project, torch):
     assert f"{PKG}.nets.Net" in diags[1].message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "wrap, remap",
     [

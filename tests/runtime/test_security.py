@@ -168,6 +168,7 @@ print(json.dumps(events))
         assert marker.exists(), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["legacy_payload_in_pickle_0", "zip_payload", "tar_payload"])
 def test_control_torch_load_without_weights_only_runs_the_container_payloads(tmp_path, name):
     pytest.importorskip("torch")
@@ -228,6 +229,7 @@ def nesting_bombs():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["memo", "nesting"])
 def test_bombs_are_reported_within_time_and_memory(tmp_path, kind):
     bombs = memo_bombs() if kind == "memo" else nesting_bombs()
