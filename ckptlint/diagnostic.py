@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Optional, Tuple
 
-DOCS_URL = "https://github.com/ckptlint/ckptlint/blob/main/docs/rules/{code}.md"
+
+@lru_cache(maxsize=None)
+def docs_url(page: str) -> Optional[str]:
+    """The `file:` URI of a page of the docs this ckptlint ships ("rules/CKPT002.md"), None
+    when it has none. A wheel holds docs/ as ckptlint/docs; a clone (an editable install,
+    PYTHONPATH) has it beside the package. A page on disk, not a web address: the project
+    has no web home yet, and this one always matches the version that made the finding."""
+    here = Path(__file__).resolve().parent
+    for docs in (here / "docs", here.parent / "docs"):
+        if (docs / page).is_file():
+            return (docs / page).as_uri()
+    return None
 
 SAFE = "safe"
 UNSAFE = "unsafe"
@@ -77,13 +90,14 @@ class Diagnostic:
     @property
     def url(self) -> Optional[str]:
         """The rule's page: ckptlint's docs, a plugin rule's own `docs_url` (in `extra`), or
-        the E9xx codes' page; None for a plugin rule that names none."""
+        the E9xx codes' page; None for a plugin rule that names none (or an install
+        without its docs)."""
         if self.extra.get("url"):
             return self.extra["url"]
         if self.code.startswith("CKPT"):
-            return DOCS_URL.format(code=self.code)
+            return docs_url(f"rules/{self.code}.md")
         if self.code.startswith("E9"):
-            return DOCS_URL.format(code="errors").replace("rules/errors", "errors")
+            return docs_url("errors.md")
         return None
 
     def sort_key(self):

@@ -49,3 +49,20 @@ def check(source: str, codes=None, config=None, fix=False, unsafe=False, path="/
     result = lint(source, s, path=path, module_name=module_name, rules=rules_for(codes or s.enabled_codes()),
                   fix=fix, unsafe_fixes=unsafe)
     return result.fixed if result.fixed is not None else source, result.diagnostics, result.applied
+
+
+def copy_working_tree(dst: Path) -> None:
+    """This repository's files as they are in the working tree (tracked, and untracked ones
+    git does not ignore) copied into `dst`: a fresh clone that includes uncommitted edits."""
+    import shutil
+
+    def listed(*extra):
+        out = subprocess.run(["git", "ls-files", "-z", *extra], cwd=ROOT, capture_output=True, text=True, check=True)
+        return out.stdout.split("\0")
+
+    for name in filter(None, listed() + listed("--others", "--exclude-standard")):
+        src = ROOT / name
+        if not src.is_file():
+            continue  # deleted in the working tree
+        (dst / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst / name)

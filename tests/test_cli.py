@@ -57,7 +57,9 @@ def test_json_contract(tmp_path):
     assert d["location"] == {"row": 3, "column": 6}
     assert d["end_location"] == {"row": 4, "column": 7}
     assert d["noqa_row"] == 3
-    assert d["url"].startswith("https://") and "CKPT002" in d["url"]
+    # the rule's page in the docs this ckptlint ships (tests/test_packaging.py: in a wheel too)
+    page = _page(d["url"])
+    assert page.name == "CKPT002.md" and page.read_text().startswith("# load-without-weights-only (CKPT002)")
     fix = d["fix"]
     assert fix["applicability"] == "unsafe"
     assert fix["message"] == "Add `weights_only=True`"
@@ -332,3 +334,26 @@ def test_importtime_of_cli_shows_no_torch():
 def test_console_script_entry_point_declared():
     text = (ROOT / "pyproject.toml").read_text()
     assert 'ckptlint = "ckptlint.cli.main:main"' in text
+
+
+def _page(uri: str):
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    assert parsed.scheme == "file", uri
+    page = Path(unquote(parsed.path))
+    assert page.is_file(), uri
+    return page
+
+
+def test_every_code_links_to_a_page_that_documents_it():
+    from ckptlint.diagnostic import Diagnostic
+    from ckptlint.rules import all_rules
+
+    for code, rule in all_rules().items():
+        page = _page(Diagnostic(code, rule.name, "m", "/x.py").url)
+        assert page.read_text().startswith(f"# {rule.name} ({code})")
+    errors = {"E902", "E903", "E904", "E910", "E997", "E998", "E999"}
+    for code in errors:
+        page = _page(Diagnostic(code, "e", "m", "/x.py").url)
+        assert f"| `{code}` |" in page.read_text(), code

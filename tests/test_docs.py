@@ -41,3 +41,22 @@ def test_readme_example_output_is_what_ckptlint_prints():
     shown = re.search(r"<!-- example-output -->\n```text\n(.*?)```", text, re.S).group(1)
     proc = run_cli("check", "examples", cwd=ROOT)
     assert proc.stdout == shown, "README's example output is stale: run `python tools/update_readme.py`"
+
+
+def test_examples_that_differ_only_in_config_show_what_differs():
+    """Two must-fire examples with the same code (under different settings) must show the
+    message each gets, or a reader of `ckptlint rule` sees the same example twice."""
+    from ckptlint.rules import all_rules
+
+    for rule in all_rules().values():
+        by_source = {}
+        for ex in rule.invalid:
+            by_source.setdefault(ex.source, []).append(ex)
+        for same in by_source.values():
+            if len(same) < 2:
+                continue
+            # what ckptlint does with it, as the page shows it: the message or the fix
+            shown = [(ex.message, ex.fixed_source) for ex in same]
+            assert len(set(shown)) == len(same), f"{rule.code}: identical examples; give each its `message`"
+            page = run_cli("rule", rule.code).stdout
+            assert all(ex.message in page for ex in same if ex.message)

@@ -40,6 +40,35 @@ def test_pre_commit_snippet_uses_the_manifest_ids():
     assert used <= ids and "ckptlint" in used
 
 
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_docs_show_only_hook_usage_and_name_the_shipped_hooks():
+    """.pre-commit-hooks.yaml is the one definition: the docs' snippets only use its ids, at
+    the release tag of this version, and what the prose says a hook runs is its `entry`."""
+    from ckptlint import __version__
+
+    manifest = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    said = 0
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for block in _blocks(text, "yaml"):
+            if "repos:" not in block:
+                assert "entry:" not in block and "language:" not in block, f"{doc.name} defines a hook"
+                continue
+            for repo in yaml.safe_load(block)["repos"]:
+                assert repo["rev"] == f"v{__version__}", doc.name
+                for hook in repo["hooks"]:
+                    assert set(hook) <= {"id", "args", "additional_dependencies"}, (doc.name, hook)
+                    assert hook["id"] in manifest, (doc.name, hook["id"])
+        # "`ckptlint-verify` runs `ckptlint verify --pre-commit`", "hook (...) runs\n`...`"
+        for hook_id, entry in re.findall(r"`([\w-]+)`(?: hook)?(?: \([^)]*\))?\s+runs\s+`(ckptlint [^`]*)`", text):
+            assert hook_id in manifest, (doc.name, hook_id)
+            assert entry == manifest[hook_id]["entry"], (doc.name, hook_id, entry)
+            said += 1
+    assert said >= 3  # integrations.md (both hooks) and runtime.md
+
+
 def test_workflow_snippets_are_valid_yaml():
     docs = [yaml.safe_load(b) for b in _blocks(INTEGRATIONS, "yaml")]
     workflow = next(d for d in docs if "jobs" in d)

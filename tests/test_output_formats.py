@@ -59,7 +59,7 @@ def test_sarif_validates_and_has_what_code_scanning_reads(project):
     assert {"CKPT002", "CKPT003", "CKPT004", "CKPT008", "CKPT009", "CKPT012"} <= set(ids)
     for r in rules:
         assert r["shortDescription"]["text"] and r["fullDescription"]["text"]
-        assert r["helpUri"].startswith(("http://", "https://"))
+        assert r["helpUri"].startswith("file:///") and r["helpUri"].endswith((f"/{r['id']}.md", "/errors.md"))
         assert r["help"]["text"] and r["help"]["markdown"]
     ckpt002 = rules[ids.index("CKPT002")]
     assert "## Why is this bad?" in ckpt002["help"]["markdown"]

@@ -6,6 +6,7 @@ PyPI for libcst and friends), so the environment is cached per test session."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from ckptlint import __version__
+from tests.helpers import ROOT, copy_working_tree
 
 PRE_COMMIT = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
 GIT = shutil.which("git")
@@ -42,18 +44,11 @@ def hook_repo(tmp_path_factory):
     """This repository's tracked files as they are in the working tree, committed in a fresh
     repo, so the test also covers uncommitted changes. Returns (path, sha)."""
     repo = tmp_path_factory.mktemp("hook-repo")
-    tracked = _git(ROOT, "ls-files", "-z").split("\0")
-    untracked = _git(ROOT, "ls-files", "-z", "--others", "--exclude-standard").split("\0")
-    for name in filter(None, tracked + untracked):
-        src = ROOT / name
-        if not src.is_file():
-            continue  # deleted in the working tree
-        dst = repo / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dst)
+    copy_working_tree(repo)
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "snapshot")
+    _git(repo, "tag", f"v{__version__}")  # releases are tagged so: the docs' `rev:`
     return repo, _git(repo, "rev-parse", "HEAD").strip()
 
 
@@ -178,3 +173,37 @@ def test_verify_hook_passes_benign_checkpoints(tmp_path, hook_repo, pre_commit_h
     _git(project, "add", "-A")
     proc = _run(project, pre_commit_home)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+HOME_REPO = "https://github.com/ckptlint/ckptlint"
+
+
+def _snippets():
+    """Every `.pre-commit-config.yaml` snippet of README.md and docs/*.md, as written."""
+    out = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for block in re.findall(r"```yaml\n(.*?)```", doc.read_text(encoding="utf-8"), re.S):
+            if "repos:" in block:
+                out.append(pytest.param(block, id=doc.name))
+    return out
+
+
+@pytest.mark.parametrize("snippet", _snippets())
+def test_documented_snippet_runs_as_written(snippet, tmp_path, hook_repo, pre_commit_home):
+    """The snippet, with only `repo:` pointed at a snapshot of this tree tagged like a
+    release, runs under the real pre-commit and fails on a load that runs code."""
+    assert snippet.count(HOME_REPO) == 1 and f"rev: v{__version__}" in snippet
+    project = _project(tmp_path, {"train.py": BAD}, hook_repo)
+    (project / "assets").mkdir()
+    (project / "assets" / "cache").write_bytes(_hostile_pickle(str(tmp_path / "ran")))
+    (project / ".pre-commit-config.yaml").write_text(snippet.replace(HOME_REPO, str(hook_repo[0])))
+    _git(project, "add", "-A")
+    proc = _run(project, pre_commit_home)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    ids = re.findall(r"- id: ([\w-]+)", snippet)
+    if "ckptlint" in ids:
+        assert "train.py:3:9: CKPT002" in out, out
+    if "ckptlint-verify" in ids:
+        assert "assets/cache: CKPT101" in out, out
+    assert not (tmp_path / "ran").exists()

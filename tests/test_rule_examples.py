@@ -36,6 +36,8 @@ def test_invalid(rule, example):
         assert d.location is not None and d.end_location is not None
         if example.message_contains:
             assert example.message_contains in d.message
+        if example.message is not None:
+            assert d.message == example.message
     if example.fixed_source is None:
         assert all(d.fix is None for d in hits)
         return

@@ -13,7 +13,7 @@ def test_server_without_pygls_explains_the_extra(tmp_path):
     (fake / "__init__.py").write_text("raise ImportError('No module named pygls (simulated)')\n")
     proc = run_cli("server", PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
     assert proc.returncode == 2
-    assert "ckptlint[lsp]" in proc.stderr and "Traceback" not in proc.stderr
+    assert "pip install '.[lsp]'" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stdout == ""
 
 

@@ -10,6 +10,6 @@ def main(argv) -> int:
         from ckptlint.lsp.server import main as serve
     except ImportError as exc:
         print(f"ckptlint: error: the language server needs the `lsp` extra "
-              f"(pip install 'ckptlint[lsp]'): {exc}", file=sys.stderr)
+              f"(in a clone of ckptlint: pip install '.[lsp]'): {exc}", file=sys.stderr)
         return 2
     return serve(argv)

@@ -45,6 +45,9 @@ def rule_markdown(rule) -> str:
             if ex.config:
                 parts.append(f"With `{_toml_inline(ex.config)}` in `[tool.ckptlint]`:\n")
             parts.append(_fence(ex.source))
+            if ex.message is not None:
+                parts.append("ckptlint says:\n")
+                parts.append("```text\n" + ex.message + "\n```\n")
             if ex.fixed_source is not None:
                 parts.append("Fixed:\n")
                 parts.append(_fence(ex.fixed_source))

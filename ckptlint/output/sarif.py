@@ -12,12 +12,11 @@ from typing import Dict, List
 from urllib.parse import quote
 
 from ckptlint import __version__
-from ckptlint.diagnostic import DOCS_URL
+from ckptlint.diagnostic import docs_url
 from ckptlint.output._paths import repo_relative, repo_root, rule_for
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/ckptlint/ckptlint"
-ERRORS_URL = DOCS_URL.format(code="errors").replace("rules/errors", "errors")
 _SECTION = re.compile(r"^## (.+)$", re.MULTILINE)
 
 
@@ -37,16 +36,17 @@ def rule_descriptor(code: str, name: str) -> dict:
 
     rule = rule_for(code)
     if rule is None:
-        return {
+        errors = docs_url("errors.md")
+        return _with_help_uri({
             "id": code,
             "name": name,
             "shortDescription": {"text": f"{name}: the file could not be checked"},
             "fullDescription": {"text": "ckptlint could not check this file; the message says why."},
-            "helpUri": ERRORS_URL,
-            "help": {"text": f"See {ERRORS_URL}", "markdown": f"See [{code}]({ERRORS_URL})."},
+            "help": {"text": f"See {errors or 'docs/errors.md'}",
+                     "markdown": f"See [{code}]({errors})." if errors else f"See `{code}` in docs/errors.md."},
             "defaultConfiguration": {"level": "error"},
             "properties": {"tags": ["ckptlint-error"]},
-        }
+        }, errors)
     doc = rule.doc_text()
     tags: List[str] = [rule.phase]
     props: Dict[str, object] = {}
@@ -55,16 +55,22 @@ def rule_descriptor(code: str, name: str) -> dict:
         props["security-severity"] = str(rule.security_severity)
     props["tags"] = tags
     props["precision"] = "high"
-    return {
+    return _with_help_uri({
         "id": rule.code,
         "name": rule.name,
         "shortDescription": {"text": _plain(rule.summary)},
         "fullDescription": {"text": _plain(_section(doc, "What it does") or rule.summary)},
         "help": {"text": doc, "markdown": rule_markdown(rule)},
-        "helpUri": rule.docs_url or DOCS_URL.format(code=rule.code),
         "defaultConfiguration": {"level": "error" if rule.severity() == "error" else "warning"},
         "properties": props,
-    }
+    }, rule.docs_url or docs_url(f"rules/{rule.code}.md"))
+
+
+def _with_help_uri(descriptor: dict, uri) -> dict:
+    """helpUri must be a URI when present (the schema): left out when there is no page."""
+    if uri:
+        descriptor["helpUri"] = uri
+    return descriptor
 
 
 def _plain(text: str) -> str:

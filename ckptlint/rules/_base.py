@@ -30,13 +30,16 @@ class Valid:
 @dataclass(frozen=True)
 class Invalid:
     """Code that must fire once per ``count``; ``fixed`` is the code after the rule's fix
-    (applied with --unsafe-fixes when the fix is unsafe). ``fixed=None`` means no fix."""
+    (applied with --unsafe-fixes when the fix is unsafe). ``fixed=None`` means no fix.
+    ``message`` is the whole message, shown in the rule's docs: give it where the message is
+    what the example is about (the same code under another config says something else)."""
 
     code: str
     fixed: Optional[str] = None
     count: int = 1
     message_contains: Optional[str] = None
     config: Optional[dict] = None
+    message: Optional[str] = None
 
     @property
     def source(self) -> str:

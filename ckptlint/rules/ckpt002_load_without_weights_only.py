@@ -90,8 +90,12 @@ class LoadWithoutWeightsOnly(Rule):
     )
     invalid = (
         Invalid(
+            # no torch-version, no torch requirement: the message covers both meanings
             "import torch\nsd = torch.load('m.pt')\n",
             "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
+            message="`torch.load` without `weights_only=`: before torch 2.6 it means `weights_only=False` "
+                    "(a malicious file runs code); from 2.6 `True` unless `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` "
+                    "is set; pass `weights_only=True`",
         ),
         Invalid(
             "import torch as T\nsd = T.load(path, map_location='cpu')\n",
@@ -167,14 +171,17 @@ class LoadWithoutWeightsOnly(Rule):
         Invalid(
             "import torch\nsd = torch.load('m.pt')\n",
             "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
-            message_contains="means `weights_only=False`",
             config={"torch-version": "2.1"},
+            message="`torch.load` without `weights_only=`: on torch 2.1 (`torch-version` in pyproject.toml) "
+                    "it means `weights_only=False`: loading the file runs any code it holds; pass `weights_only=True`",
         ),
         Invalid(
             "import torch\nsd = torch.load('m.pt')\n",
             "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
-            message_contains="only while `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` is unset",
             config={"torch-version": "2.6"},
+            message="`torch.load` without `weights_only=`: on torch 2.6 (`torch-version` in pyproject.toml) "
+                    "it means `weights_only=True`, but only while `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` is unset; "
+                    "pass `weights_only=True`",
         ),
     )
 

@@ -260,7 +260,7 @@ def _build(entry: Entry, root: pathlib.Path):
         from ckptlint.runtime import compare
     except ImportError as exc:  # torch missing
         return None, (f"model `{entry.model}` needs torch to compare keys and shapes "
-                      f"(pip install 'ckptlint[runtime]'): {exc}")
+                      f"(the `runtime` extra; in a clone of ckptlint: pip install '.[runtime]'): {exc}")
     try:
         return compare.load_model(entry.model, entry.kwargs, root), None
     except compare.ModelError as exc:
