@@ -20,6 +20,7 @@ def docs_url(page: str) -> Optional[str]:
             return (docs / page).as_uri()
     return None
 
+
 SAFE = "safe"
 UNSAFE = "unsafe"
 
