@@ -32,7 +32,7 @@ class FileContext:
     `names` is the analysis's own (analysis/ reads it); rules ask the methods above."""
 
     def __init__(self, path: str, text: str, module: cst.Module, settings, module_name: Optional[str] = None,
-                 tree=None, project=None, consulted: Optional[set] = None):
+                 tree=None, project=None, consulted: Optional[set] = None, reuse=None):
         self.path = path
         self.tree = tree  # the stdlib AST of the same text, when the linter has it
         self.text = text
@@ -51,6 +51,7 @@ class FileContext:
         self._consulted = consulted
         self._project = None
         self._values = None
+        self._reuse = reuse  # places nodes from a previous lint's pieces (engine.lint.lint)
 
     # --- shared analysis (computed when a rule first asks) -------------------------------------
     @property
@@ -134,7 +135,8 @@ class FileContext:
         if self._positions is None:
             from ckptlint.engine.positions import Positions
 
-            self._positions = Positions(self.module)
+            self._positions = (Positions(self.module) if self._reuse is None
+                               else self._reuse.positions(self.module, self.lines))
         found = self._positions.span(node)
         if found is None:
             raise KeyError(node)
