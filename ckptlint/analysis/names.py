@@ -329,7 +329,11 @@ class Names:
     """Scopes and bindings of one module, and qualified-name lookups on demand."""
 
     def __init__(self, module: cst.Module, module_name: Optional[str] = None, is_package: bool = False,
-                 fast: bool = True):
+                 fast: bool = True, walks: Optional[Dict[cst.CSTNode, "_StatementWalk"]] = None):
+        """`walks`: the walks of top-level statements kept from a previous Names of the same
+        module name (the language server's, lsp/incremental.py): statements found there are
+        not walked again. Filled with the statements walked; entries of statements no longer
+        in the module are the caller's to drop."""
         self.module_name = module_name or ""
         self.is_package = is_package  # an __init__.py: `from . import x` means its own package
         self.module_scope = Scope("module", None, module)
@@ -338,10 +342,31 @@ class Names:
         self.scopes: Dict[cst.CSTNode, Scope] = {}
         self.seq: Dict[cst.CSTNode, int] = {}
         collector = _Collector(self)
-        if fast:
+        if walks is not None:
+            self._walk_by_statement(module, collector, walks)
+        elif fast:
             _walk(module, collector)
         else:
             _libcst_visit(module, collector)
+
+    def _walk_by_statement(self, module: cst.Module, collector: "_Collector", walks: dict) -> None:
+        """What _walk(module) records, with each top-level statement's part taken from its
+        kept walk (shifted to where the statement now is) or walked and kept."""
+        collector.on_visit(module)
+        order = _FIELDS.get(cst.Module) or _learn(module)
+        for name in order[0]:
+            if name != "body":
+                for child in getattr(module, name):
+                    _walk(child, collector)
+                continue
+            for stmt in module.body:
+                walk = walks.get(stmt)
+                if walk is None:
+                    walk = walks[stmt] = _StatementWalk(stmt, self)
+                walk.add_to(self, collector.seq)
+                self.parents[stmt] = module
+                collector.seq += len(walk.order)
+        collector.on_leave(module)
 
     # --- relative imports ----------------------------------------------------------------
     def absolute_module(self, module: str) -> str:
@@ -434,3 +459,49 @@ class Names:
         if base is None:
             return None
         return canonical(".".join([base, *reversed(attrs)]))
+
+
+class _StatementWalk:
+    """The part of a module's walk one top-level statement makes, with visit orders counted
+    from the statement (its first node is 1). Scopes opened inside it are kept and shared by
+    the Names made from it (add_to moves their bindings' orders and their parent), so one
+    Names at a time may use a walk: the language server lints a document once at a time."""
+
+    def __init__(self, stmt: cst.CSTNode, names: "Names"):
+        here = Names.__new__(Names)  # a Names of this statement alone, its own module scope
+        here.module_name, here.is_package = names.module_name, names.is_package
+        here.module_scope = Scope("module", None, None)
+        here.all_scopes, here.parents, here.scopes, here.seq = [], {}, {}, {}
+        _walk(stmt, _Collector(here))
+        top = here.module_scope
+        self.order = list(here.seq)  # nodes in visit order
+        self.parents = here.parents  # the statement itself has none here
+        self.at_top = [n for n, sc in here.scopes.items() if sc is top]
+        self.nested = {n: sc for n, sc in here.scopes.items() if sc is not top}
+        self.opened = here.all_scopes  # scopes opened inside, in order
+        self.top = top  # its bindings, globals and star imports are the module's
+        self.base = 0  # where the nested scopes' binding orders count from now
+
+    def add_to(self, names: "Names", base: int) -> None:
+        """Record this statement's part in `names`, its first node coming after `base`."""
+        module = names.module_scope
+        if base != self.base:
+            for scope in self.opened:
+                for binds in scope.bindings.values():
+                    for b in binds:
+                        b.seq += base - self.base
+            self.base = base
+        for scope in self.opened:
+            if scope.parent.kind == "module":  # this walk's own, or the last Names' module scope
+                scope.parent = module
+        names.all_scopes.extend(self.opened)
+        names.seq.update(zip(self.order, range(base + 1, base + 1 + len(self.order))))
+        names.parents.update(self.parents)
+        names.scopes.update(dict.fromkeys(self.at_top, module))
+        names.scopes.update(self.nested)
+        for name, binds in self.top.bindings.items():
+            module.bindings.setdefault(name, []).extend(
+                Binding(b.name, b.kind, b.seq + base, b.node, b.qname, b.value) for b in binds)
+        module.global_names |= self.top.global_names
+        module.nonlocal_names |= self.top.nonlocal_names
+        module.star_imports.extend(self.top.star_imports)

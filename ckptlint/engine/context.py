@@ -38,7 +38,9 @@ class FileContext:
         self.text = text
         self.module = module
         self.settings = settings
-        self.names = Names(module, module_name, os.path.basename(path) == "__init__.py")
+        package = os.path.basename(path) == "__init__.py"
+        walks = reuse.walks(module, module_name, package) if reuse is not None else None
+        self.names = Names(module, module_name, package, walks=walks)
         self.lines = LineIndex(text)
         self._positions = None
         self._calls: Optional[List[cst.Call]] = None

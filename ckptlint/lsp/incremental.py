@@ -1,8 +1,10 @@
 """What one open document keeps from its last lint so that the next one re-parses only the
 top-level statements an edit touched.
 
-The rest of the lint runs whole on the spliced module: names, values, the project view and
-every rule see a tree equal to `libcst.parse_module(text)` (tests/test_lsp_incremental.py
+The names walk and node positions are also kept per top-level statement (analysis/names.py,
+engine/positions.py) and shifted to where the statement now is. The rest of the lint runs
+whole on the spliced module: values, the project view and every rule see a tree equal to
+`libcst.parse_module(text)` (tests/test_lsp_incremental.py
 checks that, and the diagnostics, after every edit of random edit sequences). Splicing is
 refused, and the text parsed whole, whenever the module-wide layout could differ: an edit
 near the first or last statement (the header, footer, default indentation and newline come
@@ -24,6 +26,8 @@ class Document:
         self.text: Optional[str] = None
         self.module = None
         self.pieces: Dict[object, object] = {}  # top-level statement -> its laid-out code
+        self._walks: Dict[object, object] = {}  # top-level statement -> its part of the names walk
+        self._walks_for = None  # the (module name, package?) the walks were made with
         self.spliced = False  # did the last parse reuse statements (for tests and timing)
 
     # --- the engine's hooks (engine.lint.lint(..., reuse=document)) ---------------------
@@ -41,7 +45,16 @@ class Document:
         self.text, self.module = text, module
         keep = set(module.body)
         self.pieces = {s: p for s, p in self.pieces.items() if s in keep}
+        self._walks = {s: w for s, w in self._walks.items() if s in keep}
         return module
+
+    def walks(self, module, module_name, package: bool):
+        """The kept walks for analysis.names.Names (None: walk the module whole)."""
+        if module is not self.module:
+            return None
+        if self._walks_for != (module_name, package):  # imports resolve against the module name
+            self._walks, self._walks_for = {}, (module_name, package)
+        return self._walks
 
     def positions(self, module, lines):
         from ckptlint.engine.positions import PiecewisePositions, Positions
