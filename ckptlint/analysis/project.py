@@ -20,6 +20,7 @@ import stat
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ckptlint.analysis.ast_walk import walk
 from ckptlint.analysis.qnames import canonical
 from ckptlint.analysis.library import library_class_kind
 from ckptlint.analysis.modules import walk_modules
@@ -84,7 +85,7 @@ class _Summary:
 
     def _collect_imports(self, tree) -> None:
         imports = self.entry["imports"]
-        for node in ast.walk(tree):
+        for node in walk(tree)[0]:
             if isinstance(node, ast.Import):
                 for a in node.names:
                     if a.asname:
