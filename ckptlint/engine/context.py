@@ -44,6 +44,7 @@ class FileContext:
         self.lines = LineIndex(text)
         self._positions = None
         self._calls: Optional[List[cst.Call]] = None
+        self._call_qnames: Optional[list] = None  # (call, call_qname(call)) in source order
         self._qnames: Dict[cst.Call, Optional[str]] = {}
         self._nodes: Dict[tuple, list] = {}
         self._by_spelling: Optional[Dict[str, List[cst.Name]]] = None
@@ -81,14 +82,24 @@ class FileContext:
     @property
     def calls(self) -> List[cst.Call]:
         if self._calls is None:
-            self._calls = [n for n in self.names.seq if isinstance(n, cst.Call)]
+            self._calls = list(self.nodes(cst.Call))
         return self._calls
 
     def nodes(self, *types) -> Iterable[cst.CSTNode]:
         """Every node of the given types, in source order (one scan of the file per types,
         however many rules and findings ask)."""
         if types not in self._nodes:
-            self._nodes[types] = [n for n in self.names.seq if isinstance(n, types)]
+            # isinstance on LibCST's classes goes through ABCMeta for every node: ask once per class
+            wanted: Dict[type, bool] = {}
+            out = []
+            for n in self.names.seq:
+                kind = type(n)
+                hit = wanted.get(kind)
+                if hit is None:
+                    hit = wanted[kind] = issubclass(kind, types)
+                if hit:
+                    out.append(n)
+            self._nodes[types] = out
         return self._nodes[types]
 
     def names_spelled(self, value: str) -> List[cst.Name]:
@@ -121,7 +132,9 @@ class FileContext:
 
     def calls_to(self, *qnames: str) -> List[cst.Call]:
         wanted = set(qnames)
-        return [c for c in self.calls if self.call_qname(c) in wanted]
+        if self._call_qnames is None:  # rules ask this many times: resolve every call once
+            self._call_qnames = [(c, self.call_qname(c)) for c in self.calls]
+        return [c for c, q in self._call_qnames if q in wanted]
 
     def qualified_name(self, expr) -> Optional[str]:
         return self.names.qualified_name(expr)
