@@ -12,7 +12,7 @@ import ast
 import re
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ckptlint.analysis.ast_walk import walk
+from ckptlint.analysis.ast_walk import segment, walk
 from ckptlint.analysis.qnames import dotted
 
 HOLE = "{}"
@@ -139,7 +139,7 @@ _CONFIG_KEYS = frozenset(["args", "opt", "cfg", "config", "hparams", "hyper_para
 
 def _config_object(key: str, value, text: Optional[str]) -> Optional[list]:
     if key in _CONFIG_KEYS and isinstance(value, (ast.Name, ast.Attribute)):
-        return ["object", (ast.get_source_segment(text, value) if text else None) or ast.unparse(value)]
+        return ["object", (segment(text, value) if text else None) or ast.unparse(value)]
     return None
 
 
