@@ -26,7 +26,7 @@ class Document:
         self.text: Optional[str] = None
         self.module = None
         self.pieces: Dict[object, object] = {}  # top-level statement -> its laid-out code
-        self._walks: Dict[object, object] = {}  # top-level statement -> its part of the names walk
+        self._walks = None  # analysis.names.StatementWalks: the names walk, per statement
         self._walks_for = None  # the (module name, package?) the walks were made with
         self.spliced = False  # did the last parse reuse statements (for tests and timing)
 
@@ -45,15 +45,16 @@ class Document:
         self.text, self.module = text, module
         keep = set(module.body)
         self.pieces = {s: p for s, p in self.pieces.items() if s in keep}
-        self._walks = {s: w for s, w in self._walks.items() if s in keep}
         return module
 
     def walks(self, module, module_name, package: bool):
         """The kept walks for analysis.names.Names (None: walk the module whole)."""
+        from ckptlint.analysis.names import StatementWalks
+
         if module is not self.module:
             return None
-        if self._walks_for != (module_name, package):  # imports resolve against the module name
-            self._walks, self._walks_for = {}, (module_name, package)
+        if self._walks is None or self._walks_for != (module_name, package):  # imports resolve against it
+            self._walks, self._walks_for = StatementWalks(), (module_name, package)
         return self._walks
 
     def positions(self, module, lines):
