@@ -88,27 +88,27 @@ class Piece:
 
 class PiecewisePositions:
     """The same spans as Positions, from the module's statements laid out one by one: an
-    editor's re-lint reuses the pieces of the statements an edit left alone. `pieces` are
-    the module's top-level statements' Pieces in order, `starts` where each begins in the
-    text; nodes outside the statements (the module, its header and footer) fall back to
-    Positions."""
+    editor's re-lint reuses the pieces of the statements an edit left alone. `where` maps
+    each node of the statements to its statement, `pieces` and `starts` each statement to its
+    Piece and where it begins in the text; nodes outside the statements (the module, its
+    header and footer) fall back to Positions."""
 
-    def __init__(self, module, lines: LineIndex, pieces: List[Piece], starts: List[int]):
+    def __init__(self, module, lines: LineIndex, where: Dict[object, object], pieces: Dict[object, Piece],
+                 starts: Dict[object, int]):
         self._module = module
         self._lines = lines
-        self._pieces = list(zip(starts, pieces))
-        self._where: Dict[object, int] = {}
-        for i, piece in enumerate(pieces):
-            self._where.update(dict.fromkeys(piece.spans, i))
+        self._where = where
+        self._pieces = pieces
+        self._starts = starts
         self._whole: Optional[Positions] = None
 
     def span(self, node) -> Optional[Tuple[Location, Location]]:
-        i = self._where.get(node)
-        if i is None:
+        stmt = self._where.get(node)
+        if stmt is None or stmt not in self._starts:
             if self._whole is None:
                 self._whole = Positions(self._module)
             return self._whole.span(node)
-        base, piece = self._pieces[i]
+        base, piece = self._starts[stmt], self._pieces[stmt]
         start, end = piece.spans[node]
         return (self._lines.location(base + piece.offsets[start]),
                 self._lines.location(base + piece.offsets[end]))

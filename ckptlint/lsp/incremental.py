@@ -26,6 +26,7 @@ class Document:
         self.text: Optional[str] = None
         self.module = None
         self.pieces: Dict[object, object] = {}  # top-level statement -> its laid-out code
+        self.where: Dict[object, object] = {}  # node -> the statement of `pieces` holding it
         self._walks = None  # analysis.names.StatementWalks: the names walk, per statement
         self._walks_for = None  # the (module name, package?) the walks were made with
         self.spliced = False  # did the last parse reuse statements (for tests and timing)
@@ -44,7 +45,13 @@ class Document:
             module = cst.parse_module(text)
         self.text, self.module = text, module
         keep = set(module.body)
-        self.pieces = {s: p for s, p in self.pieces.items() if s in keep}
+        gone = [s for s in self.pieces if s not in keep]
+        if len(gone) > len(self.pieces) // 2:  # parsed anew: cheaper to start again
+            self.pieces, self.where = {}, {}
+        else:
+            for stmt in gone:
+                for node in self.pieces.pop(stmt).spans:
+                    del self.where[node]
         return module
 
     def walks(self, module, module_name, package: bool):
@@ -65,7 +72,7 @@ class Document:
         starts = self._starts(module)
         if starts[-1] + _footer_length(module) != len(lines.text):
             return Positions(module)  # cannot happen for a module parsed from this text
-        return PiecewisePositions(module, lines, [self._piece(s) for s in module.body], starts)
+        return PiecewisePositions(module, lines, self.where, self.pieces, dict(zip(module.body, starts)))
 
     # --- helpers --------------------------------------------------------------------------
     def _piece(self, stmt):
@@ -75,6 +82,7 @@ class Document:
         if piece is None:
             module = self.module
             piece = self.pieces[stmt] = Piece(stmt, module.default_indent, module.default_newline)
+            self.where.update(dict.fromkeys(piece.spans, stmt))
         return piece
 
     def _starts(self, module) -> List[int]:
