@@ -32,3 +32,15 @@ def test_walk_and_segment_match_the_ast_module(text):
     assert walk(tree)[0] is nodes  # made once per tree
     for node in nodes:
         assert segment(text, node) == ast.get_source_segment(text, node)
+
+
+@pytest.mark.parametrize("text", list(_texts()))
+def test_assignments_by_function_are_those_ast_walk_meets_in_it(text):
+    from ckptlint.analysis.project import _assigns_by_function
+
+    tree = ast.parse(text + "\nclass K:\n    def m(self):\n        self.a = 1\n        def g():\n            self.b = self.c = 2\n"
+                     "        x = [y := 1 for _ in ()]\n        self.d = lambda: 3\n")
+    found = _assigns_by_function(tree)
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            assert found.get(fn, []) == [n for n in ast.walk(fn) if isinstance(n, ast.Assign)]
