@@ -338,3 +338,40 @@ async def test_a_burst_of_edits_to_a_large_file_does_not_pile_up_lints(client: L
     # the event loop enough that a few edits still coalesce).
     assert latency < 3 * max(wall), f"last edit -> diagnostics {latency:.2f} s; one edit alone {max(wall):.2f} s"
     assert lints < 3, f"the burst cost {lints:.1f} lints of CPU (one lint {min(cpu):.2f} s)"
+
+
+MANY = "import torch\n\n\ndef first(p):\n    return p\n" + "".join(
+    f"\n\ndef f{k}(p):\n    x = {k}\n    return x\n" for k in range(6)) + "\n\ndef last(p):\n    return p\n"
+
+
+@pytest.mark.asyncio
+async def test_edits_inside_functions_publish_what_a_fresh_open_of_the_text_does(client: LanguageClient):
+    # the server re-parses only the statements an edit touched (lsp/incremental.py)
+    uri = _open(client, "train.py", MANY)
+    assert await _diagnostics(client, uri) == []
+    text = MANY
+    edits = [(13, "    y = torch.load(p)\n"), (19, "    torch.save(model, p)\n"), (13, "")]
+    for version, (line, new) in enumerate(edits, start=2):
+        end = line + (0 if new else 1)  # insert a line, or delete the one inserted first
+        change = types.TextDocumentContentChangePartial(
+            range=types.Range(types.Position(line, 0), types.Position(end, 0)), text=new)
+        lines = text.splitlines(keepends=True)
+        text = "".join(lines[:line] + ([new] if new else []) + lines[end:])
+        client.diagnostics.pop(uri, None)
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=uri, version=version), [change]))
+        mine = await _diagnostics(client, uri)
+        fresh_uri = _open(client, f"fresh{version}.py", text)
+        fresh = await _diagnostics(client, fresh_uri)
+        assert [(d.code, d.range, d.message) for d in mine] == [(d.code, d.range, d.message) for d in fresh]
+    assert [d.code for d in mine] == ["CKPT001"]  # torch.save of the whole model, in f2
+
+
+def test_the_debounce_is_short_for_small_files_and_longer_for_big_ones(monkeypatch):
+    from ckptlint.lsp import server
+
+    monkeypatch.setattr(server, "DEBOUNCE", None)
+    assert server.debounce_for(300) == server.debounce_for(1000) == 0.05
+    assert server.debounce_for(1000) < server.debounce_for(3000) < server.debounce_for(100_000) == 0.2
+    monkeypatch.setattr(server, "DEBOUNCE", 0.3)  # CKPTLINT_LSP_DEBOUNCE
+    assert server.debounce_for(300) == 0.3

@@ -15,6 +15,7 @@ import ast
 import re
 from typing import Iterator, List, Optional, Tuple
 
+from ckptlint.analysis.ast_walk import segment
 from ckptlint.analysis.qnames import dotted
 
 # Methods only an nn.Module has (not a tensor, a dict, a list or a number).
@@ -57,7 +58,7 @@ def load_contents(sites, call: ast.Call, text: Optional[str]) -> Tuple[Optional[
     if first is None:
         return None, keys, read
     kind, entry, node = first
-    use = (ast.get_source_segment(text, node) if text else None) or ast.unparse(node)
+    use = (segment(text, node) if text else None) or ast.unparse(node)
     return {"kind": kind, "entry": entry, "line": node.lineno, "use": use}, keys, read
 
 

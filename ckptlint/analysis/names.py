@@ -329,7 +329,9 @@ class Names:
     """Scopes and bindings of one module, and qualified-name lookups on demand."""
 
     def __init__(self, module: cst.Module, module_name: Optional[str] = None, is_package: bool = False,
-                 fast: bool = True):
+                 fast: bool = True, walks: Optional["StatementWalks"] = None):
+        """`walks`: what a previous Names of the same module name kept (the language server's,
+        lsp/incremental.py): top-level statements found there are not walked again."""
         self.module_name = module_name or ""
         self.is_package = is_package  # an __init__.py: `from . import x` means its own package
         self.module_scope = Scope("module", None, module)
@@ -337,6 +339,9 @@ class Names:
         self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
         self.scopes: Dict[cst.CSTNode, Scope] = {}
         self.seq: Dict[cst.CSTNode, int] = {}
+        if walks is not None:
+            walks.build(self, module)
+            return
         collector = _Collector(self)
         if fast:
             _walk(module, collector)
@@ -434,3 +439,103 @@ class Names:
         if base is None:
             return None
         return canonical(".".join([base, *reversed(attrs)]))
+
+
+class StatementWalks:
+    """A module's names walk kept per top-level statement, for the next Names of an edited
+    version of it: a kept statement's part is shifted to where the statement now is instead
+    of walked again, and the parent and scope tables of the last Names are updated in place
+    (only looked up, never iterated; `seq` is rebuilt, in visit order). So one Names at a
+    time may use them: the language server lints a document once at a time."""
+
+    def __init__(self):
+        self.walks: Dict[cst.CSTNode, _StatementWalk] = {}
+        self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
+        self.scopes: Dict[cst.CSTNode, Scope] = {}
+        self.outside: List[cst.CSTNode] = []  # the last module's nodes outside its statements
+
+    def build(self, names: "Names", module: cst.Module) -> None:
+        """Fill `names` as Names.__init__'s own walk of `module` would."""
+        keep = set(module.body)
+        gone = [s for s in self.walks if s not in keep]
+        if len(gone) > len(self.walks) // 2:  # parsed anew: cheaper to start again
+            self.walks, self.parents, self.scopes, gone = {}, {}, {}, []
+        for stmt in gone:
+            for n in self.walks.pop(stmt).order:
+                del self.parents[n], self.scopes[n]
+        for n in self.outside:
+            self.parents.pop(n, None)
+            self.scopes.pop(n, None)
+        names.parents, names.scopes = self.parents, self.scopes
+        collector = _Collector(names)
+        collector.on_visit(module)
+        self.outside = [module]
+        for name in (_FIELDS.get(cst.Module) or _learn(module))[0]:
+            if name != "body":
+                for child in getattr(module, name):
+                    _walk(child, collector)
+                    self.outside.extend(_subtree(child))
+                continue
+            for stmt in module.body:
+                walk = self.walks.get(stmt)
+                if walk is None:
+                    walk = self.walks[stmt] = _StatementWalk(stmt, names)
+                    self.parents.update(walk.parents)
+                    self.scopes.update(walk.nested)
+                walk.add_to(names, collector.seq)
+                self.parents[stmt] = module
+                collector.seq += len(walk.order)
+        collector.on_leave(module)
+
+
+def _subtree(node: cst.CSTNode) -> List[cst.CSTNode]:
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        stack.extend(n.children)
+    return out
+
+
+class _StatementWalk:
+    """The part of a module's walk one top-level statement makes, with visit orders counted
+    from the statement (its first node is 1). Scopes opened inside it are kept and shared by
+    the Names made from it (add_to moves their bindings' orders and their parent)."""
+
+    def __init__(self, stmt: cst.CSTNode, names: "Names"):
+        here = Names.__new__(Names)  # a Names of this statement alone, its own module scope
+        here.module_name, here.is_package = names.module_name, names.is_package
+        here.module_scope = Scope("module", None, None)
+        here.all_scopes, here.parents, here.scopes, here.seq = [], {}, {}, {}
+        _walk(stmt, _Collector(here))
+        top = here.module_scope
+        self.order = list(here.seq)  # nodes in visit order
+        self.parents = here.parents  # the statement itself has none here
+        self.at_top = [n for n, sc in here.scopes.items() if sc is top]
+        self.nested = {n: sc for n, sc in here.scopes.items() if sc is not top}
+        self.opened = here.all_scopes  # scopes opened inside, in order
+        self.top = top  # its bindings, globals and star imports are the module's
+        self.base = 0  # where the nested scopes' binding orders count from now
+
+    def add_to(self, names: "Names", base: int) -> None:
+        """Record this statement's order and module-level part in `names`, its first node
+        coming after `base` (its parents and nested scopes are in the kept tables)."""
+        module = names.module_scope
+        if base != self.base:
+            for scope in self.opened:
+                for binds in scope.bindings.values():
+                    for b in binds:
+                        b.seq += base - self.base
+            self.base = base
+        for scope in self.opened:
+            if scope.parent.kind == "module":  # this walk's own, or the last Names' module scope
+                scope.parent = module
+        names.all_scopes.extend(self.opened)
+        names.seq.update(zip(self.order, range(base + 1, base + 1 + len(self.order))))
+        names.scopes.update(dict.fromkeys(self.at_top, module))
+        for name, binds in self.top.bindings.items():
+            module.bindings.setdefault(name, []).extend(
+                Binding(b.name, b.kind, b.seq + base, b.node, b.qname, b.value) for b in binds)
+        module.global_names |= self.top.global_names
+        module.nonlocal_names |= self.top.nonlocal_names
+        module.star_imports.extend(self.top.star_imports)

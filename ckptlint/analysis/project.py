@@ -20,6 +20,7 @@ import stat
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ckptlint.analysis.ast_walk import walk
 from ckptlint.analysis.qnames import canonical
 from ckptlint.analysis.library import library_class_kind
 from ckptlint.analysis.modules import walk_modules
@@ -84,7 +85,7 @@ class _Summary:
 
     def _collect_imports(self, tree) -> None:
         imports = self.entry["imports"]
-        for node in ast.walk(tree):
+        for node in walk(tree)[0]:
             if isinstance(node, ast.Import):
                 for a in node.names:
                     if a.asname:
@@ -113,24 +114,24 @@ class _Summary:
 
     def _collect_classes(self, tree) -> None:
         classes = self.entry["classes"]
+        assigns = None
         for node in tree.body:
             for cls in _classes_in(node):
                 bases = [self.qualify(_dotted(b)) or "?" for b in cls.bases]
                 classes.setdefault(cls.name, bases)
-                attrs = self._self_attrs(cls)
+                assigns = _assigns_by_function(tree) if assigns is None else assigns
+                attrs = self._self_attrs(cls, assigns)
                 if attrs:
                     self.entry["attrs"].setdefault(cls.name, attrs)
 
-    def _self_attrs(self, cls: ast.ClassDef) -> Dict[str, list]:
+    def _self_attrs(self, cls: ast.ClassDef, assigns: Dict[ast.AST, List[ast.Assign]]) -> Dict[str, list]:
         """{attr: [what each `self.attr = value` in a method sets, ...]} (sites.describe_value)."""
         out: Dict[str, list] = {}
         for fn in cls.body:
             if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not fn.args.args:
                 continue
             me = fn.args.args[0].arg
-            for node in ast.walk(fn):
-                if not isinstance(node, ast.Assign):
-                    continue
+            for node in assigns.get(fn, ()):
                 for t in node.targets:
                     if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == me:
                         what = describe_value(node.value, self.qualify)
@@ -147,6 +148,21 @@ class _Summary:
                 key = path_key(node.value, {}, self.qualify)
                 if key is not None and key[0] == "lit":
                     consts[node.targets[0].id] = key[1]
+
+
+def _assigns_by_function(tree) -> Dict[ast.AST, List[ast.Assign]]:
+    """function -> the assignments in it (nested code included), in the order ast.walk(function)
+    meets them: the file's walk, restricted to a subtree, is that subtree's walk."""
+    nodes, parents = walk(tree)
+    out: Dict[ast.AST, List[ast.Assign]] = {}
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            p = parents.get(node)
+            while p is not None:
+                if isinstance(p, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    out.setdefault(p, []).append(node)
+                p = parents.get(p)
+    return out
 
 
 def _classes_in(node):

@@ -12,6 +12,7 @@ import ast
 import re
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ckptlint.analysis.ast_walk import segment, walk
 from ckptlint.analysis.qnames import dotted
 
 HOLE = "{}"
@@ -138,7 +139,7 @@ _CONFIG_KEYS = frozenset(["args", "opt", "cfg", "config", "hparams", "hyper_para
 
 def _config_object(key: str, value, text: Optional[str]) -> Optional[list]:
     if key in _CONFIG_KEYS and isinstance(value, (ast.Name, ast.Attribute)):
-        return ["object", (ast.get_source_segment(text, value) if text else None) or ast.unparse(value)]
+        return ["object", (segment(text, value) if text else None) or ast.unparse(value)]
     return None
 
 
@@ -156,11 +157,9 @@ class _Sites:
     def __init__(self, tree, qualify, text: Optional[str] = None):
         self.qualify = qualify
         self.text = text
-        self.parents: Dict[ast.AST, ast.AST] = {}
-        calls, entries = [], []  # one walk: calls, and subscripts / `.get(...)` for module_entries
-        for node in ast.walk(tree):
-            for child in ast.iter_child_nodes(node):
-                self.parents[child] = node
+        nodes, self.parents = walk(tree)
+        calls, entries = [], []  # calls, and subscripts / `.get(...)` for module_entries
+        for node in nodes:
             if isinstance(node, ast.Call):
                 calls.append(node)
                 if isinstance(node.func, ast.Attribute) and node.args:

@@ -32,16 +32,19 @@ class FileContext:
     `names` is the analysis's own (analysis/ reads it); rules ask the methods above."""
 
     def __init__(self, path: str, text: str, module: cst.Module, settings, module_name: Optional[str] = None,
-                 tree=None, project=None, consulted: Optional[set] = None):
+                 tree=None, project=None, consulted: Optional[set] = None, reuse=None):
         self.path = path
         self.tree = tree  # the stdlib AST of the same text, when the linter has it
         self.text = text
         self.module = module
         self.settings = settings
-        self.names = Names(module, module_name, os.path.basename(path) == "__init__.py")
+        package = os.path.basename(path) == "__init__.py"
+        walks = reuse.walks(module, module_name, package) if reuse is not None else None
+        self.names = Names(module, module_name, package, walks=walks)
         self.lines = LineIndex(text)
         self._positions = None
         self._calls: Optional[List[cst.Call]] = None
+        self._call_qnames: Optional[list] = None  # (call, call_qname(call)) in source order
         self._qnames: Dict[cst.Call, Optional[str]] = {}
         self._nodes: Dict[tuple, list] = {}
         self._by_spelling: Optional[Dict[str, List[cst.Name]]] = None
@@ -51,6 +54,7 @@ class FileContext:
         self._consulted = consulted
         self._project = None
         self._values = None
+        self._reuse = reuse  # places nodes from a previous lint's pieces (engine.lint.lint)
 
     # --- shared analysis (computed when a rule first asks) -------------------------------------
     @property
@@ -78,14 +82,24 @@ class FileContext:
     @property
     def calls(self) -> List[cst.Call]:
         if self._calls is None:
-            self._calls = [n for n in self.names.seq if isinstance(n, cst.Call)]
+            self._calls = list(self.nodes(cst.Call))
         return self._calls
 
     def nodes(self, *types) -> Iterable[cst.CSTNode]:
         """Every node of the given types, in source order (one scan of the file per types,
         however many rules and findings ask)."""
         if types not in self._nodes:
-            self._nodes[types] = [n for n in self.names.seq if isinstance(n, types)]
+            # isinstance on LibCST's classes goes through ABCMeta for every node: ask once per class
+            wanted: Dict[type, bool] = {}
+            out = []
+            for n in self.names.seq:
+                kind = type(n)
+                hit = wanted.get(kind)
+                if hit is None:
+                    hit = wanted[kind] = issubclass(kind, types)
+                if hit:
+                    out.append(n)
+            self._nodes[types] = out
         return self._nodes[types]
 
     def names_spelled(self, value: str) -> List[cst.Name]:
@@ -118,7 +132,9 @@ class FileContext:
 
     def calls_to(self, *qnames: str) -> List[cst.Call]:
         wanted = set(qnames)
-        return [c for c in self.calls if self.call_qname(c) in wanted]
+        if self._call_qnames is None:  # rules ask this many times: resolve every call once
+            self._call_qnames = [(c, self.call_qname(c)) for c in self.calls]
+        return [c for c, q in self._call_qnames if q in wanted]
 
     def qualified_name(self, expr) -> Optional[str]:
         return self.names.qualified_name(expr)
@@ -134,7 +150,8 @@ class FileContext:
         if self._positions is None:
             from ckptlint.engine.positions import Positions
 
-            self._positions = Positions(self.module)
+            self._positions = (Positions(self.module) if self._reuse is None
+                               else self._reuse.positions(self.module, self.lines))
         found = self._positions.span(node)
         if found is None:
             raise KeyError(node)

@@ -41,13 +41,18 @@ def rules_for(codes: Sequence[str]) -> list:
 
 def lint(source: str, settings, project: Optional[ProjectIndex] = None, *, path: str = "untitled.py",
          module_name: Optional[str] = None, rules: Optional[list] = None, fix: bool = False,
-         unsafe_fixes: bool = False, ignore_noqa: bool = False) -> FileResult:
+         unsafe_fixes: bool = False, ignore_noqa: bool = False, reuse=None) -> FileResult:
     """Lint the text of the file at `path` (a notebook's JSON for an .ipynb) with `settings`.
 
     `project` is the index of the files around it, which the caller keeps between calls
     (without one, a fresh index is used: same results, nothing shared). `rules` default to
     the settings' selection. With `fix`, fixes are applied until none applies (unsafe ones
-    too with `unsafe_fixes`) and the result holds the fixed text. Never raises for bad input."""
+    too with `unsafe_fixes`) and the result holds the fixed text. Never raises for bad input.
+
+    `reuse` (the language server's, lsp/incremental.py) parses the text and places nodes
+    from what it kept of the previous lint of the same document: `parse_module(text)` must
+    return a tree equal to `libcst.parse_module(text)`, `positions(module, lines)` spans
+    equal to engine.positions.Positions'."""
     if project is None:
         from ckptlint.analysis.project import ProjectIndex  # hashlib: only lints that need it
 
@@ -66,7 +71,7 @@ def lint(source: str, settings, project: Optional[ProjectIndex] = None, *, path:
             return result
     else:
         text, result.diagnostics, result.applied = check_text(
-            path, source, settings, rules, fix, unsafe_fixes, module_name, ignore_noqa, project, consulted)
+            path, source, settings, rules, fix, unsafe_fixes, module_name, ignore_noqa, project, consulted, reuse)
     if text != source:
         result.fixed = text
     result.dependencies = sorted(consulted)

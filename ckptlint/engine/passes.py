@@ -23,11 +23,11 @@ MAX_FIX_PASSES = 10
 
 
 def lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str] = None,
-              project: Optional[ProjectIndex] = None, consulted: Optional[set] = None) -> List[Diagnostic]:
+              project: Optional[ProjectIndex] = None, consulted: Optional[set] = None, reuse=None) -> List[Diagnostic]:
     """Diagnostics for one text (no fixing). Never raises for bad input. What the rules
-    looked up in `project` is added to `consulted`."""
+    looked up in `project` is added to `consulted`; `reuse`: see engine.lint.lint."""
     with _no_gc():
-        return call_deep(_lint_text, path, text, settings, rules, module_name, project, consulted)
+        return call_deep(_lint_text, path, text, settings, rules, module_name, project, consulted, reuse)
 
 
 @contextlib.contextmanager
@@ -48,7 +48,7 @@ def _no_gc():
 
 
 def _lint_text(path: str, text: str, settings, rules: list, module_name: Optional[str], project,
-               consulted: Optional[set]) -> List[Diagnostic]:
+               consulted: Optional[set], reuse=None) -> List[Diagnostic]:
     # cheap text tests first: a file nothing can fire on is never parsed (like ruff, which
     # parses only for its rules, a syntax error there is another tool's business)
     candidates = triage.by_text(text, triage.by_triggers(text, rules), module_name)
@@ -66,7 +66,7 @@ def _lint_text(path: str, text: str, settings, rules: list, module_name: Optiona
     from ckptlint.engine.context import FileContext
 
     try:
-        module = cst.parse_module(text)
+        module = cst.parse_module(text) if reuse is None else reuse.parse_module(text)
     except cst.ParserSyntaxError as exc:
         # Python accepted the file (ast.parse above): say it is LibCST that refuses it
         return [file_error(SYNTAX_ERROR, path, f"SyntaxError: {exc.message} (from LibCST, ckptlint's parser; "
@@ -76,7 +76,7 @@ def _lint_text(path: str, text: str, settings, rules: list, module_name: Optiona
     except Exception as exc:  # LibCST failing on code CPython accepted: not the user's fault
         return [file_error(INTERNAL_ERROR, path, f"internal error parsing: {type(exc).__name__}: {exc}; please report it")]
     try:
-        ctx = FileContext(path, text, module, settings, module_name, tree, project, consulted)
+        ctx = FileContext(path, text, module, settings, module_name, tree, project, consulted, reuse)
     except RecursionError:
         return [file_error(TOO_DEEP, path, "not checked: too deeply nested to analyse")]
     except Exception as exc:
@@ -131,7 +131,7 @@ def _crash_location(ctx, exc: BaseException):
 
 def check_text(path: str, text: str, settings, rules: list, fix: bool = False, unsafe_fixes: bool = False,
                module_name: Optional[str] = None, ignore_noqa: bool = False,
-               project: Optional[ProjectIndex] = None, consulted: Optional[set] = None):
+               project: Optional[ProjectIndex] = None, consulted: Optional[set] = None, reuse=None):
     """Lint, and with ``fix`` apply fixes pass after pass until none applies.
     Returns (final text, remaining diagnostics, diagnostics whose fixes were applied).
     ``ignore_noqa`` reports what `# noqa` comments would hide."""
@@ -140,7 +140,7 @@ def check_text(path: str, text: str, settings, rules: list, fix: bool = False, u
     def finish(diags):
         return _finish(diags, text, settings, path, rules, ignore_noqa)
 
-    diags = finish(lint_text(path, text, settings, rules, module_name, project, consulted))
+    diags = finish(lint_text(path, text, settings, rules, module_name, project, consulted, reuse))
     for _ in range(MAX_FIX_PASSES if fix else 0):
         new_text, done = apply_fixes(text, diags, unsafe_fixes)
         if not done:
@@ -150,7 +150,7 @@ def check_text(path: str, text: str, settings, rules: list, fix: bool = False, u
             break
         text = new_text
         applied.extend(done)
-        diags = finish(lint_text(path, text, settings, rules, module_name, project, consulted))
+        diags = finish(lint_text(path, text, settings, rules, module_name, project, consulted, reuse))
     return text, diags, applied
 
 

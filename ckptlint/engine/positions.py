@@ -69,3 +69,46 @@ class Positions:
             return None
         start, end = found
         return self._lines.location(self._offsets[start]), self._lines.location(self._offsets[end])
+
+
+class Piece:
+    """One top-level statement's code laid out alone (its code and spans do not depend on
+    what surrounds it: a top-level statement starts a line, at no indentation)."""
+
+    def __init__(self, node, default_indent: str, default_newline: str):
+        state = _IndexState(default_indent, default_newline)
+        node._codegen(state)
+        self.spans = state.spans
+        self.offsets = [0, *accumulate(len(t) for t in state.tokens)]  # relative to its start
+
+    @property
+    def length(self) -> int:
+        return self.offsets[-1]
+
+
+class PiecewisePositions:
+    """The same spans as Positions, from the module's statements laid out one by one: an
+    editor's re-lint reuses the pieces of the statements an edit left alone. `where` maps
+    each node of the statements to its statement, `pieces` and `starts` each statement to its
+    Piece and where it begins in the text; nodes outside the statements (the module, its
+    header and footer) fall back to Positions."""
+
+    def __init__(self, module, lines: LineIndex, where: Dict[object, object], pieces: Dict[object, Piece],
+                 starts: Dict[object, int]):
+        self._module = module
+        self._lines = lines
+        self._where = where
+        self._pieces = pieces
+        self._starts = starts
+        self._whole: Optional[Positions] = None
+
+    def span(self, node) -> Optional[Tuple[Location, Location]]:
+        stmt = self._where.get(node)
+        if stmt is None or stmt not in self._starts:
+            if self._whole is None:
+                self._whole = Positions(self._module)
+            return self._whole.span(node)
+        base, piece = self._starts[stmt], self._pieces[stmt]
+        start, end = piece.spans[node]
+        return (self._lines.location(base + piece.offsets[start]),
+                self._lines.location(base + piece.offsets[end]))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 from typing import Dict, Iterable, Optional, Set
 
+from ckptlint.analysis.ast_walk import walk
 from ckptlint.analysis.qnames import canonical
 
 
@@ -76,7 +77,7 @@ class Facts:
                 probes.setdefault(pt, []).append(r)
         own = (module_name or "").split(".")[0]
         spelled, add = self.spelled, self.spelled.add
-        for node in ast.walk(tree):
+        for node in walk(tree)[0]:
             t = type(node)
             if t in probes:
                 for r in probes[t]:

@@ -65,8 +65,10 @@ class Engine:
         except ConfigError as exc:
             return Settings(root=self.root), str(exc)
 
-    def lint(self, path: Optional[str], text: str, fix: bool = False) -> Tuple[str, List[Diagnostic], Optional[str]]:
-        """(text after safe fixes when `fix`, diagnostics, config error)."""
+    def lint(self, path: Optional[str], text: str, fix: bool = False,
+             reuse=None) -> Tuple[str, List[Diagnostic], Optional[str]]:
+        """(text after safe fixes when `fix`, diagnostics, config error). `reuse`: the
+        document's lsp.incremental.Document, kept between lints of the same document."""
         from ckptlint.engine.lint import lint
 
         if path and path.endswith(".ipynb"):
@@ -83,7 +85,7 @@ class Engine:
             except OSError:
                 module_name = None
         result = lint(text, settings, self.workspace.project, path=path or "untitled.py",
-                      module_name=module_name, fix=fix)
+                      module_name=module_name, fix=fix, reuse=reuse)
         return result.fixed if result.fixed is not None else text, result.diagnostics, problem
 
     def _excluded(self, path: str, settings) -> bool:
