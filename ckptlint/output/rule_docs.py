@@ -39,25 +39,26 @@ def rule_markdown(rule) -> str:
     )
     parts.append(f"{status} {enabled}\n")
     parts.append(rule.doc_text())
-    if rule.invalid:
-        parts.append("## Examples that fire\n")
-        for ex in rule.invalid:
-            if ex.config:
-                parts.append(f"With `{_toml_inline(ex.config)}` in `[tool.ckptlint]`:\n")
-            parts.append(_fence(ex.source))
-            if ex.message is not None:
-                parts.append("ckptlint says:\n")
-                parts.append("```text\n" + ex.message + "\n```\n")
-            if ex.fixed_source is not None:
-                parts.append("Fixed:\n")
-                parts.append(_fence(ex.fixed_source))
-    if rule.valid:
-        parts.append("## Examples that do not fire\n")
-        for ex in rule.valid:
-            if ex.config:
-                parts.append(f"With `{_toml_inline(ex.config)}` in `[tool.ckptlint]`:\n")
-            parts.append(_fence(ex.source))
+    parts += _examples("## Examples that fire\n", rule.invalid)
+    parts += _examples("## Examples that do not fire\n", rule.valid)
     return "\n".join(parts)
+
+
+def _examples(title: str, examples) -> list:
+    """A section of examples: each one's config, code, and for those that fire the message
+    (when the example gives it) and the fixed code."""
+    parts = [title] if examples else []
+    for ex in examples:
+        if ex.config:
+            parts.append(f"With `{_toml_inline(ex.config)}` in `[tool.ckptlint]`:\n")
+        parts.append(_fence(ex.source))
+        if getattr(ex, "message", None) is not None:
+            parts.append("ckptlint says:\n")
+            parts.append("```text\n" + ex.message + "\n```\n")
+        if getattr(ex, "fixed_source", None) is not None:
+            parts.append("Fixed:\n")
+            parts.append(_fence(ex.fixed_source))
+    return parts
 
 
 def _toml_inline(config: dict) -> str:
