@@ -8,19 +8,10 @@ from __future__ import annotations
 
 import pickle
 import struct
+from pickle import EMPTY_DICT, MARK, NONE, POP, REDUCE, STOP, TUPLE, TUPLE1, TUPLE2, TUPLE3  # noqa: F401
 
-PROTO2 = b"\x80\x02"
-PROTO4 = b"\x80\x04"
-STOP = b"."
-POP = b"0"
-REDUCE = b"R"
-TUPLE1 = b"\x85"
-TUPLE2 = b"\x86"
-TUPLE3 = b"\x87"
-MARK = b"("
-TUPLE = b"t"
-EMPTY_DICT = b"}"
-NONE = b"N"
+PROTO2 = pickle.PROTO + b"\x02"
+PROTO4 = pickle.PROTO + b"\x04"
 
 
 def sbu(s: str) -> bytes:  # SHORT_BINUNICODE
