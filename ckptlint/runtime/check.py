@@ -106,6 +106,7 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
     skipped: Dict[str, int] = {}
     checkpoints: List[str] = []
     folders: List[str] = []
+    layout: Dict[tuple, None] = {}  # (where, message) of missing rank files, each said once
     for f in files or ():
         path = os.path.abspath(os.fspath(f))
         if os.path.isdir(path):
@@ -115,7 +116,7 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
                                   "content)", path))
             checkpoints += found
             folders += dcp_found
-            diags += [make("CKPT109", message, where) for where, message in missing]
+            layout.update(dict.fromkeys(missing))
         elif _in_dcp_folder(path):
             folders.append(os.path.dirname(path))
         else:
@@ -128,8 +129,8 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
         diags.extend(guarded_file_findings(read_checkpoint(one), safe_globals, torch_version))
     if sniff_files:  # staged files: the layout of the folders they are in (missing rank files)
         for parent in dict.fromkeys(os.path.dirname(p) for p in checkpoints):
-            diags += [make("CKPT109", message, where) for where, message in
-                      layouts.problems(parent, sorted(os.listdir(parent)))]
+            layout.update(dict.fromkeys(layouts.problems(parent, sorted(os.listdir(parent)))))
+    diags += [make("CKPT109", message, where) for where, message in layout]
     for one in dict.fromkeys(folders):
         diags.extend(dcp_findings(dcp.read_folder(one), safe_globals, torch_version))
     for entry in entries:

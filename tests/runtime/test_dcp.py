@@ -271,6 +271,9 @@ def test_deepspeed_and_accelerate_folders_report_a_missing_rank_file(tmp_path, t
     missing = sorted((pathlib.Path(d["filename"]).name, d["code"]) for d in diags)
     assert missing == [("random_states_1.pkl", "CKPT109"), ("zero_pp_rank_2_mp_rank_00_optim_states.pt", "CKPT109")]
     assert any("4 data-parallel ranks" in d["message"] for d in diags)
+    # the pre-commit mode also checks the folders of the files it finds: still said once
+    _, hook = run_json("--pre-commit", ds, acc)
+    assert sorted((pathlib.Path(d["filename"]).name, d["code"]) for d in hook) == missing
     (ds / "latest").write_text("global_step20")
     _, diags = run_json(ds)
     assert any(d["filename"].endswith("latest") and "global_step20" in d["message"] for d in diags)
