@@ -96,8 +96,8 @@ def triggers() -> list:
     from ckptlint.rules import all_rules
 
     rules = [r for r in all_rules().values() if r.phase == "static" and r.default_enabled]
-    return (sorted({t for r in rules for t in r.triggers}),
-            sorted({p.pattern for r in rules for p in r.trigger_patterns}))
+    return (sorted({t for r in rules for t in r.text_triggers}),
+            sorted({p.pattern for r in rules for p in r.text_patterns}))
 
 
 def py_files(root: Path) -> list:
