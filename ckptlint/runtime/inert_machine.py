@@ -163,10 +163,7 @@ class InertMachine:
         else:
             raise PickleScanError("SETITEM on a non-dict")
 
-    # -- the loop ------------------------------------------------------------------------
-    def step(self, name: str, arg) -> None:
-        HANDLERS[name](self, arg)
-
+    # -- the opcodes ---------------------------------------------------------------------
     def op_STOP(self, arg):
         if len(self.stack) != 1 or self.marks:
             raise PickleScanError("unbalanced pickle at STOP")

@@ -81,7 +81,6 @@ class Checkpoint:
     archive_version: Optional[str] = None
     metadata: Dict[str, Any] = field(default_factory=dict)  # safetensors __metadata__
     shards: List["Checkpoint"] = field(default_factory=list)
-    windows: List[Tuple[int, int]] = field(default_factory=list)  # archives laid end to end
     failure: Optional[str] = None  # the reader itself failed before every pickle was read
 
     @property
@@ -274,7 +273,7 @@ def _read_zip(ck: Checkpoint, f: BinaryIO, size: int, data_crc: bool) -> None:
     ck.format = "zip"
     local: List[zipdir.LocalRecord] = []
     scanned: Dict[int, Optional[ScanResult]] = {}
-    windows = ck.windows = _archive_windows(f, size, local, scanned)
+    windows = _archive_windows(f, size, local, scanned)
     try:
         whole: Optional[zipdir.Archive] = zipdir.open_archive(f, 0, size)
     except zipdir.ZipError as exc:
