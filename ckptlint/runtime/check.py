@@ -331,10 +331,6 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
     return out
 
 
-def _names(names) -> str:
-    return ", ".join(f"`{n}`" for n in names)
-
-
 def _sharded_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnostic]:
     if ck.not_checkpoint:
         return [make("CKPT109", f"unreadable checkpoint index: {ck.not_checkpoint}", ck.path)]
@@ -362,7 +358,7 @@ def _device_findings(ck: Checkpoint) -> List[Diagnostic]:
     names = sorted(devices)
     keys = sorted(k for d in names for k in devices[d])
     example = f", e.g. `{keys[0]}`" if keys else ""
-    return [make("CKPT108", f"storages saved on {_names(names)} ({len(keys)} tensors{example}): "
+    return [make("CKPT108", f"storages saved on {verdict.backticked(names)} ({len(keys)} tensors{example}): "
                  "`torch.load` without `map_location` fails on a host without that device", ck.path,
                  key=keys[0] if keys else None)]
 

@@ -18,7 +18,8 @@ RUNS_CODE = "loading this file with `weights_only=False` runs code"
 MAY_RUN_CODE = "loading it with `weights_only=False` may run code"
 
 
-def _names(names) -> str:
+def backticked(names) -> str:
+    """`a`, `b`: names as messages show them."""
     return ", ".join(f"`{n}`" for n in names)
 
 
@@ -28,7 +29,7 @@ def what_it_does(code: List[str], uses: Dict[str, str]) -> str:
     for use in (CALLS, CONSTRUCTS, IMPORTS):
         names = [g for g in code if uses.get(g, IMPORTS) == use]
         if names:
-            parts.append(f"{use} {_names(names)}")
+            parts.append(f"{use} {backticked(names)}")
     return "; ".join(parts)
 
 
@@ -44,7 +45,7 @@ def _where(ck: Checkpoint, code: List[str]) -> str:
 
 
 def _data_note(data: List[str]) -> str:
-    return (f"needs allowlisting: {_names(data)} (data types: "
+    return (f"needs allowlisting: {backticked(data)} (data types: "
             + "; ".join(sorted({allowlist.DATA[g] for g in data})) + ")")
 
 
@@ -64,7 +65,7 @@ def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[tuple]:
         reads = (f"read one way, it {does}: {RUNS_CODE}" if code else
                  f"neither reading names code outside the allowlist, but a reader that buffers "
                  f"differently may run something else: {MAY_RUN_CODE}")
-        return (f"crafted pickle framing in {_names(crafted)}: a frame ends inside an instruction, "
+        return (f"crafted pickle framing in {backticked(crafted)}: a frame ends inside an instruction, "
                 f"so pickle readers disagree on what it runs{failed}; {reads}{also}", "error")
     if ck.pickle_error is not None:
         seen = f"; before that point it {does}{_where(ck, code)}: {RUNS_CODE}" if code else ""
