@@ -24,7 +24,7 @@ def weights_only_default(settings) -> str:
     )
 
 
-def held_by(ctx, holds: dict) -> str:
+def held_by(holds: dict) -> str:
     """"its `model` entry is used as a module (`ckpt['model'].fuse()`, line 7)"."""
     if holds["kind"] == "returned":
         return f"this function returns what it loads (line {holds['line']}), so its callers decide what the file may hold"
@@ -63,7 +63,7 @@ def needs_more_than_weights(ctx, load) -> Optional[str]:
         return None
     if holds is not None and holds["kind"] == "returned" and saved_at is not None:
         holds = None  # the save site says more than the `return`
-    shown = held_by(ctx, holds) if holds is not None else shown
+    shown = held_by(holds) if holds is not None else shown
     if holds is not None and holds["kind"] == "returned":
         return (f"{shown}: `weights_only=True` here would refuse, for every one of them, any file holding "
                 "more than tensors (a whole training checkpoint); pass it where a caller loads plain "

@@ -310,7 +310,7 @@ class WholeModelSave(Rule):
                 instead = f"`{with_suffix(ctx, part, '.state_dict()')}`"
             ctx.report(
                 call,
-                f"`{name}` is the checkpoint loaded at line {ctx.start(load).row}, and {held_by(ctx, holds)}: "
+                f"`{name}` is the checkpoint loaded at line {ctx.start(load).row}, and {held_by(holds)}: "
                 f"saving it pickles that module again, so loading the new file needs `weights_only=False`; "
                 f"save {instead}",
             )

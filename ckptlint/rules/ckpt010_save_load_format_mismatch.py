@@ -1,5 +1,5 @@
 from ckptlint.rules._base import Invalid, Rule, Valid
-from ckptlint.rules._pairing import save_sites, site_of, site_path, usable, where
+from ckptlint.rules._pairing import save_sites, site_of, site_path, where
 
 _NET = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
 
@@ -95,11 +95,9 @@ class SaveLoadFormatMismatch(Rule):
         saves = None
         for call in ctx.calls_to("torch.load"):
             load = site_of(ctx, call, "loads")
-            if load is None or load["expects"] is None or load["path"] is None:
+            if load is None or load["expects"] is None:
                 continue
-            if load["path"][0] == "lit" and not usable(load["path"][1]):
-                continue  # decided without reading the rest of the project
-            path = site_path(view, load["path"])
+            path = site_path(view, load["path"])  # None for no path or a literal that cannot pair
             if path is None:
                 continue
             if saves is None:
