@@ -352,6 +352,14 @@ class ProjectView:
         self.rel_path = rel_path
         # dep_key()s of what was looked up: a result is valid while those files are unchanged
         self.consulted = consulted if consulted is not None else set()
+        self._derived: Dict[str, object] = {}
+
+    def derived(self, name: str, compute):
+        """`compute()`, once per view: what rules derive from the whole project (it records
+        what it consulted the first time, which holds for the rest of this file's lint)."""
+        if name not in self._derived:
+            self._derived[name] = compute()
+        return self._derived[name]
 
     @property
     def tree(self) -> Optional[Tree]:

@@ -45,7 +45,12 @@ def _saved_kind(view, obj, from_path: str) -> Optional[str]:
 
 
 def save_sites(view) -> Dict[str, List[Tuple[str, str, int]]]:
-    """{path: [(kind, file, line), ...]} of the saves whose content is known, project-wide."""
+    """{path: [(kind, file, line), ...]} of the saves whose content is known, project-wide
+    (once per linted file: CKPT002/003 ask it for every load they report)."""
+    return view.derived("save_sites", lambda: _save_sites(view))
+
+
+def _save_sites(view) -> Dict[str, List[Tuple[str, str, int]]]:
     out: Dict[str, List[Tuple[str, str, int]]] = {}
     for _, entry in view.entries("saves"):
         for s in entry["saves"]:

@@ -92,7 +92,6 @@ class SaveLoadFormatMismatch(Rule):
         current = view.current
         if not current or not current["loads"]:
             return
-        saves = None
         for call in ctx.calls_to("torch.load"):
             load = site_of(ctx, call, "loads")
             if load is None or load["expects"] is None:
@@ -100,9 +99,7 @@ class SaveLoadFormatMismatch(Rule):
             path = site_path(view, load["path"])  # None for no path or a literal that cannot pair
             if path is None:
                 continue
-            if saves is None:
-                saves = save_sites(view)
-            found = saves.get(path, [])
+            found = save_sites(view).get(path, [])
             kinds = {k for k, _, _ in found}
             if len(kinds) != 1 or load["expects"] in kinds:
                 continue  # not saved here, saved both ways, or consistent
