@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import lru_cache
 from typing import Dict, List, Optional, Tuple
 
 # ast._splitlines_no_ff: lines end at \r\n, \r or \n only (not at \f, \v, ...)
@@ -41,6 +42,12 @@ def walk(tree: ast.AST) -> Tuple[List[ast.AST], Dict[ast.AST, ast.AST]]:
     return found
 
 
+@lru_cache(maxsize=1)
+def _lines(text: str) -> List[str]:
+    """The lines of the text last asked about: a file's segments are asked one after another."""
+    return _LINE.findall(text)
+
+
 def segment(text: str, node: ast.AST) -> Optional[str]:
     """The source of `node` in `text`, as ast.get_source_segment(text, node) gives it."""
     try:
@@ -50,7 +57,7 @@ def segment(text: str, node: ast.AST) -> Optional[str]:
         start, end = node.col_offset, node.end_col_offset
     except AttributeError:
         return None
-    lines = _LINE.findall(text)
+    lines = _lines(text)
     if first == last:
         return lines[first].encode()[start:end].decode()
     return "".join([lines[first].encode()[start:].decode(), *lines[first + 1:last],

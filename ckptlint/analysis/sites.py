@@ -236,10 +236,10 @@ class _Sites:
                  and (n.lineno, n.col_offset) > after and self.scope_of(n) is scope]
         return sorted(found, key=lambda n: (n.lineno, n.col_offset))
 
-    def _key(self, expr, node):
+    def _key(self, expr, node, local: Optional[Dict[str, ast.AST]] = None):
         if expr is None:
             return None
-        key = path_key(expr, self.locals_before(node), self.qualify)
+        key = path_key(expr, self.locals_before(node) if local is None else local, self.qualify)
         if key is None:
             return None
         if key[0] == "lit" and not usable(key[1]):
@@ -249,9 +249,9 @@ class _Sites:
     def _save(self, call, ordinal) -> None:
         """Every save: "path" is None unless it can pair; "obj" says what it saves
         (describe_value), "entries" what each string key of a saved dict literal holds."""
-        key = self._key(_arg(call, 1, "f"), call)
+        local = self.locals_before(call)  # one scan of the scope for the path and the object
+        key = self._key(_arg(call, 1, "f"), call, local)
         expr = _arg(call, 0, "obj")
-        local = self.locals_before(call)
         pairs = []
         if isinstance(expr, ast.Name) and isinstance(local.get(expr.id), ast.Dict):
             pairs = self._set_entries(expr.id, call)  # `ckpt["args"] = args` after the literal
