@@ -25,7 +25,7 @@ import io
 import os
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Dict, List, Optional, Tuple
 
 from ckptlint.runtime import zipdir
@@ -169,8 +169,7 @@ def _read_ranges(ck: Checkpoint, ranges, data_crc: bool) -> None:
             part = Checkpoint(ck.path)
             data = f.read(length)
             _read_stream(part, io.BytesIO(data), len(data), data_crc)
-            ck.pickles.extend(Pickle(f"{label}: {p.where}", p.globals, p.uses, p.error, p.straddled, True)
-                              for p in part.pickles)
+            ck.pickles.extend(replace(p, where=f"{label}: {p.where}", item=True) for p in part.pickles)
             ck.problems.extend(f"{label}: {problem}" for problem in part.problems)
             if part.not_checkpoint:
                 ck.problems.append(f"{label}: {part.not_checkpoint}")

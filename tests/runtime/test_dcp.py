@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pathlib
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -277,3 +278,22 @@ def test_deepspeed_and_accelerate_folders_report_a_missing_rank_file(tmp_path, t
     (ds / "latest").write_text("global_step20")
     _, diags = run_json(ds)
     assert any(d["filename"].endswith("latest") and "global_step20" in d["message"] for d in diags)
+
+
+def test_a_numpy_bytes_item_gets_the_whole_allowlist_it_needs(tmp_path, torch):
+    """A DCP bytes item holding a numpy array needs its dtype's class allowed too (numpy 2
+    builds `numpy.dtypes.Float64DType` without naming it): the suggestion names it, as it does
+    for the same array in a plain torch file."""
+    import numpy as np
+    import torch.distributed.checkpoint as dcp
+
+    folder = tmp_path / "ckpt"
+    dcp.save({"model": torch.nn.Linear(2, 2).state_dict(), "extra": {"stats": np.zeros(3)}},
+             checkpoint_id=str(folder))
+    torch.save({"stats": np.zeros(3)}, tmp_path / "plain.pt")
+    _, diags = run_json(folder, tmp_path / "plain.pt", cwd=tmp_path)
+    said = {pathlib.Path(d["filename"]).suffix: d["message"] for d in diags if d["code"] == "CKPT101"}
+    assert set(said) == {".distcp", ".pt"}, diags
+    wanted = re.search(r"safe_globals\(\[(.*?)\]\)", said[".pt"]).group(1)
+    assert "numpy.dtypes.Float64DType" in wanted
+    assert re.search(r"safe_globals\(\[(.*?)\]\)", said[".distcp"]).group(1) == wanted
