@@ -259,9 +259,9 @@ def _param_ids(optimizer: dict) -> Optional[List[object]]:
 
 
 def compare_optimizer(model, optimizer: dict) -> List[Finding]:
-    params = list(model.named_parameters())
     if "param_groups" not in optimizer:
         return compare_optimizer_by_name(model, optimizer["state"])
+    params = list(model.named_parameters())
     ids = _param_ids(optimizer)
     if ids is None:
         return [("CKPT110", None, "optimizer state has no readable `param_groups`", "error")]
