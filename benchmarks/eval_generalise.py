@@ -181,6 +181,24 @@ def _lines(path: Path) -> List[str]:
         return []
 
 
+def _cells(path: Path) -> List[List[str]]:
+    """A notebook's cells as lists of source lines (every cell, as the linter numbers them)."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    out = []
+    for c in nb.get("cells", []):
+        src = c.get("source", "")
+        out.append(("".join(src) if isinstance(src, list) else src).splitlines())
+    return out
+
+
+def _cell_lines(path: Path, cell: int) -> List[str]:
+    cells = _cells(path)
+    return cells[cell - 1] if 0 < cell <= len(cells) else []
+
+
 def _hash(text: str) -> str:
     return hashlib.sha1(" ".join(text.split()).encode()).hexdigest()[:10]
 
@@ -189,8 +207,13 @@ def _keyed(found: list, base: Path) -> None:
     """key = path|code|hash of the stripped line; #n on repeats, in file order."""
     seen: Counter = Counter()
     cache: Dict[str, List[str]] = {}
-    for d in sorted(found, key=lambda d: (d["path"], (d.get("location") or {}).get("row") or 0, d["code"])):
-        lines = cache.setdefault(d["path"], _lines(base / d["path"]))
+    for d in sorted(found, key=lambda d: (d["path"], d.get("cell") or 0,
+                                          (d.get("location") or {}).get("row") or 0, d["code"])):
+        cell = d.get("cell")  # notebooks: the row counts within that (1-based) cell
+        where = f"{d['path']}#{cell}" if cell else d["path"]
+        if where not in cache:
+            cache[where] = _cell_lines(base / d["path"], cell) if cell else _lines(base / d["path"])
+        lines = cache[where]
         row = (d.get("location") or {}).get("row") or 0
         text = lines[row - 1] if 0 < row <= len(lines) else ""
         key = f"{d['path']}|{d['code']}|{_hash(text)}"
@@ -199,8 +222,8 @@ def _keyed(found: list, base: Path) -> None:
         d["row"] = row
 
 
-def context(base: Path, rel: str, row: int, before: int = 4, after: int = 3) -> str:
-    text = _lines(base / rel)
+def context(base: Path, rel: str, row: int, before: int = 4, after: int = 3, cell: Optional[int] = None) -> str:
+    text = _cell_lines(base / rel, cell) if cell else _lines(base / rel)
     lo, hi = max(0, row - 1 - before), min(len(text), row + after)
     return "\n".join(f"{'>' if i + 1 == row else ' '}{i + 1:5d} {text[i]}" for i in range(lo, hi))
 
@@ -227,14 +250,30 @@ FINDING_LABELS = ("right", "wrong", "borderline")
 FIX_VERDICTS = ("keeps-working", "breaks", "depends")
 
 
+def fix_shapes() -> Tuple[set, set]:
+    """The shapes benchmarks/eval_fix_shapes.py builds, and those whose fixed load fails
+    (read from its source: that script imports torch, this one does not)."""
+    text = (HERE / "eval_fix_shapes.py").read_text()
+    shapes = set(re.findall(r'^    "([\w-]+)": \w+,$', text, re.M))
+    block = re.search(r"EXPECTED_TO_FAIL = \{(.*?)\}", text, re.S)
+    failing = set(re.findall(r'"([\w-]+)"', block.group(1))) if block else set()
+    return shapes, failing
+
+
 def check_labels(pkg: str, data: dict) -> List[str]:
     bad = []
+    shapes, failing = fix_shapes()
     for k, v in data["findings"].items():
         if v.get("label") not in FINDING_LABELS or not v.get("reason"):
             bad.append(f"{pkg}: finding {k}: label must be one of {FINDING_LABELS} with a reason")
     for k, v in data["fixes"].items():
         if v.get("verdict") not in FIX_VERDICTS or not v.get("reason"):
             bad.append(f"{pkg}: fix {k}: verdict must be one of {FIX_VERDICTS} with a reason")
+        ran = v.get("executed")
+        if ran and ran not in shapes:
+            bad.append(f"{pkg}: fix {k}: executed shape {ran!r} is not in eval_fix_shapes.py")
+        elif ran and v.get("verdict") != "depends" and (ran in failing) != (v.get("verdict") == "breaks"):
+            bad.append(f"{pkg}: fix {k}: verdict {v.get('verdict')} contradicts shape {ran!r}")
     for k, v in data["sites"].items():
         if not isinstance(v.get("should"), list) or not v.get("reason"):
             bad.append(f"{pkg}: site {k}: needs `should` (a list of codes) and a reason")
@@ -246,6 +285,13 @@ def check_labels(pkg: str, data: dict) -> List[str]:
 _ALIAS = re.compile(r"^\s*import\s+torch\s+as\s+(\w+)", re.M)
 _FROM = re.compile(r"^\s*from\s+torch(?:\.serialization)?\s+import\s+\(?([^)\n]+(?:\n[^)]*)?)\)?", re.M)
 KINDS = ("load", "save", "hub", "lsd")
+# ruff's default `exclude` (and __pycache__)
+RUFF_EXCLUDE = {
+    ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints", ".mypy_cache",
+    ".nox", ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox",
+    ".venv", ".vscode", "__pypackages__", "_build", "buck-out", "dist", "node_modules",
+    "site-packages", "venv", "__pycache__",
+}
 SAMPLE = {"load": 40, "hub": 10, "save": 25, "lsd": 10}  # per package, fixed seed
 
 
@@ -268,30 +314,33 @@ def _patterns(text: str) -> List[Tuple[str, re.Pattern]]:
 
 
 def grep_sites(base: Path) -> List[dict]:
-    """Every call site the grep can see, in files ckptlint would walk (hidden and build
-    folders skipped), keyed like findings."""
+    """Every call site the grep can see, in the folders ruff walks (its default excludes
+    only: a dot-folder such as OpenMMLab's `.mim/` is code a user ships), keyed like
+    findings. What ckptlint skips there is a recall miss (issue 20: no blind spots)."""
     sites = []
-    skip = {"__pycache__", "build", "dist", "venv", ".venv", "site-packages", "node_modules"}
-    for p in sorted(base.rglob("*.py")):
+    files = sorted(list(base.rglob("*.py")) + list(base.rglob("*.ipynb")))
+    for p in files:
         rel = p.relative_to(base)
-        if any(part in skip or part.startswith(".") for part in rel.parts[:-1]):
+        if any(part in RUFF_EXCLUDE for part in rel.parts[:-1]):
             continue
-        lines = _lines(p)
-        text = "\n".join(lines)
+        chunks = [(c + 1, ls) for c, ls in enumerate(_cells(p))] if p.suffix == ".ipynb" else [(None, _lines(p))]
+        text = "\n".join("\n".join(ls) for _, ls in chunks)
         if "torch" not in text and "load_state_dict" not in text:
             continue
         pats = _patterns(text)
-        for i, line in enumerate(lines):
-            if line.lstrip().startswith("#"):
-                continue
-            for kind, pat in pats:
-                if pat.search(line):
-                    sites.append({"path": str(rel), "kind": kind, "row": i + 1, "text": line.strip(),
-                                  "span": _span(lines, i)})
-                    break
+        for cell, lines in chunks:
+            for i, line in enumerate(lines):
+                if line.lstrip().startswith("#"):
+                    continue
+                for kind, pat in pats:
+                    if pat.search(line):
+                        sites.append({"path": str(rel), "kind": kind, "row": i + 1, "text": line.strip(),
+                                      "span": _span(lines, i), "cell": cell})
+                        break
     seen: Counter = Counter()
     for s in sites:
-        key = f"{s['path']}|{s['kind']}|{_hash(s['text'])}"
+        where = f"{s['path']}#{s['cell']}" if s["cell"] else s["path"]
+        key = f"{where}|{s['kind']}|{_hash(s['text'])}"
         seen[key] += 1
         s["key"] = key if seen[key] == 1 else f"{key}#{seen[key]}"
     return sites
@@ -322,12 +371,14 @@ def sample_sites(pkg: str, sites: List[dict]) -> List[dict]:
 
 def reported_at(site: dict, found: list) -> set:
     lo, hi = site["row"], site["row"] + site["span"] - 1
-    return {d["code"] for d in found if d["path"] == site["path"] and lo <= d["row"] <= hi}
+    return {d["code"] for d in found
+            if d["path"] == site["path"] and d.get("cell") == site["cell"] and lo <= d["row"] <= hi}
 
 
 def _syntax(site: dict, base: Path) -> str:
     """What the statement passes, to help the labeller (not a label)."""
-    lines = _lines(base / site["path"])[site["row"] - 1: site["row"] - 1 + site["span"]]
+    whole = _cell_lines(base / site["path"], site["cell"]) if site["cell"] else _lines(base / site["path"])
+    lines = whole[site["row"] - 1: site["row"] - 1 + site["span"]]
     text = " ".join(lines)
     facts = [f for f, ok in (("weights_only", "weights_only" in text),
                              ("map_location", "map_location" in text),
@@ -360,7 +411,7 @@ def cmd_show(args) -> int:
                 print("    help: " + d["help"].replace("\n", "\n          "))
             if fix:
                 print(f"    fix ({fix.get('applicability')}): {fix.get('message')}")
-            print(context(base, d["path"], d["row"]))
+            print(context(base, d["path"], d["row"], cell=d.get("cell")))
         print(f"=== {name}=={version}: {len(found)} findings", file=sys.stderr)
     return 0
 
@@ -398,7 +449,7 @@ def cmd_sites(args) -> int:
                 continue
             rep = ",".join(sorted(reported_at(s, found))) or "-"
             print(f"--- {s['key']}  (row {s['row']}) reported: {rep}  passes: {_syntax(s, base)}")
-            print(context(base, s["path"], s["row"], 2, max(2, s["span"])))
+            print(context(base, s["path"], s["row"], 2, max(2, s["span"]), cell=s.get("cell")))
     return 0
 
 
@@ -407,7 +458,8 @@ def cmd_label(args) -> int:
         F PATH:ROW CODE right|wrong|borderline REASON
         X PATH:ROW CODE keeps-working|breaks|depends [exec:WHAT_RAN] REASON
         S PATH:ROW KIND CODES|- REASON        (KIND: load, save, hub, lsd)
-    PATH may be any suffix of the path; `#` starts a comment line."""
+    PATH may be any suffix of the path (a notebook's: PATH#CELL, rows within the cell);
+    `#` starts a comment line."""
     (name, version, _), = chosen(args.set, args.only)
     base, found = lint(name, version)
     sites = grep_sites(base)
@@ -417,7 +469,9 @@ def cmd_label(args) -> int:
             continue
         kind, where, what, verdict, reason = raw.split(None, 4)
         path, row = where.rsplit(":", 1)
-        match = (lambda x: x["path"].endswith(path) and x["row"] == int(row))
+        path, _, cell = path.partition("#")  # a notebook: PATH#CELL:ROW
+        match = (lambda x: x["path"].endswith(path) and x["row"] == int(row)
+                 and (x.get("cell") or None) == (int(cell) if cell else None))
         if kind == "S":
             hits = [s for s in sites if match(s) and s["kind"] == what]
         else:
@@ -448,6 +502,10 @@ def cmd_label(args) -> int:
     return 0
 
 
+def _where(x: dict) -> str:
+    return f"{x['path']}#{x['cell']}:{x['row']}" if x.get("cell") else f"{x['path']}:{x['row']}"
+
+
 def cmd_draft(args) -> int:
     """Label lines to edit for what has no label yet (sites get the syntax's guess, which
     the labeller checks against the code: content, **kwargs in a dict, whole-model saves)."""
@@ -456,9 +514,9 @@ def cmd_draft(args) -> int:
     labels = read_labels(name, version)
     for d in found:
         if d["key"] not in labels["findings"]:
-            print(f"F {d['path']}:{d['row']} {d['code']} right ?")
+            print(f"F {_where(d)} {d['code']} right ?")
         if unsafe_fix(d) and d["key"] not in labels["fixes"]:
-            print(f"X {d['path']}:{d['row']} {d['code']} keeps-working ?")
+            print(f"X {_where(d)} {d['code']} keeps-working ?")
     for s in sample_sites(f"{name}=={version}", grep_sites(base)):
         if s["key"] in labels["sites"]:
             continue
@@ -472,7 +530,7 @@ def cmd_draft(args) -> int:
             codes = ["CKPT006"] if "strict=False" in facts else []
         else:
             codes = []
-        print(f"S {s['path']}:{s['row']} {s['kind']} {','.join(codes) or '-'} ?  # {s['text'][:90]}")
+        print(f"S {_where(s)} {s['kind']} {','.join(codes) or '-'} ?  # {s['text'][:90]}")
     return 0
 
 
