@@ -31,6 +31,7 @@ without printing any finding.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -40,6 +41,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -283,7 +285,7 @@ def check_labels(pkg: str, data: dict) -> List[str]:
 # ---------------------------------------------------------------- the grep of sites
 
 _ALIAS = re.compile(r"^\s*import\s+torch\s+as\s+(\w+)", re.M)
-_FROM = re.compile(r"^\s*from\s+torch(?:\.serialization)?\s+import\s+\(?([^)\n]+(?:\n[^)]*)?)\)?", re.M)
+_FROM = re.compile(r"^\s*from\s+torch(?:\.serialization)?\s+import\s+(?:\(([^)]*)\)|([^\n#]+))", re.M)
 KINDS = ("load", "save", "hub", "lsd")
 # ruff's default `exclude` (and __pycache__)
 RUFF_EXCLUDE = {
@@ -298,8 +300,8 @@ SAMPLE = {"load": 40, "hub": 10, "save": 25, "lsd": 10}  # per package, fixed se
 def _patterns(text: str) -> List[Tuple[str, re.Pattern]]:
     mods = ["torch", r"torch\.serialization"] + _ALIAS.findall(text)
     bare = {"load": [], "save": []}
-    for group in _FROM.findall(text):
-        for item in group.replace("\n", " ").split(","):
+    for paren, line in _FROM.findall(text):
+        for item in (paren or line).replace("\n", " ").split(","):
             parts = item.split()
             if parts and parts[0] in bare:
                 bare[parts[0]].append(parts[-1])  # `load` or `load as tl`
@@ -333,9 +335,11 @@ def grep_sites(base: Path) -> List[dict]:
                 if line.lstrip().startswith("#"):
                     continue
                 for kind, pat in pats:
-                    if pat.search(line):
+                    m = pat.search(line)
+                    if m:
+                        callee = m.group(0).rstrip("( \t").rsplit(".", 1)[-1]
                         sites.append({"path": str(rel), "kind": kind, "row": i + 1, "text": line.strip(),
-                                      "span": _span(lines, i), "cell": cell})
+                                      "span": _span(lines, i), "cell": cell, "callee": callee})
                         break
     seen: Counter = Counter()
     for s in sites:
@@ -376,14 +380,49 @@ def reported_at(site: dict, found: list) -> set:
 
 
 def _syntax(site: dict, base: Path) -> str:
-    """What the statement passes, to help the labeller (not a label)."""
+    """What the call passes, to help the labeller (not a label): `weights_only`,
+    `map_location` (by keyword, or torch.load's second positional argument), `**kw`,
+    `strict=False` (by keyword or load_state_dict's second positional argument)."""
     whole = _cell_lines(base / site["path"], site["cell"]) if site["cell"] else _lines(base / site["path"])
     lines = whole[site["row"] - 1: site["row"] - 1 + site["span"]]
-    text = " ".join(lines)
-    facts = [f for f, ok in (("weights_only", "weights_only" in text),
-                             ("map_location", "map_location" in text),
-                             ("**kw", "**" in text), ("strict=False", "strict=False" in text)) if ok]
-    return ",".join(facts) or "-"
+    call = _call(lines, site["kind"], site.get("callee"))
+    if call is None:  # not parseable alone (a docstring, a partial statement): the text
+        text = " ".join(lines)
+        facts = {"weights_only": "weights_only" in text, "map_location": "map_location" in text,
+                 "**kw": "**" in text, "strict=False": "strict=False" in text}
+    else:
+        kw = {k.arg: k.value for k in call.keywords}
+        second = call.args[1] if len(call.args) > 1 else None
+        strict = kw.get("strict", second if site["kind"] == "lsd" else None)
+        facts = {
+            "weights_only": "weights_only" in kw,
+            "map_location": "map_location" in kw or (site["kind"] == "load" and second is not None),
+            "**kw": None in kw or any(isinstance(a, ast.Starred) for a in call.args),
+            "strict=False": isinstance(strict, ast.Constant) and strict.value is False,
+        }
+    return ",".join(f for f, ok in facts.items() if ok) or "-"
+
+
+_CALLEES = {"load": ("load",), "save": ("save",), "hub": ("load_state_dict_from_url", "load_url"),
+            "lsd": ("load_state_dict",)}
+
+
+def _call(lines: List[str], kind: str, callee: Optional[str] = None) -> Optional[ast.Call]:
+    """The first call of this kind (or of the name the grep matched, an alias such as
+    `from torch import load as tl`) in the statement, when the statement parses on its own."""
+    text = textwrap.dedent("\n".join(lines))
+    for attempt in (text, text.rstrip().rstrip(":") + ":\n    pass", "(" + text.strip() + ")"):
+        try:
+            tree = ast.parse(attempt)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                f = node.func
+                name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+                if name in _CALLEES[kind] or (callee and name == callee):
+                    return node
+    return None
 
 
 # ---------------------------------------------------------------- commands
