@@ -31,8 +31,10 @@ class Valid:
 class Invalid:
     """Code that must fire once per ``count``; ``fixed`` is the code after the rule's fix
     (applied with --unsafe-fixes when the fix is unsafe). ``fixed=None`` means no fix.
-    ``message`` is the whole message, shown in the rule's docs: give it where the message is
-    what the example is about (the same code under another config says something else)."""
+    ``message`` is the whole headline and ``help`` the whole help text, both shown in the
+    rule's docs: give them where what the finding says is what the example is about (the
+    same code under another config says something else). ``message_contains`` and
+    ``help_contains`` check a part of either."""
 
     code: str
     fixed: Optional[str] = None
@@ -40,6 +42,8 @@ class Invalid:
     message_contains: Optional[str] = None
     config: Optional[dict] = None
     message: Optional[str] = None
+    help: Optional[str] = None
+    help_contains: Optional[str] = None
 
     @property
     def source(self) -> str:
