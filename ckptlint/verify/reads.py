@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Any, Callable, Dict, Iterable, Tuple
+from typing import Any, Dict, Iterable, Tuple
 
 from ckptlint.reader import dcp
 from ckptlint.reader.reader import Checkpoint, read_checkpoint
@@ -27,22 +27,19 @@ class Reads:
         self._wanted.update((kind, os.path.abspath(p)) for p in paths)
 
     def checkpoint(self, path: str) -> Checkpoint:
-        return self._get(("file", path), self._read_file, take=True)
+        return self._get("file", path, take=True)
 
     def peek(self, path: str) -> Checkpoint:
-        return self._get(("file", path), self._read_file, take=False)
+        return self._get("file", path, take=False)
 
     def folder(self, path: str) -> dcp.Folder:
-        return self._get(("dcp", path), dcp.read_folder, take=True)
+        return self._get("dcp", path, take=True)
 
-    def _read_file(self, path: str) -> Checkpoint:
-        return read_checkpoint(path, read_shard=self.peek)
-
-    def _get(self, key: Tuple[str, str], read: Callable[[str], Any], take: bool) -> Any:
-        key = (key[0], os.path.abspath(key[1]))
+    def _get(self, kind: str, path: str, take: bool) -> Any:
+        key = (kind, os.path.abspath(path))
         value = self._kept.pop(key, None)
         if value is None:
-            value = read(key[1])
+            value = dcp.read_folder(key[1]) if kind == "dcp" else read_checkpoint(key[1], read_shard=self.peek)
         if take and self._wanted[key]:
             self._wanted[key] -= 1
         if self._wanted[key]:
