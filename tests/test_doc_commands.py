@@ -72,14 +72,17 @@ def test_there_are_blocks_to_run():
     assert len(TRANSCRIPTS) >= 3
 
 
-def test_pip_installs_are_from_a_clone_or_a_release_tag():
-    """ckptlint is not on PyPI: `pip install ckptlint` would fail (or install someone else's)."""
-    from ckptlint import __version__
+def test_pip_installs_are_from_a_clone_or_a_commit_of_the_repository():
+    """ckptlint is not on PyPI: `pip install ckptlint` would fail (or install someone else's).
+    Installs name a clone (`.`) or a commit of the repository; tests/test_doc_refs.py checks
+    that the commit exists."""
+    from tests.doc_refs import COMMIT, HOME_REPO
 
     for doc in DOCS:
         for spec in re.findall(r"pip install ([^`\n&;#]*)", doc.read_text(encoding="utf-8")):
             if "ckptlint" in spec:
-                assert f"git+https://github.com/ckptlint/ckptlint@v{__version__}" in spec, (doc.name, spec)
+                ref = spec.split(f"git+{HOME_REPO}@")[-1].rstrip("\"' ")
+                assert COMMIT.fullmatch(ref), (doc.name, spec)
 
 
 # --- the folders the blocks run in ---------------------------------------------------------
