@@ -199,10 +199,10 @@ def version_of(cmd) -> str:
     return out.splitlines()[0] if out else "?"
 
 
-def tool_version(name: str) -> str:
+def tool_version(name: str, prefix: str = "") -> str:
     """`NAME VERSION`, or that it is not installed (a run with --skip NAME needs none)."""
     try:
-        return version_of([tool(name), "--version"])
+        return prefix + version_of([tool(name), "--version"])
     except SystemExit:
         return f"{name} (not installed)"
 
@@ -216,7 +216,7 @@ def table(corpora: list, startup: dict, reps: int) -> str:
       "time (peak RSS: the largest over the rounds, worker processes included). The machine is shared, "
       "so timings are noisy; ratios are taken within one run.\n")
     w(f"Tools: {version_of([python(), '-m', 'ckptlint', '--version'])}, {tool_version('ruff')}, "
-      f"{tool_version('bandit')}, torchfix {tool_version('torchfix')}.\n")
+      f"{tool_version('bandit')}, {tool_version('torchfix', 'torchfix ')}.\n")
     for c in corpora:
         wall, rss = c["wall"], c["rss"]
         w(f"## {c['name']} {c['version']} ({c['files']} files, {c['lines']:,} lines; "
