@@ -1,4 +1,4 @@
-"""CKPT103 missing-keys: runtime rule metadata (checked by ckptlint.runtime, not by a source pass)."""
+"""CKPT103 missing-keys: runtime rule metadata (reported by `ckptlint verify`, ckptlint/verify/; no source pass)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CKPT106 dtype-mismatch: runtime rule metadata (checked by ckptlint.runtime, not by a source pass)."""
+"""CKPT106 dtype-mismatch: runtime rule metadata (reported by `ckptlint verify`, ckptlint/verify/; no source pass)."""
 
 from __future__ import annotations
 

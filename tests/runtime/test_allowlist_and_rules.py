@@ -10,7 +10,7 @@ import pytest
 
 from ckptlint.rules import all_rules
 from ckptlint.rules._base import SECTIONS
-from ckptlint.runtime import allowlist
+from ckptlint.reader import allowlist
 
 
 def test_static_allowlist_equals_torchs(torch):
@@ -70,11 +70,13 @@ def test_every_runtime_code_has_a_documented_rule():
     assert set(rules) == expected
     # one rule model: the codes the runtime checks make are those rules, and nothing else
     # names them (a finding's name comes from its rule)
-    import ckptlint.runtime
+    import ckptlint.reader
+    import ckptlint.verify
 
     made = set()
-    for source in pathlib.Path(ckptlint.runtime.__file__).parent.glob("*.py"):
-        made |= set(re.findall(r'"(CKPT1\d\d)"', source.read_text()))
+    for package in (ckptlint.reader, ckptlint.verify):
+        for source in pathlib.Path(package.__file__).parent.glob("*.py"):
+            made |= set(re.findall(r'"(CKPT1\d\d)"', source.read_text()))
     assert made == expected
     for code, rule in rules.items():
         assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.name)
@@ -90,9 +92,9 @@ def test_every_runtime_code_has_a_documented_rule():
 
 
 def test_public_entry_points_stay_functions_after_submodules_load():
-    import ckptlint.runtime as rt
     import ckptlint.cli.verify  # noqa: F401
-    import ckptlint.runtime.check  # noqa: F401
+    import ckptlint.verify as rt
+    import ckptlint.verify.check  # noqa: F401
 
     assert callable(rt.verify) and callable(rt.parse_entries)
-    assert rt.verify.__module__ == "ckptlint.runtime" and rt.parse_entries.__module__ == "ckptlint.runtime"
+    assert rt.verify.__module__ == "ckptlint.verify" and rt.parse_entries.__module__ == "ckptlint.verify"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from ckptlint.runtime import allowlist
-from ckptlint.runtime.inert_machine import CALLS, CONSTRUCTS, IMPORTS
-from ckptlint.runtime.reader import Checkpoint
+from ckptlint.reader import allowlist
+from ckptlint.reader.inert_machine import CALLS, CONSTRUCTS, IMPORTS
+from ckptlint.reader.reader import Checkpoint
 
 RUNS_CODE = "loading this file with `weights_only=False` runs code"
 MAY_RUN_CODE = "loading it with `weights_only=False` may run code"

@@ -13,9 +13,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from ckptlint.diagnostic import MODEL_ERROR, Diagnostic
 from ckptlint.errors import ConfigError
 from ckptlint.rules import get_rule
-from ckptlint.runtime import dcp, layouts, verdict
-from ckptlint.runtime.reader import Checkpoint, read_checkpoint, sniff
-from ckptlint.runtime.records import Call, PDict, TensorInfo, class_of
+from ckptlint.reader import dcp, verdict
+from ckptlint.reader.reader import Checkpoint, read_checkpoint, sniff
+from ckptlint.reader.records import Call, PDict, TensorInfo, class_of
+from ckptlint.verify import layouts
 from ckptlint.versions import parse_version
 
 STATE_DICT_KEYS = (
@@ -238,7 +239,7 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
         model, error = model_state
         if error:
             continue
-        from ckptlint.runtime import compare  # imports torch
+        from ckptlint.verify import compare  # imports torch
 
         metadata = _metadata_of(picked.container)
         opt = find_optimizer(ck_root)
@@ -258,7 +259,7 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
 
 def _build(entry: Entry, root: pathlib.Path):
     try:
-        from ckptlint.runtime import compare
+        from ckptlint.verify import compare
     except ImportError as exc:  # torch missing
         return None, (f"model `{entry.model}` needs torch to compare keys and shapes "
                       f"(the `runtime` extra; in a clone of ckptlint: pip install '.[runtime]'): {exc}")

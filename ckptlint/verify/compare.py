@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from ckptlint.runtime.records import TensorInfo
+from ckptlint.reader.records import TensorInfo
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
