@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ckptlint.workspace.cache import RACY_NS
-from tests.helpers import run_cli, run_json
+from tests.helpers import HANG, run_cli, run_json
 
 # a path no save in the project can pair with: the result depends on this file alone (a
 # literal path makes CKPT002 look for where the project saves it, i.e. at every file)
@@ -170,7 +170,7 @@ def test_concurrent_runs_leave_a_readable_cache(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "ckptlint", "check", ".", "--output-format", "json"],
                               cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(4)]
-    outs = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+    outs = [json.loads(p.communicate(timeout=HANG)[0]) for p in procs]
     assert all(o == outs[0] for o in outs)
     for bucket in (tmp_path / ".ckptlint_cache").glob("*/*.json"):
         json.loads(bucket.read_text())

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, cli_env, copy_working_tree
+from tests.helpers import HANG, ROOT, cli_env, copy_working_tree
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^( *)```([\w-]*)\n(.*?)^\1```", re.M | re.S)
@@ -167,7 +167,7 @@ def test_shell_block_runs_as_written(doc, lang, block, tmp_path):
     env = _scene(work, block)
     for command in _commands(lang, block):
         proc = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True,
-                              timeout=600)
+                              timeout=HANG)
         out = proc.stdout + proc.stderr
         last = command.split("&&")[-1].strip()
         allowed = {0, 1} if re.match(r"ckptlint (?!rule\b|server\b)", last) else {0}  # 1: findings
@@ -249,7 +249,7 @@ def test_transcript_is_what_ckptlint_prints(doc, block, tmp_path, tmp_path_facto
     env = _shim_env(tmp_path)
     for command, patterns in steps:
         proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=300)
+                              timeout=HANG)
         lines = proc.stdout.splitlines()
         if "..." not in block:  # a whole transcript: every line of stdout
             assert len(lines) == len(patterns), (command, proc.stdout, proc.stderr)

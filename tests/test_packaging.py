@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import HANG, ROOT
 
 try:
     import tomllib
@@ -26,7 +26,7 @@ def test_the_package_list_is_every_package_and_the_docs():
 def test_the_wheel_ships_the_docs_and_findings_link_to_them(tmp_path):
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True, text=True, timeout=HANG, cwd=tmp_path,
     )
     assert build.returncode == 0, build.stderr
     wheel = next(tmp_path.glob("ckptlint-*.whl"))
