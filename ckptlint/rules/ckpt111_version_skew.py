@@ -1,4 +1,4 @@
-"""CKPT111 version-skew: runtime rule metadata (reported by `ckptlint verify`, ckptlint/verify/; no source pass)."""
+"""CKPT111 version-skew: runtime rule metadata (reported by `ckptlint verify`, not by a source pass)."""
 
 from __future__ import annotations
 
