@@ -36,7 +36,7 @@ def test_the_wheel_ships_the_docs_and_findings_link_to_them(tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     probe = ("from ckptlint.diagnostic import Diagnostic\n"
-             "print(Diagnostic('CKPT002', 'n', 'm', '/x.py').url)\n")
+             "print(Diagnostic('CKPT002', 'n', 'm', '/x.py').local_url)\n")
     proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                           env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
