@@ -98,7 +98,9 @@ class CkptlintServer(LanguageServer):
             rng = self.lsp_range(lines, d.location, d.end_location)
         return types.Diagnostic(
             range=rng,
-            message=d.message,
+            # the headline is the first line (what a problems list or inline text shows), the
+            # help follows for the hover
+            message=d.message + (f"\n\n{d.help}" if d.help else ""),
             severity=types.DiagnosticSeverity.Error if d.severity == "error" else types.DiagnosticSeverity.Warning,
             code=d.code,
             # read on this machine: the page in the installed docs will do when there is no web one
