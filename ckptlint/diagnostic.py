@@ -8,18 +8,45 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 
-@lru_cache(maxsize=None)
-def docs_url(page: str) -> Optional[str]:
-    """The `file:` URI of a page of the docs this ckptlint ships ("rules/CKPT002.md"), None
-    when it has none. A wheel holds docs/ as ckptlint/docs; a clone (an editable install,
-    PYTHONPATH) has it beside the package. A page on disk, not a web address: the project
-    has no web home yet, and this one always matches the version that made the finding."""
-    here = Path(__file__).resolve().parent
-    for docs in (here / "docs", here.parent / "docs"):
-        if (docs / page).is_file():
-            return (docs / page).as_uri()
+# The project's web home: where its docs/ are published, e.g. "https://ckptlint.example/docs/"
+# (a rule's page is then WEB_HOME + "rules/CKPT002.md"). None while it has none: outputs that
+# travel (JSON `url`, SARIF `helpUri`) then carry no link at all, since the page in the
+# installed package is a path of the machine that ran the check (OUTPUT.md).
+WEB_HOME: Optional[str] = None
+
+
+def doc_page(code: str) -> Optional[str]:
+    """The page of ckptlint's docs/ about a code: its rule page, or errors.md for E9xx."""
+    if code.startswith("CKPT"):
+        return f"rules/{code}.md"
+    if code.startswith("E9"):
+        return "errors.md"
     return None
 
+
+def web_url(page: str) -> Optional[str]:
+    return WEB_HOME.rstrip("/") + "/" + page if WEB_HOME else None
+
+
+@lru_cache(maxsize=None)
+def local_page(page: str) -> Optional[Path]:
+    """A page of the docs this ckptlint ships ("rules/CKPT002.md"), None without it (or for
+    ""). A wheel holds docs/ as ckptlint/docs; a clone (an editable install, PYTHONPATH) has
+    it beside the package. It always matches the version that made the finding."""
+    here = Path(__file__).resolve().parent
+    for docs in (here / "docs", here.parent / "docs"):
+        if page and (docs / page).is_file():
+            return docs / page
+    return None
+
+
+def shareable(url: Optional[str]) -> Optional[str]:
+    """A link fit for an output read elsewhere: not a `file:` one (a plugin may name one)."""
+    return url if url and not url.startswith("file:") else None
+
+
+# A message is a headline a person scans: what is wrong, here (OUTPUT.md); the rest is help.
+HEADLINE = 100
 
 SAFE = "safe"
 UNSAFE = "unsafe"
@@ -87,19 +114,28 @@ class Diagnostic:
     # "error" or "warning"; formats that know levels (SARIF, GitHub, LSP) read it
     severity: str = "error"
     extra: dict = field(default_factory=dict)
+    # the why and the how, for a person who wants more than the headline in `message`
+    # (at most HEADLINE characters); None when the headline says it all
+    help: Optional[str] = None
 
     @property
     def url(self) -> Optional[str]:
-        """The rule's page: ckptlint's docs, a plugin rule's own `docs_url` (in `extra`), or
-        the E9xx codes' page; None for a plugin rule that names none (or an install
-        without its docs)."""
+        """The rule's page on the web, for outputs read elsewhere (JSON, SARIF): a plugin
+        rule's own `docs_url` (in `extra`), or ckptlint's page under WEB_HOME; None without
+        one. Never a path of this machine."""
         if self.extra.get("url"):
-            return self.extra["url"]
-        if self.code.startswith("CKPT"):
-            return docs_url(f"rules/{self.code}.md")
-        if self.code.startswith("E9"):
-            return docs_url("errors.md")
-        return None
+            return shareable(self.extra["url"])
+        page = doc_page(self.code)
+        return web_url(page) if page else None
+
+    @property
+    def local_url(self) -> Optional[str]:
+        """A link for a reader on this machine (an editor): the web page, else the `file:`
+        URI of the page in the docs this ckptlint ships."""
+        if self.url or self.extra.get("url"):
+            return self.url or self.extra["url"]
+        found = local_page(doc_page(self.code) or "")
+        return found.as_uri() if found else None
 
     def sort_key(self):
         loc = self.location or Location(0, 0)
@@ -115,6 +151,7 @@ class Diagnostic:
             "end_location": self.end_location.to_json() if self.end_location else None,
             "noqa_row": self.noqa_row,
             "fix": self.fix.to_json() if self.fix else None,
+            "help": self.help,
             "url": self.url,
             "severity": self.severity,
         }
@@ -136,11 +173,24 @@ TOO_DEEP = ("E904", "too-deeply-nested")
 MODEL_ERROR = ("E910", "model-error")
 
 
+def fit_headline(message: str, help: Optional[str]) -> Tuple[str, Optional[str]]:
+    """(headline, help) within the contract: a message longer than HEADLINE (a plugin's, or
+    a name longer than a rule planned for) is cut at a word with `…`, and the whole message
+    leads the help, so nothing it said is lost."""
+    if len(message) <= HEADLINE:
+        return message, help
+    cut = message[: HEADLINE - 1]
+    if " " in cut[HEADLINE // 2:]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "…", message + (f"\n\n{help}" if help else "")
+
+
 def file_error(code_name, path: str, message: str, row: Optional[int] = None,
-               col: Optional[int] = None) -> Diagnostic:
+               col: Optional[int] = None, help: Optional[str] = None) -> Diagnostic:
     """One of the E9xx diagnostics above, at (row, col) or else at the top of the file."""
     loc = Location(row, col) if row is not None else Location(1, 1)
+    message, help = fit_headline(message, help)
     return Diagnostic(
         code=code_name[0], name=code_name[1], message=message, filename=path,
-        location=loc, end_location=loc, noqa_row=loc.row,
+        location=loc, end_location=loc, noqa_row=loc.row, help=help,
     )

@@ -98,10 +98,13 @@ class CkptlintServer(LanguageServer):
             rng = self.lsp_range(lines, d.location, d.end_location)
         return types.Diagnostic(
             range=rng,
-            message=d.message,
+            # the headline is the first line (what a problems list or inline text shows), the
+            # help follows for the hover
+            message=d.message + (f"\n\n{d.help}" if d.help else ""),
             severity=types.DiagnosticSeverity.Error if d.severity == "error" else types.DiagnosticSeverity.Warning,
             code=d.code,
-            code_description=types.CodeDescription(href=d.url) if d.url else None,
+            # read on this machine: the page in the installed docs will do when there is no web one
+            code_description=types.CodeDescription(href=d.local_url) if d.local_url else None,
             source="ckptlint",
             data={"fix": d.fix.applicability if d.fix else None},
         )
