@@ -114,15 +114,17 @@ class Checkpoint:
         return self.not_checkpoint is None and not self.problems and self.pickle_error is None
 
 
-def read_checkpoint(path, data_crc: bool = False, ranges=None) -> Checkpoint:
+def read_checkpoint(path, data_crc: bool = False, ranges=None, read_shard=None) -> Checkpoint:
     """Read a checkpoint file, every pickle a loader could open in it. With ``ranges``
     (``(offset, length, label)``), read only those byte ranges, each as a file of its own:
-    a DCP shard, whose `.metadata` names every range DCP opens."""
+    a DCP shard, whose `.metadata` names every range DCP opens. ``read_shard(path)`` reads
+    the shards a Hugging Face index names (default: read_checkpoint), so a caller that also
+    reads them as files of their own reads each once; the shard is not changed."""
     path = os.path.abspath(os.fspath(path))
     ck = Checkpoint(path)
     try:
         if ranges is None:
-            _read(ck, data_crc)
+            _read(ck, data_crc, read_shard or (lambda shard: read_checkpoint(shard, data_crc)))
         else:
             ck.format = "archives"
             _read_ranges(ck, ranges, data_crc)
@@ -141,7 +143,7 @@ def read_checkpoint(path, data_crc: bool = False, ranges=None) -> Checkpoint:
     return ck
 
 
-def _read(ck: Checkpoint, data_crc: bool) -> None:
+def _read(ck: Checkpoint, data_crc: bool, read_shard) -> None:
     if not os.path.exists(ck.path):
         ck.not_checkpoint = "file does not exist"
         return
@@ -149,8 +151,8 @@ def _read(ck: Checkpoint, data_crc: bool) -> None:
         ck.not_checkpoint = "is a directory, not a checkpoint file"
         return
     size = os.path.getsize(ck.path)
-    if ck.path.endswith(".index.json"):
-        _read_sharded(ck, data_crc)
+    if is_shard_index(ck.path):
+        _read_sharded(ck, read_shard)
         return
     if size == 0:
         ck.not_checkpoint = "empty file"
@@ -777,7 +779,12 @@ def _read_safetensors(ck: Checkpoint, f: BinaryIO, size: int) -> None:
 # -- Hugging Face sharded checkpoints ----------------------------------------------------
 
 
-def _read_sharded(ck: Checkpoint, data_crc: bool) -> None:
+def is_shard_index(path: str) -> bool:
+    """A Hugging Face `*.index.json`: read with the shards it names."""
+    return path.endswith(".index.json")
+
+
+def _read_sharded(ck: Checkpoint, read_shard) -> None:
     import json
 
     ck.format = "sharded"
@@ -796,16 +803,18 @@ def _read_sharded(ck: Checkpoint, data_crc: bool) -> None:
     base = os.path.dirname(ck.path)
     root = PDict()
     for shard_name in sorted(set(weight_map.values())):
-        shard = read_checkpoint(os.path.join(base, shard_name), data_crc)
+        shard = read_shard(os.path.join(base, shard_name))
+        if shard.readable:
+            tensors = shard.root if isinstance(shard.root, dict) else {}
+            absent = []
+            for key in sorted(k for k, v in weight_map.items() if v == shard_name):
+                if key in tensors:
+                    root[key] = tensors[key]
+                else:
+                    absent.append(f"index names `{key}` but the shard does not contain it")
+            if absent:  # what the index says of the shard: the shard as read stays as it is
+                shard = replace(shard, problems=shard.problems + absent)
         ck.shards.append(shard)
-        if not shard.readable:
-            continue
-        tensors = shard.root if isinstance(shard.root, dict) else {}
-        for key in sorted(k for k, v in weight_map.items() if v == shard_name):
-            if key in tensors:
-                root[key] = tensors[key]
-            else:
-                shard.problems.append(f"index names `{key}` but the shard does not contain it")
     ck.root = root
 
 
