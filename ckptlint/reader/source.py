@@ -35,6 +35,52 @@ class Stat:
     etag: Optional[str] = None  # a version tag of a remote file (ETag, blob id), if the store gives one
 
 
+@dataclass
+class RemoteSettings:
+    """How URLs are read (set by `ckptlint verify --timeout/--max-fetch`)."""
+
+    timeout: float = 60.0  # seconds one request may wait (to connect, or for more bytes)
+    max_fetch: int = 256 << 20  # bytes fetched from one file at most; past that it is not checked
+
+
+SETTINGS = RemoteSettings()
+
+
+def remote_report() -> List[str]:
+    """One line per URL read in this run (since ``reset_remote``): bytes fetched, requests."""
+    import sys
+
+    remote = sys.modules.get("ckptlint.reader.remote")
+    if remote is None:
+        return []
+    return [remote.describe(url, count) for url, count in sorted(remote.FETCHED.items()) if count.requests]
+
+
+def reset_remote() -> None:
+    """Forget what the last run fetched and learnt of remote files (a new run reads anew)."""
+    import sys
+
+    remote = sys.modules.get("ckptlint.reader.remote")
+    if remote is not None:
+        remote.reset()
+
+
+class RemoteError(OSError):
+    """A URL could not be read (remote.py); ``str()`` says why and what to do. Nothing read
+    from the file before the fault counts: the reader reports this alone."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.strerror = text
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+class RemoteMissing(RemoteError, FileNotFoundError):
+    """A URL that names nothing (HTTP 404, no such key): reported as a missing local file is."""
+
+
 def _remote():
     from ckptlint.reader import remote  # fsspec, lazily: the static pass and local reads never need it
 
@@ -133,7 +179,9 @@ def normpath(path: str) -> str:
     if not is_url(path):
         return os.path.normpath(path)
     scheme, rest = _split(path)
-    return scheme + (posixpath.normpath(rest).lstrip("/") if rest.strip("/") else "")
+    # a web server's folder is its URL with a trailing `/` (remote.py): keep it there
+    folder = "/" if scheme.startswith("http") and rest.endswith("/") and rest.strip("/") else ""
+    return scheme + (posixpath.normpath(rest).lstrip("/") + folder if rest.strip("/") else "")
 
 
 def isabs(path: str) -> bool:
