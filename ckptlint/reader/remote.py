@@ -91,12 +91,7 @@ def _fault(exc: BaseException, start: int = 0, end: int = 0) -> RemoteError:
         return _timeout(start, end)
     if name == "FileExpired":  # s3fs: the object's ETag changed
         return _changed("its ETag changed")
-    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
-    response = getattr(exc, "response", None)
-    if status is None and response is not None:
-        status = getattr(response, "status_code", None)
-        if status is None and isinstance(response, dict):  # botocore's ClientError
-            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    status = _status(exc)
     if isinstance(status, int) and status >= 400:
         return _status_error(status)
     if isinstance(exc, FileNotFoundError):
@@ -107,6 +102,24 @@ def _fault(exc: BaseException, start: int = 0, end: int = 0) -> RemoteError:
         return _missing_package(exc)
     text = str(exc).strip() or name
     return RemoteError(f"cannot read it ({name}: {text[:200]}): retry, or check the URL and the network")
+
+
+def _status(exc: BaseException) -> Optional[int]:
+    """The HTTP status behind an exception or the exceptions it was raised from (fsspec's
+    http `info` turns a 403 into a FileNotFoundError raised from the client's error)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+        response = getattr(exc, "response", None)
+        if status is None and response is not None:
+            status = getattr(response, "status_code", None)
+            if status is None and isinstance(response, dict):  # botocore's ClientError
+                status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if isinstance(status, int):
+            return status
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
 
 
 def _missing_package(exc: BaseException) -> RemoteError:
@@ -153,8 +166,7 @@ def _options(protocol: str) -> Dict[str, Any]:
 
         return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(total=None, sock_connect=t, sock_read=t)}}
     if protocol in ("s3", "s3a"):
-        return {"config_kwargs": {"connect_timeout": t, "read_timeout": t, "retries": {"max_attempts": 2}},
-                "retries": 2}
+        return {"config_kwargs": {"connect_timeout": t, "read_timeout": t, "retries": {"max_attempts": 2}}}
     return {}
 
 
