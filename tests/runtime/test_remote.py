@@ -358,3 +358,33 @@ def test_without_fsspec_a_url_says_which_extra_to_install(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG, cwd=tmp_path,
                           env=cli_env())
     assert proc.stdout.startswith("CKPT109 ") and "ckptlint[remote]" in proc.stdout, proc.stderr
+
+
+def test_a_192k_chunk_dcp_folder_fetches_its_metadata_and_under_1_mb_of_shards(tmp_path):
+    """benchmarks/bench_dcp.py's folder: 3000 keys x 64 ranks, sparse shards of ~0.9 TiB."""
+    import importlib.util
+
+    from ckptlint.reader import remote
+    from tests.helpers import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_dcp", ROOT / "benchmarks" / "bench_dcp.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    BUILD = bench.BUILD
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    subprocess.run([sys.executable, "-c", BUILD, str(folder), "3000", "64", str(5 << 20)], check=True,
+                   capture_output=True, timeout=HANG)
+    server = RangeServer(tmp_path).start()
+    try:
+        local, _ = verify(folder)
+        got, _ = verify(f"{server.url}/ckpt/", verbose=True)
+        fetched = dict(remote.FETCHED)
+    finally:
+        server.stop()
+    assert seen(got, server.url) == seen(local, str(tmp_path)) == []
+    meta = fetched.pop(f"{server.url}/ckpt/.metadata")
+    assert meta.bytes == (folder / ".metadata").stat().st_size  # the index, once
+    assert len(fetched) == 64 and sum(f.size for f in fetched.values()) > 1 << 39
+    assert 0 < sum(f.bytes for f in fetched.values()) < 1 << 20  # the bytes items only
