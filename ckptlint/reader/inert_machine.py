@@ -31,6 +31,12 @@ MAX_DEPTH = 1000  # object nesting (torch state dicts need < 10)
 # how a global is used, strongest first: what the message says the pickle does with it
 CALLS, CONSTRUCTS, IMPORTS = "calls", "constructs", "imports"
 _RANK = {CALLS: 0, CONSTRUCTS: 1, IMPORTS: 2}
+# callables that load a whole nested checkpoint or pickle from the bytes they are given:
+# what they do is what those bytes hold (read by the reader as a file of their own)
+NESTED_LOADERS = {
+    "torch.storage._load_from_bytes": "torch.load(weights_only=False)",
+    "pickle.loads": "pickle.loads", "_pickle.loads": "pickle.loads",
+}
 # callables that call or instantiate some of their arguments: (argument index, use)
 _ARG_USES = {
     "copyreg._reconstructor": ((0, CONSTRUCTS), (1, CONSTRUCTS)),  # cls, base (its __init__)
@@ -41,6 +47,20 @@ _ARG_USES = {
     "numpy.random._pickle.__generator_ctor": ((0, CONSTRUCTS), (1, CALLS)),
     "numpy.random._pickle.__bit_generator_ctor": ((0, CONSTRUCTS),),
 }
+
+
+def literal_bytes(value):
+    """``value`` as the bytes object the unpickler builds, when the pickle spells it out:
+    BINBYTES and kin, or protocol 2's ``_codecs.encode(text, "latin1")``; else None."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if (isinstance(value, Call) and isinstance(value.func, Global) and value.func.qualname == "_codecs.encode"
+            and len(value.args) == 2 and isinstance(value.args[0], str) and value.args[1] in ("latin1", "latin-1")):
+        try:
+            return value.args[0].encode("latin1")
+        except UnicodeEncodeError:
+            return None
+    return None
 
 
 def merge_uses(a: Dict[str, str], b: Dict[str, str]) -> Dict[str, str]:
@@ -67,6 +87,7 @@ class InertMachine:
         self.uses: Dict[str, str] = {}  # global -> CALLS | CONSTRUCTS | IMPORTS
         self.pending_array: Any = None  # a joblib array wrapper whose raw bytes come next
         self.implied: set = set()  # classes built without being named (numpy dtype classes)
+        self.nested: List[Tuple[str, Any]] = []  # (loader global, its bytes or None: not a literal)
 
     # -- helpers -------------------------------------------------------------------------
     def _pop(self):
@@ -132,6 +153,8 @@ class InertMachine:
             for index, arg_use in _ARG_USES.get(q, ()):
                 if index < len(args):
                     self._use(args[index], arg_use)
+            if q in NESTED_LOADERS:
+                self.nested.append((q, literal_bytes(args[0]) if args else None))
             if q in TENSOR_REBUILDERS:
                 t = interpret_rebuild(q, args)
                 if t is not None:

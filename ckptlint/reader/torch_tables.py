@@ -113,3 +113,30 @@ def storage_from_pid(pid) -> Optional[StorageInfo]:
     dtype = STORAGE_DTYPES.get(type_name, "unknown")
     n = numel if isinstance(numel, int) and not isinstance(numel, bool) else None
     return StorageInfo(key, dtype, location, n, type_name)
+
+
+# The opcodes torch's weights-only unpickler reads (``torch._weights_only_unpickler.
+# Unpickler.load`` in torch 2.13, compared with the real one in the tests): anything else
+# ("Unsupported operand") makes ``torch.load(weights_only=True)`` refuse the file, whatever
+# its globals. torch.save's default protocol 2 writes only these; protocols 3-5 add BINBYTES,
+# FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL ...
+WEIGHTS_ONLY_OPCODES = frozenset(
+    "GLOBAL NEWOBJ REDUCE BUILD APPEND APPENDS SETITEM SETITEMS MARK TUPLE TUPLE1 TUPLE2 TUPLE3 "
+    "NONE NEWFALSE NEWTRUE EMPTY_TUPLE EMPTY_LIST EMPTY_DICT EMPTY_SET BININT BININT1 BININT2 "
+    "BINFLOAT BINUNICODE SHORT_BINSTRING BINPERSID BINGET LONG_BINGET BINPUT LONG_BINPUT LONG1 "
+    "PROTO STOP".split())
+# the pickle protocol that introduced an opcode (what a refusal is blamed on)
+_PROTOCOL_4 = {"FRAME", "SHORT_BINUNICODE", "BINUNICODE8", "BINBYTES8", "EMPTY_SET", "ADDITEMS",
+               "FROZENSET", "NEWOBJ_EX", "STACK_GLOBAL", "MEMOIZE"}
+_PROTOCOL_5 = {"BYTEARRAY8", "NEXT_BUFFER", "READONLY_BUFFER"}
+
+
+def opcode_protocol(name: str) -> int:
+    """The pickle protocol an opcode comes with (0-2: what protocol 2 may write)."""
+    if name in _PROTOCOL_5:
+        return 5
+    if name in _PROTOCOL_4:
+        return 4
+    if name in ("BINBYTES", "SHORT_BINBYTES"):
+        return 3
+    return 2

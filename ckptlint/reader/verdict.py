@@ -12,7 +12,9 @@ from typing import Dict, List, Optional, Tuple
 
 from ckptlint.reader import allowlist
 from ckptlint.reader.inert_machine import CALLS, CONSTRUCTS, IMPORTS
-from ckptlint.reader.reader import Checkpoint
+from ckptlint.reader.checkpoint import Checkpoint
+from ckptlint.reader.inert_machine import NESTED_LOADERS
+from ckptlint.reader.torch_tables import opcode_protocol
 
 RUNS_CODE = "loading this file with `weights_only=False` runs code"
 MAY_RUN_CODE = "loading it with `weights_only=False` may run code"
@@ -54,7 +56,8 @@ def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[Tuple[str, bool]]:
     only: what it names is reviewed data types that need allowing, nothing that runs code."""
     if ck.format == "dcp-metadata":  # DCP reads it with pickle.load: its own classes are expected
         safe_globals = list(safe_globals) + sorted(allowlist.DCP_METADATA)
-    code, data = allowlist.classify(ck.globals, safe_globals)
+    unwrapped = ck.unwrapped
+    code, data = allowlist.classify([g for g in ck.globals if g not in unwrapped], safe_globals)
     uses = ck.uses
     does = what_it_does(code, uses)
     trusted = ("; classes of your own that you trust go in `safe-globals`"
@@ -68,6 +71,9 @@ def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[Tuple[str, bool]]:
                  f"differently may run something else: {MAY_RUN_CODE}")
         return (f"crafted pickle framing in {backticked(crafted)}: a frame ends inside an instruction, "
                 f"so pickle readers disagree on what it runs{failed}; {reads}{also}", False)
+    if ck.runs_code:
+        extra = f"; its pickles also {does}" if code else ""
+        return f"{ck.runs_code}{extra}", False
     if ck.pickle_error is not None:
         seen = f"; before that point it {does}{_where(ck, code)}: {RUNS_CODE}" if code else ""
         return (f"cannot prove it safe ({ck.pickle_error}): {MAY_RUN_CODE}{seen}{also}", False)
@@ -84,5 +90,27 @@ def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[Tuple[str, bool]]:
     if data:
         return (f"{_data_note(data)}: `torch.load(weights_only=True)` refuses the file until they are "
                 f"allowed, e.g. `with {allowlist.safe_globals_call(data, ck.implied)}:`; to accept them here, add "
-                "them to `safe-globals`", True)
+                f"them to `safe-globals`{_refusals(ck, unwrapped, '; also, ')}", True)
+    refused = _refusals(ck, unwrapped, "")
+    if refused:
+        return refused, True
     return None
+
+
+def _refusals(ck: Checkpoint, unwrapped, lead: str) -> str:
+    """What else makes ``torch.load(weights_only=True)`` refuse a file that runs no code:
+    nested loaders (their content was read and judged) and opcodes its unpickler lacks."""
+    parts = []
+    if unwrapped:
+        loaders = "; ".join(f"`{g}` ({NESTED_LOADERS[g]})" for g in sorted(unwrapped))
+        parts.append(f"it holds nested archives or pickles loaded by {loaders}, which `torch.load(weights_only=True)` "
+                     "refuses; what they hold was read and names nothing that runs code, so `weights_only=False` "
+                     "runs no code from this file; re-save the plain data to load it weights-only")
+    ops = sorted(ck.refused_ops, key=lambda o: (opcode_protocol(o), o))
+    if ops:
+        protocol = max(opcode_protocol(o) for o in ops)
+        why = f" (pickle protocol {protocol})" if protocol > 2 else ""
+        parts.append(f"`torch.load(weights_only=True)` refuses it: its pickle uses {backticked(ops[:4])}"
+                     f"{' and more' if len(ops) > 4 else ''}{why}, which the weights-only unpickler does not read; "
+                     "it loads only with `weights_only=False` (re-save with torch.save's default `pickle_protocol=2`)")
+    return lead + "; ".join(parts) if parts else ""

@@ -295,7 +295,7 @@ def guarded_file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[D
         why = f"{type(exc).__name__}: {exc}"
         out = [UnreadableCheckpoint.finding(f"ckptlint could not check this file (internal error: {why})",
                                             ck.path)]
-        if ck.format in ("zip", "archives", "legacy", "pickle", "tar"):
+        if ck.format in ("zip", "archives", "legacy", "pickle", "tar", "pt2", "compressed") or ck.pickles:
             out.append(UnsafePickle.finding(
                 f"cannot prove it safe (the check stopped with an internal error): {verdict.MAY_RUN_CODE}", ck.path))
         return out
