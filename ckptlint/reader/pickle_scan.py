@@ -46,6 +46,7 @@ class ScanResult:
     implied: frozenset = frozenset()  # classes built without being named (numpy dtype classes)
     ops: frozenset = frozenset()  # every opcode name read
     nested: list = field(default_factory=list)  # (loader global, bytes or None) of nested loads
+    faults: list = field(default_factory=list)  # what torch refuses while unpickling it
 
 
 def scan(data, max_bytes: Optional[int] = None, start: int = 0) -> ScanResult:
@@ -159,7 +160,7 @@ def _scan(reader: Reader) -> ScanResult:
         raise PickleScanError("nesting too deep") from exc
     return ScanResult(list(machine.globals), machine.result, machine.storages, machine.persistent_ids,
                       reader.idx, machine.uses, reader.straddled, frozenset(machine.implied), frozenset(seen),
-                      list(machine.nested))
+                      list(machine.nested), list(machine.faults))
 
 
 def _opcode_pass(reader: Reader) -> List[str]:

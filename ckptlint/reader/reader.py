@@ -49,6 +49,7 @@ __all__ = ["Checkpoint", "Pickle", "read_checkpoint", "sniff"]
 
 MAX_INDEX_BYTES = 100 << 20
 AS_PICKLE = "the file read as a pickle"
+TRUNCATED = "pickle data was truncated"
 
 
 def read_checkpoint(path, data_crc: bool = False, ranges=None) -> Checkpoint:
@@ -195,8 +196,8 @@ def _read_compressed(ck: Checkpoint, f: BinaryIO, head: bytes, ctx: Context, why
             suffix = f" ({codec}-compressed{', ' + label if label else ''})"
             if i == 0:
                 _adopt(ck, view, suffix, prefix=f"{codec}-compressed: ")
-            else:
-                _add_pickles(ck, view, suffix)
+            else:  # a loader that stops early sees a cut pickle: it ran what came before
+                _add_pickles(ck, view, suffix, cut=True)
         if out.error is not None:
             if out.over_limit:
                 ck.unverified = f"{codec}-compressed content {out.error}: the rest is not checked"
@@ -217,10 +218,14 @@ def _adopt(ck: Checkpoint, view: Checkpoint, suffix: str, prefix: str = "") -> N
     ck.pickles.extend(replace(p, where=p.where + suffix) for p in view.pickles)
 
 
-def _add_pickles(ck: Checkpoint, view: Checkpoint, suffix: str) -> None:
+def _add_pickles(ck: Checkpoint, view: Checkpoint, suffix: str, cut: bool = False) -> None:
     """The pickles another reading finds, when they name anything (a reading that fails
-    before naming anything ran nothing)."""
-    ck.pickles.extend(replace(p, where=p.where + suffix) for p in view.pickles if p.globals)
+    before naming anything ran nothing). ``cut``: the reading is a prefix of content read
+    whole elsewhere, so a pickle that runs past its end is judged by what it named."""
+    for p in view.pickles:
+        if p.globals:
+            error = None if cut and p.error == TRUNCATED else p.error
+            ck.pickles.append(replace(p, where=p.where + suffix, error=error))
     if any(p.globals for p in view.pickles):
         ck.unverified = ck.unverified or view.unverified
 
@@ -250,6 +255,7 @@ def _scan_into(ck: Checkpoint, where: str, data, ctx: Context, quiet: bool = Fal
     p = Pickle(where, result.globals, result.uses, None, result.straddled, implied=result.implied,
                refused_ops=result.ops - WEIGHTS_ONLY_OPCODES, weights_only=weights_only)
     ck.pickles.append(p)
+    ck.problems.extend(f"{where}: {fault}: torch refuses it" for fault in result.faults)
     _nested(ck, p, result.nested, ctx)
     return result
 

@@ -14,6 +14,7 @@ from ckptlint.reader.records import class_of
 from ckptlint.reader.torch_tables import ITEMSIZE, STORAGE_DTYPES
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL = 1001
 MAX_PICKLES = 1000  # pickles appended one after another; more is not checked (fail closed)
 
 
@@ -45,20 +46,27 @@ def read_pickle_stream(ck: Checkpoint, f: BinaryIO, head: bytes, size: int, ctx:
     ck.root, ck.storages = first.root, first.storages
     if class_of(first.root) == "torch.distributed.checkpoint.metadata.Metadata":
         ck.format = "dcp-metadata"
-    _read_appended(ck, f, size, first.end, ctx)
+    second = _read_appended(ck, f, size, first.end, ctx)
+    if type(first.root) is int and second is not None and second.root == LEGACY_PROTOCOL:
+        ck.problems.append("torch's legacy format with a wrong magic number (the file is corrupt): "
+                           "torch.load refuses it")
 
 
-def _read_appended(ck: Checkpoint, f: BinaryIO, size: int, pos: int, ctx: Context) -> None:
+def _read_appended(ck: Checkpoint, f: BinaryIO, size: int, pos: int, ctx: Context) -> Optional[ScanResult]:
+    """The pickles after the first; the second one's scan (None: there is none)."""
+    second = None
     for n in range(2, MAX_PICKLES + 2):
         if pos >= size:
-            return
+            return second
         f.seek(pos)
         result = ctx.scan(ck, f"pickle {n} (byte {pos})", f, quiet=True)
         if result is None:
-            return  # not a pickle (or failed after naming what it runs: recorded)
+            return second  # not a pickle (or failed after naming what it runs: recorded)
+        second = second or result
         pos = result.end
     ck.pickles.append(Pickle(f"the bytes after byte {pos}",
                              error=f"more than {MAX_PICKLES} pickles one after another"))
+    return second
 
 
 def _read_legacy(ck: Checkpoint, f: BinaryIO, size: int, ctx: Context) -> None:
@@ -69,6 +77,8 @@ def _read_legacy(ck: Checkpoint, f: BinaryIO, size: int, ctx: Context) -> None:
         if result is None:
             return
         results.append(result)
+    if results[0].root != LEGACY_PROTOCOL or isinstance(results[0].root, bool):
+        ck.problems.append(f"legacy protocol version {results[0].root!r}, not {LEGACY_PROTOCOL}: torch.load refuses it")
     main, keys = results[2], results[3]
     ck.root, ck.storages = main.root, main.storages
     order = [k for k in keys.root if isinstance(k, str)] if isinstance(keys.root, list) else []
@@ -87,6 +97,10 @@ def _read_legacy(ck: Checkpoint, f: BinaryIO, size: int, ctx: Context) -> None:
         item = ITEMSIZE.get(st.dtype, 1) if st else 1
         if numel < 0:
             ck.problems.append(f"storage `{key}` has a negative size")
+            return
+        if st is not None and st.numel is not None and numel != st.numel:
+            ck.problems.append(f"storage `{key}` holds {numel} elements, the pickle says {st.numel}: "
+                               "torch.load refuses it")
             return
         pos += 8 + numel * item
         if pos > size:

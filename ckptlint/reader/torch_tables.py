@@ -97,8 +97,41 @@ def interpret_rebuild(name: str, args: tuple):
         if name == "torch._utils._rebuild_tensor_v3" and len(a) > 6 and dtype_of(a[6]):
             dtype = dtype_of(a[6])
         device = storage.device if storage else "cpu"
-        return TensorInfo(dtype, shape, device, storage)
+        t = TensorInfo(dtype, shape, device, storage)
+        offset = a[1] if len(a) > 1 and type(a[1]) is int else None
+        stride = shape_of(a[3]) if len(a) > 3 else None
+        if storage is not None and offset is not None and shape is not None and stride is not None:
+            t.extent = _extent(offset, shape, stride)
+        return t
     return TensorInfo(None, None, "cpu", None, kind="special")
+
+
+def _extent(offset: int, shape: Tuple[int, ...], stride: Tuple[int, ...]) -> Optional[int]:
+    """Elements of its storage a tensor view reaches (``offset`` + the farthest element + 1;
+    0 for an empty tensor), or None when the view is not well formed."""
+    if len(shape) != len(stride) or offset < 0 or any(n < 0 for n in shape) or any(s < 0 for s in stride):
+        return None
+    if any(n == 0 for n in shape):
+        return 0
+    return offset + sum((n - 1) * s for n, s in zip(shape, stride)) + 1
+
+
+def out_of_bounds(t: TensorInfo) -> Optional[str]:
+    """Why torch refuses to build this tensor on its storage (``set_``: the view reaches past
+    the storage's end), or None."""
+    st = t.storage
+    if st is None or st.numel is None or t.extent is None:
+        return None
+    item = ITEMSIZE.get(t.dtype or "")
+    if st.type_name in ("UntypedStorage", "TypedStorage"):
+        if item is None:
+            return None
+        need, have = t.extent * item, st.numel
+    else:
+        need, have = t.extent, st.numel
+    if need <= have:
+        return None
+    return f"a tensor of shape {tuple(t.shape)} reaches element {need} of storage `{st.key}`, which holds {have}"
 
 
 def storage_from_pid(pid) -> Optional[StorageInfo]:

@@ -103,9 +103,10 @@ def _refusals(ck: Checkpoint, unwrapped, lead: str) -> str:
     parts = []
     if unwrapped:
         loaders = "; ".join(f"`{g}` ({NESTED_LOADERS[g]})" for g in sorted(unwrapped))
-        parts.append(f"it holds nested archives or pickles loaded by {loaders}, which `torch.load(weights_only=True)` "
-                     "refuses; what they hold was read and names nothing that runs code, so `weights_only=False` "
-                     "runs no code from this file; re-save the plain data to load it weights-only")
+        parts.append(f"`torch.load(weights_only=True)` refuses it: it holds nested archives or pickles loaded by "
+                     f"{loaders}; what they hold was read too and is plain data (nothing outside the allowlist), "
+                     "so `weights_only=False` loads it without calling code from the file; re-save that data "
+                     "(e.g. `torch.save(obj.state_dict())`) to load it weights-only")
     ops = sorted(ck.refused_ops, key=lambda o: (opcode_protocol(o), o))
     if ops:
         protocol = max(opcode_protocol(o) for o in ops)

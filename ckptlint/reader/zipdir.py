@@ -118,6 +118,8 @@ def entry_fault(archive: Archive, entry: Entry) -> Optional[str]:
     """Why miniz would refuse to read this record (torch reads it without reading its
     data here), or None: encryption, a method other than stored or deflate, no local
     header where the entry says, data past the end."""
+    if entry.is_directory and entry.size:
+        return f"record `{entry.text}` is marked as a directory: torch reads none of its bytes"
     if entry.flags & 0x61:
         return f"record `{entry.text}` is marked encrypted: torch refuses to read it"
     if entry.method not in (0, 8):

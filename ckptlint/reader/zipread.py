@@ -322,7 +322,7 @@ def _check_as_torch(ck: Checkpoint, archive: zipdir.Archive, label: str, prefix:
     alignment = _small(archive, b".storage_alignment", 64) if _lookup(archive, prefix + b".storage_alignment") else b"64"
     if alignment is None or not re.fullmatch(rb"\s*[+-]?\d+\s*", alignment):
         ck.problems.append(f"{label}the `.storage_alignment` record is not a number: torch refuses the file")
-    for name in (b"byteorder", b".format_version", b".storage_alignment", b".data/serialization_id",
+    for name in (b"data.pkl", b"byteorder", b".format_version", b".storage_alignment", b".data/serialization_id",
                  b".data/version", b"version"):
         for entry in _lookup(archive, prefix + name)[:1]:
             fault = zipdir.entry_fault(archive, entry)
@@ -366,13 +366,6 @@ def storage_bytes(st: StorageInfo) -> Optional[int]:
 
 # -- torch.export archives (.pt2) --------------------------------------------------------
 
-PT2_LOADS = (  # record folder -> how torch.export.load reads a pickled payload there
-    (b"data/weights/", "torch.load(weights_only=False)"),
-    (b"data/constants/", "torch.load(weights_only=False)"),
-    (b"data/sample_inputs/", "torch.load(weights_only=True, then False)"),
-)
-
-
 def _is_pt2(archive: zipdir.Archive) -> bool:
     return _small(archive, b"archive_format", 16) == b"pt2"
 
@@ -390,24 +383,34 @@ def _read_pt2(ck: Checkpoint, archive: zipdir.Archive, ctx: Context) -> None:
     if any(n.startswith(prefix + b"data/aotinductor/") for n in names):
         ck.runs_code = ("an AOTInductor package: loading it (`torch._inductor.aoti_load_package`) runs the "
                         "compiled code (a shared library) it carries")
-    pickled = []
-    for config_name in (b"data/weights/model_weights_config.json", b"data/constants/model_constants_config.json"):
-        folder = config_name.rsplit(b"/", 1)[0] + b"/"
-        config = _json_record(ck, archive, names.get(prefix + config_name))
-        for fqn, meta in (config.get("config") or {}).items() if isinstance(config, dict) else ():
+    models = [n[len(prefix) + 7:-5] for n in names if n.startswith(prefix + b"models/") and n.endswith(b".json")]
+    configs = [(folder, model + suffix) for model in models for folder, suffix in (
+        (b"data/weights/", b"_weights_config.json"), (b"data/constants/", b"_constants_config.json"))]
+    pickled = []  # (record name, the loader that unpickles it)
+    for folder, config_name in configs:
+        config = _json_record(ck, archive, names.get(prefix + folder + config_name))
+        entries = config.get("config") if isinstance(config, dict) else None
+        for fqn, meta in (entries or {}).items() if isinstance(entries, dict) else ():
             if not isinstance(meta, dict) or not isinstance(meta.get("path_name"), str):
                 continue
             path = meta["path_name"]
-            if path.startswith("custom_obj"):
+            record = prefix + folder + path.encode("utf-8", "replace")
+            if folder == b"data/weights/" or path.startswith("tensor_"):
+                if meta.get("use_pickle"):
+                    pickled.append((record, "torch.load(weights_only=False)"))
+            elif path.startswith("opaque_obj_"):
+                pickled.append((record, "pickle.loads"))
+            elif path.startswith("custom_obj_"):
                 ck.unverified = (f"a torch.export archive with a TorchBind constant (`{fqn}`): "
                                  "`torch._C._pickle_load_obj` builds it, which this reader does not follow")
-            elif meta.get("use_pickle") or path.startswith("opaque_obj"):
-                pickled.append(prefix + folder + path.encode("utf-8", "replace"))
-    pickled += [n for n in names if n.startswith(prefix + b"data/sample_inputs/")]
-    for legacy in (b"data/weights/model.pt", b"data/constants/model.pt"):
-        if prefix + legacy in names:
-            pickled.append(prefix + legacy)
-    for name in dict.fromkeys(pickled):
+            else:
+                ck.problems.append(f"constant `{fqn}` has the unsupported kind `{path}`: torch.export.load refuses it")
+    # sample inputs and the legacy layout's payloads: weights_only=True, then False on failure
+    fallback = "torch.load(weights_only=True, then False)"
+    pickled += [(n, fallback) for n in names if n.startswith(prefix + b"data/sample_inputs/")]
+    pickled += [(prefix + folder + model + b".pt", fallback) for model in models
+                for folder in (b"data/weights/", b"data/constants/") if prefix + folder + model + b".pt" in names]
+    for name, loader in dict.fromkeys(pickled):
         entry = names.get(name)
         if entry is None:
             ck.problems.append(f"`{name.decode('utf-8', 'replace')}` named in the payload config is missing")
@@ -420,7 +423,7 @@ def _read_pt2(ck: Checkpoint, archive: zipdir.Archive, ctx: Context) -> None:
         except zipdir.ZipError as exc:
             ck.problems.append(str(exc))
             continue
-        ctx.load_nested(ck, f"`{entry.text}`", data, "torch.export.load")
+        ctx.load_nested(ck, f"`{entry.text}`", data, f"torch.export.load: {loader}")
 
 
 def _json_record(ck: Checkpoint, archive: zipdir.Archive, entry: Optional[zipdir.Entry]):
