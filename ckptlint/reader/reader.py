@@ -45,23 +45,25 @@ from ckptlint.reader.streams import read_pickle_stream, read_tar, torch_tar
 from ckptlint.reader.torch_tables import WEIGHTS_ONLY_OPCODES
 from ckptlint.reader.zipread import read_zip
 
-__all__ = ["Checkpoint", "Pickle", "read_checkpoint", "sniff"]
+__all__ = ["Checkpoint", "Pickle", "is_shard_index", "read_checkpoint", "sniff"]
 
 MAX_INDEX_BYTES = 100 << 20
 AS_PICKLE = "the file read as a pickle"
 TRUNCATED = "pickle data was truncated"
 
 
-def read_checkpoint(path, data_crc: bool = False, ranges=None) -> Checkpoint:
+def read_checkpoint(path, data_crc: bool = False, ranges=None, read_shard=None) -> Checkpoint:
     """Read a checkpoint file, every pickle a loader could open in it. With ``ranges``
     (``(offset, length, label)``), read only those byte ranges, each as a file of its own:
-    a DCP shard, whose `.metadata` names every range DCP opens."""
+    a DCP shard, whose `.metadata` names every range DCP opens. ``read_shard(path)`` reads
+    the shards a Hugging Face index names (default: read_checkpoint), so a caller that also
+    reads them as files of their own reads each once; the shard is not changed."""
     path = os.path.abspath(os.fspath(path))
     ck = Checkpoint(path)
     ctx = Context(data_crc, read_nested=_read_nested, scan_into=_scan_into)
     try:
         if ranges is None:
-            _read(ck, ctx)
+            _read(ck, ctx, read_shard or (lambda shard: read_checkpoint(shard, data_crc)))
         else:
             ck.format = "archives"
             _read_ranges(ck, ranges, ctx)
@@ -80,7 +82,7 @@ def read_checkpoint(path, data_crc: bool = False, ranges=None) -> Checkpoint:
     return ck
 
 
-def _read(ck: Checkpoint, ctx: Context) -> None:
+def _read(ck: Checkpoint, ctx: Context, read_shard) -> None:
     if not os.path.exists(ck.path):
         ck.not_checkpoint = "file does not exist"
         return
@@ -88,8 +90,8 @@ def _read(ck: Checkpoint, ctx: Context) -> None:
         ck.not_checkpoint = "is a directory, not a checkpoint file"
         return
     size = os.path.getsize(ck.path)
-    if ck.path.endswith(".index.json"):
-        _read_sharded(ck, ctx.data_crc)
+    if is_shard_index(ck.path):
+        _read_sharded(ck, read_shard)
         return
     if size == 0:
         ck.not_checkpoint = "empty file"
@@ -308,7 +310,12 @@ def _read_nested(ck: Checkpoint, label: str, blob: bytes, loader: str, ctx: Cont
 # -- Hugging Face sharded checkpoints ----------------------------------------------------
 
 
-def _read_sharded(ck: Checkpoint, data_crc: bool) -> None:
+def is_shard_index(path: str) -> bool:
+    """A Hugging Face `*.index.json`: read with the shards it names."""
+    return path.endswith(".index.json")
+
+
+def _read_sharded(ck: Checkpoint, read_shard) -> None:
     import json
 
     ck.format = "sharded"
@@ -327,15 +334,17 @@ def _read_sharded(ck: Checkpoint, data_crc: bool) -> None:
     base = os.path.dirname(ck.path)
     root = PDict()
     for shard_name in sorted(set(weight_map.values())):
-        shard = read_checkpoint(os.path.join(base, shard_name), data_crc)
+        shard = read_shard(os.path.join(base, shard_name))
+        if shard.readable:
+            tensors = shard.root if isinstance(shard.root, dict) else {}
+            absent = []
+            for key in sorted(k for k, v in weight_map.items() if v == shard_name):
+                if key in tensors:
+                    root[key] = tensors[key]
+                else:
+                    absent.append(f"index names `{key}` but the shard does not contain it")
+            if absent:  # what the index says of the shard: the shard as read stays as it is
+                shard = replace(shard, problems=shard.problems + absent)
         ck.shards.append(shard)
-        if not shard.readable:
-            continue
-        tensors = shard.root if isinstance(shard.root, dict) else {}
-        for key in sorted(k for k, v in weight_map.items() if v == shard_name):
-            if key in tensors:
-                root[key] = tensors[key]
-            else:
-                shard.problems.append(f"index names `{key}` but the shard does not contain it")
     ck.root = root
 
