@@ -101,8 +101,8 @@ class Budget:
     """Bytes that may still be decompressed or unwrapped while reading one file (shared by
     every level of nesting)."""
 
-    def __init__(self, total: int = MAX_EXPANDED):
-        self.left = total
+    def __init__(self, total: Optional[int] = None):
+        self.left = MAX_EXPANDED if total is None else total
 
     def limit(self) -> int:
         """The most one more stream may expand to."""

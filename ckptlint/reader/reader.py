@@ -196,8 +196,8 @@ def _read_compressed(ck: Checkpoint, f: BinaryIO, head: bytes, ctx: Context, why
             else:
                 view.not_checkpoint = "empty"
             suffix = f" ({codec}-compressed{', ' + label if label else ''})"
-            if i == 0:
-                _adopt(ck, view, suffix, prefix=f"{codec}-compressed: ")
+            if i == 0:  # content cut at the budget: a pickle running past it is unchecked, not corrupt
+                _adopt(ck, view, suffix, prefix=f"{codec}-compressed: ", cut=out.over_limit)
             else:  # a loader that stops early sees a cut pickle: it ran what came before
                 _add_pickles(ck, view, suffix, cut=True)
         if out.error is not None:
@@ -209,15 +209,17 @@ def _read_compressed(ck: Checkpoint, f: BinaryIO, head: bytes, ctx: Context, why
     return False
 
 
-def _adopt(ck: Checkpoint, view: Checkpoint, suffix: str, prefix: str = "") -> None:
-    """``view`` (a reading of the whole file, or of its content) is what the file is."""
+def _adopt(ck: Checkpoint, view: Checkpoint, suffix: str, prefix: str = "", cut: bool = False) -> None:
+    """``view`` (a reading of the whole file, or of its content) is what the file is;
+    ``cut``: the content was cut short by the reader (the caller says so)."""
     for name in ("format", "root", "storages", "items", "crc_failed", "torchscript", "records",
                  "archive_version", "metadata", "failure", "runs_code"):
         setattr(ck, name, getattr(view, name))
     ck.problems.extend(prefix + p for p in view.problems)
     ck.not_checkpoint = f"{prefix}{view.not_checkpoint}" if view.not_checkpoint else None
     ck.unverified = ck.unverified or view.unverified
-    ck.pickles.extend(replace(p, where=p.where + suffix) for p in view.pickles)
+    ck.pickles.extend(replace(p, where=p.where + suffix, error=None if cut and p.error == TRUNCATED else p.error)
+                      for p in view.pickles)
 
 
 def _add_pickles(ck: Checkpoint, view: Checkpoint, suffix: str, cut: bool = False) -> None:
