@@ -77,8 +77,10 @@ def _read_legacy(ck: Checkpoint, f: BinaryIO, size: int, ctx: Context) -> None:
         if result is None:
             return
         results.append(result)
-    if results[0].root != LEGACY_PROTOCOL or isinstance(results[0].root, bool):
-        ck.problems.append(f"legacy protocol version {results[0].root!r}, not {LEGACY_PROTOCOL}: torch.load refuses it")
+    version = results[0].root
+    if type(version) is not int or version != LEGACY_PROTOCOL:
+        said = f"is {version}" if type(version) is int else "is not a number"
+        ck.problems.append(f"the legacy format's protocol version {said}, not {LEGACY_PROTOCOL}: torch.load refuses it")
     main, keys = results[2], results[3]
     ck.root, ck.storages = main.root, main.storages
     order = [k for k in keys.root if isinstance(k, str)] if isinstance(keys.root, list) else []
