@@ -78,23 +78,27 @@ def deflated_vs_stored(marker) -> bytes:
 
 def _mismatched_archive(raw: bytes, content: bytes, local_method: int, central_method: int) -> bytes:
     """data.pkl with ``raw`` as its data, a local header (sizes in a data descriptor) and a
-    central-directory entry that name different methods; torch's other records after it."""
+    central-directory entry that name different methods; a storage record and torch's other
+    records after it."""
     name = b"archive/data.pkl"
     crc = zlib.crc32(content)
     local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0x08, local_method, 0, 0x21, 0, 0, 0, len(name), 0) + name
     descriptor = struct.pack("<IIII", 0x08074B50, crc, len(raw), len(content))
     body = local + raw + descriptor
     entries = [(name, central_method, crc, len(raw), len(content), 0)]
-    for rec in zips.torch_records(b"")[1:]:
+    # a storage record after data.pkl: a reader walking the records sizes it from data.pkl
+    # (read the local header's way) before it reads the central directory
+    for rec in [Rec("archive/data/0", b"\0" * 8)] + zips.torch_records(b"")[1:]:
         offset = len(body)
         data = rec.data
         rname = rec.name.encode()
-        body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, zlib.crc32(data), len(data), len(data),
-                            len(rname), 0) + rname + data
+        # written as torch.save writes to a stream: sizes in a data descriptor after the data
+        body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0x08, 0, 0, 0x21, 0, 0, 0, len(rname), 0) + rname + data
+        body += struct.pack("<IIII", 0x08074B50, zlib.crc32(data), len(data), len(data))
         entries.append((rname, 0, zlib.crc32(data), len(data), len(data), offset))
     cd = b""
     for rname, method, rcrc, comp, size, offset in entries:
-        flags = 0x08 if rname == name else 0
+        flags = 0x08
         cd += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, flags, method, 0, 0x21, rcrc, comp, size,
                           len(rname), 0, 0, 0, 0, 0, offset) + rname
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(cd), len(body), 0)
