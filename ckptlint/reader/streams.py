@@ -16,6 +16,7 @@ from ckptlint.reader.torch_tables import ITEMSIZE, STORAGE_DTYPES
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 MAX_PICKLES = 1000  # pickles appended one after another; more is not checked (fail closed)
+TEXT_PEEK = 1 << 16  # bytes looked at to say what a file that is not a checkpoint is
 
 
 def read_pickle_stream(ck: Checkpoint, f: BinaryIO, head: bytes, size: int, ctx: Context, quiet: bool) -> None:
@@ -24,7 +25,7 @@ def read_pickle_stream(ck: Checkpoint, f: BinaryIO, head: bytes, size: int, ctx:
     for a reader that calls ``pickle.load`` until the end."""
     if head[:1] not in OPCODES:
         if not quiet:
-            ck.not_checkpoint = f"not a checkpoint (unrecognised content starting {head[:16]!r})"
+            ck.not_checkpoint = _not_a_checkpoint(ck.path, f, size, head)
         return
     f.seek(0)
     says_pickle = head[:1] == b"\x80" and b"\x00" < head[1:2] <= b"\x05"
@@ -34,8 +35,13 @@ def read_pickle_stream(ck: Checkpoint, f: BinaryIO, head: bytes, size: int, ctx:
     if ck.format == "unknown":
         ck.format = "pickle"
     if first is None:
+        if not quiet and not says_pickle and ck.pickles and not _names_a_module(ck.pickles[-1]):
+            # text read as a protocol 0 pickle (`import torch` is INST of a module `mport torch`):
+            # it fails before naming anything importable, so no loader runs anything from it
+            ck.pickles.pop()
+            ck.format = "unknown"
         if not ck.pickles and not quiet:
-            ck.not_checkpoint = f"not a checkpoint (unrecognised content starting {head[:16]!r})"
+            ck.not_checkpoint = _not_a_checkpoint(ck.path, f, size, head)
         return
     if quiet:
         return
@@ -50,6 +56,38 @@ def read_pickle_stream(ck: Checkpoint, f: BinaryIO, head: bytes, size: int, ctx:
     if type(first.root) is int and second is not None and second.root == LEGACY_PROTOCOL:
         ck.problems.append("torch's legacy format with a wrong magic number (the file is corrupt): "
                            "torch.load refuses it")
+
+
+def _names_a_module(p: Pickle) -> bool:
+    """Does a pickle that failed name a global a loader could try to import?"""
+    return any(all(part.isidentifier() for part in g.split(".")) for g in p.globals)
+
+
+def _not_a_checkpoint(path: str, f: BinaryIO, size: int, head: bytes) -> str:
+    """CKPT109's words for a file that holds no checkpoint: what it is when its content
+    shows it (text: Python source, JSON), else its first bytes."""
+    f.seek(0)
+    data = f.read(TEXT_PEEK)
+    if size > len(data):
+        data = data[:data.rfind(b"\n") + 1]  # whole lines: no character cut in two
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if not text.strip() or "\x00" in text:
+        return f"not a checkpoint (unrecognised content starting {head[:16]!r})"
+    first_line = text.lstrip().split("\n", 1)[0]
+    if path.endswith((".py", ".pyi", ".pyw")) or first_line.startswith("#!") and "python" in first_line:
+        return "not a checkpoint (Python source)"
+    if size == len(data) and text.lstrip()[:1] in ("{", "["):
+        import json
+
+        try:
+            json.loads(text)
+            return "not a checkpoint (JSON)"
+        except ValueError:
+            pass
+    return "not a checkpoint (text)"
 
 
 def _read_appended(ck: Checkpoint, f: BinaryIO, size: int, pos: int, ctx: Context) -> Optional[ScanResult]:

@@ -21,7 +21,8 @@ class UnreadableCheckpoint(Rule):
     `byteorder`, a record torch reads that is encrypted, of an unknown method or marked as a
     directory, a tensor view past its storage), an unparseable pickle, a bad safetensors
     header, a missing shard of a sharded checkpoint, or something that is not a checkpoint at
-    all (empty file, HTML page, git-LFS pointer): one line, no traceback.
+    all (empty file, HTML page, git-LFS pointer, Python source, JSON or other text: `not a
+    checkpoint (Python source)`): one line, no traceback.
 
     ## Why is this bad?
     The failure otherwise surfaces much later, in a training job or a deployment, as a

@@ -1,17 +1,17 @@
-"""Orchestration of ``ckptlint verify``: configuration entries, globs, file-level findings
-(CKPT101/102/108/109/111, no torch needed) and the model comparison (compare.py, torch)."""
+"""Orchestration of ``ckptlint verify``: the configured entries (ckptlint/entries.py), globs,
+file-level findings (CKPT101/102/108/109/111, no torch needed) and the model comparison
+(compare.py, torch)."""
 
 from __future__ import annotations
 
 import glob
 import os
 import pathlib
-import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ckptlint.diagnostic import MODEL_ERROR, Diagnostic
-from ckptlint.errors import ConfigError
+from ckptlint.entries import Entry
 from ckptlint.rules.ckpt101_unsafe_pickle import UnsafePickle
 from ckptlint.rules.ckpt102_full_model_pickle import FullModelPickle
 from ckptlint.rules.ckpt108_device_bound import DeviceBound
@@ -31,7 +31,6 @@ STATE_DICT_KEYS = (
 )
 OPTIMIZER_KEYS = ("optimizer_state_dict", "optimizer", "optim")
 VERSION_KEYS = ("torch_version", "pytorch_version", "torch", "pytorch-version", "torch-version")
-ENTRY_KEYS = {"path": str, "model": str, "kwargs": dict, "key": str, "strict": bool, "safe-globals": list}
 MAX_WALK = 2_000_000  # objects visited when looking for tensors/modules (bombs stay bounded)
 
 # dtypes that older torch cannot load (first torch release that has them)
@@ -40,61 +39,6 @@ DTYPE_SINCE = {
     "torch.float8_e4m3fnuz": (2, 2), "torch.float8_e5m2fnuz": (2, 2),
     "torch.uint16": (2, 3), "torch.uint32": (2, 3), "torch.uint64": (2, 3),
 }
-
-
-@dataclass
-class Entry:
-    path: str
-    model: Optional[str] = None
-    kwargs: Dict[str, Any] = field(default_factory=dict)
-    key: Optional[str] = None
-    strict: bool = True
-    safe_globals: List[str] = field(default_factory=list)
-    config_file: Optional[str] = None
-
-
-# -- configuration -----------------------------------------------------------------------
-
-
-def parse_entries(raw, config_file: pathlib.Path) -> List[Entry]:
-    """Validate ``[[tool.ckptlint.checkpoints]]``. Raises ConfigError naming the key."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ConfigError(config_file, "must be an array of tables ([[tool.ckptlint.checkpoints]])",
-                          key="checkpoints")
-    entries = []
-    for i, item in enumerate(raw, 1):
-        if not isinstance(item, dict):
-            raise ConfigError(config_file, f"entry {i} must be a table", key="checkpoints")
-        for k in sorted(item):
-            if k not in ENTRY_KEYS:
-                raise ConfigError(config_file, f"unknown key `{k}` in entry {i} (expected one of: "
-                                  + ", ".join(sorted(ENTRY_KEYS)) + ")", key=f"checkpoints.{k}")
-            want = ENTRY_KEYS[k]
-            value = item[k]
-            if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
-                raise ConfigError(config_file, f"entry {i}: expected a {_type_word(want)}, got "
-                                  f"{type(value).__name__}", key=f"checkpoints.{k}")
-        if "path" not in item or not item["path"].strip():
-            raise ConfigError(config_file, f"entry {i} needs a `path`", key="checkpoints.path")
-        model = item.get("model")
-        if model is not None and not re.fullmatch(r"[\w.]+(:[\w.]+)?", model):
-            raise ConfigError(config_file, f"entry {i}: `model` must look like `package.module:callable`",
-                              key="checkpoints.model")
-        if "kwargs" in item and model is None:
-            raise ConfigError(config_file, f"entry {i}: `kwargs` needs a `model`", key="checkpoints.kwargs")
-        sg = item.get("safe-globals", [])
-        if not all(isinstance(s, str) for s in sg):
-            raise ConfigError(config_file, f"entry {i}: expected a list of strings",
-                              key="checkpoints.safe-globals")
-        entries.append(Entry(item["path"], model, dict(item.get("kwargs", {})), item.get("key"),
-                             item.get("strict", True), list(sg), str(config_file)))
-    return entries
-
-
-def _type_word(t) -> str:
-    return {str: "string", dict: "table", bool: "boolean", list: "list"}[t]
 
 
 # -- orchestration -----------------------------------------------------------------------
