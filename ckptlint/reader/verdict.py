@@ -103,7 +103,8 @@ def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[Tuple[str, str, bool
                 f"Cannot prove it safe: a pickle cannot be read to its end ({ck.pickle_error}): {MAY_RUN_CODE}{seen}{also}", False)
     if ck.unverified:
         named = f"; its pickles {does}: {RUNS_CODE}" if code else f"; {MAY_RUN_CODE}"
-        return (_headline(code, uses) if code else f"not proven safe: {MAY_RUN_CODE}",
+        said = f"not proven safe: {ck.unverified}"  # the reason itself when it fits (a missing module)
+        return (_headline(code, uses) if code else said if len(said) <= 100 else f"not proven safe: {MAY_RUN_CODE}",
                 f"Not proven safe: {ck.unverified}{named}{also}", False)
     if ck.torchscript:
         extra = f"; its pickles also {does}" if code else ""
