@@ -33,7 +33,7 @@ import os
 from dataclasses import replace
 from typing import BinaryIO, List, Optional
 
-from ckptlint.reader import compression, zipdir
+from ckptlint.reader import compression, source, zipdir
 from ckptlint.reader.checkpoint import MAX_PICKLE_BYTES, Checkpoint, Context, Pickle
 from ckptlint.reader.inert_machine import NESTED_LOADERS
 from ckptlint.reader.opcodes import OPCODES
@@ -58,7 +58,7 @@ def read_checkpoint(path, data_crc: bool = False, ranges=None, read_shard=None) 
     a DCP shard, whose `.metadata` names every range DCP opens. ``read_shard(path)`` reads
     the shards a Hugging Face index names (default: read_checkpoint), so a caller that also
     reads them as files of their own reads each once; the shard is not changed."""
-    path = os.path.abspath(os.fspath(path))
+    path = source.abspath(path)
     ck = Checkpoint(path)
     ctx = Context(data_crc, read_nested=_read_nested, scan_into=_scan_into)
     try:
@@ -83,25 +83,27 @@ def read_checkpoint(path, data_crc: bool = False, ranges=None, read_shard=None) 
 
 
 def _read(ck: Checkpoint, ctx: Context, read_shard) -> None:
-    if not os.path.exists(ck.path):
+    try:
+        st = source.stat(ck.path)
+    except (FileNotFoundError, NotADirectoryError):
         ck.not_checkpoint = "file does not exist"
         return
-    if os.path.isdir(ck.path):
+    if st.is_dir:
         ck.not_checkpoint = "is a directory, not a checkpoint file"
         return
-    size = os.path.getsize(ck.path)
+    size = st.size
     if is_shard_index(ck.path):
         _read_sharded(ck, read_shard)
         return
     if size == 0:
         ck.not_checkpoint = "empty file"
         return
-    with open(ck.path, "rb") as f:
+    with source.open_file(ck.path) as f:
         read_stream(ck, f, size, ctx)
 
 
 def _read_ranges(ck: Checkpoint, ranges, ctx: Context) -> None:
-    with open(ck.path, "rb") as f:
+    with source.open_file(ck.path) as f:
         for offset, length, label in ranges:
             if length > MAX_PICKLE_BYTES:
                 ck.pickles.append(Pickle(label, error="larger than the 1 GiB parsing limit"))
@@ -322,7 +324,7 @@ def _read_sharded(ck: Checkpoint, read_shard) -> None:
 
     ck.format = "sharded"
     try:
-        with open(ck.path, "rb") as f:
+        with source.open_file(ck.path) as f:
             index = json.loads(f.read(MAX_INDEX_BYTES).decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         ck.not_checkpoint = "not a valid JSON shard index"
@@ -333,10 +335,10 @@ def _read_sharded(ck: Checkpoint, read_shard) -> None:
         return
     if isinstance(index.get("metadata"), dict):
         ck.metadata = index["metadata"]
-    base = os.path.dirname(ck.path)
+    base = source.dirname(ck.path)
     root = PDict()
     for shard_name in sorted(set(weight_map.values())):
-        shard = read_shard(os.path.join(base, shard_name))
+        shard = read_shard(source.join(base, shard_name))
         if shard.readable:
             tensors = shard.root if isinstance(shard.root, dict) else {}
             absent = []

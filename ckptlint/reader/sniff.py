@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import BinaryIO, Optional
 
-from ckptlint.reader import compression, zipdir
+from ckptlint.reader import compression, source, zipdir
 from ckptlint.reader.opcodes import OPCODES
 from ckptlint.reader.pickle_scan import scan
 from ckptlint.reader.records import PickleScanError
@@ -32,7 +32,7 @@ def sniff(path: str) -> Optional[str]:
     judged by content whatever its name; else why it is not (for the skip count)."""
     decoded = False
     try:
-        with open(path, "rb") as f:
+        with source.open_file(path) as f:
             head = f.read(512)
             size = f.seek(0, os.SEEK_END)
             if head.startswith(zipdir.LOCAL_SIG):
