@@ -133,11 +133,13 @@ class Context:
     def load_nested(self, ck: Checkpoint, label: str, data: bytes, loader: str) -> bool:
         """Read ``data``, which ``loader`` opens on its own, as a file of its own, adding its
         pickles and faults to ``ck``; False when the budget does not allow it."""
+        assert self.read_nested is not None
         return self.read_nested(ck, label, data, loader, self)
 
     def scan(self, ck: Checkpoint, where: str, data, quiet: bool = False, start: int = 0,
              weights_only: bool = False, reuse=None):
         """Scan one pickle into ``ck.pickles`` (``reuse``: a scan of the same bytes made
         before), then read what it loads nested; the ScanResult, or None when it failed."""
+        assert self.scan_into is not None
         return self.scan_into(ck, where, data, self, quiet=quiet, start=start, weights_only=weights_only,
                               reuse=reuse)

@@ -29,7 +29,7 @@ import struct
 import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, List, Optional, Tuple
+from typing import Any, BinaryIO, List, Optional, Tuple
 
 CHUNK = 1 << 16  # input read per step: with max_length, output per step stays bounded too
 SPILL = 32 << 20  # decompressed bytes kept in memory before spilling to a temporary file
@@ -150,7 +150,7 @@ def decompress(src: BinaryIO, codec: str, limit: int, start: int = 0, end: Optio
         codec = "zlib"
     make = _factory(codec)
     reader = _Input(src, start, end)
-    out = tempfile.SpooledTemporaryFile(max_size=SPILL)
+    out: Any = tempfile.SpooledTemporaryFile(max_size=SPILL)
     total, first_end, streams, error, over = 0, None, 0, None, False
     d = make()
     d.feed(reader.next(d.chunk))
@@ -297,7 +297,7 @@ def _factory(codec: str):
         return lambda: _Decoder(lzma.LZMADecompressor(lzma.FORMAT_AUTO), True)
     if codec == "lz4":
         try:
-            import lz4.frame
+            import lz4.frame  # type: ignore[import-untyped]
         except ImportError:
             raise CodecMissing("lz4", "lz4") from None
         return lambda: _Decoder(lz4.frame.LZ4FrameDecompressor(), True)

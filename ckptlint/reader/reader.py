@@ -29,7 +29,6 @@ CKPT109). Hugging Face ``*.index.json`` sharded checkpoints are read shard by sh
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import replace
 from typing import BinaryIO, List, Optional
 

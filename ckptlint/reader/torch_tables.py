@@ -131,7 +131,7 @@ def out_of_bounds(t: TensorInfo) -> Optional[str]:
         need, have = t.extent, st.numel
     if need <= have:
         return None
-    return f"a tensor of shape {tuple(t.shape)} reaches element {need} of storage `{st.key}`, which holds {have}"
+    return f"a tensor of shape {t.shape} reaches element {need} of storage `{st.key}`, which holds {have}"
 
 
 def storage_from_pid(pid) -> Optional[StorageInfo]:

@@ -36,12 +36,11 @@ def read_zip(ck: Checkpoint, f: BinaryIO, size: int, ctx: Context) -> None:
     local: List[zipdir.LocalRecord] = []
     scanned: Dict[Tuple[int, int], Optional[ScanResult]] = {}
     windows = _archive_windows(f, size, local, scanned)
+    whole_error: Optional[str] = None
     try:
         whole: Optional[zipdir.Archive] = zipdir.open_archive(f, 0, size)
     except zipdir.ZipError as exc:
         whole, whole_error = None, str(exc)
-    else:
-        whole_error = None
     # several archives laid end to end: the whole-file view is what torch.load(path) would
     # read, expected to be odd
     several = bool(windows) and windows != [(0, size)]
