@@ -4,20 +4,18 @@ file-level findings (CKPT101/102/108/109/111, no torch needed) and the model com
 
 from __future__ import annotations
 
-import glob
-import os
 import pathlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ckptlint.diagnostic import MODEL_ERROR, Diagnostic
+from ckptlint.diagnostic import MODEL_ERROR, Diagnostic, fit_headline, split_headline
 from ckptlint.entries import Entry
 from ckptlint.rules.ckpt101_unsafe_pickle import UnsafePickle
 from ckptlint.rules.ckpt102_full_model_pickle import FullModelPickle
 from ckptlint.rules.ckpt108_device_bound import DeviceBound
 from ckptlint.rules.ckpt109_unreadable_checkpoint import UnreadableCheckpoint
 from ckptlint.rules.ckpt111_version_skew import VersionSkew
-from ckptlint.reader import dcp, verdict
+from ckptlint.reader import dcp, source, verdict
 from ckptlint.reader.reader import Checkpoint, is_shard_index, sniff
 from ckptlint.reader.records import Call, PDict, TensorInfo, class_of
 from ckptlint.verify import layouts
@@ -58,8 +56,8 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
     folders: List[str] = []
     listings: Dict[tuple, None] = {}  # (folder, its names): the folders whose layout is checked
     for f in files or ():
-        path = os.path.abspath(os.fspath(f))
-        if os.path.isdir(path):
+        path = source.abspath(f)
+        if source.isdir(path):
             found, dcp_found, walked = checkpoints_under(path, skipped)
             if not found and not dcp_found:
                 diags.append(UnreadableCheckpoint.finding(
@@ -68,7 +66,7 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
             folders += dcp_found
             listings.update(dict.fromkeys(walked))
         elif _in_dcp_folder(path):
-            folders.append(os.path.dirname(path))
+            folders.append(source.dirname(path))
         else:
             reason = sniff(path) if sniff_files else None
             if reason is not None:
@@ -77,8 +75,8 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
             checkpoints.append(path)
     checkpoints, folders = list(dict.fromkeys(checkpoints)), list(dict.fromkeys(folders))
     if sniff_files:  # staged files: the layout of the folders they are in (missing rank files)
-        for parent in dict.fromkeys(os.path.dirname(p) for p in checkpoints):
-            listings[(parent, tuple(sorted(os.listdir(parent))))] = None
+        for parent in dict.fromkeys(source.dirname(p) for p in checkpoints):
+            listings[(parent, tuple(sorted(source.listdir(parent))))] = None
     expanded = [(entry, _expand(entry, root)) for entry in entries]
     reads = Reads()
     reads.want(checkpoints)
@@ -92,7 +90,7 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
     # a shard index first: the shards it reads are then still kept for their own check
     for one in sorted(checkpoints, key=lambda p: not is_shard_index(p)):
         diags.extend(guarded_file_findings(reads.checkpoint(one), safe_globals, torch_version))
-    diags += [UnreadableCheckpoint.finding(message, where) for where, message in layout]
+    diags += [_unreadable(message, where) for where, message in layout]
     for one in folders:
         diags.extend(dcp_findings(reads.folder(one), safe_globals, torch_version))
     for entry, paths in expanded:
@@ -106,8 +104,8 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
 
 
 def _in_dcp_folder(path: str) -> bool:
-    name = os.path.basename(path)
-    return (name == dcp.METADATA or name.endswith(".distcp")) and dcp.is_dcp_folder(os.path.dirname(path))
+    name = source.basename(path)
+    return (name == dcp.METADATA or name.endswith(".distcp")) and dcp.is_dcp_folder(source.dirname(path))
 
 
 def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None):
@@ -118,17 +116,17 @@ def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None):
     Hidden folders and virtual environments are skipped, like `check`; ``skipped`` counts
     the other files by reason."""
     files, folders, listings = [], [], []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, dirnames, filenames in source.walk(folder):
         listings.append((dirpath, tuple(filenames)))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_FOLDERS
-                             and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")))
+                             and not source.isfile(source.join(dirpath, d, "pyvenv.cfg")))
         is_dcp = dcp.METADATA in filenames
         if is_dcp:
             folders.append(dirpath)
         for name in sorted(filenames):
             if is_dcp and (name == dcp.METADATA or name.endswith(".distcp")):
                 continue
-            path = os.path.join(dirpath, name)
+            path = source.join(dirpath, name)
             reason = sniff(path)
             if reason is None:
                 files.append(path)
@@ -145,7 +143,7 @@ def dcp_findings(folder, safe_globals, torch_version) -> List[Diagnostic]:
         by_path.setdefault(path, []).append(message)
     for path, messages in sorted(by_path.items()):
         more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
-        out.append(UnreadableCheckpoint.finding(f"unreadable checkpoint: {messages[0]}{more}", path))
+        out.append(_unreadable(f"{messages[0]}{more}", path, "unreadable checkpoint: "))
     for shard in folder.shards:
         out.extend(guarded_file_findings(shard, safe_globals, torch_version))
     return out
@@ -155,11 +153,11 @@ SKIP_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
 
 
 def _expand(entry: Entry, root: pathlib.Path) -> List[str]:
-    pattern = entry.path if os.path.isabs(entry.path) else str(root / entry.path)
+    pattern = entry.path if source.isabs(entry.path) else str(root / entry.path)
     if any(c in entry.path for c in "*?["):
-        return sorted(os.path.abspath(p) for p in glob.glob(pattern, recursive=True)
-                      if os.path.isfile(p) or dcp.is_dcp_folder(p))
-    return [os.path.abspath(pattern)]
+        return sorted(source.abspath(p) for p in source.glob(pattern)
+                      if source.isfile(p) or dcp.is_dcp_folder(p))
+    return [source.abspath(pattern)]
 
 
 def _verify_entry(entry: Entry, paths: List[str], reads: Reads, root: pathlib.Path, torch_version, safe_globals,
@@ -167,8 +165,8 @@ def _verify_entry(entry: Entry, paths: List[str], reads: Reads, root: pathlib.Pa
     """The entry's files (``paths``: its pattern expanded) checked and compared with its model."""
     out: List[Diagnostic] = []
     if not paths:
-        where = os.path.abspath(str(root / entry.path))
-        return [UnreadableCheckpoint.finding(f"no file matches the pattern `{entry.path}`", where)]
+        where = source.abspath(entry.path if source.isabs(entry.path) else str(root / entry.path))
+        return [_unreadable(f"no file matches the pattern `{entry.path}`", where)]
     allowed = list(safe_globals) + entry.safe_globals
     model_state = None  # (model or None, error) built once per entry
     for path in paths:
@@ -188,13 +186,16 @@ def _verify_entry(entry: Entry, paths: List[str], reads: Reads, root: pathlib.Pa
             continue
         picked = find_state_dict(ck_root, entry.key)
         if picked.error:
-            out.append(UnreadableCheckpoint.finding(picked.error, path, key=entry.key))
+            out.append(_unreadable(picked.error, path, key=entry.key))
             continue
         if picked.module_at is not None:
             # find_module looks one dict level down; a `key` can point deeper
+            at = f" at `{picked.module_at}`" if picked.module_at else ""
             out.append(FullModelPickle.finding(
-                f"holds a pickled `nn.Module` at `{picked.module_at}`, not a state dict: it loads only with "
-                "`weights_only=False` and the exact same class code", path, key=picked.module_at or None))
+                f"holds a pickled `nn.Module`{_clip(at, 60)}, not a state dict", path,
+                key=picked.module_at or None,
+                help=f"It holds a pickled `nn.Module`{at}: it loads only with `weights_only=False` and the exact "
+                     "same class code; save `model.state_dict()` instead"))
             continue
         if picked.auto_key:
             notes.append(f"{path}: auto-detected state dict key `{picked.auto_key}`")
@@ -217,7 +218,7 @@ def _verify_entry(entry: Entry, paths: List[str], reads: Reads, root: pathlib.Pa
         out.extend(findings)
     if model_state is not None and model_state[1]:
         cfg = entry.config_file or str(root / "pyproject.toml")
-        out.append(model_error(model_state[1], os.path.abspath(cfg)))
+        out.append(model_error(model_state[1], source.abspath(cfg)))
     return out
 
 
@@ -238,8 +239,25 @@ def _build(entry: Entry, root: pathlib.Path):
 def model_error(message: str, filename: str) -> Diagnostic:
     """E910: a configured model that cannot be built or compared with (no rule: the entry
     could not be checked, as an E9xx file could not)."""
+    message, help = fit_headline(message, None)
     return Diagnostic(code=MODEL_ERROR[0], name=MODEL_ERROR[1], message=message, filename=filename,
-                      is_runtime=True)
+                      is_runtime=True, help=help)
+
+
+def _unreadable(problem: str, path: str, prefix: str = "", key: Optional[str] = None) -> Diagnostic:
+    """CKPT109 for a problem the reader or a layout check put in words: its lead as the
+    headline, the whole as the help when it does not fit."""
+    headline, help = split_headline(problem, prefix)
+    return UnreadableCheckpoint.finding(headline, path, key=key, help=help)
+
+
+def _clip(text: str, limit: int) -> str:
+    """A backticked name cut to `limit` characters (the help and `key` hold it whole)."""
+    return text if len(text) <= limit else text[: limit - 2] + "…`"
+
+
+def _clip_key(key: str, limit: int = 40) -> str:
+    return key if len(key) <= limit else key[: limit - 1] + "…"
 
 
 # -- file-level findings (no torch) -------------------------------------------------------
@@ -252,11 +270,11 @@ def guarded_file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[D
         return file_findings(ck, safe_globals, torch_version)
     except Exception as exc:  # noqa: BLE001
         why = f"{type(exc).__name__}: {exc}"
-        out = [UnreadableCheckpoint.finding(f"ckptlint could not check this file (internal error: {why})",
-                                            ck.path)]
+        out = [_unreadable(f"ckptlint could not check this file (internal error: {why})", ck.path)]
         if ck.format in ("zip", "archives", "legacy", "pickle", "tar"):
             out.append(UnsafePickle.finding(
-                f"cannot prove it safe (the check stopped with an internal error): {verdict.MAY_RUN_CODE}", ck.path))
+                f"cannot prove it safe: {verdict.MAY_RUN_CODE}", ck.path,
+                help="The check stopped with an internal error; please report it"))
         return out
 
 
@@ -265,19 +283,20 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
         return _sharded_findings(ck, safe_globals, torch_version)
     path = ck.path
     if ck.not_checkpoint and not ck.pickles:
-        return [UnreadableCheckpoint.finding(f"unreadable checkpoint: {ck.not_checkpoint}", path)]
+        return [_unreadable(ck.not_checkpoint, path, "unreadable checkpoint: ")]
     out: List[Diagnostic] = []
     unsafe = verdict.unsafe_pickle(ck, safe_globals)
     if unsafe is not None:
-        out.append(UnsafePickle.finding(unsafe[0], path, milder=unsafe[1]))
+        headline, help, data_only = unsafe
+        out.append(UnsafePickle.finding(headline, path, milder=data_only, help=help))
     if ck.pickle_error is not None:
         first = f"{ck.problems[0]}; " if ck.problems else ""  # e.g. the CRC mismatch behind it
-        out.append(UnreadableCheckpoint.finding(
-            f"unreadable checkpoint: {first}a pickle cannot be parsed ({ck.pickle_error})", path))
+        out.append(_unreadable(f"{first}a pickle cannot be parsed ({ck.pickle_error})", path,
+                               "unreadable checkpoint: "))
         return out
     if ck.problems:
         more = f" (and {len(ck.problems) - 1} more)" if len(ck.problems) > 1 else ""
-        out.append(UnreadableCheckpoint.finding(f"unreadable checkpoint: {ck.problems[0]}{more}", path))
+        out.append(_unreadable(f"{ck.problems[0]}{more}", path, "unreadable checkpoint: "))
         return out
     if ck.format == "dcp-metadata":  # names, shapes and byte ranges: checked by dcp.py
         return out
@@ -286,9 +305,13 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
         if module is not None:
             where, cls = module
             at = f" at `{where}`" if where else ""
+            room = 100 - len("holds a pickled `nn.Module` (``), not a state dict") - min(len(at), 30)
+            shown = cls if len(cls) <= room else "…" + cls[len(cls) - room + 1:]
             out.append(FullModelPickle.finding(
-                f"holds a pickled `nn.Module` (`{cls}`){at}, not a state dict: it loads only with "
-                "`weights_only=False` and the exact same class code", path, key=where))
+                f"holds a pickled `nn.Module` (`{shown}`){_clip(at, 30)}, not a state dict",
+                path, key=where,
+                help=f"It holds a pickled `nn.Module` (`{cls}`){at}: it loads only with `weights_only=False` and "
+                     "the exact same class code; save `model.state_dict()` instead"))
             break
     out.extend(_device_findings(ck))
     out.extend(_version_findings(ck, torch_version))
@@ -297,12 +320,12 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
 
 def _sharded_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnostic]:
     if ck.not_checkpoint:
-        return [UnreadableCheckpoint.finding(f"unreadable checkpoint index: {ck.not_checkpoint}", ck.path)]
+        return [_unreadable(ck.not_checkpoint, ck.path, "unreadable checkpoint index: ")]
     out: List[Diagnostic] = []
     for shard in ck.shards:
         if shard.not_checkpoint == "file does not exist":
-            out.append(UnreadableCheckpoint.finding(
-                f"shard `{os.path.basename(shard.path)}` named in `{os.path.basename(ck.path)}` does not exist",
+            out.append(_unreadable(
+                f"shard `{source.basename(shard.path)}` named in `{source.basename(ck.path)}` does not exist",
                 shard.path))
         else:
             out.extend(file_findings(shard, safe_globals, None))
@@ -323,9 +346,12 @@ def _device_findings(ck: Checkpoint) -> List[Diagnostic]:
     names = sorted(devices)
     keys = sorted(k for d in names for k in devices[d])
     example = f", e.g. `{keys[0]}`" if keys else ""
+    shown = verdict.backticked(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
     return [DeviceBound.finding(
-        f"storages saved on {verdict.backticked(names)} ({len(keys)} tensors{example}): `torch.load` without "
-        "`map_location` fails on a host without that device", ck.path, key=keys[0] if keys else None)]
+        f"storages saved on {shown} ({len(keys)} tensors): fails to load on a host without it",
+        ck.path, key=keys[0] if keys else None,
+        help=f"Storages saved on {verdict.backticked(names)} ({len(keys)} tensors{example}): `torch.load` without "
+             "`map_location` fails on a host without that device; load with `map_location=\"cpu\"`")]
 
 
 def _version_findings(ck: Checkpoint, torch_version) -> List[Diagnostic]:
@@ -345,20 +371,24 @@ def _version_findings(ck: Checkpoint, torch_version) -> List[Diagnostic]:
     by = f" (written by torch {written})" if written else ""
     if written and parse_version(str(written))[:2] > floor[:2]:
         out.append(VersionSkew.finding(
-            f"the checkpoint records torch {written}, newer than the oldest supported torch {torch_version}: "
-            "it may not load there", ck.path))
+            f"written by torch {written}, newer than the oldest supported torch {torch_version}", ck.path,
+            help=f"The checkpoint records torch {written}, newer than the oldest supported torch "
+                 f"{torch_version}: it may not load there"))
     if ck.format == "zip" and floor < (1, 6):
         out.append(VersionSkew.finding(
-            f"the zip checkpoint format needs torch>=1.6, the project supports torch {torch_version}{by}; "
-            "save with `_use_new_zipfile_serialization=False` for older torch", ck.path))
+            f"the zip checkpoint format needs torch>=1.6, the project supports torch {torch_version}", ck.path,
+            help=f"The zip checkpoint format needs torch>=1.6, the project supports torch {torch_version}{by}; "
+                 "save with `_use_new_zipfile_serialization=False` for older torch"))
     newest: Dict[str, Tuple[int, int]] = {}
     for key, t in iter_tensors(ck.root):
         since = DTYPE_SINCE.get(t.dtype or "")
         if since and since > floor[:2] and t.dtype not in newest:
             newest[t.dtype] = since
             out.append(VersionSkew.finding(
-                f"`{key}` is `{t.dtype}`, which torch before {since[0]}.{since[1]} cannot load; the project "
-                f"supports torch {torch_version}{by}", ck.path, key=key))
+                f"`{_clip_key(key)}` is `{t.dtype}`, which torch before {since[0]}.{since[1]} cannot load",
+                ck.path, key=key,
+                help=f"`{key}` is `{t.dtype}`, which torch before {since[0]}.{since[1]} cannot load; the project "
+                     f"supports torch {torch_version}{by}"))
     return out
 
 
