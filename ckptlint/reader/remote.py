@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ckptlint.reader.source import SETTINGS, RemoteError, RemoteMissing, Stat, basename, is_url, join
+from ckptlint.reader.urls import SETTINGS, RemoteError, RemoteMissing, Stat, basename, is_url, join
 
 MIN_READAHEAD = 16 << 10  # a random read fetches at least this much (a zip record's header and name)
 MAX_READAHEAD = 8 << 20  # reading on where the last read ended doubles the fetch, up to this
