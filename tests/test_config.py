@@ -91,14 +91,69 @@ def test_per_file_ignores_relative_to_the_declaring_pyproject(tmp_path):
 def test_torch_version_from_requirement_and_from_key(tmp_path):
     write(tmp_path / "old/pyproject.toml", "[project]\nname='x'\ndependencies = ['numpy', 'torch>=2.1,<3']\n")
     write(tmp_path / "old/a.py", BAD)
-    write(tmp_path / "new/pyproject.toml", "[tool.ckptlint]\ntorch-version = '2.6'\n")
+    write(tmp_path / "new/pyproject.toml", "[tool.ckptlint]\ntorch-version = '2.6'\nexplicit-weights-only = true\n")
     write(tmp_path / "new/a.py", BAD)
     write(tmp_path / "none/a.py", BAD)
     _, data = run_json("old", "new", "none", "--select", "CKPT002", cwd=tmp_path)
     msgs = {Path(d["filename"]).parent.name: f'{d["message"]}\n{d["help"]}' for d in data}
     assert "torch 2.1" in msgs["old"] and "means `weights_only=False`" in msgs["old"]
     assert "torch 2.6" in msgs["new"] and "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" in msgs["new"]
+    assert "before torch 2.6" not in msgs["new"]
     assert "before torch 2.6" in msgs["none"]
+
+
+SETUP_PY = """\
+from setuptools import setup
+open("setup-py-ran", "w").close()  # never run by ckptlint: read with the AST
+
+REQUIRED = ["numpy", "torch>=1.13,<3"]
+
+setup(name="p", install_requires=REQUIRED)
+"""
+
+
+@pytest.mark.parametrize("files,source", [
+    ({"setup.py": SETUP_PY}, "setup.py"),
+    ({"setup.py": 'from setuptools import setup\nsetup(name="p", install_requires=["torch >= 1.13"])\n'},
+     "setup.py"),
+    ({"setup.cfg": "[metadata]\nname = p\n\n[options]\ninstall_requires =\n    numpy\n    torch>=1.13\n"},
+     "setup.cfg"),
+    # every requirement file may be what users install: the lowest bound counts
+    ({"requirements.txt": "-r requirements-base.txt\ntorch>=2.2  # training\n",
+      "requirements-base.txt": "--index-url https://example.org\ntorch==1.13\n"}, "requirements-base.txt"),
+    # pyproject.toml without a torch requirement: the files beside it still say it
+    ({"pyproject.toml": "[project]\nname = 'p'\ndynamic = ['dependencies']\n",
+      "requirements.txt": "torch>=1.13\n"}, "requirements.txt"),
+    ({"pyproject.toml": "[tool.poetry.dependencies]\npython = '^3.9'\ntorch = '^1.13'\n"}, "pyproject.toml"),
+])
+def test_torch_floor_from_each_requirements_file(tmp_path, files, source):
+    for name, text in files.items():
+        write(tmp_path / name, text)
+    write(tmp_path / "pkg/a.py", BAD)
+    _, data = run_json("pkg", "--select", "CKPT002", cwd=tmp_path)
+    assert [d["message"] for d in data] == ["`torch.load` without `weights_only=`: the file can run code on torch 1.13"]
+    assert data[0]["help"].startswith(f"Without it, on torch 1.13 (the `torch` requirement in {source}) it means")
+    assert not (tmp_path / "setup-py-ran").exists()
+
+
+@pytest.mark.parametrize("files", [
+    {"requirements.txt": "torch>=2.6\n"},
+    {"setup.py": 'from setuptools import setup\nsetup(install_requires=["torch>=2.7"])\n'},
+    {"pyproject.toml": "[project]\nname = 'p'\ndependencies = ['torch>=2.6']\n"},
+])
+def test_no_ckpt002_where_the_floor_is_2_6_unless_asked(tmp_path, files):
+    for name, text in files.items():
+        write(tmp_path / name, text)
+    write(tmp_path / "pkg/a.py", BAD)
+    _, data = run_json("pkg", cwd=tmp_path)
+    assert [d["code"] for d in data] == ["CKPT004"]  # the other rules still run
+    # the hygiene check, on request: it says what the omitted keyword means there
+    config = tmp_path / "ckptlint.toml"
+    config.write_text("[tool.ckptlint]\nexplicit-weights-only = true\ntorch-version = '2.6'\n")
+    _, data = run_json("pkg", "--config", config, "--select", "CKPT002", cwd=tmp_path)
+    assert [d["code"] for d in data] == ["CKPT002"]
+    assert "before torch 2.6" not in data[0]["message"] + data[0]["help"]
+    assert "means `weights_only=True`, but only while `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` is unset" in data[0]["help"]
 
 
 @pytest.mark.slow
