@@ -159,16 +159,45 @@ def test_no_ckpt002_where_the_floor_is_2_6_unless_asked(tmp_path, files):
 @pytest.mark.slow
 def test_exclude_and_extend_exclude(tmp_path):
     write(tmp_path / "pyproject.toml", "[tool.ckptlint]\nextend-exclude = ['generated/', 'legacy_*.py']\n")
-    for name in ("generated/g.py", "legacy_a.py", "keep.py", "build/b.py", "venv2/lib.py", ".hidden/h.py"):
+    for name in ("generated/g.py", "legacy_a.py", "keep.py", "dist/b.py", "venv2/lib.py", ".tox/t.py",
+                 ".mim/tools/h.py", "build/c.py"):
         write(tmp_path / name, BAD)
     write(tmp_path / "venv2/pyvenv.cfg", "home = /usr\n")
     _, data = run_json(".", cwd=tmp_path)
-    assert {Path(d["filename"]).name for d in data} == {"keep.py"}
+    # as ruff walks: its default excludes are left out, other folders (dot-folders too) are not
+    assert {Path(d["filename"]).name for d in data} == {"keep.py", "h.py", "c.py"}
     # files named explicitly are linted anyway, unless --force-exclude
-    _, data = run_json("legacy_a.py", "build/b.py", cwd=tmp_path)
+    _, data = run_json("legacy_a.py", "dist/b.py", cwd=tmp_path)
     assert {Path(d["filename"]).name for d in data} == {"legacy_a.py", "b.py"}
-    _, data = run_json("legacy_a.py", "build/b.py", "--force-exclude", cwd=tmp_path)
+    _, data = run_json("legacy_a.py", "dist/b.py", "--force-exclude", cwd=tmp_path)
     assert data == []
+
+
+def test_show_files_lists_what_is_checked_and_what_is_skipped_and_why(tmp_path):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    write(tmp_path / ".gitignore", "scratch/\n")
+    write(tmp_path / "pyproject.toml", "[tool.ckptlint]\nextend-exclude = ['generated/', 'legacy_*.py']\n")
+    for name in ("generated/g.py", "legacy_a.py", "keep.py", "dist/b.py", "venv2/lib.py", ".mim/h.py",
+                 "scratch/s.py", "sub/nb.ipynb"):
+        write(tmp_path / name, BAD)
+    write(tmp_path / "venv2/pyvenv.cfg", "home = /usr\n")
+    proc = run_cli("--show-files", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (
+        ".mim/h.py\nkeep.py\nsub/nb.ipynb\n\nSkipped 6 (not checked):\n"
+        "  .git/  in ruff's default excludes\n"
+        "  dist/  in ruff's default excludes\n"
+        "  generated/  `extend-exclude`\n"
+        "  legacy_a.py  `extend-exclude`\n"
+        "  scratch/  .gitignore\n"
+        "  venv2/  a virtual environment (pyvenv.cfg)\n"
+    )
+    # `exclude` replaces the default list: what it names is said to be its doing
+    write(tmp_path / "pyproject.toml", "[tool.ckptlint]\nexclude = ['keep.py']\n")
+    proc = run_cli("--show-files", cwd=tmp_path)
+    assert "  keep.py  `exclude`\n" in proc.stdout and "dist/b.py\n" in proc.stdout
 
 
 @pytest.mark.slow

@@ -1,8 +1,11 @@
-"""Which files a run lints and reading them: explicit files always, directories walked with
-excludes, .gitignore, hidden folders and virtual environments skipped, symlink loops cut."""
+"""Which files a run lints and reading them: explicit files always, directories walked as ruff
+walks them (its fixed list of excluded folders, `exclude` / `extend-exclude`, .gitignore),
+virtual environments skipped, symlink loops cut. What a walk skips is recorded with the
+reason (`--show-files` lists it), never dropped silently."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -27,6 +30,7 @@ class Discovery:
     files: List[Path] = field(default_factory=list)
     missing: List[Path] = field(default_factory=list)  # named but not there / unreadable
     unreadable: List[Tuple[Path, str]] = field(default_factory=list)  # folders the walk could not list
+    skipped: List[Tuple[Path, str]] = field(default_factory=list)  # (folder or source file, why) not walked
 
 
 @lru_cache(maxsize=None)
@@ -83,6 +87,14 @@ def excluded(path: Path, settings, is_dir: Optional[bool] = None) -> bool:
     if is_dir if is_dir is not None else path.is_dir():
         rel += "/"
     return _spec(patterns).match_file(rel)
+
+
+def exclusion_reason(path: Path, settings, is_dir: bool) -> str:
+    """Which setting excludes a path `excluded` said yes to (for --show-files)."""
+    one = dataclasses.replace(settings, extend_exclude=[])
+    if excluded(path, one, is_dir):
+        return "in ruff's default excludes" if settings.exclude is None else "`exclude`"
+    return "`extend-exclude`"
 
 
 def git_root(start: Path) -> Optional[Path]:
@@ -160,7 +172,7 @@ def discover(paths: Iterable[str], settings_for, force_exclude: bool = False, su
             out.missing.append(p)
             continue
         if p.is_dir() and not p.name.endswith(suffixes):  # a folder named x.py: reading it says so
-            _walk(p, settings_for, add, suffixes, out.unreadable)
+            _walk(p, settings_for, add, suffixes, out.unreadable, out.skipped)
         elif force_exclude and excluded_explicitly(p, settings_for(p)):
             continue
         else:
@@ -180,7 +192,7 @@ def excluded_explicitly(p: Path, settings) -> bool:
     return any(excluded(settings.root / q, settings) for q in parts if str(q) != ".")
 
 
-def _walk(top: Path, settings_for, add, suffixes, unreadable=None) -> None:
+def _walk(top: Path, settings_for, add, suffixes, unreadable=None, skipped=None) -> None:
     start = Path(os.path.abspath(top))
     git = _GitIgnore(git_root(start))
     if git.root is not None and start != git.root:
@@ -213,20 +225,26 @@ def _walk(top: Path, settings_for, add, suffixes, unreadable=None) -> None:
                 is_dir = entry.is_dir()
             except OSError:  # e.g. a link to itself: reading it reports the error
                 is_dir = False
-            if is_dir:
-                if entry.name.startswith(".") or _is_venv(path):
-                    continue
-                if excluded(path, settings, True) or git.ignored(Path(os.path.abspath(path)), True):
-                    continue
-                walk(path)
-            elif entry.name.endswith(suffixes):
-                if excluded(path, settings, False):
-                    continue
-                if git.ignored(Path(os.path.abspath(path)), False):
-                    continue
-                add(path)
+            if is_dir or entry.name.endswith(suffixes):
+                why = _skipped(path, settings, is_dir)
+                if why is not None:
+                    if skipped is not None:
+                        skipped.append((path, why))
+                elif is_dir:
+                    walk(path)
+                else:
+                    add(path)
         for _ in range(pushed):
             git.specs.pop()
+
+    def _skipped(path: Path, settings, is_dir: bool) -> Optional[str]:
+        if is_dir and _is_venv(path):
+            return "a virtual environment (pyvenv.cfg)"
+        if excluded(path, settings, is_dir):
+            return exclusion_reason(path, settings, is_dir)
+        if git.ignored(Path(os.path.abspath(path)), is_dir):
+            return ".gitignore"
+        return None
 
     walk(top)
 
