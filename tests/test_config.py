@@ -186,7 +186,7 @@ def test_show_files_lists_what_is_checked_and_what_is_skipped_and_why(tmp_path):
     proc = run_cli("--show-files", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (
-        ".mim/h.py\nkeep.py\nsub/nb.ipynb\n\nSkipped 6 (not checked):\n"
+        ".mim/h.py\nkeep.py\nsub/nb.ipynb\nSkipped 6 (not checked):\n"
         "  .git/  in ruff's default excludes\n"
         "  dist/  in ruff's default excludes\n"
         "  generated/  `extend-exclude`\n"

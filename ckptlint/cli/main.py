@@ -232,7 +232,7 @@ def _show_files(options, cwd: Path) -> int:
     for path in found.files:
         print(display_path(os.path.abspath(path), cwd))
     if found.skipped:
-        print(f"\nSkipped {len(found.skipped)} (not checked):")
+        print(f"Skipped {len(found.skipped)} (not checked):")
         for path, why in found.skipped:
             slash = "/" if path.is_dir() else ""
             print(f"  {display_path(os.path.abspath(path), cwd)}{slash}  {why}")
