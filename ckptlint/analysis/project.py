@@ -73,8 +73,12 @@ class _Summary:
         self.entry: Dict[str, object] = {
             "path": path, "classes": {}, "attrs": {}, "imports": {}, "stars": [], "constants": {},
             "saves": [], "loads": [], "module_entries": [],
+            # what `from <this module> import *` binds: module-level names -> the qualified
+            # name an import gives them ("" when defined here), and `__all__` when literal
+            "top": {}, "all": None,
         }
         self._collect_imports(tree)
+        self._collect_top(tree.body)
         self._collect_classes(tree)
         self._collect_constants(tree)
         if sites:
@@ -101,6 +105,45 @@ class _Summary:
                             self.entry["stars"].append(base)
                         continue
                     imports.setdefault(a.asname or a.name, f"{base}.{a.name}" if base else a.name)
+
+    def _collect_top(self, body) -> None:
+        """The module's own bindings, in order (the last one wins, as at run time); code under
+        `if`, `try`, `with` and loops at the top level binds module names too."""
+        top = self.entry["top"]
+        for node in body:
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    local = a.asname or a.name.split(".")[0]
+                    top[local] = canonical(a.name if a.asname else local)
+            elif isinstance(node, ast.ImportFrom):
+                base = absolute(self.module, self.is_package, node.level, node.module)
+                for a in node.names:
+                    if a.name != "*":
+                        top[a.asname or a.name] = canonical(f"{base}.{a.name}" if base else a.name)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                top[node.name] = ""
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    self._defined(t)
+                if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                    self.entry["all"] = _literal_names(node.value) if isinstance(node, ast.Assign) else None
+            elif isinstance(node, (ast.For, ast.AsyncFor)):
+                self._defined(node.target)
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if item.optional_vars is not None:
+                        self._defined(item.optional_vars)
+            for block in ("body", "orelse", "finalbody"):
+                if isinstance(node, (ast.If, ast.Try, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith)):
+                    self._collect_top(getattr(node, block, []))
+            for handler in getattr(node, "handlers", ()):
+                self._collect_top(handler.body)
+
+    def _defined(self, target) -> None:
+        for n in ast.walk(target):
+            if isinstance(n, ast.Name):
+                self.entry["top"][n.id] = ""
 
     def qualify(self, dotted: Optional[str]) -> Optional[str]:
         """A dotted name as written in this file -> its qualified name."""
@@ -148,6 +191,17 @@ class _Summary:
                 key = path_key(node.value, {}, self.qualify)
                 if key is not None and key[0] == "lit":
                     consts[node.targets[0].id] = key[1]
+
+
+def _literal_names(node) -> Optional[List[str]]:
+    """`__all__ = ["a", "b"]` -> ["a", "b"]; None when it is not a literal list of strings."""
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        return None
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
 
 
 def _assigns_by_function(tree) -> Dict[ast.AST, List[ast.Assign]]:
@@ -431,6 +485,35 @@ class ProjectView:
                 if found is not None:
                     return found
             return None
+        return None
+
+    def star_export(self, name: str) -> Optional[str]:
+        """The qualified name `name` has in the linted file when only its star imports bind it
+        (`from .basics import *`, where basics does `import torch`): what Python binds, the
+        last star import first, through chains, honouring `__all__`; None when no project
+        module exports it (a star import of another package tells nothing)."""
+        if self.current is None:
+            return None
+        for star in reversed(self.current["stars"]):
+            found = self._exported(star, name, self.rel_path, 0)
+            if found is not None:
+                return found
+        return None
+
+    def _exported(self, module: str, name: str, from_path: str, depth: int) -> Optional[str]:
+        entry = self.entry(module, from_path) if depth < 12 else None
+        if entry is None:
+            return None
+        listed = entry.get("all")
+        if (name not in listed) if listed is not None else name.startswith("_"):
+            return None
+        bound = entry.get("top", {}).get(name)
+        if bound is not None:
+            return bound or canonical(f"{module}.{name}")
+        for star in reversed(entry["stars"]):
+            found = self._exported(star, name, entry["path"], depth + 1)
+            if found is not None:
+                return found
         return None
 
     def class_kind(self, qname: Optional[str], from_path: str = "", _depth: int = 0) -> Optional[str]:
