@@ -308,3 +308,32 @@ def test_star_import_results_follow_the_exporting_file(tmp_path):
     (tmp_path / "pkg" / "basics.py").write_text(STAR_PROJECT["pkg/basics.py"])
     os.utime(tmp_path / "pkg" / "basics.py", (old + 10, old + 10))
     assert codes() == ["CKPT002", "CKPT004", "CKPT002"]
+
+
+def test_whole_module_saves_through_annotated_attributes_of_project_classes(tmp_path):
+    """`world.algorithm` where `algorithm: Policy` (a dataclass field, or an annotated class
+    attribute) and Policy is an nn.Module of another file."""
+    files = {
+        "pyproject.toml": "[project]\nname = 'p'\n",
+        "rl/__init__.py": "",
+        "rl/nets.py": "import torch.nn as nn\n\nclass Policy(nn.Module):\n    pass\n",
+        "rl/world.py": (
+            "from dataclasses import dataclass\nfrom typing import Optional\n\nfrom .nets import Policy\n\n\n"
+            "@dataclass\nclass World:\n    algorithm: Policy\n    critic: 'Optional[Policy]' = None\n    steps: int = 0\n"
+        ),
+        "rl/train.py": (
+            "import torch\n\nfrom .world import World\n\n\n"
+            "def save(world: World):\n    torch.save(world.algorithm, 'policy.pt')\n    torch.save(world.steps, 'steps.pt')\n\n\n"
+            "class Runner:\n    def __init__(self, world: World):\n        self.world = world\n\n"
+            "    def checkpoint(self):\n        torch.save(self.world.critic, 'critic.pt')\n"
+        ),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    out = json.loads(run_cli("rl/train.py", "--select", "CKPT001", "--output-format", "json", cwd=tmp_path).stdout)
+    assert [(d["location"]["row"], d["message"]) for d in out] == [
+        (7, "`torch.save` of a whole nn.Module: `world.algorithm`"),
+        (16, "`torch.save` of a whole nn.Module: `self.world.critic`"),
+    ]
+    assert "(`World.algorithm`, annotated with an nn.Module class in rl/world.py" in out[0]["help"]

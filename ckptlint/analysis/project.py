@@ -168,8 +168,15 @@ class _Summary:
                     self.entry["attrs"].setdefault(cls.name, attrs)
 
     def _self_attrs(self, cls: ast.ClassDef, assigns: Dict[ast.AST, List[ast.Assign]]) -> Dict[str, list]:
-        """{attr: [what each `self.attr = value` in a method sets, ...]} (sites.describe_value)."""
+        """{attr: [what each `self.attr = value` in a method sets, ...]} (sites.describe_value),
+        and ["ann", class] for an attribute the class body annotates with a class (a
+        dataclass field, `algorithm: Policy`): its instances hold one there."""
         out: Dict[str, list] = {}
+        for stmt in cls.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                annotated = self.qualify(_annotated_class(stmt.annotation))
+                if annotated is not None:
+                    out.setdefault(stmt.target.id, []).append(["ann", annotated])
         for fn in cls.body:
             if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not fn.args.args:
                 continue
@@ -191,6 +198,27 @@ class _Summary:
                 key = path_key(node.value, {}, self.qualify)
                 if key is not None and key[0] == "lit":
                     consts[node.targets[0].id] = key[1]
+
+
+def _annotated_class(ann) -> Optional[str]:
+    """The dotted class an annotation names: `Policy`, `nets.Policy`, `"Policy"`,
+    `Optional[Policy]`, `Policy | None`; None for anything else (`List[Policy]`, `int`)."""
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            ann = ast.parse(ann.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(ann, ast.Subscript) and _dotted(ann.value) in ("Optional", "typing.Optional"):
+        ann = ann.slice
+    if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+        if isinstance(ann.right, ast.Constant) and ann.right.value is None:
+            ann = ann.left
+    name = _dotted(ann)
+    return name if name and name not in _NOT_CLASSES else None
+
+
+_NOT_CLASSES = {"int", "float", "str", "bool", "bytes", "dict", "list", "tuple", "set", "None", "Any",
+                "typing.Any", "object"}
 
 
 def _literal_names(node) -> Optional[List[str]]:
@@ -550,16 +578,17 @@ class ProjectView:
                 return None
             _, name, entry = found
             sets = (entry.get("attrs") or {}).get(name, {}).get(attr) or []
-            classes = {tuple(s) for s in sets}
-            if len(classes) != 1 or sets[0][0] != "call":
+            classes = {tuple(s[1:]) for s in sets}
+            if len(classes) != 1 or sets[0][0] not in ("call", "ann"):
                 return None
             class_qname = sets[0][1]
         found = self.attr_kind(class_qname, chain[-1]) if chain else None
         return found[0] if found else None
 
-    def attr_kind(self, class_qname: Optional[str], attr: str, _depth: int = 0) -> Optional[Tuple[str, str]]:
-        """("module", file) when every `self.<attr> = ...` of the project class (or a base
-        of it in the project) sets an nn.Module; None when unknown."""
+    def attr_kind(self, class_qname: Optional[str], attr: str, _depth: int = 0) -> Optional[Tuple[str, str, str]]:
+        """("module", file, how) when every `self.<attr> = ...` of the project class (or a
+        base of it in the project) sets an nn.Module, or the class body annotates the
+        attribute with an nn.Module class (how: "set" or "annotated"); None when unknown."""
         found = self.find(canonical(class_qname), self.rel_path) if class_qname and _depth < 8 else None
         if found is None:
             return None
@@ -574,10 +603,10 @@ class ProjectView:
         for what in sets:
             if what[0] == "module":
                 continue
-            if what[0] == "call" and self.class_kind(what[1], entry["path"]) == "module":
+            if what[0] in ("call", "ann") and self.class_kind(what[1], entry["path"]) == "module":
                 continue
             return None
-        return "module", entry["path"]
+        return "module", entry["path"], "annotated" if all(w[0] == "ann" for w in sets) else "set"
 
     def defined_in(self, qname: Optional[str]) -> Optional[str]:
         """The project file (relative path) that defines `qname`, for messages."""
