@@ -67,7 +67,11 @@ def scan(data, max_bytes: Optional[int] = None, start: int = 0) -> ScanResult:
 
 
 def _buffer(stream):
-    """The whole file, mapped, or (for in-memory streams) its bytes."""
+    """The whole file, mapped, or (for in-memory streams) its bytes; a remote file
+    (source.py) gives a view that fetches the bytes the scan reads, never the whole file."""
+    view = getattr(stream, "byte_view", None)
+    if view is not None:
+        return view()
     try:
         fileno = stream.fileno()
     except (AttributeError, OSError, io.UnsupportedOperation):

@@ -28,7 +28,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Dict, List, Optional, Tuple
 
-from ckptlint.reader import zipdir
+from ckptlint.reader import source, zipdir
 from ckptlint.reader.inert_machine import merge_uses
 from ckptlint.reader.opcodes import OPCODES
 from ckptlint.reader.pickle_scan import ScanResult, scan
@@ -120,7 +120,7 @@ def read_checkpoint(path, data_crc: bool = False, ranges=None, read_shard=None) 
     a DCP shard, whose `.metadata` names every range DCP opens. ``read_shard(path)`` reads
     the shards a Hugging Face index names (default: read_checkpoint), so a caller that also
     reads them as files of their own reads each once; the shard is not changed."""
-    path = os.path.abspath(os.fspath(path))
+    path = source.abspath(path)
     ck = Checkpoint(path)
     try:
         if ranges is None:
@@ -144,25 +144,27 @@ def read_checkpoint(path, data_crc: bool = False, ranges=None, read_shard=None) 
 
 
 def _read(ck: Checkpoint, data_crc: bool, read_shard) -> None:
-    if not os.path.exists(ck.path):
+    try:
+        st = source.stat(ck.path)
+    except (FileNotFoundError, NotADirectoryError):
         ck.not_checkpoint = "file does not exist"
         return
-    if os.path.isdir(ck.path):
+    if st.is_dir:
         ck.not_checkpoint = "is a directory, not a checkpoint file"
         return
-    size = os.path.getsize(ck.path)
+    size = st.size
     if is_shard_index(ck.path):
         _read_sharded(ck, read_shard)
         return
     if size == 0:
         ck.not_checkpoint = "empty file"
         return
-    with open(ck.path, "rb") as f:
+    with source.open_file(ck.path) as f:
         _read_stream(ck, f, size, data_crc)
 
 
 def _read_ranges(ck: Checkpoint, ranges, data_crc: bool) -> None:
-    with open(ck.path, "rb") as f:
+    with source.open_file(ck.path) as f:
         for offset, length, label in ranges:
             if length > MAX_PICKLE_BYTES:
                 ck.pickles.append(Pickle(label, error="larger than the 1 GiB parsing limit"))
@@ -826,7 +828,7 @@ def _read_sharded(ck: Checkpoint, read_shard) -> None:
 
     ck.format = "sharded"
     try:
-        with open(ck.path, "rb") as f:
+        with source.open_file(ck.path) as f:
             index = json.loads(f.read(MAX_SAFETENSORS_HEADER).decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         ck.not_checkpoint = "not a valid JSON shard index"
@@ -837,10 +839,10 @@ def _read_sharded(ck: Checkpoint, read_shard) -> None:
         return
     if isinstance(index.get("metadata"), dict):
         ck.metadata = index["metadata"]
-    base = os.path.dirname(ck.path)
+    base = source.dirname(ck.path)
     root = PDict()
     for shard_name in sorted(set(weight_map.values())):
-        shard = read_shard(os.path.join(base, shard_name))
+        shard = read_shard(source.join(base, shard_name))
         if shard.readable:
             tensors = shard.root if isinstance(shard.root, dict) else {}
             absent = []
@@ -867,7 +869,7 @@ def sniff(path: str) -> Optional[str]:
     """None when the file is something a loader could unpickle or a checkpoint format,
     judged by content whatever its name; else why it is not (for the skip count)."""
     try:
-        with open(path, "rb") as f:
+        with source.open_file(path) as f:
             head = f.read(SNIFF_BYTES)
             size = f.seek(0, os.SEEK_END)
             if head.startswith(zipdir.LOCAL_SIG):
