@@ -277,21 +277,8 @@ def _has_table(path: Path) -> bool:
 def find_config(directory: Path, memo: Optional[dict] = None) -> Optional[Path]:
     """Nearest pyproject.toml with a [tool.ckptlint] table above `directory`; failing that,
     the nearest pyproject.toml at all (for its torch requirement); failing that, the nearest
-<<<<<<< HEAD
-    setup.cfg, setup.py or requirements*.txt (for the oldest Python and torch it supports)."""
-    nearest = setup = None
-    for d in (directory, *directory.parents):
-        candidate = d / "pyproject.toml"
-        if candidate.is_file():
-            if _has_table(candidate):
-                return candidate
-            nearest = nearest or candidate
-        if setup is None:
-            setup = _project_marker(d)
-    return nearest or setup
-=======
-    setup.cfg or setup.py (for the oldest Python it supports). `memo` (a dict the caller
-    keeps) shares what each folder holds among the folders below it."""
+    setup.cfg, setup.py or requirements*.txt (for the oldest Python and torch it supports).
+    `memo` (a dict the caller keeps) shares what each folder holds among the folders below it."""
     found = _configs_above(directory, {} if memo is None else memo)
     return found[0] or found[1] or found[2]
 
@@ -301,14 +288,13 @@ def _configs_above(d: Path, memo: dict) -> tuple:
     if d not in memo:
         candidate = d / "pyproject.toml"
         mine = candidate if candidate.is_file() else None
-        setup = next((d / n for n in _SETUP_FILES if (d / n).is_file()), None)
+        setup = _project_marker(d)
         if mine is not None and _has_table(mine):
             memo[d] = (mine, mine, setup)
         else:
             above = _configs_above(d.parent, memo) if d.parent != d else (None, None, None)
             memo[d] = (above[0], mine or above[1], setup or above[2])
     return memo[d]
->>>>>>> main
 
 
 def settings_for_config(config: Optional[Path], cwd: Path) -> Settings:
