@@ -6,7 +6,6 @@ The floor is the lowest torch the project says it supports; the message names th
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Iterable, List, Optional, Tuple
 
@@ -78,6 +77,8 @@ def _setup_py(path: Path) -> List[str]:
     text = _read(path)
     if text is None or "install_requires" not in text:
         return []
+    import ast  # only for a project whose setup.py names its requirements (start-up)
+
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError):
@@ -96,6 +97,8 @@ def _setup_py(path: Path) -> List[str]:
 
 
 def _strings(node) -> List[str]:
+    import ast
+
     try:
         value = ast.literal_eval(node) if node is not None else None
     except (ValueError, TypeError, SyntaxError, RecursionError):
