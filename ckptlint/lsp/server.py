@@ -91,12 +91,13 @@ class CkptlintServer(LanguageServer):
         self.kept: Dict[str, Document] = {}  # what the next lint of each document can reuse
         self.config_problems: set = set()  # shown once each, not on every keystroke
         self._engine: Optional[Engine] = None
+        self.selection: dict = {}  # --select, --ignore, ... (main): over every file's config
 
     @property
     def engine(self) -> Engine:
         """Made on the first lint, once the client has said where the workspace is."""
         if self._engine is None:
-            self._engine = Engine(self.root)
+            self._engine = Engine(self.root, **self.selection)
         return self._engine
 
     # --- helpers ------------------------------------------------------------------------------
@@ -358,16 +359,30 @@ async def code_action(ls: CkptlintServer, params: types.CodeActionParams):
 
 
 def main(argv=None) -> int:
+    import argparse
+
     argv = list(argv or [])
     if "--version" in argv:
         print(f"ckptlint server {__version__}")
         return 0
-    if argv and argv[0] in ("-h", "--help"):
-        print("usage: ckptlint server\n\nRun the ckptlint language server over stdio.")
-        return 0
-    if argv and argv != ["--stdio"]:
-        print(f"ckptlint: error: unexpected arguments for `server`: {' '.join(argv)}", file=sys.stderr)
+
+    def codes(value: str) -> List[str]:
+        return [v.strip() for v in value.split(",") if v.strip()]
+
+    parser = argparse.ArgumentParser(
+        prog="ckptlint server", description="Run the ckptlint language server over stdio.",
+        epilog="The selection applies over each file's pyproject.toml, as on the command line.")
+    parser.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default and only way)")
+    parser.add_argument("--select", type=codes, help="rule codes or prefixes to enable (replaces the config)")
+    parser.add_argument("--extend-select", type=codes, default=[], help="codes or prefixes to enable as well")
+    parser.add_argument("--ignore", type=codes, default=[], help="codes or prefixes to disable")
+    parser.add_argument("--config", metavar="FILE", help="read settings from this pyproject-shaped file")
+    args, rest = parser.parse_known_args(argv)
+    if rest:
+        print(f"ckptlint: error: unexpected arguments for `server`: {' '.join(rest)}", file=sys.stderr)
         return 2
+    server.selection = {"config": args.config, "select": args.select,
+                        "extend_select": args.extend_select, "ignore": args.ignore}
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     server.start_io()
     return 0
