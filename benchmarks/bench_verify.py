@@ -121,7 +121,7 @@ def measure(code, cwd, repeats):
 
 READER = (
     "import sys, time\n"
-    "from ckptlint.runtime.reader import read_checkpoint\n"
+    "from ckptlint.reader.reader import read_checkpoint\n"
     "t = time.perf_counter(); ck = read_checkpoint('big.pt'); t = time.perf_counter() - t\n"
     "assert ck.readable and 'torch' not in sys.modules\n"
     "print(f'inner={t}')\n"

@@ -17,22 +17,18 @@ PACKAGE = ROOT / "ckptlint"
 # layer -> the layers it may import from (besides its own); docs/architecture.md
 ALLOWED = {
     "base": set(),
-    # runtime/'s torch-free checkpoint reader: knows nothing of the static pass, which uses it
-    # to read a checkpoint file a load names (rules/_checkpoint_file.py)
+    # the torch-free checkpoint reader: knows nothing of the static pass, which uses it to
+    # read a checkpoint file a load names (rules/_checkpoint_file.py)
     "reader": {"base"},
     "analysis": {"base", "reader"},
     "rules": {"base", "analysis", "reader"},
     "engine": {"base", "analysis", "rules"},
-    "runtime": {"base", "rules", "reader"},  # the model check (runtime/check.py) and its front
     "workspace": {"base", "analysis", "rules", "engine"},
+    "verify": {"base", "reader", "rules"},  # `ckptlint verify`: the file checks and the model comparison
     "output": {"base", "rules", "workspace"},
     "lsp": {"base", "analysis", "rules", "engine", "workspace", "output"},
-    "cli": {"base", "analysis", "rules", "engine", "runtime", "reader", "workspace", "output", "lsp"},
+    "cli": {"base", "analysis", "rules", "engine", "verify", "reader", "workspace", "output", "lsp"},
 }
-# the runtime modules that are no part of the reader
-RUNTIME_CHECK = {"ckptlint.runtime", "ckptlint.runtime.check", "ckptlint.runtime.cli"}
-# the old path of `verify`, kept as an alias of its new home
-ALIASES = {"ckptlint.runtime.cli": {"ckptlint.cli.verify"}}
 
 
 def _modules() -> dict:
@@ -52,8 +48,6 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1 or parts[1] in ("diagnostic", "errors", "versions"):
         return "base"
-    if parts[1] == "runtime" and module not in RUNTIME_CHECK:
-        return "reader"
     return "cli" if parts[1] == "__main__" else parts[1]
 
 
@@ -128,7 +122,7 @@ def test_the_checker_sees_a_circle():
 def test_each_layer_imports_only_from_the_layers_below():
     wrong = []
     for module, targets in graph().items():
-        for target in targets - ALIASES.get(module, set()):
+        for target in targets:
             if layer(target) != layer(module) and layer(target) not in ALLOWED[layer(module)]:
                 wrong.append(f"{module} -> {target}")
     assert wrong == []
@@ -257,7 +251,19 @@ def test_the_engine_says_what_it_consulted(tmp_path):
 def test_the_static_pass_never_imports_the_workspace_or_torch(path):
     for file in (ROOT / path).rglob("*.py"):
         text = file.read_text()
-        assert not re.search(r"^\s*(from|import) (ckptlint\.(workspace|cli|lsp|runtime)|torch)\b", text, re.M), file
+        assert not re.search(r"^\s*(from|import) (ckptlint\.(workspace|cli|lsp|verify)|torch)\b", text, re.M), file
+
+
+def test_only_the_model_comparison_imports_torch():
+    """The reader and the static pass never import torch, not even inside a function."""
+    importers = set()
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "torch" or n.startswith("torch.") for n in names):
+                importers.add(module)
+    assert importers == {"ckptlint.verify.compare"}
 
 
 def test_the_documented_file_context_api_exists():

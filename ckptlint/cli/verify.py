@@ -51,7 +51,7 @@ def checkpoint_diagnostics(settings, files: Optional[List[str]] = None,
     `pre_commit`: both, the files judged by content. Rules switched off by the selection
     (`ignore = ["CKPT108"]`) are dropped."""
     from ckptlint.versions import format_version
-    from ckptlint.runtime import parse_entries, verify
+    from ckptlint.verify import parse_entries, verify
 
     configured = pre_commit or not files
     entries = parse_entries(settings.checkpoints or None, settings.config_file) if configured else []
@@ -63,14 +63,12 @@ def checkpoint_diagnostics(settings, files: Optional[List[str]] = None,
 
 
 def run(argv: List[str]) -> int:
-    """Arguments after `verify` (a leading `verify` is accepted too). Returns the exit code."""
+    """Arguments after `verify`. Returns the exit code."""
     from ckptlint.output import Report, renderer
 
     fmt = "text"
     cwd = pathlib.Path.cwd()
     try:
-        if argv and argv[0] == "verify":  # `python -m ckptlint.runtime.cli verify ...` (the old path)
-            argv = argv[1:]
         args = _parser().parse_args(argv)
         fmt = args.output_format
         settings = load_settings(args.config, cwd)

@@ -12,6 +12,8 @@ import textwrap
 from dataclasses import dataclass
 from typing import ClassVar, Iterable, Optional, Tuple, Union
 
+from ckptlint.diagnostic import Diagnostic
+
 SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")
 
 
@@ -64,6 +66,9 @@ class Rule:
     default_enabled: ClassVar[bool] = True
     # security rules are tagged so in SARIF (with a security-severity)
     security_severity: ClassVar[Optional[str]] = None
+    # the level of its findings ("error" or "warning"); a rule some of whose findings are
+    # milder, in a case its docs name, gives the pair (level, milder level)
+    levels: ClassVar[Tuple[str, ...]] = ("error",)
     # where a plugin's rule is documented (ckptlint's own: docs/rules/CODE.md)
     docs_url: ClassVar[Optional[str]] = None
     # --- what the rule fires on: the engine derives from it which files skip the rule ------
@@ -125,5 +130,18 @@ class Rule:
         return textwrap.dedent(cls.docs).strip() + "\n"
 
     @classmethod
-    def severity(cls) -> str:
-        return "error"
+    def severity(cls, milder: bool = False) -> str:
+        """The level of a finding; ``milder`` for the case the rule's ``levels`` pair is for."""
+        if milder and len(cls.levels) < 2:
+            raise ValueError(f"{cls.code} has no milder level")
+        return cls.levels[1] if milder else cls.levels[0]
+
+    @classmethod
+    def finding(cls, message: str, filename: str, key: Optional[str] = None, *,
+                milder: bool = False) -> Diagnostic:
+        """A finding of a runtime rule on a checkpoint file (``key``: the state-dict key it is
+        about): code, name and level are the rule's."""
+        if cls.phase != "runtime":
+            raise TypeError(f"{cls.code} is a static rule: its findings come from FileContext.report")
+        return Diagnostic(code=cls.code, name=cls.name, message=message, filename=filename, key=key,
+                          is_runtime=True, severity=cls.severity(milder))

@@ -29,7 +29,7 @@ class Known:
     implied: Tuple[str, ...] = ()  # classes it builds without naming them (numpy dtypes)
 
     def safe_globals_call(self) -> str:
-        from ckptlint.runtime.allowlist import safe_globals_call
+        from ckptlint.reader.allowlist import safe_globals_call
 
         return safe_globals_call(self.data, self.implied)
 
@@ -50,8 +50,8 @@ def known_checkpoint(ctx, load) -> Optional[Known]:
     if path is None:
         return None
     from ckptlint.analysis.project import dep_key
-    from ckptlint.runtime.allowlist import classify
-    from ckptlint.runtime.reader import read_checkpoint
+    from ckptlint.reader.allowlist import classify
+    from ckptlint.reader.reader import read_checkpoint
 
     if ctx.project is not None:  # the result is valid while this file is unchanged
         ctx.project.consulted.add(dep_key("file", path))

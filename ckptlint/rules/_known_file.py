@@ -33,7 +33,7 @@ def advice(ctx, call, known, call_edit: Edit):
 
 
 def _does(known) -> str:
-    from ckptlint.runtime.verdict import what_it_does
+    from ckptlint.reader.verdict import what_it_does
 
     return what_it_does(list(known.code), dict(known.uses))
 

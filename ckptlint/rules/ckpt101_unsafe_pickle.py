@@ -1,4 +1,4 @@
-"""CKPT101 unsafe-pickle: runtime rule metadata (checked by ckptlint.runtime, not by a source pass)."""
+"""CKPT101 unsafe-pickle: runtime rule metadata (reported by `ckptlint verify`, not by a source pass)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ class UnsafePickle(Rule):
     phase = "runtime"
     fix_safety = "none"
     security_severity = "9.8"
+    levels = ("error", "warning")  # warning: only reviewed data types need allowing
     docs = """
     ## What it does
     Reads every pickle in the checkpoint that a loader could unpickle (never unpickling it)

@@ -1,4 +1,4 @@
-"""CKPT102 full-model-pickle: runtime rule metadata (checked by ckptlint.runtime, not by a source pass)."""
+"""CKPT102 full-model-pickle: runtime rule metadata (reported by `ckptlint verify`, not by a source pass)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CKPT103 missing-keys: runtime rule metadata (checked by ckptlint.runtime, not by a source pass)."""
+"""CKPT103 missing-keys: runtime rule metadata (reported by `ckptlint verify`, not by a source pass)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ class MissingKeys(Rule):
     phase = "runtime"
     fix_safety = "none"
     security_severity = None
+    levels = ("error", "warning")  # warning: the entry says `strict = false`
     docs = """
     ## What it does
     Builds the configured model on the `meta` device and reports every parameter or

@@ -1,4 +1,4 @@
-"""CKPT104 unexpected-keys: runtime rule metadata (checked by ckptlint.runtime, not by a source pass)."""
+"""CKPT104 unexpected-keys: runtime rule metadata (reported by `ckptlint verify`, not by a source pass)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ class UnexpectedKeys(Rule):
     phase = "runtime"
     fix_safety = "none"
     security_severity = None
+    levels = ("error", "warning")  # warning: the entry says `strict = false`
     docs = """
     ## What it does
     Reports checkpoint entries that `load_state_dict` would call unexpected for the configured

@@ -1,4 +1,4 @@
-"""CKPT105 shape-mismatch: runtime rule metadata (checked by ckptlint.runtime, not by a source pass)."""
+"""CKPT105 shape-mismatch: runtime rule metadata (reported by `ckptlint verify`, not by a source pass)."""
 
 from __future__ import annotations
 

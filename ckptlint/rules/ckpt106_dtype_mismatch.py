@@ -1,4 +1,4 @@
-"""CKPT106 dtype-mismatch: runtime rule metadata (checked by ckptlint.runtime, not by a source pass)."""
+"""CKPT106 dtype-mismatch: runtime rule metadata (reported by `ckptlint verify`, not by a source pass)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ class DtypeMismatch(Rule):
     phase = "runtime"
     fix_safety = "none"
     security_severity = None
+    levels = ("warning",)  # load_state_dict casts: it loads
     docs = """
     ## What it does
     Reports keys whose dtype in the checkpoint (e.g. `torch.float16`) differs from the model's

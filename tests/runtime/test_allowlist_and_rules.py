@@ -10,7 +10,7 @@ import pytest
 
 from ckptlint.rules import all_rules
 from ckptlint.rules._base import SECTIONS
-from ckptlint.runtime import allowlist
+from ckptlint.reader import allowlist
 
 
 def test_static_allowlist_equals_torchs(torch):
@@ -68,14 +68,18 @@ def test_every_runtime_code_has_a_documented_rule():
     rules = {code: r for code, r in all_rules().items() if r.phase == "runtime"}
     expected = {f"CKPT{n}" for n in range(101, 112)}
     assert set(rules) == expected
-    # one rule model: the codes the runtime checks make are those rules, and nothing else
-    # names them (a finding's name comes from its rule)
-    import ckptlint.runtime
+    # one rule model: verify's findings are made by those rules (Rule.finding: code, name and
+    # level come from the rule), every one of them, and no module spells a code itself
+    import ckptlint.reader
+    import ckptlint.verify
 
-    made = set()
-    for source in pathlib.Path(ckptlint.runtime.__file__).parent.glob("*.py"):
-        made |= set(re.findall(r'"(CKPT1\d\d)"', source.read_text()))
-    assert made == expected
+    made, spelled = set(), set()
+    for package in (ckptlint.reader, ckptlint.verify):
+        for source in pathlib.Path(package.__file__).parent.glob("*.py"):
+            text = source.read_text()
+            made |= {f"CKPT{n}" for n in re.findall(r"^from ckptlint\.rules\.ckpt(\d+)_\w+ import", text, re.M)}
+            spelled |= set(re.findall(r'"(CKPT\d+)"', text))
+    assert made == expected and spelled == set()
     for code, rule in rules.items():
         assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.name)
         assert rule.fix_safety == "none" and rule.valid == () and rule.invalid == ()
@@ -89,10 +93,29 @@ def test_every_runtime_code_has_a_documented_rule():
     assert all(r.security_severity is None for c, r in rules.items() if c != "CKPT101")
 
 
+def test_a_runtime_finding_takes_code_name_and_level_from_its_rule():
+    rules = all_rules()
+    shape = rules["CKPT105"].finding("`w` has shape (2,) in the checkpoint but (3,) in the model", "/m.pt", "w")
+    assert shape.to_json() | {"url": None} == {
+        "code": "CKPT105", "name": rules["CKPT105"].name, "severity": "error", "key": "w", "filename": "/m.pt",
+        "message": "`w` has shape (2,) in the checkpoint but (3,) in the model", "location": None,
+        "end_location": None, "noqa_row": None, "fix": None, "url": None}
+    assert rules["CKPT106"].finding("cast", "/m.pt").severity == "warning"
+    # the milder level is the rule's: reviewed data types only (101), `strict = false` (103, 104)
+    milder = {code: rules[code].finding("x", "/m.pt", milder=True).severity
+              for code in ("CKPT101", "CKPT103", "CKPT104")}
+    assert milder == dict.fromkeys(milder, "warning")
+    assert {rules[code].finding("x", "/m.pt").severity for code in milder} == {"error"}
+    with pytest.raises(ValueError, match="CKPT105 has no milder level"):
+        rules["CKPT105"].finding("x", "/m.pt", milder=True)
+    with pytest.raises(TypeError, match="static rule"):
+        rules["CKPT002"].finding("x", "/m.pt")
+
+
 def test_public_entry_points_stay_functions_after_submodules_load():
-    import ckptlint.runtime as rt
     import ckptlint.cli.verify  # noqa: F401
-    import ckptlint.runtime.check  # noqa: F401
+    import ckptlint.verify as rt
+    import ckptlint.verify.check  # noqa: F401
 
     assert callable(rt.verify) and callable(rt.parse_entries)
-    assert rt.verify.__module__ == "ckptlint.runtime" and rt.parse_entries.__module__ == "ckptlint.runtime"
+    assert rt.verify.__module__ == "ckptlint.verify" and rt.parse_entries.__module__ == "ckptlint.verify"

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from ckptlint.errors import ConfigError
-from ckptlint.runtime import parse_entries
+from ckptlint.verify import parse_entries
 
 from ._util import REPO, cli_env, run_cli, run_json
 
@@ -190,16 +190,15 @@ def test_parse_entries_api(tmp_path):
     assert parse_entries(None, cfg) == []
 
 
-def test_run_accepts_arguments_with_or_without_the_command_word(tmp_path, capsys, monkeypatch):
+def test_run_takes_the_arguments_after_the_command_word(tmp_path, capsys, monkeypatch):
     from ckptlint.cli.verify import run
 
     p = tmp_path / "empty.pt"
     p.write_bytes(b"")
     monkeypatch.chdir(tmp_path)
-    for argv in (["verify", str(p), "--output-format", "json"], [str(p), "--output-format", "json"]):
-        assert run(argv) == 1
-        data = json.loads(capsys.readouterr().out)
-        assert [(d["code"], d["filename"]) for d in data] == [("CKPT109", str(p))]
+    assert run([str(p), "--output-format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert [(d["code"], d["filename"]) for d in data] == [("CKPT109", str(p))]
     assert run([str(p), "--exit-zero"]) == 0
 
 
@@ -227,10 +226,10 @@ if block:  # behave as if torch were not installed
             if name == "torch" or name.startswith("torch."):
                 raise ImportError("No module named 'torch'")
     sys.meta_path.insert(0, Blocker())
-import ckptlint.runtime.reader, ckptlint.runtime.pickle_scan  # noqa
-import ckptlint.runtime.allowlist, ckptlint.runtime.check  # noqa
+import ckptlint.reader.reader, ckptlint.reader.pickle_scan  # noqa
+import ckptlint.reader.allowlist, ckptlint.verify.check  # noqa
 after_import = "torch" in sys.modules
-from ckptlint.runtime import verify, parse_entries
+from ckptlint.verify import verify, parse_entries
 diags, _ = verify([], [sys.argv[2]], root=pathlib.Path("."), torch_version=None, safe_globals=[])
 entries = parse_entries([{"path": sys.argv[3], "model": "x.y:z"}], pathlib.Path("pyproject.toml"))
 with_model = verify(entries, [], root=pathlib.Path("."), torch_version=None, safe_globals=[])[0] if block else []

@@ -12,8 +12,8 @@ import zipfile
 
 import pytest
 
-from ckptlint.runtime import verify
-from ckptlint.runtime.reader import read_checkpoint
+from ckptlint.verify import verify
+from ckptlint.reader.reader import read_checkpoint
 
 from ._util import codes, run_cli, run_json
 from .handmade import Tensor, save_zip, small_state

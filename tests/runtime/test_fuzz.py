@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ckptlint.runtime import verify
-from ckptlint.runtime.reader import read_checkpoint
+from ckptlint.verify import verify
+from ckptlint.reader.reader import read_checkpoint
 
 FILE_CODES = {"CKPT101", "CKPT102", "CKPT108", "CKPT109", "CKPT111"}
 SETTINGS = settings(max_examples=150, deadline=None, derandomize=True,
@@ -168,8 +168,8 @@ def _stdlib_objects():
 @SETTINGS
 @given(obj=_stdlib_objects()[0], proto=st.integers(0, 5))
 def test_scan_names_every_global_the_real_unpickler_imports(obj, proto):
-    from ckptlint.runtime.pickle_scan import scan
-    from ckptlint.runtime.records import map_py2
+    from ckptlint.reader.pickle_scan import scan
+    from ckptlint.reader.records import map_py2
 
     data = pickle.dumps(obj, protocol=proto)
     rec = _Recorder(data)
@@ -179,8 +179,8 @@ def test_scan_names_every_global_the_real_unpickler_imports(obj, proto):
 
 
 def test_truncated_hostile_pickle_still_names_its_global(tmp_path):
-    from ckptlint.runtime.pickle_scan import scan
-    from ckptlint.runtime.records import PickleScanError
+    from ckptlint.reader.pickle_scan import scan
+    from ckptlint.reader.records import PickleScanError
 
     data = b"\x80\x04\x95\x0f\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x8c\x06system\x93X\x05\x00\x00\x00touch"
     with pytest.raises(PickleScanError) as info:

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from ckptlint.runtime import parse_entries, verify
+from ckptlint.verify import parse_entries, verify
 
 from ._util import codes
 

@@ -13,8 +13,8 @@ import struct
 
 import pytest
 
-from ckptlint.runtime.pickle_scan import scan
-from ckptlint.runtime.records import PickleScanError
+from ckptlint.reader.pickle_scan import scan
+from ckptlint.reader.records import PickleScanError
 
 CALLED: list = []
 HERE = __name__

@@ -112,8 +112,8 @@ def hostile_files(tmp_path, marker: str) -> dict:
 HARNESS = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from ckptlint.runtime import verify as run
-import ckptlint.runtime.check, ckptlint.runtime.reader, ckptlint.runtime.pickle_scan  # noqa
+from ckptlint.verify import verify as run
+import ckptlint.verify.check, ckptlint.reader.reader, ckptlint.reader.pickle_scan  # noqa
 # what the reader imports lazily (zipfile's cp437 names, tar and safetensors files, compressed
 # pickles): importing a module is an exec event, and tarfile's shutil evals a namedtuple
 import encodings.cp437, tarfile, json, bz2, lzma  # noqa
@@ -270,7 +270,7 @@ def test_cli_json_for_a_bomb_has_no_traceback(tmp_path):
 
 
 def test_opcode_pass_alone_never_guesses_and_both_passes_are_reported():
-    from ckptlint.runtime.pickle_scan import opcode_globals, scan
+    from ckptlint.reader.pickle_scan import opcode_globals, scan
 
     # "os" "system" POP "system" STACK_GLOBAL: the POP leaves pass 1 unsure, the VM resolves it
     data = b"\x80\x04" + sbu("os") + sbu("system") + b"0" + sbu("system") + b"\x93" + bu("x") + b"\x85R."

@@ -1,7 +1,9 @@
-"""Runtime phase (`ckptlint verify`): checks checkpoint files, optionally against models.
+"""Runtime phase (`ckptlint verify`): checks checkpoint files, read by ckptlint/reader/,
+and compares them with the configured models. Above the rules, whose runtime rules
+(CKPT101-111) name its findings.
 
-The only part of ckptlint that may import torch, and only lazily inside functions
-(``compare.py``). ``reader`` and ``pickle_scan`` never import it.
+The only part of ckptlint that imports torch: ``compare.py``, loaded lazily when an entry
+names a model.
 """
 
 from __future__ import annotations
@@ -9,14 +11,14 @@ from __future__ import annotations
 
 def parse_entries(raw, config_file):
     """Validate the ``[[tool.ckptlint.checkpoints]]`` array; see runner.parse_entries."""
-    from ckptlint.runtime.check import parse_entries as _parse
+    from ckptlint.verify.check import parse_entries as _parse
 
     return _parse(raw, config_file)
 
 
 def verify(entries, files, *, root, torch_version, safe_globals, sniff_files=False):
     """Check checkpoints; see runner.verify. Returns (diagnostics, notes)."""
-    from ckptlint.runtime.check import verify as _verify
+    from ckptlint.verify.check import verify as _verify
 
     return _verify(entries, files, root=root, torch_version=torch_version, safe_globals=safe_globals,
                    sniff_files=sniff_files)

@@ -19,7 +19,7 @@ import os
 import re
 from typing import Dict, List, Set, Tuple
 
-from ckptlint.runtime.reader import read_checkpoint
+from ckptlint.reader.reader import read_checkpoint
 
 _OPTIM = re.compile(r"(?:bf16_)?zero_pp_rank_(\d+)_mp_rank_(\d+)_optim_states\.pt")
 _MODEL = re.compile(r"(?:zero_pp_rank_(\d+)_)?mp_rank_(\d+)_model_states\.pt")

@@ -18,11 +18,16 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from ckptlint.runtime.records import TensorInfo
+from ckptlint.diagnostic import Diagnostic
+from ckptlint.reader.records import TensorInfo
+from ckptlint.rules.ckpt103_missing_keys import MissingKeys
+from ckptlint.rules.ckpt104_unexpected_keys import UnexpectedKeys
+from ckptlint.rules.ckpt105_shape_mismatch import ShapeMismatch
+from ckptlint.rules.ckpt106_dtype_mismatch import DtypeMismatch
+from ckptlint.rules.ckpt107_key_prefix import KeyPrefix
+from ckptlint.rules.ckpt110_optimizer_mismatch import OptimizerMismatch
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-
-Finding = Tuple[str, Optional[str], str, str]  # code, key, message, severity
 
 
 class ModelError(Exception):
@@ -179,9 +184,10 @@ def _fmt_shape(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def compare(model, tensors: Dict[str, TensorInfo], metadata, *, strict: bool = True,
-            optimizers: Optional[List[dict]] = None) -> List[Finding]:
-    out: List[Finding] = []
+def compare(model, tensors: Dict[str, TensorInfo], metadata, path: str, *, strict: bool = True,
+            optimizers: Optional[List[dict]] = None) -> List[Diagnostic]:
+    """The findings on the checkpoint file ``path`` whose state dict is ``tensors``."""
+    out: List[Diagnostic] = []
     expected = model.state_dict(keep_vars=True)
     keys = list(tensors)
     found = best_remap(keys, list(expected))
@@ -189,8 +195,8 @@ def compare(model, tensors: Dict[str, TensorInfo], metadata, *, strict: bool = T
         remap, score = found
         how = remap.describe(keys)
         prefixes = ", ".join(f"`{p}`" for p in (remap.steps or (remap.add,)))
-        out.append(("CKPT107", None, f"checkpoint keys differ from the model's by the prefix {prefixes}: "
-                    f"{how} to make {score} of {len(keys)} keys match", "error"))
+        out.append(KeyPrefix.finding(f"checkpoint keys differ from the model's by the prefix {prefixes}: "
+                                     f"{how} to make {score} of {len(keys)} keys match", path))
         remapped: Dict[str, TensorInfo] = {}
         for k in keys:
             new = remap.key(k)
@@ -203,25 +209,26 @@ def compare(model, tensors: Dict[str, TensorInfo], metadata, *, strict: bool = T
         target = expected.get(k)
         shape = t.shape
         if target is not None and shape is not None and tuple(target.shape) != tuple(shape):
-            out.append(("CKPT105", k, f"`{k}` has shape {_fmt_shape(shape)} in the checkpoint but "
-                        f"{_fmt_shape(tuple(target.shape))} in the model", "error"))
+            out.append(ShapeMismatch.finding(f"`{k}` has shape {_fmt_shape(shape)} in the checkpoint but "
+                                             f"{_fmt_shape(tuple(target.shape))} in the model", path, k))
             shape = tuple(target.shape)
         elif target is not None and t.dtype and _dtype(t.dtype) is not None and _dtype(t.dtype) != target.dtype:
-            out.append(("CKPT106", k, f"`{k}` is `{t.dtype}` in the checkpoint but `{target.dtype}` in the "
-                        "model: `load_state_dict` silently casts it", "warning"))
+            out.append(DtypeMismatch.finding(f"`{k}` is `{t.dtype}` in the checkpoint but `{target.dtype}` in the "
+                                             "model: `load_state_dict` silently casts it", path, k))
         fake[k] = _meta_tensor(shape, t.dtype, target)
     if metadata is not None:
         fake._metadata = metadata  # type: ignore[attr-defined]
     missing, unexpected = _missing_unexpected(model, fake, expected)
-    level = "error" if strict else "warning"
     for k in missing:
-        out.append(("CKPT103", k, f"the model's `{k}` is missing from the checkpoint", level))
+        out.append(MissingKeys.finding(f"the model's `{k}` is missing from the checkpoint", path, k,
+                                       milder=not strict))
     for k in unexpected:
-        out.append(("CKPT104", k, f"checkpoint entry `{k}` has no slot in the model", level))
+        out.append(UnexpectedKeys.finding(f"checkpoint entry `{k}` has no slot in the model", path, k,
+                                          milder=not strict))
     if optimizers and len(optimizers) == 1:
-        out.extend(compare_optimizer(model, optimizers[0]))
+        out.extend(compare_optimizer(model, optimizers[0], path))
     elif optimizers:
-        out.extend(compare_optimizers(model, optimizers))
+        out.extend(compare_optimizers(model, optimizers, path))
     return out
 
 
@@ -258,17 +265,17 @@ def _param_ids(optimizer: dict) -> Optional[List[object]]:
     return ids
 
 
-def compare_optimizer(model, optimizer: dict) -> List[Finding]:
+def compare_optimizer(model, optimizer: dict, path: str) -> List[Diagnostic]:
     if "param_groups" not in optimizer:
-        return compare_optimizer_by_name(model, optimizer["state"])
+        return compare_optimizer_by_name(model, optimizer["state"], path)
     params = list(model.named_parameters())
     ids = _param_ids(optimizer)
     if ids is None:
-        return [("CKPT110", None, "optimizer state has no readable `param_groups`", "error")]
+        return [OptimizerMismatch.finding("optimizer state has no readable `param_groups`", path)]
     if len(ids) != len(params):
-        return [("CKPT110", None, f"the saved optimizer state covers {len(ids)} parameters but the model "
-                 f"has {len(params)}: `optimizer.load_state_dict` will fail", "error")]
-    out: List[Finding] = []
+        return [OptimizerMismatch.finding(f"the saved optimizer state covers {len(ids)} parameters but the model "
+                                          f"has {len(params)}: `optimizer.load_state_dict` will fail", path)]
+    out: List[Diagnostic] = []
     state = optimizer.get("state") if isinstance(optimizer.get("state"), dict) else {}
     for pos, pid in enumerate(ids):
         slot = state.get(pid)
@@ -280,25 +287,26 @@ def compare_optimizer(model, optimizer: dict) -> List[Finding]:
             if not isinstance(t, TensorInfo) or t.shape is None or len(t.shape) == 0:
                 continue
             if tuple(t.shape) != tuple(param.shape):
-                out.append(("CKPT110", name, f"optimizer state `{sk}` for parameter {pos} (`{name}`) has shape "
-                            f"{_fmt_shape(t.shape)}, the parameter {_fmt_shape(tuple(param.shape))}", "error"))
+                out.append(OptimizerMismatch.finding(
+                    f"optimizer state `{sk}` for parameter {pos} (`{name}`) has shape {_fmt_shape(t.shape)}, "
+                    f"the parameter {_fmt_shape(tuple(param.shape))}", path, name))
                 break
     return out
 
 
-def compare_optimizers(model, optimizers: List[dict]) -> List[Finding]:
+def compare_optimizers(model, optimizers: List[dict], path: str) -> List[Diagnostic]:
     """Several optimizers (Lightning's `optimizer_states`, e.g. a GAN's two): which parameters
     each covers is decided by the module's `configure_optimizers`, so only what holds
     whatever it returns is checked: together they cover at most the model's parameters, and
     every state tensor has the shape of some parameter."""
     params = list(model.named_parameters())
     shapes = {tuple(p.shape) for _, p in params}
-    out: List[Finding] = []
+    out: List[Diagnostic] = []
     total = 0
     for i, optimizer in enumerate(optimizers):
         ids = _param_ids(optimizer)
         if ids is None:
-            return [("CKPT110", None, f"`optimizer_states[{i}]` has no readable `param_groups`", "error")]
+            return [OptimizerMismatch.finding(f"`optimizer_states[{i}]` has no readable `param_groups`", path)]
         total += len(ids)
         state = optimizer.get("state") if isinstance(optimizer.get("state"), dict) else {}
         for pid in ids:
@@ -306,35 +314,37 @@ def compare_optimizers(model, optimizers: List[dict]) -> List[Finding]:
             for sk in sorted(k for k in slot if isinstance(k, str)) if isinstance(slot, dict) else ():
                 t = slot[sk]
                 if isinstance(t, TensorInfo) and t.shape and tuple(t.shape) not in shapes:
-                    out.append(("CKPT110", None, f"`optimizer_states[{i}]` state `{sk}` has shape "
-                                f"{_fmt_shape(t.shape)}, which no parameter of the model has", "error"))
+                    out.append(OptimizerMismatch.finding(f"`optimizer_states[{i}]` state `{sk}` has shape "
+                                                         f"{_fmt_shape(t.shape)}, which no parameter of the model "
+                                                         "has", path))
                     break
             else:
                 continue
             break
     if total > len(params):
-        out.insert(0, ("CKPT110", None, f"the saved optimizers cover {total} parameters but the model has "
-                       f"{len(params)}: resuming will fail", "error"))
+        out.insert(0, OptimizerMismatch.finding(f"the saved optimizers cover {total} parameters but the model has "
+                                                f"{len(params)}: resuming will fail", path))
     return out
 
 
-def compare_optimizer_by_name(model, state: dict) -> List[Finding]:
+def compare_optimizer_by_name(model, state: dict, path: str) -> List[Diagnostic]:
     """DCP's optimizer layout (`get_state_dict`): state keyed by the parameter's name."""
     params = dict(model.named_parameters())
-    out: List[Finding] = []
+    out: List[Diagnostic] = []
     for name in sorted(state):
         param = params.get(name)
         if param is None:
             param = params.get(_strip_wrappers(name)[0])
         slot = state[name]
         if param is None:
-            out.append(("CKPT110", name, f"the saved optimizer state is for `{name}`, which the model does "
-                        "not have: loading it will fail", "error"))
+            out.append(OptimizerMismatch.finding(f"the saved optimizer state is for `{name}`, which the model does "
+                                                 "not have: loading it will fail", path, name))
             continue
         for sk in sorted(k for k in slot if isinstance(k, str)) if isinstance(slot, dict) else ():
             t = slot[sk]
             if isinstance(t, TensorInfo) and t.shape and tuple(t.shape) != tuple(param.shape):
-                out.append(("CKPT110", name, f"optimizer state `{sk}` of `{name}` has shape {_fmt_shape(t.shape)}, "
-                            f"the parameter {_fmt_shape(tuple(param.shape))}", "error"))
+                out.append(OptimizerMismatch.finding(
+                    f"optimizer state `{sk}` of `{name}` has shape {_fmt_shape(t.shape)}, "
+                    f"the parameter {_fmt_shape(tuple(param.shape))}", path, name))
                 break
     return out

@@ -8,11 +8,11 @@ its end (fail closed). Reviewed data types alone are a warning that says how to 
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-from ckptlint.runtime import allowlist
-from ckptlint.runtime.inert_machine import CALLS, CONSTRUCTS, IMPORTS
-from ckptlint.runtime.reader import Checkpoint
+from ckptlint.reader import allowlist
+from ckptlint.reader.inert_machine import CALLS, CONSTRUCTS, IMPORTS
+from ckptlint.reader.reader import Checkpoint
 
 RUNS_CODE = "loading this file with `weights_only=False` runs code"
 MAY_RUN_CODE = "loading it with `weights_only=False` may run code"
@@ -49,8 +49,9 @@ def _data_note(data: List[str]) -> str:
             + "; ".join(sorted({allowlist.DATA[g] for g in data})) + ")")
 
 
-def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[tuple]:
-    """(message, severity) of the file's CKPT101, or None when every global is allowed."""
+def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[Tuple[str, bool]]:
+    """(message, data only) of the file's CKPT101, or None when every global is allowed; data
+    only: what it names is reviewed data types that need allowing, nothing that runs code."""
     if ck.format == "dcp-metadata":  # DCP reads it with pickle.load: its own classes are expected
         safe_globals = list(safe_globals) + sorted(allowlist.DCP_METADATA)
     code, data = allowlist.classify(ck.globals, safe_globals)
@@ -66,22 +67,22 @@ def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[tuple]:
                  f"neither reading names code outside the allowlist, but a reader that buffers "
                  f"differently may run something else: {MAY_RUN_CODE}")
         return (f"crafted pickle framing in {backticked(crafted)}: a frame ends inside an instruction, "
-                f"so pickle readers disagree on what it runs{failed}; {reads}{also}", "error")
+                f"so pickle readers disagree on what it runs{failed}; {reads}{also}", False)
     if ck.pickle_error is not None:
         seen = f"; before that point it {does}{_where(ck, code)}: {RUNS_CODE}" if code else ""
-        return (f"cannot prove it safe ({ck.pickle_error}): {MAY_RUN_CODE}{seen}{also}", "error")
+        return (f"cannot prove it safe ({ck.pickle_error}): {MAY_RUN_CODE}{seen}{also}", False)
     if ck.unverified:
         named = f"; its pickles {does}: {RUNS_CODE}" if code else f"; {MAY_RUN_CODE}"
-        return f"not proven safe: {ck.unverified}{named}{also}", "error"
+        return f"not proven safe: {ck.unverified}{named}{also}", False
     if ck.torchscript:
         extra = f"; its pickles also {does}" if code else ""
         return ("a TorchScript archive: `torch.load` hands it to `torch.jit.load`, so loading it runs "
                 "code it carries (TorchScript `__setstate__` methods on load, `forward` when called); "
-                f"`weights_only=True` refuses it{extra}", "error")
+                f"`weights_only=True` refuses it{extra}", False)
     if code:
-        return f"{does} on load{_where(ck, code)}: {RUNS_CODE}{trusted}{also}", "error"
+        return f"{does} on load{_where(ck, code)}: {RUNS_CODE}{trusted}{also}", False
     if data:
         return (f"{_data_note(data)}: `torch.load(weights_only=True)` refuses the file until they are "
                 f"allowed, e.g. `with {allowlist.safe_globals_call(data, ck.implied)}:`; to accept them here, add "
-                "them to `safe-globals`", "warning")
+                "them to `safe-globals`", True)
     return None

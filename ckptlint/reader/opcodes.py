@@ -20,7 +20,7 @@ import codecs
 import struct
 from typing import Iterator, Optional, Tuple
 
-from ckptlint.runtime.records import PickleScanError
+from ckptlint.reader.records import PickleScanError
 
 MAX_LINE = 1 << 26  # a text opcode's line; longer lines are refused (fail closed)
 

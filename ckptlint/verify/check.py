@@ -12,10 +12,15 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ckptlint.diagnostic import MODEL_ERROR, Diagnostic
 from ckptlint.errors import ConfigError
-from ckptlint.rules import get_rule
-from ckptlint.runtime import dcp, layouts, verdict
-from ckptlint.runtime.reader import Checkpoint, read_checkpoint, sniff
-from ckptlint.runtime.records import Call, PDict, TensorInfo, class_of
+from ckptlint.rules.ckpt101_unsafe_pickle import UnsafePickle
+from ckptlint.rules.ckpt102_full_model_pickle import FullModelPickle
+from ckptlint.rules.ckpt108_device_bound import DeviceBound
+from ckptlint.rules.ckpt109_unreadable_checkpoint import UnreadableCheckpoint
+from ckptlint.rules.ckpt111_version_skew import VersionSkew
+from ckptlint.reader import dcp, verdict
+from ckptlint.reader.reader import Checkpoint, read_checkpoint, sniff
+from ckptlint.reader.records import Call, PDict, TensorInfo, class_of
+from ckptlint.verify import layouts
 from ckptlint.versions import parse_version
 
 STATE_DICT_KEYS = (
@@ -112,8 +117,8 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
         if os.path.isdir(path):
             found, dcp_found, missing = checkpoints_under(path, skipped)
             if not found and not dcp_found:
-                diags.append(make("CKPT109", "no checkpoint or pickle file in this folder (judged by "
-                                  "content)", path))
+                diags.append(UnreadableCheckpoint.finding(
+                    "no checkpoint or pickle file in this folder (judged by content)", path))
             checkpoints += found
             folders += dcp_found
             layout.update(dict.fromkeys(missing))
@@ -130,7 +135,7 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
     if sniff_files:  # staged files: the layout of the folders they are in (missing rank files)
         for parent in dict.fromkeys(os.path.dirname(p) for p in checkpoints):
             layout.update(dict.fromkeys(layouts.problems(parent, sorted(os.listdir(parent)))))
-    diags += [make("CKPT109", message, where) for where, message in layout]
+    diags += [UnreadableCheckpoint.finding(message, where) for where, message in layout]
     for one in dict.fromkeys(folders):
         diags.extend(dcp_findings(dcp.read_folder(one), safe_globals, torch_version))
     for entry in entries:
@@ -182,7 +187,7 @@ def dcp_findings(folder, safe_globals, torch_version) -> List[Diagnostic]:
         by_path.setdefault(path, []).append(message)
     for path, messages in sorted(by_path.items()):
         more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
-        out.append(make("CKPT109", f"unreadable checkpoint: {messages[0]}{more}", path))
+        out.append(UnreadableCheckpoint.finding(f"unreadable checkpoint: {messages[0]}{more}", path))
     for shard in folder.shards:
         out.extend(guarded_file_findings(shard, safe_globals, torch_version))
     return out
@@ -204,7 +209,7 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
     paths = _expand(entry, root)
     if not paths:
         where = os.path.abspath(str(root / entry.path))
-        return [make("CKPT109", f"no file matches the pattern `{entry.path}`", where)]
+        return [UnreadableCheckpoint.finding(f"no file matches the pattern `{entry.path}`", where)]
     allowed = list(safe_globals) + entry.safe_globals
     model_state = None  # (model or None, error) built once per entry
     for path in paths:
@@ -217,19 +222,20 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
             found = guarded_file_findings(ck, allowed, torch_version)
             ck_root = None if ck.pickle_error is not None or ck.unverified else ck.root
         out.extend(found)
-        if entry.model is None or any(d.code in ("CKPT109", "CKPT102") for d in found):
+        if entry.model is None or any(d.code in (UnreadableCheckpoint.code, FullModelPickle.code)
+                                      for d in found):
             continue
         if ck_root is None:
             continue
         picked = find_state_dict(ck_root, entry.key)
         if picked.error:
-            out.append(make("CKPT109", picked.error, path, key=entry.key))
+            out.append(UnreadableCheckpoint.finding(picked.error, path, key=entry.key))
             continue
         if picked.module_at is not None:
             # find_module looks one dict level down; a `key` can point deeper
-            out.append(make("CKPT102", f"holds a pickled `nn.Module` at `{picked.module_at}`, not a state "
-                            "dict: it loads only with `weights_only=False` and the exact same class code",
-                            path, key=picked.module_at or None))
+            out.append(FullModelPickle.finding(
+                f"holds a pickled `nn.Module` at `{picked.module_at}`, not a state dict: it loads only with "
+                "`weights_only=False` and the exact same class code", path, key=picked.module_at or None))
             continue
         if picked.auto_key:
             notes.append(f"{path}: auto-detected state dict key `{picked.auto_key}`")
@@ -238,27 +244,27 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
         model, error = model_state
         if error:
             continue
-        from ckptlint.runtime import compare  # imports torch
+        from ckptlint.verify import compare  # imports torch
 
         metadata = _metadata_of(picked.container)
         opt = find_optimizer(ck_root)
         try:
-            findings = compare.compare(model, picked.tensors, metadata, strict=entry.strict, optimizers=opt)
+            findings = compare.compare(model, picked.tensors, metadata, path, strict=entry.strict,
+                                       optimizers=opt)
         except Exception as exc:  # noqa: BLE001 - user model code runs here (state_dict hooks ...)
-            out.append(make(MODEL_ERROR[0], f"comparing with model `{entry.model}` failed: "
-                            f"{type(exc).__name__}: {exc}", path))
+            out.append(model_error(f"comparing with model `{entry.model}` failed: {type(exc).__name__}: {exc}",
+                                   path))
             continue
-        for code, key, message, severity in findings:
-            out.append(make(code, message, path, key=key, severity=severity))
+        out.extend(findings)
     if model_state is not None and model_state[1]:
         cfg = entry.config_file or str(root / "pyproject.toml")
-        out.append(make(MODEL_ERROR[0], model_state[1], os.path.abspath(cfg)))
+        out.append(model_error(model_state[1], os.path.abspath(cfg)))
     return out
 
 
 def _build(entry: Entry, root: pathlib.Path):
     try:
-        from ckptlint.runtime import compare
+        from ckptlint.verify import compare
     except ImportError as exc:  # torch missing
         return None, (f"model `{entry.model}` needs torch to compare keys and shapes "
                       f"(the `runtime` extra; in a clone of ckptlint: pip install '.[runtime]'): {exc}")
@@ -270,13 +276,11 @@ def _build(entry: Entry, root: pathlib.Path):
         return None, f"model `{entry.model}` could not be built: {type(exc).__name__}: {exc}"
 
 
-def make(code: str, message: str, filename: str, key: Optional[str] = None,
-         severity: str = "error") -> Diagnostic:
-    """A runtime finding: its name comes from the rule module of its code (the one source of
-    codes, names and docs), or for E910, which is not a rule, from diagnostic.py."""
-    name = MODEL_ERROR[1] if code == MODEL_ERROR[0] else get_rule(code).name
-    return Diagnostic(code=code, name=name, message=message, filename=filename,
-                      key=key, is_runtime=True, severity=severity)
+def model_error(message: str, filename: str) -> Diagnostic:
+    """E910: a configured model that cannot be built or compared with (no rule: the entry
+    could not be checked, as an E9xx file could not)."""
+    return Diagnostic(code=MODEL_ERROR[0], name=MODEL_ERROR[1], message=message, filename=filename,
+                      is_runtime=True)
 
 
 # -- file-level findings (no torch) -------------------------------------------------------
@@ -289,10 +293,11 @@ def guarded_file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[D
         return file_findings(ck, safe_globals, torch_version)
     except Exception as exc:  # noqa: BLE001
         why = f"{type(exc).__name__}: {exc}"
-        out = [make("CKPT109", f"ckptlint could not check this file (internal error: {why})", ck.path)]
+        out = [UnreadableCheckpoint.finding(f"ckptlint could not check this file (internal error: {why})",
+                                            ck.path)]
         if ck.format in ("zip", "archives", "legacy", "pickle", "tar"):
-            out.append(make("CKPT101", "cannot prove it safe (the check stopped with an internal error): "
-                            f"{verdict.MAY_RUN_CODE}", ck.path))
+            out.append(UnsafePickle.finding(
+                f"cannot prove it safe (the check stopped with an internal error): {verdict.MAY_RUN_CODE}", ck.path))
         return out
 
 
@@ -301,19 +306,19 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
         return _sharded_findings(ck, safe_globals, torch_version)
     path = ck.path
     if ck.not_checkpoint and not ck.pickles:
-        return [make("CKPT109", f"unreadable checkpoint: {ck.not_checkpoint}", path)]
+        return [UnreadableCheckpoint.finding(f"unreadable checkpoint: {ck.not_checkpoint}", path)]
     out: List[Diagnostic] = []
     unsafe = verdict.unsafe_pickle(ck, safe_globals)
     if unsafe is not None:
-        out.append(make("CKPT101", unsafe[0], path, severity=unsafe[1]))
+        out.append(UnsafePickle.finding(unsafe[0], path, milder=unsafe[1]))
     if ck.pickle_error is not None:
         first = f"{ck.problems[0]}; " if ck.problems else ""  # e.g. the CRC mismatch behind it
-        out.append(make("CKPT109", f"unreadable checkpoint: {first}a pickle cannot be parsed "
-                        f"({ck.pickle_error})", path))
+        out.append(UnreadableCheckpoint.finding(
+            f"unreadable checkpoint: {first}a pickle cannot be parsed ({ck.pickle_error})", path))
         return out
     if ck.problems:
         more = f" (and {len(ck.problems) - 1} more)" if len(ck.problems) > 1 else ""
-        out.append(make("CKPT109", f"unreadable checkpoint: {ck.problems[0]}{more}", path))
+        out.append(UnreadableCheckpoint.finding(f"unreadable checkpoint: {ck.problems[0]}{more}", path))
         return out
     if ck.format == "dcp-metadata":  # names, shapes and byte ranges: checked by dcp.py
         return out
@@ -322,9 +327,9 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
         if module is not None:
             where, cls = module
             at = f" at `{where}`" if where else ""
-            out.append(make("CKPT102", f"holds a pickled `nn.Module` (`{cls}`){at}, not a state dict: it "
-                            "loads only with `weights_only=False` and the exact same class code", path,
-                            key=where))
+            out.append(FullModelPickle.finding(
+                f"holds a pickled `nn.Module` (`{cls}`){at}, not a state dict: it loads only with "
+                "`weights_only=False` and the exact same class code", path, key=where))
             break
     out.extend(_device_findings(ck))
     out.extend(_version_findings(ck, torch_version))
@@ -333,12 +338,13 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
 
 def _sharded_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnostic]:
     if ck.not_checkpoint:
-        return [make("CKPT109", f"unreadable checkpoint index: {ck.not_checkpoint}", ck.path)]
+        return [UnreadableCheckpoint.finding(f"unreadable checkpoint index: {ck.not_checkpoint}", ck.path)]
     out: List[Diagnostic] = []
     for shard in ck.shards:
         if shard.not_checkpoint == "file does not exist":
-            out.append(make("CKPT109", f"shard `{os.path.basename(shard.path)}` named in "
-                            f"`{os.path.basename(ck.path)}` does not exist", shard.path))
+            out.append(UnreadableCheckpoint.finding(
+                f"shard `{os.path.basename(shard.path)}` named in `{os.path.basename(ck.path)}` does not exist",
+                shard.path))
         else:
             out.extend(file_findings(shard, safe_globals, None))
     out.extend(_version_findings(ck, torch_version))
@@ -358,9 +364,9 @@ def _device_findings(ck: Checkpoint) -> List[Diagnostic]:
     names = sorted(devices)
     keys = sorted(k for d in names for k in devices[d])
     example = f", e.g. `{keys[0]}`" if keys else ""
-    return [make("CKPT108", f"storages saved on {verdict.backticked(names)} ({len(keys)} tensors{example}): "
-                 "`torch.load` without `map_location` fails on a host without that device", ck.path,
-                 key=keys[0] if keys else None)]
+    return [DeviceBound.finding(
+        f"storages saved on {verdict.backticked(names)} ({len(keys)} tensors{example}): `torch.load` without "
+        "`map_location` fails on a host without that device", ck.path, key=keys[0] if keys else None)]
 
 
 def _version_findings(ck: Checkpoint, torch_version) -> List[Diagnostic]:
@@ -379,20 +385,21 @@ def _version_findings(ck: Checkpoint, torch_version) -> List[Diagnostic]:
             break
     by = f" (written by torch {written})" if written else ""
     if written and parse_version(str(written))[:2] > floor[:2]:
-        out.append(make("CKPT111", f"the checkpoint records torch {written}, newer than the oldest supported "
-                        f"torch {torch_version}: it may not load there", ck.path))
+        out.append(VersionSkew.finding(
+            f"the checkpoint records torch {written}, newer than the oldest supported torch {torch_version}: "
+            "it may not load there", ck.path))
     if ck.format == "zip" and floor < (1, 6):
-        out.append(make("CKPT111", f"the zip checkpoint format needs torch>=1.6, the project supports "
-                        f"torch {torch_version}{by}; save with `_use_new_zipfile_serialization=False` "
-                        "for older torch", ck.path))
+        out.append(VersionSkew.finding(
+            f"the zip checkpoint format needs torch>=1.6, the project supports torch {torch_version}{by}; "
+            "save with `_use_new_zipfile_serialization=False` for older torch", ck.path))
     newest: Dict[str, Tuple[int, int]] = {}
     for key, t in iter_tensors(ck.root):
         since = DTYPE_SINCE.get(t.dtype or "")
         if since and since > floor[:2] and t.dtype not in newest:
             newest[t.dtype] = since
-            out.append(make("CKPT111", f"`{key}` is `{t.dtype}`, which torch before "
-                            f"{since[0]}.{since[1]} cannot load; the project supports torch {torch_version}{by}",
-                            ck.path, key=key))
+            out.append(VersionSkew.finding(
+                f"`{key}` is `{t.dtype}`, which torch before {since[0]}.{since[1]} cannot load; the project "
+                f"supports torch {torch_version}{by}", ck.path, key=key))
     return out
 
 

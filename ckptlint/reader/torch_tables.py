@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from ckptlint.runtime.records import Call, Global, StorageInfo, TensorInfo
+from ckptlint.reader.records import Call, Global, StorageInfo, TensorInfo
 
 # torch storage class name -> dtype string
 STORAGE_DTYPES = {

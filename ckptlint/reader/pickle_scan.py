@@ -26,9 +26,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from ckptlint.runtime.inert_machine import HANDLERS, MAX_STACK, InertMachine, merge_uses
-from ckptlint.runtime.opcodes import Reader, ops
-from ckptlint.runtime.records import Call, PickleScanError, StorageInfo, map_py2
+from ckptlint.reader.inert_machine import HANDLERS, MAX_STACK, InertMachine, merge_uses
+from ckptlint.reader.opcodes import Reader, ops
+from ckptlint.reader.records import Call, PickleScanError, StorageInfo, map_py2
 
 MAX_OPS = 1 << 26
 UNRESOLVED = "<unresolved STACK_GLOBAL>"

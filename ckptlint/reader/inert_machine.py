@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Tuple
 
-from ckptlint.runtime.records import (
+from ckptlint.reader.records import (
     Call,
     Global,
     PDict,
@@ -20,8 +20,8 @@ from ckptlint.runtime.records import (
     class_of,
     map_py2,
 )
-from ckptlint.runtime.allowlist import dtype_class
-from ckptlint.runtime.torch_tables import TENSOR_REBUILDERS, interpret_rebuild, shape_of, storage_from_pid
+from ckptlint.reader.allowlist import dtype_class
+from ckptlint.reader.torch_tables import TENSOR_REBUILDERS, interpret_rebuild, shape_of, storage_from_pid
 
 MAX_MEMO_INDEX = 1 << 24  # the memo is a dict, but an index this large is never honest
 MAX_MARK_DEPTH = 2000

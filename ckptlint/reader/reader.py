@@ -4,7 +4,7 @@ It recognises, by content: torch zip archives (read as torch's miniz reader read
 ``zipdir.py``), several archives laid end to end (a DCP ``.distcp`` shard: each is read on
 its own byte range), the legacy (non-zip) stream, raw pickles (and pickles appended after
 them), the torch<0.4 tar format, safetensors files and Hugging Face ``*.index.json``
-sharded checkpoints. It parses pickles with :mod:`ckptlint.runtime.pickle_scan` (never
+sharded checkpoints. It parses pickles with :mod:`ckptlint.reader.pickle_scan` (never
 unpickles), never reads tensor bytes, and never raises for a bad file: integrity faults go
 to ``Checkpoint.problems`` (CKPT109), a pickle it cannot parse to ``Pickle.error`` (fail
 closed: CKPT101 + CKPT109).
@@ -28,12 +28,12 @@ import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Dict, List, Optional, Tuple
 
-from ckptlint.runtime import zipdir
-from ckptlint.runtime.inert_machine import merge_uses
-from ckptlint.runtime.opcodes import OPCODES
-from ckptlint.runtime.pickle_scan import ScanResult, scan
-from ckptlint.runtime.records import PDict, PickleScanError, StorageInfo, TensorInfo, class_of
-from ckptlint.runtime.torch_tables import ITEMSIZE, STORAGE_DTYPES
+from ckptlint.reader import zipdir
+from ckptlint.reader.inert_machine import merge_uses
+from ckptlint.reader.opcodes import OPCODES
+from ckptlint.reader.pickle_scan import ScanResult, scan
+from ckptlint.reader.records import PDict, PickleScanError, StorageInfo, TensorInfo, class_of
+from ckptlint.reader.torch_tables import ITEMSIZE, STORAGE_DTYPES
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_PICKLE_BYTES = 1 << 30

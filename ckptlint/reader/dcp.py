@@ -19,8 +19,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ckptlint.runtime.reader import Checkpoint, read_checkpoint
-from ckptlint.runtime.records import Call, Global, PDict, TensorInfo, class_of
+from ckptlint.reader.reader import Checkpoint, read_checkpoint
+from ckptlint.reader.records import Call, Global, PDict, TensorInfo, class_of
 
 METADATA = ".metadata"
 _DCP = "torch.distributed.checkpoint."
