@@ -21,6 +21,9 @@ def docs_url(page: str) -> Optional[str]:
     return None
 
 
+# A message is a headline a person scans: what is wrong, here (OUTPUT.md); the rest is help.
+HEADLINE = 100
+
 SAFE = "safe"
 UNSAFE = "unsafe"
 
@@ -87,6 +90,9 @@ class Diagnostic:
     # "error" or "warning"; formats that know levels (SARIF, GitHub, LSP) read it
     severity: str = "error"
     extra: dict = field(default_factory=dict)
+    # the why and the how, for a person who wants more than the headline in `message`
+    # (at most HEADLINE characters); None when the headline says it all
+    help: Optional[str] = None
 
     @property
     def url(self) -> Optional[str]:
@@ -115,6 +121,7 @@ class Diagnostic:
             "end_location": self.end_location.to_json() if self.end_location else None,
             "noqa_row": self.noqa_row,
             "fix": self.fix.to_json() if self.fix else None,
+            "help": self.help,
             "url": self.url,
             "severity": self.severity,
         }
@@ -136,11 +143,24 @@ TOO_DEEP = ("E904", "too-deeply-nested")
 MODEL_ERROR = ("E910", "model-error")
 
 
+def fit_headline(message: str, help: Optional[str]) -> Tuple[str, Optional[str]]:
+    """(headline, help) within the contract: a message longer than HEADLINE (a plugin's, or
+    a name longer than a rule planned for) is cut at a word with `…`, and the whole message
+    leads the help, so nothing it said is lost."""
+    if len(message) <= HEADLINE:
+        return message, help
+    cut = message[: HEADLINE - 1]
+    if " " in cut[HEADLINE // 2:]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "…", message + (f"\n\n{help}" if help else "")
+
+
 def file_error(code_name, path: str, message: str, row: Optional[int] = None,
-               col: Optional[int] = None) -> Diagnostic:
+               col: Optional[int] = None, help: Optional[str] = None) -> Diagnostic:
     """One of the E9xx diagnostics above, at (row, col) or else at the top of the file."""
     loc = Location(row, col) if row is not None else Location(1, 1)
+    message, help = fit_headline(message, help)
     return Diagnostic(
         code=code_name[0], name=code_name[1], message=message, filename=path,
-        location=loc, end_location=loc, noqa_row=loc.row,
+        location=loc, end_location=loc, noqa_row=loc.row, help=help,
     )

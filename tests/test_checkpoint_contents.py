@@ -59,16 +59,16 @@ def test_load_of_a_file_saved_as_a_whole_model_gets_no_weights_only_fix(tmp_path
     _, data = run_json("det/serve.py", "--select", "CKPT002", "--unsafe-fixes", cwd=tmp_path)
     (d,) = data
     assert d["fix"] is None
-    assert "`runs/best.pt` is saved as a whole model at det/train.py:10" in d["message"]
-    assert "re-save it as a state dict at det/train.py:10" in d["message"]
-    assert "safe_globals" in d["message"]
+    assert "`runs/best.pt` is saved as a whole model at det/train.py:10" in d["help"]
+    assert "re-save it as a state dict at det/train.py:10" in d["help"]
+    assert "safe_globals" in d["help"]
 
 
 def test_whole_model_save_names_the_readers_that_change_with_it(tmp_path):
     project(tmp_path)
     _, data = run_json("det/train.py", "--select", "CKPT001", "--unsafe-fixes", cwd=tmp_path)
     (d,) = data
-    assert "its readers (det/serve.py:7) must then build the model and call `load_state_dict`" in d["message"]
+    assert "its readers (det/serve.py:7) must then build the model and call `load_state_dict`" in d["help"]
     assert d["fix"] is not None
 
 
@@ -92,7 +92,7 @@ def test_one_dict_saved_to_last_and_best_is_fixed_once(tmp_path):
     _, diags, _ = check(source, ["CKPT001"])
     assert [d.location.row for d in diags] == [12, 14]
     assert diags[0].fix is not None and diags[1].fix is None
-    assert "fixed with the save at line 12" in diags[1].message
+    assert "fixed with the save at line 12" in diags[1].help
     fixed, left, applied = check(source, ["CKPT001"], fix=True, unsafe=True)
     assert "'model': model.state_dict()" in fixed and left == [] and len(applied) == 1
 
@@ -114,12 +114,12 @@ def test_loaded_config_object_keeps_the_load_unfixed_and_says_why(tmp_path):
                 avg[k] = avg[k].float() / len(paths)
             return avg
     """)
-    proc = run_cli("asr.py", "--select", "CKPT002", "--fix", "--unsafe-fixes", cwd=tmp_path)
+    proc, data = run_json("asr.py", "--select", "CKPT002", "--fix", "--unsafe-fixes", cwd=tmp_path)
     text = f.read_text()
     # the fairseq load keeps its default; the plain state-dict average gets the fix
     assert 'state = torch.load(path, map_location="cpu")\n' in text
     assert 'avg = torch.load(paths[0], map_location="cpu", weights_only=True)' in text
-    assert "its `args` entry is used as a pickled object, not a tensor (`state[\"args\"].lr`, line 6)" in proc.stdout
+    assert "its `args` entry is used as a pickled object, not a tensor (`state[\"args\"].lr`, line 6)" in data[0]["help"]
 
 
 @pytest.mark.slow
@@ -151,7 +151,7 @@ def test_no_save_fix_when_a_reader_uses_that_entry_as_a_module(tmp_path):
     _, data = run_json("det/train.py", "--select", "CKPT001", "--unsafe-fixes", cwd=tmp_path)
     (d,) = data
     assert d["fix"] is None
-    assert "no fix: det/experimental.py:6 (`model`) uses the saved module as one" in d["message"]
+    assert "no fix: det/experimental.py:6 (`model`) uses the saved module as one" in d["help"]
     # without that reader the fix is offered
     (tmp_path / "det" / "experimental.py").unlink()
     _, data = run_json("det/train.py", "--select", "CKPT001", "--unsafe-fixes", cwd=tmp_path)
@@ -183,7 +183,7 @@ def test_resume_reading_one_entry_of_a_checkpoint_that_pickles_the_model(tmp_pat
     _, data = run_json("det/train.py", "--select", "CKPT002", "--unsafe-fixes", cwd=tmp_path)
     (d,) = data
     assert d["fix"] is None
-    assert "it reads `opt` like the checkpoint saved at train.py:9, whose `model` entry is a pickled module" in d["message"]
+    assert "it reads `opt` like the checkpoint saved at train.py:9, whose `model` entry is a pickled module" in d["help"]
 
 
 @pytest.mark.slow
@@ -240,10 +240,10 @@ def test_trainer_checkpoint_with_an_ema_attribute_is_known_to_pickle_a_model(tmp
     _, data = run_json("yl", "--select", "CKPT001,CKPT002", "--unsafe-fixes", cwd=tmp_path)
     by_file = {(Path(d["filename"]).name, d["code"]): d for d in data}
     save = by_file[("trainer.py", "CKPT001")]
-    assert save["fix"] is None and "yl/tasks.py:10 (`ema`) uses the saved module as one" in save["message"]
+    assert save["fix"] is None and "yl/tasks.py:10 (`ema`) uses the saved module as one" in save["help"]
     tuner = by_file[("tuner.py", "CKPT002")]
     assert tuner["fix"] is None
-    assert "it reads `train_metrics` like the checkpoint saved at yl/trainer.py:13, whose `ema` entry" in tuner["message"]
+    assert "it reads `train_metrics` like the checkpoint saved at yl/trainer.py:13, whose `ema` entry" in tuner["help"]
 
 
 @pytest.mark.slow
@@ -278,4 +278,4 @@ def test_ema_loader_of_checkpoints_that_keep_the_argparse_namespace(tmp_path):
     (d,) = data
     assert d["fix"] is None
     assert ("it reads `state_dict_ema` like the checkpoint saved at tm/saver.py:11, whose `args` entry is "
-            "a pickled object (`self.args`)") in d["message"]
+            "a pickled object (`self.args`)") in d["help"]

@@ -52,7 +52,7 @@ def test_json_contract(tmp_path):
     assert proc.returncode == 1
     assert [d["code"] for d in data] == ["CKPT002", "CKPT004"]
     d = data[0]
-    assert set(d) >= {"code", "name", "message", "filename", "location", "end_location", "noqa_row", "fix", "url"}
+    assert set(d) >= {"code", "name", "message", "filename", "location", "end_location", "noqa_row", "fix", "help", "url"}
     assert d["filename"] == str(tmp_path / "a.py")
     assert d["location"] == {"row": 3, "column": 6}
     assert d["end_location"] == {"row": 4, "column": 7}

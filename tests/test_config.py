@@ -95,7 +95,7 @@ def test_torch_version_from_requirement_and_from_key(tmp_path):
     write(tmp_path / "new/a.py", BAD)
     write(tmp_path / "none/a.py", BAD)
     _, data = run_json("old", "new", "none", "--select", "CKPT002", cwd=tmp_path)
-    msgs = {Path(d["filename"]).parent.name: d["message"] for d in data}
+    msgs = {Path(d["filename"]).parent.name: f'{d["message"]}\n{d["help"]}' for d in data}
     assert "torch 2.1" in msgs["old"] and "means `weights_only=False`" in msgs["old"]
     assert "torch 2.6" in msgs["new"] and "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" in msgs["new"]
     assert "before torch 2.6" in msgs["none"]

@@ -113,7 +113,7 @@ def test_nested_function_called_under_a_guard():
     src = DCP + "def train(state, rank):\n    def checkpoint():\n        dcp.save(state, checkpoint_id='c')\n\n" \
                 "    if rank == 0:\n        checkpoint()\n"
     hits = codes(src, "CKPT014")
-    assert len(hits) == 1 and "in `checkpoint`, called under `if rank == 0` (line 11)" in hits[0].message
+    assert len(hits) == 1 and "in `checkpoint`, called under `if rank == 0` (line 11)" in hits[0].help
 
 
 def test_nested_function_called_on_every_rank():
@@ -175,7 +175,7 @@ def test_set_state_dict_type_earlier_in_the_function():
           "def save(model):\n    FSDP.set_state_dict_type(model, StateDictType.SHARDED_STATE_DICT)\n" \
           "    torch.save(model.state_dict(), 'm.pt')\n"
     hits = codes(src, "CKPT015")
-    assert len(hits) == 1 and "`SHARDED_STATE_DICT` (line 6)" in hits[0].message
+    assert len(hits) == 1 and "`SHARDED_STATE_DICT` (line 6)" in hits[0].help
 
 
 # --- CKPT053 ------------------------------------------------------------------------------------

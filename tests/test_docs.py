@@ -56,7 +56,7 @@ def test_examples_that_differ_only_in_config_show_what_differs():
             if len(same) < 2:
                 continue
             # what ckptlint does with it, as the page shows it: the message or the fix
-            shown = [(ex.message, ex.fixed_source) for ex in same]
+            shown = [(ex.message, ex.help, ex.fixed_source) for ex in same]
             assert len(set(shown)) == len(same), f"{rule.code}: identical examples; give each its `message`"
             page = run_cli("rule", rule.code).stdout
             assert all(ex.message in page for ex in same if ex.message)

@@ -34,7 +34,7 @@ def test_requires_python_below_39_gets_the_slice_form(tmp_path):
     f = write(tmp_path / "pkg" / "load.py", STRIP)
     proc, data = run_json("pkg", cwd=tmp_path)
     (d,) = data
-    assert "Python 3.7, `requires-python` in pyproject.toml, has no `removeprefix`" in d["message"]
+    assert "Python 3.7, `requires-python` in pyproject.toml, has no `removeprefix`" in d["help"]
     run_cli("pkg", "--fix", cwd=tmp_path)
     fixed = f.read_text()
     assert '{(k[len("module."):] if k.startswith("module.") else k): v' in fixed
@@ -153,7 +153,7 @@ def test_python_requires_of_a_setup_py_project_is_its_floor(tmp_path):
     write(tmp_path / "setup.py", 'from setuptools import setup\n\nsetup(name="lavis", python_requires=">=3.7.0")\n')
     f = write(tmp_path / "lavis" / "load.py", STRIP)
     _, data = run_json("lavis", cwd=tmp_path)
-    assert "Python 3.7, `python_requires` in setup.py, has no `removeprefix`" in data[0]["message"]
+    assert "Python 3.7, `python_requires` in setup.py, has no `removeprefix`" in data[0]["help"]
     run_cli("lavis", "--fix", cwd=tmp_path)
     assert "removeprefix" not in f.read_text()
     # setup.cfg, next to a pyproject.toml that says nothing about Python

@@ -61,9 +61,9 @@ def test_each_file_gets_what_it_needs(project):
             d = torch.load("weights/data.pt", weights_only=False)
             return a, b, d
     ''')
-    assert "holds only tensors" in got[5]["message"] and got[5]["fix"]["applicability"] == "unsafe"
-    assert "safe_globals([" in got[6]["message"] and "numpy.dtypes.Int64DType" in got[6]["message"]
-    assert got[7]["fix"] is None and "`posix.system`" in got[7]["message"] and "re-save it" in got[7]["message"]
+    assert "holds only tensors" in got[5]["help"] and got[5]["fix"]["applicability"] == "unsafe"
+    assert "safe_globals([" in got[6]["help"] and "numpy.dtypes.Int64DType" in got[6]["help"]
+    assert got[7]["fix"] is None and "`posix.system`" in got[7]["help"] and "re-save it" in got[7]["help"]
     assert got[8]["code"] == "CKPT003" and got[8]["fix"] is not None
     assert not (project / "ran").exists()  # the file was read, never run
 
@@ -100,7 +100,7 @@ def test_no_wrap_where_the_load_is_in_a_compound_header(project):
         for key in torch.load("weights/data.pt"):
             print(key)
     ''')
-    assert "safe_globals([" in got[4]["message"] and got[4]["fix"] is None
+    assert "safe_globals([" in got[4]["help"] and got[4]["fix"] is None
 
 
 def test_a_configured_checkpoint_entry_and_its_safe_globals(project):
@@ -112,7 +112,7 @@ def test_a_configured_checkpoint_entry_and_its_safe_globals(project):
 
         state = torch.load("weights/data.pt")
     ''')
-    assert "holds only tensors" in got[4]["message"]  # what the entry allows counts as allowed
+    assert "holds only tensors" in got[4]["help"]  # what the entry allows counts as allowed
 
 
 @pytest.mark.slow
@@ -124,7 +124,7 @@ def test_the_result_follows_the_file(project):
     def cached():
         proc = subprocess.run([sys.executable, "-m", "ckptlint", "check", "load.py", "--select", "CKPT002",
                                "--output-format", "json"], cwd=project, env=env, capture_output=True, text=True)
-        return json.loads(proc.stdout)[0]["message"]
+        return json.loads(proc.stdout)[0]["help"]
 
     import time
 

@@ -128,6 +128,10 @@ async def test_diagnostics_in_utf16_units(client: LanguageClient):
     assert (d.range.start.line, d.range.start.character) == (1, 16)
     assert (d.range.end.line, d.range.end.character) == (1, 34)
     assert d.code_description.href.endswith("/CKPT002.md")
+    # the headline is the first line (what a problems list shows), the help follows for the hover
+    headline, _, help = d.message.partition("\n\n")
+    assert headline.startswith("`torch.load` without `weights_only=`") and len(headline) <= 100
+    assert "pass `weights_only=True`" in help
     assert d.source == "ckptlint"
     assert d.severity == types.DiagnosticSeverity.Error
 

@@ -40,7 +40,7 @@ def test_message_names_the_file_that_defines_the_class():
     out = json.loads(run_cli("train.py", "--output-format", "json", cwd=PROJECT).stdout)
     first = next(d for d in out if d["location"]["row"] == 15)
     assert "`big` is an nn.Module (a call of `Big`, an nn.Module subclass from pkg/nets.py, bound at line 14)" \
-        in first["message"]
+        in first["help"]
 
 
 def test_subclass_chain_across_files(whole):
@@ -107,7 +107,7 @@ def test_without_project_marker_siblings_still_resolve(tmp_path):
     proc = run_cli(tmp_path / "run.py", "--select", "CKPT001", "--output-format", "json", cwd=tmp_path)
     out = json.loads(proc.stdout)
     assert [(d["code"], d["location"]["row"]) for d in out] == [("CKPT001", 5)]
-    assert "a call of `Net`" in out[0]["message"]
+    assert "a call of `Net`" in out[0]["help"]
 
 
 def test_index_is_plain_deterministic_data():
@@ -220,7 +220,7 @@ def test_model_names_setting_in_pyproject(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.ckptlint]\nselect = ["CKPT001"]\n')
     out = json.loads(run_cli("save.py", "--output-format", "json", cwd=tmp_path).stdout)
     assert [d["code"] for d in out] == ["CKPT001"]
-    assert "by its name only" in out[0]["message"]
+    assert "by its name only" in out[0]["help"]
 
 
 @pytest.mark.slow
@@ -243,7 +243,7 @@ def test_index_reads_the_files_a_run_lints(tmp_path, how):
         (tmp_path / "pyproject.toml").write_text('[tool.ckptlint]\nextend-exclude = ["snapshots"]\n')
     out = json.loads(run_cli("src/train.py", "--output-format", "json", cwd=tmp_path).stdout)
     assert [(d["code"], d["location"]["row"]) for d in out] == [("CKPT001", 4)]
-    assert "lib/models.py" in out[0]["message"]
+    assert "lib/models.py" in out[0]["help"]
     # the copy, linted too, would make `models` ambiguous: no evidence, no finding
     (tmp_path / ".gitignore").write_text("")
     (tmp_path / "pyproject.toml").write_text("")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ckptlint.diagnostic import HEADLINE
 from ckptlint.rules import all_rules
 from tests.helpers import check
 
@@ -34,10 +35,17 @@ def test_invalid(rule, example):
     for d in hits:
         assert d.name == rule.name
         assert d.location is not None and d.end_location is not None
+        # a headline a person scans (shared OUTPUT.md), composed by the rule, not cut after it
+        assert len(d.message) <= HEADLINE and not d.message.endswith("…"), d.message
+        assert d.help != d.message
         if example.message_contains:
             assert example.message_contains in d.message
         if example.message is not None:
             assert d.message == example.message
+        if example.help_contains:
+            assert example.help_contains in (d.help or ""), d.help
+        if example.help is not None:
+            assert d.help == example.help
     if example.fixed_source is None:
         assert all(d.fix is None for d in hits)
         return

@@ -169,7 +169,7 @@ def _run_rule(args) -> int:
 
 
 def run_check(args) -> int:
-    from ckptlint.output import Report, renderer
+    from ckptlint.output import HUMAN, Report, renderer
     from ckptlint.workspace.run import Options, run
     from ckptlint.workspace.selection import check_selectors, opt_in_note
 
@@ -192,7 +192,7 @@ def run_check(args) -> int:
 
         return run_add_noqa(options, cwd)
     progress = None
-    if args.output_format == "text" and not args.diff and _stderr_is_tty():
+    if args.output_format in HUMAN and not args.diff and _stderr_is_tty():
         from ckptlint.cli.progress import Progress
 
         progress = options.progress = Progress(sys.stderr)
@@ -228,6 +228,7 @@ def _stderr_is_tty() -> bool:
 def _runtime_diagnostics(args, cwd: Path) -> list:
     """`check --runtime` (or `runtime = true`): the configured checkpoints in the same report."""
     from ckptlint.cli.verify import checkpoint_diagnostics, load_settings
+    from ckptlint.output import HUMAN
 
     try:
         settings = load_settings(args.config, cwd)
@@ -238,7 +239,7 @@ def _runtime_diagnostics(args, cwd: Path) -> list:
     if not (args.runtime or settings.runtime):
         return []
     diags, notes = checkpoint_diagnostics(settings)
-    if args.output_format == "text":
+    if args.output_format in HUMAN:
         for note in notes:
             print(note, file=sys.stderr)
     return diags

@@ -64,7 +64,7 @@ def checkpoint_diagnostics(settings, files: Optional[List[str]] = None,
 
 def run(argv: List[str]) -> int:
     """Arguments after `verify`. Returns the exit code."""
-    from ckptlint.output import Report, renderer
+    from ckptlint.output import HUMAN, Report, renderer
 
     fmt = "text"
     cwd = pathlib.Path.cwd()
@@ -81,7 +81,7 @@ def run(argv: List[str]) -> int:
         return _fail(f"ckptlint: error: {exc}", fmt)
     except Exception as exc:  # noqa: BLE001 - internal error: one line, no traceback
         return _fail(f"ckptlint: internal error: {type(exc).__name__}: {exc}", fmt)
-    if fmt == "text":
+    if fmt in HUMAN:
         for note in notes:
             print(note, file=sys.stderr)
     sys.stdout.write(out)
@@ -92,6 +92,8 @@ def run(argv: List[str]) -> int:
 
 def _nothing_to_verify(fmt: str, settings) -> int:
     """No files and no configured checkpoints: say so instead of "All checks passed!"."""
+    from ckptlint.output import HUMAN
+
     where = settings.config_file or "pyproject.toml"
     message = ("Nothing to verify: no files were given and no checkpoints are declared in "
                f"{where}.\nPass files or folders (`ckptlint verify weights/`), or declare them:\n\n"
@@ -99,7 +101,7 @@ def _nothing_to_verify(fmt: str, settings) -> int:
                "(see docs/runtime.md, or `ckptlint verify --help`)")
     if fmt == "json":
         print("[]")
-    if fmt == "text":
+    if fmt in HUMAN:
         print(message)
     else:
         print(message, file=sys.stderr)

@@ -10,7 +10,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import libcst as cst
 
 from ckptlint.analysis.names import Binding, Names, Scope
-from ckptlint.diagnostic import SAFE, Diagnostic, Edit, Fix, Location
+from ckptlint.diagnostic import SAFE, Diagnostic, Edit, Fix, Location, fit_headline
 from ckptlint.engine.source import LineIndex
 
 
@@ -26,7 +26,7 @@ class FileContext:
                   project (the project index seen from this file: analysis/project.py)
     Positions     start(node), end(node), offset(location), value_end(expr)
     Fixes         insert_at, replace, delete_span, add_keyword, remove_arg, quoted
-    Reporting     report(node, message, edits=(), applicability=SAFE, ...)
+    Reporting     report(node, message, edits=(), applicability=SAFE, ..., help=None)
     Set by the engine: rule (the rule being run), diagnostics (its findings so far here).
 
     `names` is the analysis's own (analysis/ reads it); rules ask the methods above."""
@@ -288,9 +288,13 @@ class FileContext:
         fix_message: Optional[str] = None,
         code: Optional[str] = None,
         name: Optional[str] = None,
+        help: Optional[str] = None,
     ) -> Diagnostic:
+        """`message` is the headline (at most 100 characters: what is wrong, here); `help`
+        says why, and how to fix it, for a person who asks (`--output-format full`)."""
         rule = self.rule
         start, end = self.start(node), self.end(node)
+        message, help = fit_headline(message, help)
         fix = None
         if edits:
             fix = Fix(applicability, fix_message or rule.fix_title or "Apply fix", tuple(edits))
@@ -304,6 +308,7 @@ class FileContext:
             fix=fix,
             noqa_row=start.row,
             severity=rule.severity(),
+            help=help,
         )
         if rule.docs_url:  # a plugin's rule, documented elsewhere
             diag.extra["url"] = rule.docs_url

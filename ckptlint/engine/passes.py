@@ -69,18 +69,22 @@ def _lint_text(path: str, text: str, settings, rules: list, module_name: Optiona
         module = cst.parse_module(text) if reuse is None else reuse.parse_module(text)
     except cst.ParserSyntaxError as exc:
         # Python accepted the file (ast.parse above): say it is LibCST that refuses it
-        return [file_error(SYNTAX_ERROR, path, f"SyntaxError: {exc.message} (from LibCST, ckptlint's parser; "
-                      "Python itself accepts this file)", exc.raw_line, exc.raw_column + 1)]
+        return [file_error(SYNTAX_ERROR, path, f"SyntaxError: {exc.message} (from LibCST, ckptlint's parser)",
+                           exc.raw_line, exc.raw_column + 1,
+                           help="Python itself accepts this file: LibCST, the parser ckptlint's rules read, "
+                                "does not")]
     except (RecursionError, MemoryError):
         return [file_error(TOO_DEEP, path, "not checked: too deeply nested for ckptlint's parser")]
     except Exception as exc:  # LibCST failing on code CPython accepted: not the user's fault
-        return [file_error(INTERNAL_ERROR, path, f"internal error parsing: {type(exc).__name__}: {exc}; please report it")]
+        return [file_error(INTERNAL_ERROR, path, f"internal error parsing: {type(exc).__name__}: {exc}",
+                           help="Please report it")]
     try:
         ctx = FileContext(path, text, module, settings, module_name, tree, project, consulted, reuse)
     except RecursionError:
         return [file_error(TOO_DEEP, path, "not checked: too deeply nested to analyse")]
     except Exception as exc:
-        return [file_error(INTERNAL_ERROR, path, f"internal error analysing: {type(exc).__name__}: {exc}; please report it")]
+        return [file_error(INTERNAL_ERROR, path, f"internal error analysing: {type(exc).__name__}: {exc}",
+                           help="Please report it")]
     out: List[Diagnostic] = []
     for rule in active:
         ctx.rule = rule
@@ -103,9 +107,9 @@ def _internal_error(path: str, rule, exc: BaseException, ctx=None) -> Diagnostic
     loc = _crash_location(ctx, exc) if ctx is not None else None
     return file_error(
         INTERNAL_ERROR, path,
-        f"internal error in rule {rule.code} ({rule.name}): {type(exc).__name__}: {exc}{where}; "
-        "please report it",
+        f"internal error in rule {rule.code} ({rule.name}): {type(exc).__name__}: {exc}",
         *(loc or ()),
+        help=f"Raised at {where.strip(' ()')}; please report it" if where else "Please report it",
     )
 
 

@@ -12,7 +12,7 @@ import re
 import tokenize
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 from ckptlint.diagnostic import Location
 
@@ -22,8 +22,9 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")
 class SourceError(Exception):
     """The file cannot be turned into text. ``code``/``name`` say which error diagnostic."""
 
-    def __init__(self, code: str, name: str, message: str):
+    def __init__(self, code: str, name: str, message: str, help: Optional[str] = None):
         super().__init__(message)
+        self.help = help
         self.code = code
         self.name = name
         self.message = message
@@ -50,7 +51,7 @@ def decode(data: bytes) -> SourceFile:
     except SyntaxError as exc:
         raise SourceError(
             "E902", "io-error",
-            f"cannot decode: not UTF-8 and no usable `# -*- coding: ... -*-` declaration ({exc})",
+            "cannot decode: not UTF-8 and no usable `# -*- coding: ... -*-` declaration", str(exc),
         ) from None
     if encoding == "utf-8-sig":
         encoding = "utf-8"
@@ -63,8 +64,8 @@ def decode(data: bytes) -> SourceFile:
         raise SourceError(
             "E902",
             "io-error",
-            f"not valid {encoding} text{where} ({reason}); declare the encoding with a "
-            f"`# -*- coding: ... -*-` line",
+            f"not valid {encoding} text{where} ({reason})",
+            "Declare the encoding with a `# -*- coding: ... -*-` line",
         ) from None
     return SourceFile(text=text, encoding=encoding, bom=bom, data=data)
 

@@ -125,7 +125,9 @@ class CkptlintServer(LanguageServer):
             rng = self.lsp_range(lines, d.location, d.end_location)
         return types.Diagnostic(
             range=rng,
-            message=d.message,
+            # the headline is the first line (what a problems list or inline text shows), the
+            # help follows for the hover
+            message=d.message + (f"\n\n{d.help}" if d.help else ""),
             severity=types.DiagnosticSeverity.Error if d.severity == "error" else types.DiagnosticSeverity.Warning,
             code=d.code,
             code_description=types.CodeDescription(href=d.url) if d.url else None,

@@ -13,12 +13,16 @@ from typing import Callable, Dict, List
 
 FORMATS: Dict[str, str] = {
     "text": "ckptlint.output.text",  # one line per finding: ruff's `concise` form
+    "full": "ckptlint.output.full",  # and the source line and the help below it: ruff's `full`
     "json": "ckptlint.output.json_",
     "json-lines": "ckptlint.output.json_lines",
     "sarif": "ckptlint.output.sarif",
     "github": "ckptlint.output.github",
     "gitlab": "ckptlint.output.gitlab",
 }
+
+# the formats a person reads: notes go to stderr beside them, a progress bar may show
+HUMAN = ("text", "full")
 
 
 @dataclass

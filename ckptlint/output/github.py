@@ -1,5 +1,6 @@
 """GitHub Actions workflow commands: `::error file=...,line=...::message`, one per finding,
-escaped the way @actions/core escapes them (so `%`, CR, LF, `:` and `,` survive)."""
+escaped the way @actions/core escapes them (so `%`, CR, LF, `:` and `,` survive). The
+annotation's first line is the headline; the help follows it after a blank line."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def line(d, report) -> str:
     props.append(("title", f"ckptlint ({d.code})"))
     where = f"cell {d.cell}: " if d.cell is not None else ""
     body = ",".join(f"{k}={escape_property(str(v))}" for k, v in props)
-    return f"::{level} {body}::{escape_data(f'{where}{d.code} {d.message}')}"
+    said = f"{where}{d.code} {d.message}" + (f"\n\n{d.help}" if d.help else "")
+    return f"::{level} {body}::{escape_data(said)}"
 
 
 def render(diagnostics, report) -> str:

@@ -34,7 +34,7 @@ def render(diagnostics, report) -> str:
         digest = hashlib.sha256(json.dumps([*ident, seen[ident]]).encode("utf-8")).hexdigest()[:32]
         begin = d.location.row if d.location else 1
         end = d.end_location.row if d.end_location else begin
-        out.append({
+        issue = {
             "type": "issue",
             "check_name": d.code,
             "description": f"{d.code} {d.message}",
@@ -42,5 +42,8 @@ def render(diagnostics, report) -> str:
             "severity": _severity(d),
             "fingerprint": digest,
             "location": {"path": path, "lines": {"begin": begin, "end": end}},
-        })
+        }
+        if d.help:  # the Code Climate spec's longer explanation, in markdown
+            issue["content"] = {"body": d.help}
+        out.append(issue)
     return json.dumps(out, indent=2, ensure_ascii=False) + "\n"

@@ -54,7 +54,8 @@ def _examples(title: str, examples) -> list:
         parts.append(_fence(ex.source))
         if getattr(ex, "message", None) is not None:
             parts.append("ckptlint says:\n")
-            parts.append("```text\n" + ex.message + "\n```\n")
+            said = ex.message + (f"\n  help: {ex.help}" if getattr(ex, "help", None) else "")
+            parts.append("```text\n" + said + "\n```\n")
         if getattr(ex, "fixed_source", None) is not None:
             parts.append("Fixed:\n")
             parts.append(_fence(ex.fixed_source))

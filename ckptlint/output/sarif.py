@@ -89,12 +89,22 @@ def _artifact(uri: str) -> dict:
     return {"uri": uri, "uriBaseId": "%SRCROOT%"}
 
 
+def _message(d) -> dict:
+    """The headline as the first sentence (what SARIF viewers show where space is short, and
+    GitHub as the alert's title), then the finding's help; markdown keeps them paragraphs.
+    The rule's whole explanation stays in the rule's `help`."""
+    if not d.help:
+        return {"text": d.message}
+    stop = "" if d.message.endswith((".", "!", "?")) else "."
+    return {"text": f"{d.message}{stop} {d.help}", "markdown": f"{d.message}\n\n{d.help}"}
+
+
 def _result(d, index: int, uri: str) -> dict:
     result = {
         "ruleId": d.code,
         "ruleIndex": index,
         "level": "error" if d.severity == "error" else "warning",
-        "message": {"text": d.message},
+        "message": _message(d),
         "locations": [{"physicalLocation": {"artifactLocation": _artifact(uri)}}],
     }
     if d.location is not None:

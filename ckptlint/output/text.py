@@ -1,4 +1,5 @@
-"""`path:row:col: CODE [*] message` lines, then a summary (ruff's wording)."""
+"""`path:row:col: CODE [*] message` lines, then a summary (ruff's wording): one headline per
+finding, for a person scanning many; `full` (output/full.py) adds the source and the help."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def statistics(diagnostics, report) -> List[str]:
     ]
 
 
-def summary(diagnostics, report) -> List[str]:
+def summary(diagnostics, report, full: bool = False) -> List[str]:
     out: List[str] = []
     n = len(diagnostics)
     fixed = report.fixed_count
@@ -82,6 +83,8 @@ def summary(diagnostics, report) -> List[str]:
         out.append(f"[*] {can_fix} fixable with the `--fix` option{extra}.")
     elif hidden:
         out.append(f"No fixes available ({hidden} hidden fixes can be enabled with the `--unsafe-fixes` option).")
+    if not full and any(d.help for d in diagnostics):
+        out.append("Each finding's why and how: `--output-format full`.")
     return out
 
 

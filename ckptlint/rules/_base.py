@@ -33,8 +33,10 @@ class Valid:
 class Invalid:
     """Code that must fire once per ``count``; ``fixed`` is the code after the rule's fix
     (applied with --unsafe-fixes when the fix is unsafe). ``fixed=None`` means no fix.
-    ``message`` is the whole message, shown in the rule's docs: give it where the message is
-    what the example is about (the same code under another config says something else)."""
+    ``message`` is the whole headline and ``help`` the whole help text, both shown in the
+    rule's docs: give them where what the finding says is what the example is about (the
+    same code under another config says something else). ``message_contains`` and
+    ``help_contains`` check a part of either."""
 
     code: str
     fixed: Optional[str] = None
@@ -42,6 +44,8 @@ class Invalid:
     message_contains: Optional[str] = None
     config: Optional[dict] = None
     message: Optional[str] = None
+    help: Optional[str] = None
+    help_contains: Optional[str] = None
 
     @property
     def source(self) -> str:
@@ -138,10 +142,11 @@ class Rule:
 
     @classmethod
     def finding(cls, message: str, filename: str, key: Optional[str] = None, *,
-                milder: bool = False) -> Diagnostic:
+                milder: bool = False, help: Optional[str] = None) -> Diagnostic:
         """A finding of a runtime rule on a checkpoint file (``key``: the state-dict key it is
-        about): code, name and level are the rule's."""
+        about): code, name and level are the rule's; ``message`` the headline, ``help`` the why
+        and the how, as for FileContext.report."""
         if cls.phase != "runtime":
             raise TypeError(f"{cls.code} is a static rule: its findings come from FileContext.report")
         return Diagnostic(code=cls.code, name=cls.name, message=message, filename=filename, key=key,
-                          is_runtime=True, severity=cls.severity(milder))
+                          is_runtime=True, severity=cls.severity(milder), help=help)

@@ -24,6 +24,16 @@ def weights_only_default(settings) -> str:
     )
 
 
+def weights_only_risk(settings) -> str:
+    """What an omitted `weights_only` risks on the project's torch range, for a headline."""
+    floor = getattr(settings, "torch_version", None)
+    if floor is None:
+        return "a file can run code on torch < 2.6"
+    if floor < (2, 6):
+        return f"the file can run code on torch {format_version(floor)}"
+    return "safe only while `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` is unset"
+
+
 def held_by(holds: dict) -> str:
     """"its `model` entry is used as a module (`ckpt['model'].fuse()`, line 7)"."""
     if holds["kind"] == "returned":
@@ -74,3 +84,15 @@ def needs_more_than_weights(ctx, load) -> Optional[str]:
     what = "classes" if holds is None or holds["kind"] == "module" else "classes it holds"
     return (f"{shown}, which `weights_only=True` refuses: {resave}, or allow the {what} with "
             "`with torch.serialization.safe_globals([...]):`")
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` characters with `…` (for a headline; the help says
+    it whole)."""
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+def quoted_code(text: str, limit: int = 40) -> str:
+    """`text` in backticks for a headline, clipped to `limit` characters."""
+    return f"`{clip(text, limit)}`"

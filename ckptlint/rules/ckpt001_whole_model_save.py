@@ -8,7 +8,7 @@ from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._guards import writes_to_buffer
 from ckptlint.rules._pairing import load_sites, module_readers, site_of, site_path, where
-from ckptlint.rules._shared import held_by
+from ckptlint.rules._shared import held_by, quoted_code
 from ckptlint.analysis.contents import MODELISH_KEY
 from ckptlint.rules._saves import STATEY, dict_key, heuristic_note, saved_object, saved_values, with_suffix
 
@@ -119,7 +119,7 @@ class WholeModelSave(Rule):
         Invalid(
             _NET + "model = Net()\ntorch.save(model, 'm.pt')\n",
             _NET + "model = Net()\ntorch.save(model.state_dict(), 'm.pt')\n",
-            message_contains="a call of `Net`, bound at line 9",
+            help_contains="a call of `Net`, bound at line 9",
         ),
         Invalid(
             "import torch\nimport torchvision\n\nresnet = torchvision.models.resnet18()\ntorch.save(resnet, 'r.pt')\n",
@@ -138,12 +138,12 @@ class WholeModelSave(Rule):
         Invalid(
             "import torch\nfrom torch import nn\n\ndef save(m: nn.Module, path):\n    torch.save(m, path)\n",
             "import torch\nfrom torch import nn\n\ndef save(m: nn.Module, path):\n    torch.save(m.state_dict(), path)\n",
-            message_contains="annotated `nn.Module`",
+            help_contains="annotated `nn.Module`",
         ),
         Invalid(
             "import torch\n\ndef save(model, path):\n    torch.save(model, path)\n",
             "import torch\n\ndef save(model, path):\n    torch.save(model.state_dict(), path)\n",
-            message_contains="by its name only",
+            help_contains="by its name only",
         ),
         Invalid(
             "import timm\nimport torch\n\nnet = timm.create_model('resnet50')\ntorch.save(net, 'n.pt')\n",
@@ -177,7 +177,7 @@ class WholeModelSave(Rule):
         Invalid(
             _NET + "def save(path):\n    model = Net()\n    ckpt = {'epoch': 1, 'model': model}\n    torch.save(ckpt, path)\n",
             _NET + "def save(path):\n    model = Net()\n    ckpt = {'epoch': 1, 'model': model.state_dict()}\n    torch.save(ckpt, path)\n",
-            message_contains="inside the saved `ckpt`",
+            help_contains="inside the saved `ckpt`",
         ),
         Invalid(
             # an EMA helper class (not a module) holding the averaged copy: one finding, one
@@ -194,21 +194,21 @@ class WholeModelSave(Rule):
             "        ckpt = {'epoch': epoch, 'model': deepcopy(de_parallel(model)).half().state_dict(),\n"
             "                'ema': deepcopy(ema.ema).half().state_dict(), 'updates': ema.updates}\n"
             "        torch.save(ckpt, last)\n",
-            message_contains="`ModelEMA.ema`, set to an nn.Module",
+            help_contains="`ModelEMA.ema`, set to an nn.Module",
         ),
         Invalid(
             # the EMA copy is not known to be a module: fixing only `model` would leave a
             # pickled module in the file
             _NET + "def save(path, ema_copy):\n    model = Net()\n"
             "    torch.save({'model': model, 'ema': ema_copy, 'epoch': 3}, path)\n",
-            message_contains="no fix: `ema` (`ema_copy`) may hold a module too",
+            help_contains="no fix: `ema` (`ema_copy`) may hold a module too",
         ),
         Invalid(
             # a trained checkpoint stripped of its optimizer and saved again
             "import torch\n\ndef strip_optimizer(f, s=''):\n    x = torch.load(f, map_location='cpu')\n"
             "    x['optimizer'] = None\n    x['model'].half()\n    for p in x['model'].parameters():\n"
             "        p.requires_grad = False\n    torch.save(x, s or f)\n",
-            message_contains="`x` is the checkpoint loaded at line 4, and its `model` entry is used as a module",
+            help_contains="`x` is the checkpoint loaded at line 4, and its `model` entry is used as a module",
         ),
         Invalid(
             "import torch\nimport torch.nn as nn\n\nhead = nn.Linear(4, 2)\ntorch.save([head], 'h.pt')\n",
@@ -261,12 +261,23 @@ class WholeModelSave(Rule):
             edits = []
         ctx.report(
             call,
-            f"{what}{inside}: `torch.save` pickles the whole object, so loading it needs "
-            f"`weights_only=False` and the same code layout; save {' and '.join(f'`{f}`' for f in fixed)}"
-            + "".join(notes),
+            self._headline(ctx, obj, found, inside),
             edits,
             UNSAFE,
+            help=f"{what}{inside}: `torch.save` pickles the whole object, so loading it needs "
+                 f"`weights_only=False` and the same code layout; save {' and '.join(f'`{f}`' for f in fixed)}"
+                 + "".join(notes),
         )
+
+    @staticmethod
+    def _headline(ctx, obj, found, inside) -> str:
+        """"`torch.save` of a whole nn.Module: `model` inside `ckpt`"."""
+        guessed = all(value.evidence == "name-heuristic" for _, value in found)
+        kind = "a whole model (by its name)" if guessed else "a whole nn.Module" if len(found) == 1 else "whole nn.Modules"
+        subject = quoted_code(ctx.code(found[0][0]), 24) + (f" and {len(found) - 1} more" if len(found) > 1 else "")
+        if inside:
+            inside = " inside " + (quoted_code(ctx.code(obj), 20) if isinstance(obj, cst.Name) else "a container")
+        return f"`torch.save` of {kind}: {subject}{inside}"
 
     @staticmethod
     def _readers(ctx, call, keys):
@@ -310,9 +321,10 @@ class WholeModelSave(Rule):
                 instead = f"`{with_suffix(ctx, part, '.state_dict()')}`"
             ctx.report(
                 call,
-                f"`{name}` is the checkpoint loaded at line {ctx.start(load).row}, and {held_by(holds)}: "
-                f"saving it pickles that module again, so loading the new file needs `weights_only=False`; "
-                f"save {instead}",
+                f"{quoted_code(name, 30)} re-saved with the module the checkpoint of line {ctx.start(load).row} holds",
+                help=f"`{name}` is the checkpoint loaded at line {ctx.start(load).row}, and {held_by(holds)}: "
+                     f"saving it pickles that module again, so loading the new file needs `weights_only=False`; "
+                     f"save {instead}",
             )
             return
 

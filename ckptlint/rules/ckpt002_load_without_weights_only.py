@@ -2,7 +2,7 @@ from ckptlint.analysis.calls import find_arg
 from ckptlint.diagnostic import UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._guards import old_torch_fallback, round_trip
-from ckptlint.rules._shared import needs_more_than_weights, weights_only_default
+from ckptlint.rules._shared import needs_more_than_weights, weights_only_default, weights_only_risk
 
 
 class LoadWithoutWeightsOnly(Rule):
@@ -93,9 +93,9 @@ class LoadWithoutWeightsOnly(Rule):
             # no torch-version, no torch requirement: the message covers both meanings
             "import torch\nsd = torch.load('m.pt')\n",
             "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
-            message="`torch.load` without `weights_only=`: before torch 2.6 it means `weights_only=False` "
-                    "(a malicious file runs code); from 2.6 `True` unless `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` "
-                    "is set; pass `weights_only=True`",
+            message="`torch.load` without `weights_only=`: a file can run code on torch < 2.6",
+            help="Without it, before torch 2.6 it means `weights_only=False` (a malicious file runs code); "
+                 "from 2.6 `True` unless `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` is set; pass `weights_only=True`",
         ),
         Invalid(
             "import torch as T\nsd = T.load(path, map_location='cpu')\n",
@@ -132,24 +132,24 @@ class LoadWithoutWeightsOnly(Rule):
             "    model = (ckpt.get('ema') or ckpt['model']).to(device).float()\n"
             "    if not hasattr(model, 'stride'):\n        model.stride = torch.tensor([32.0])\n"
             "    return model.fuse().eval()\n",
-            message_contains="its `ema` entry is used as a module (`model.fuse()`, line 8)",
+            help_contains="its `ema` entry is used as a module (`model.fuse()`, line 8)",
         ),
         Invalid(
             "import torch\nmodel = torch.load(w)['model'].float().fuse()\n",
-            message_contains="re-save it as a state dict where it is written, or allow the classes",
+            help_contains="re-save it as a state dict where it is written, or allow the classes",
         ),
         Invalid(
             # argparse.Namespace in the file: `weights_only=True` refuses it
             "import torch\n\ndef build(path):\n    state = torch.load(path, map_location='cpu')\n"
             "    arch = state['args'].arch\n    return arch, state['model']\n",
-            message_contains="its `args` entry is used as a pickled object, not a tensor (`state['args'].arch`",
+            help_contains="its `args` entry is used as a pickled object, not a tensor (`state['args'].arch`",
         ),
         Invalid(
             # a chainer trainer snapshot: its "trainer" entry is numpy arrays
             "import torch\nfrom chainer.serializers import NpzDeserializer\n\n\ndef torch_resume(snapshot_path, trainer):\n"
             "    snapshot_dict = torch.load(snapshot_path, map_location=lambda storage, loc: storage)\n"
             "    NpzDeserializer(snapshot_dict['trainer']).load(trainer)\n",
-            message_contains="its `trainer` entry is used as a pickled object",
+            help_contains="its `trainer` entry is used as a pickled object",
         ),
         Invalid(
             "import torch\n\nclass Encoder:\n    def __init__(self, path):\n"
@@ -159,29 +159,30 @@ class LoadWithoutWeightsOnly(Rule):
             # a framework's checkpoint loader: its callers load whole training checkpoints too
             "import torch\n\ndef load_from_local(filename, map_location=None):\n"
             "    checkpoint = torch.load(filename, map_location=map_location)\n    return checkpoint\n",
-            message_contains="this function returns what it loads (line 5), so its callers decide",
+            help_contains="this function returns what it loads (line 5), so its callers decide",
         ),
         Invalid(
             # the retry for a torch too old for the keyword: passing it there fails again
             "import torch\n\ndef load_state(path, device, weights_only=True):\n    try:\n"
             "        ckpt = torch.load(path, map_location=device, weights_only=weights_only)\n"
             "    except TypeError:\n        ckpt = torch.load(path, map_location=device)\n    return ckpt\n",
-            message_contains="retries the load of line 5 on a torch that has no `weights_only` keyword",
+            help_contains="retries the load of line 5 on a torch that has no `weights_only` keyword",
         ),
         Invalid(
             "import torch\nsd = torch.load('m.pt')\n",
             "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
             config={"torch-version": "2.1"},
-            message="`torch.load` without `weights_only=`: on torch 2.1 (`torch-version` in pyproject.toml) "
-                    "it means `weights_only=False`: loading the file runs any code it holds; pass `weights_only=True`",
+            message="`torch.load` without `weights_only=`: the file can run code on torch 2.1",
+            help="Without it, on torch 2.1 (`torch-version` in pyproject.toml) it means `weights_only=False`: "
+                 "loading the file runs any code it holds; pass `weights_only=True`",
         ),
         Invalid(
             "import torch\nsd = torch.load('m.pt')\n",
             "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
             config={"torch-version": "2.6"},
-            message="`torch.load` without `weights_only=`: on torch 2.6 (`torch-version` in pyproject.toml) "
-                    "it means `weights_only=True`, but only while `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` is unset; "
-                    "pass `weights_only=True`",
+            message="`torch.load` without `weights_only=`: safe only while `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` is unset",
+            help="Without it, on torch 2.6 (`torch-version` in pyproject.toml) it means `weights_only=True`, "
+                 "but only while `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` is unset; pass `weights_only=True`",
         ),
     )
 
@@ -193,22 +194,24 @@ class LoadWithoutWeightsOnly(Rule):
                 continue  # given, or possibly given through **kwargs
             if round_trip(ctx, call):
                 continue  # its own objects, serialised a few lines up: nothing from elsewhere
-            said = "`torch.load` without `weights_only=`: " + weights_only_default(ctx.settings)
+            said = "`torch.load` without `weights_only=`: " + weights_only_risk(ctx.settings)
+            meaning = "Without it, " + weights_only_default(ctx.settings)
             fallback = old_torch_fallback(ctx, call)
             if fallback is not None:
-                ctx.report(call, f"{said}; this retries the load of line {fallback} on a torch that has no "
-                           "`weights_only` keyword (`except TypeError`), where passing it fails the same way: "
-                           "drop the retry once the project needs torch 1.13 or newer")
+                ctx.report(call, said, help=f"{meaning}; this retries the load of line {fallback} on a torch that "
+                           "has no `weights_only` keyword (`except TypeError`), where passing it fails the same "
+                           "way: drop the retry once the project needs torch 1.13 or newer")
                 continue
             known = known_checkpoint(ctx, call)
             if known is not None and known.readable:
                 from ckptlint.rules._known_file import advice
 
                 tail, edits = advice(ctx, call, known, ctx.add_keyword(call, "weights_only=True"))
-                ctx.report(call, f"{said}; {tail}", edits or (), UNSAFE)
+                ctx.report(call, said, edits or (), UNSAFE, help=f"{meaning}; {tail}")
                 continue
             refused = needs_more_than_weights(ctx, call)
             if refused is not None:
-                ctx.report(call, f"{said}; here {refused}")
+                ctx.report(call, said, help=f"{meaning}; here {refused}")
                 continue
-            ctx.report(call, said + "; pass `weights_only=True`", [ctx.add_keyword(call, "weights_only=True")], UNSAFE)
+            ctx.report(call, said, [ctx.add_keyword(call, "weights_only=True")], UNSAFE,
+                       help=f"{meaning}; pass `weights_only=True`")

@@ -62,13 +62,13 @@ class WeightsOnlyFalse(Rule):
         Valid("def load(p, weights_only=False):\n    return p\n\nload('x', weights_only=False)\n"),
     )
     invalid = (
-        Invalid("import torch\nckpt = torch.load('c.pt', weights_only=False)\n", message_contains="safe_globals"),
+        Invalid("import torch\nckpt = torch.load('c.pt', weights_only=False)\n", help_contains="safe_globals"),
         Invalid("from torch import load\nckpt = load('c.pt', map_location='cpu', weights_only=False)\n"),
         Invalid(
             "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
             "def export():\n    torch.save(Net(), 'detector.pt')\n\n"
             "def serve():\n    net = torch.load('detector.pt', weights_only=False)\n    return net\n",
-            message_contains="`detector.pt` is saved as a whole model at example.py:10, which `weights_only=True` "
+            help_contains="`detector.pt` is saved as a whole model at example.py:10, which `weights_only=True` "
                              "refuses: re-save it as a state dict at example.py:10",
         ),
     )
@@ -84,15 +84,21 @@ class WeightsOnlyFalse(Rule):
                     from ckptlint.rules._known_file import advice
 
                     said, edits = advice(ctx, call, known, ctx.replace(arg.value, "True"))
-                    ctx.report(call, f"`torch.load(..., weights_only=False)` runs any code the file holds; {said}",
-                               edits or (), UNSAFE)
+                    ctx.report(call, HEADLINE, edits or (), UNSAFE, help=_sentence(said))
                     continue
                 refused = needs_more_than_weights(ctx, call)
                 ctx.report(
                     call,
-                    "`torch.load(..., weights_only=False)` runs any code the file holds; "
-                    + (f"here {refused}" if refused else
-                       "load with `weights_only=True` and allow the classes the checkpoint needs with "
-                       "`torch.serialization.add_safe_globals([...])` or "
-                       "`with torch.serialization.safe_globals([...]):`"),
+                    HEADLINE,
+                    help=(_sentence(f"here {refused}") if refused else
+                          "Load with `weights_only=True` and allow the classes the checkpoint needs with "
+                          "`torch.serialization.add_safe_globals([...])` or "
+                          "`with torch.serialization.safe_globals([...]):`"),
                 )
+
+
+HEADLINE = "`torch.load(..., weights_only=False)` runs any code the file holds"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]

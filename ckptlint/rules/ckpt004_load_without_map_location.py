@@ -86,7 +86,7 @@ class LoadWithoutMapLocation(Rule):
             # a dataset cache of preprocessed tensors: the fix changes where they land
             "import torch\n\ndef cached_item(self, hashfile):\n    return torch.load(hashfile, weights_only=True)\n",
             "import torch\n\ndef cached_item(self, hashfile):\n    return torch.load(hashfile, weights_only=True, map_location=\"cpu\")\n",
-            message_contains="this cache's tensors come back on the CPU",
+            help_contains="this cache's tensors come back on the CPU",
         ),
         Invalid(
             "import torch as T\nm.load_state_dict(T.load(p), strict=True)\n",
@@ -109,8 +109,9 @@ class LoadWithoutMapLocation(Rule):
                          "them directly must move them (`.to(device)`)")
             ctx.report(
                 call,
-                "`torch.load` without `map_location=`: a file saved on a GPU fails on a CPU-only "
-                "host, and every distributed rank loads onto GPU 0" + where,
+                "`torch.load` without `map_location=`: a GPU-saved file fails on a CPU-only host",
                 [ctx.add_keyword(call, f"map_location={ctx.quoted('cpu', call)}")],
                 SAFE if safe else UNSAFE,
+                help="A file saved on a GPU fails to load on a CPU-only host, and every distributed rank "
+                     "loads it onto GPU 0" + where,
             )

@@ -7,6 +7,7 @@ from ckptlint.analysis.kinds import WRAPPER
 from ckptlint.diagnostic import SAFE, UNSAFE
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._saves import saved_object, saved_values, state_dict_calls, with_suffix
+from ckptlint.rules._shared import quoted_code
 
 # wrapper kind -> (attribute that holds the real model, prefix its state_dict keys get)
 _INNER = {"dp": ("module", "module."), "ddp": ("module", "module."), "compile": ("_orig_mod", "_orig_mod.")}
@@ -82,7 +83,7 @@ class WrapperStateDict(Rule):
         Invalid(
             _HEAD + "model = Net()\nmodel = DDP(model)\ntorch.save(model.state_dict(), 'm.pt')\n",
             _HEAD + "model = Net()\nmodel = DDP(model)\ntorch.save(model.module.state_dict(), 'm.pt')\n",
-            message_contains="`model` is a DistributedDataParallel wrapper (`DDP(...)`, bound at line 11); "
+            help_contains="`model` is a DistributedDataParallel wrapper (`DDP(...)`, bound at line 11); "
             "its state_dict keys start with `module.`; save `model.module.state_dict()`",
         ),
         Invalid(
@@ -111,7 +112,7 @@ class WrapperStateDict(Rule):
             "    torch.save(model.state_dict(), 'm.pt')\n",
             _HEAD + "def main(args):\n    model = Net()\n    if args.distributed:\n        model = DDP(model)\n"
             "    torch.save(getattr(model, \"module\", model).state_dict(), 'm.pt')\n",
-            message_contains="when that line runs",
+            help_contains="when that line runs",
         ),
         Invalid(
             _HEAD + "model = Net()\nif world_size > 1:\n    model = DDP(model)\ntorch.save(model, 'm.pt')\n",
@@ -121,7 +122,7 @@ class WrapperStateDict(Rule):
         Invalid(
             _HEAD + "model = DDP(Net())\ntorch.save(model, 'm.pt')\n",
             _HEAD + "model = DDP(Net())\ntorch.save(model.module.state_dict(), 'm.pt')\n",
-            message_contains="pickles the wrapper",
+            help_contains="pickles the wrapper",
         ),
         Invalid(
             "import torch\nfrom torch.nn.parallel import DistributedDataParallel\n\n"
@@ -147,19 +148,21 @@ class WrapperStateDict(Rule):
                     unwrapped = f'getattr({what}, "{attr}", {what})'
                     ctx.report(
                         call,
-                        f"{value.describe(f'`{what}`')} when that line runs; then its state_dict "
-                        f"keys start with `{prefix}`; save `{unwrapped}.state_dict()`",
+                        _keys_headline(what, value, prefix),
                         [ctx.replace(receiver, unwrapped)],
                         SAFE,
+                        help=f"{value.describe(f'`{what}`')} when that line runs; then its state_dict "
+                             f"keys start with `{prefix}`; save `{unwrapped}.state_dict()`",
                     )
                     continue
                 fixed = f"{what}.{attr}.state_dict()"
                 ctx.report(
                     call,
-                    f"{value.describe(f'`{what}`')}; its state_dict keys start with `{prefix}`; "
-                    f"save `{fixed}`",
+                    _keys_headline(what, value, prefix),
                     [ctx.insert_at(ctx.offset(ctx.end(receiver)), f".{attr}")],
                     SAFE,
+                    help=f"{value.describe(f'`{what}`')}; its state_dict keys start with `{prefix}`; "
+                         f"save `{fixed}`",
                 )
             for part, value in saved_values(ctx, obj):
                 if value.kind != WRAPPER:
@@ -167,8 +170,9 @@ class WrapperStateDict(Rule):
                 what = f"`{ctx.code(part)}`"
                 name = WRAPPER_NAMES.get(value.wrapper, "wrapper")
                 if value.wrapper not in _INNER:
-                    ctx.report(call, f"{value.describe(what)}: `torch.save` pickles the {name} wrapper "
-                               "object; save the model's state dict instead")
+                    ctx.report(call, _saved_headline(ctx.code(part), name),
+                               help=f"{value.describe(what)}: `torch.save` pickles the {name} wrapper "
+                                    "object; save the model's state dict instead")
                     continue
                 attr, prefix = _INNER[value.wrapper]
                 fixed = with_suffix(ctx, part, f".{attr}.state_dict()")
@@ -176,8 +180,23 @@ class WrapperStateDict(Rule):
                     fixed = f'getattr({part.value}, "{attr}", {part.value}).state_dict()'  # wrapped on one path only
                 ctx.report(
                     call,
-                    f"{value.describe(what)}: `torch.save` pickles the wrapper object (and the "
-                    f"model inside it); save `{fixed}`, whose keys carry no `{prefix}` prefix",
+                    _saved_headline(ctx.code(part), name),
                     [ctx.replace(part, fixed)],
                     UNSAFE,
+                    help=f"{value.describe(what)}: `torch.save` pickles the wrapper object (and the "
+                         f"model inside it); save `{fixed}`, whose keys carry no `{prefix}` prefix",
                 )
+
+
+def _article(name: str) -> str:
+    return "an" if name[:1].lower() in "aeiou" else "a"
+
+
+def _keys_headline(what: str, value, prefix: str) -> str:
+    """"`model` is a DataParallel wrapper: saved keys start with `module.`"."""
+    name = WRAPPER_NAMES.get(value.wrapper, "wrapper")
+    return f"{quoted_code(what, 24)} is {_article(name)} {name} wrapper: saved keys start with `{prefix}`"
+
+
+def _saved_headline(what: str, name: str) -> str:
+    return f"`torch.save` of {_article(name)} {name} wrapper object: {quoted_code(what, 30)}"

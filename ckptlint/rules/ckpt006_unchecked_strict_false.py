@@ -6,6 +6,7 @@ import libcst as cst
 
 from ckptlint.analysis.calls import POSITIONAL, find_arg, is_literal, method_call
 from ckptlint.rules._base import Invalid, Rule, Valid
+from ckptlint.rules._shared import quoted_code
 
 
 def _target_names(target) -> List[cst.Name]:
@@ -138,7 +139,8 @@ class UncheckedStrictFalse(Rule):
             target = ctx.code(receiver)
             ctx.report(
                 call,
-                f"`{target}.load_state_dict(..., strict=False)` skips missing and unexpected keys "
-                f"silently, and {why}; check it: `result = {target}.load_state_dict(..., "
-                "strict=False)` then `assert not result.missing_keys, result.missing_keys`",
+                f"`strict=False` load into {quoted_code(target, 30)}, and {why}",
+                help=f"`{target}.load_state_dict(..., strict=False)` skips missing and unexpected keys "
+                     f"silently, and {why}; check it: `result = {target}.load_state_dict(..., "
+                     "strict=False)` then `assert not result.missing_keys, result.missing_keys`",
             )

@@ -9,6 +9,7 @@ import libcst as cst
 from ckptlint.analysis.calls import method_call, string_value
 from ckptlint.analysis.kinds import LOADED, STATE_DICT
 from ckptlint.rules._base import Invalid, Rule, Valid
+from ckptlint.rules._shared import quoted_code
 
 # DataParallel / DDP wrap the whole model: `module.` starts a key once, at the top. And it
 # ends other names (`submodule.`, `encoder.module.`), so `replace` can damage a key.
@@ -234,12 +235,12 @@ class UnsafePrefixStrip(Rule):
         ),
         Invalid(
             "name = k.lstrip('_orig_mod.')\n",
-            message_contains="use `k.replace(\"_orig_mod.\", \"\")`",
+            help_contains="use `k.replace(\"_orig_mod.\", \"\")`",
         ),
         Invalid(
             "sd = {k.replace('module.', ''): v for k, v in sd.items()}\n",
             "sd = {(k[len('module.'):] if k.startswith('module.') else k): v for k, v in sd.items()}\n",
-            message_contains="Python 3.8, `target-version` in pyproject.toml, has no `removeprefix`",
+            help_contains="Python 3.8, `target-version` in pyproject.toml, has no `removeprefix`",
             config={"target-version": "py38"},
         ),
         Invalid("sd = {k[7:]: v for k, v in state_dict.items()}\n", message_contains="`module.`"),
@@ -292,18 +293,20 @@ class UnsafePrefixStrip(Rule):
                     continue
                 why = (f"`replace` removes `{prefix}` anywhere in the key (`encoder.sub{prefix}weight` "
                        "loses it too), not just at the start")
+                headline = f"`replace` strips `{prefix}` anywhere in the key, not just at its start"
             else:
                 if len(call.args) != 1:
                     continue
                 why = f"`lstrip` removes any of the characters of `{prefix}` from the start, not the prefix"
+                headline = f"`lstrip` strips any of the characters of `{prefix}`, not the prefix"
             if prefix not in TOP_LEVEL:
                 instead = f'{ctx.code(receiver)}.replace("{prefix}", "")'
-                ctx.report(call, f"{why}; use `{instead}` (this wrapper's prefix can occur at every level)")
+                ctx.report(call, headline, help=f"{why}; use `{instead}` (this wrapper's prefix can occur at every level)")
                 continue
             fixed = _fix_text(ctx, receiver, ctx.code(literal))
             edits = [ctx.replace(call, fixed)] if fixed else []
-            ctx.report(call, f"{why}; use `{fixed or ctx.code(receiver) + '.removeprefix(...)'}`{_floor_note(ctx)}",
-                       edits)
+            ctx.report(call, headline, edits,
+                       help=f"{why}; use `{fixed or ctx.code(receiver) + '.removeprefix(...)'}`{_floor_note(ctx)}")
         for node in ctx.nodes(cst.Subscript):
             self._slice(ctx, node)
 
@@ -326,10 +329,11 @@ class UnsafePrefixStrip(Rule):
         instead = fixed or f'{key.value}.removeprefix("{prefix}")'
         ctx.report(
             node,
-            f"`{ctx.code(node)}` on a state-dict key without a `{key.value}.startswith(...)` check: "
-            f"{how} also from keys that do not carry the prefix; use `{instead}`"
-            + (_floor_note(ctx) if fixed else ""),
+            f"{quoted_code(ctx.code(node), 30)} strips {length} characters also from keys without `{prefix}`",
             [ctx.replace(node, fixed)] if fixed else [],
+            help=f"`{ctx.code(node)}` on a state-dict key without a `{key.value}.startswith(...)` check: "
+                 f"{how} also from keys that do not carry the prefix; use `{instead}`"
+                 + (_floor_note(ctx) if fixed else ""),
         )
 
     def _state_dict_of(self, ctx, key: cst.Name):

@@ -81,7 +81,7 @@ class PickleModuleCheckpoint(Rule):
             # the bytes go to a store: a checkpoint in all but name
             "import cloudpickle\n\ndef snapshot(model, store, step):\n    payload = cloudpickle.dumps(model)\n"
             "    store.put(f'ckpt-{step}', payload)\n",
-            message_contains="checkpoint written with `cloudpickle.dumps`",
+            message_contains="Checkpoint written with `cloudpickle.dumps`",
         ),
         Invalid("import pickle\n\ndef export(model):\n    return pickle.dumps(model)\n"),
         Invalid(
@@ -100,9 +100,10 @@ class PickleModuleCheckpoint(Rule):
                 if arg is not None and hasattr(arg, "value"):
                     ctx.report(
                         call,
-                        "`torch.load(..., pickle_module=...)` bypasses torch's weights-only "
-                        "unpickler: the file can run any code; load with the default pickle "
-                        "module and `weights_only=True`",
+                        "`torch.load(..., pickle_module=...)` bypasses torch's weights-only unpickler",
+                        help="`torch.load(..., pickle_module=...)` bypasses torch's weights-only "
+                             "unpickler: the file can run any code; load with the default pickle "
+                             "module and `weights_only=True`",
                     )
                 continue
             module, _, func = qname.rpartition(".")
@@ -116,9 +117,10 @@ class PickleModuleCheckpoint(Rule):
             verb = "written" if func.startswith(("dump", "Pickler")) else "read"
             ctx.report(
                 call,
-                f"checkpoint {verb} with `{qname}`: unpickling runs any code the file holds and "
-                "ties the file to your class paths; use `torch.save(model.state_dict(), path)` "
-                "and `torch.load(path, weights_only=True)`, or safetensors",
+                f"Checkpoint {verb} with `{qname}`: unpickling it runs any code the file holds",
+                help=f"Checkpoint {verb} with `{qname}`: unpickling runs any code the file holds and "
+                     "ties the file to your class paths; use `torch.save(model.state_dict(), path)` "
+                     "and `torch.load(path, weights_only=True)`, or safetensors",
             )
 
     @staticmethod

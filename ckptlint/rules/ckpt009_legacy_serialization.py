@@ -66,8 +66,9 @@ class LegacySerialization(Rule):
             edits = [ctx.remove_arg(call, arg)]
             ctx.report(
                 call,
-                "`torch.save(..., _use_new_zipfile_serialization=False)` writes the legacy format: "
-                "no mmap, no inspection without unpickling; drop the keyword",
+                "`torch.save(..., _use_new_zipfile_serialization=False)` writes the legacy format",
                 edits,
                 SAFE,
+                help="The legacy format has no mmap and cannot be inspected without unpickling; "
+                     "drop the keyword",
             )

@@ -1,5 +1,6 @@
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._pairing import save_sites, site_of, site_path, where
+from ckptlint.rules._shared import quoted_code
 
 _NET = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
 
@@ -63,7 +64,7 @@ class SaveLoadFormatMismatch(Rule):
         Invalid(
             _NET + "model = Net()\ntorch.save(model, 'best.pt')\n"
             "model.load_state_dict(torch.load('best.pt', weights_only=False))\n",
-            message_contains="saved as a whole model at example.py:10",
+            help_contains="saved as a whole model at example.py:10",
         ),
         Invalid(
             _NET + "import os\nCKPT = 'weights/net.pth'\n\ndef train():\n    model = Net()\n"
@@ -83,7 +84,7 @@ class SaveLoadFormatMismatch(Rule):
             # handed back to the caller as well: still used here as a model
             _NET + "def export(model):\n    torch.save(model.state_dict(), 'exported.pth')\n\n"
             "def restore():\n    net = torch.load('exported.pth')\n    net.eval()\n    return net\n",
-            message_contains="saved as a state dict at example.py:10",
+            help_contains="saved as a state dict at example.py:10",
         ),
     )
 
@@ -105,10 +106,13 @@ class SaveLoadFormatMismatch(Rule):
                 continue  # not saved here, saved both ways, or consistent
             kind, file, line = found[0]
             at = where(view, file, line)
+            shown = quoted_code(path, 30)
             if kind == "module":
+                headline = f"{shown} is saved as a whole model but loaded into `load_state_dict`"
                 msg = (f"`{path}` is saved as a whole model at {at}, but loaded here into "
                        "`load_state_dict`, which needs a state dict; save `model.state_dict()` there")
             else:
+                headline = f"{shown} is saved as a state dict but used here as a model"
                 msg = (f"`{path}` is saved as a state dict at {at}, but used here as a model; "
                        "build the model and call `load_state_dict` with what `torch.load` returns")
-            ctx.report(call, msg)
+            ctx.report(call, headline, help=msg)

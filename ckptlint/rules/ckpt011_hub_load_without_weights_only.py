@@ -64,15 +64,17 @@ class HubLoadWithoutWeightsOnly(Rule):
             if arg is None:
                 ctx.report(
                     call,
-                    "`load_state_dict_from_url` without `weights_only=True` fully unpickles a file "
-                    "fetched from a URL (it defaults to `False`, torch 2.13 included); pass "
-                    "`weights_only=True`",
+                    "`load_state_dict_from_url` without `weights_only=True` unpickles a downloaded file",
                     [ctx.add_keyword(call, "weights_only=True")],
                     UNSAFE,
+                    help="`load_state_dict_from_url` without `weights_only=True` fully unpickles a file "
+                         "fetched from a URL (it defaults to `False`, torch 2.13 included); pass "
+                         "`weights_only=True`",
                 )
             elif hasattr(arg, "value") and is_literal(arg.value, "False"):
                 ctx.report(
                     call,
-                    "`load_state_dict_from_url(..., weights_only=False)` unpickles a file fetched "
-                    "from a URL: whoever controls it can run code here; use `weights_only=True`",
+                    "`load_state_dict_from_url(..., weights_only=False)` unpickles a downloaded file",
+                    help="`load_state_dict_from_url(..., weights_only=False)` unpickles a file fetched "
+                         "from a URL: whoever controls it can run code here; use `weights_only=True`",
                 )

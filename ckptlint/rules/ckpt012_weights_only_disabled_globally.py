@@ -65,9 +65,9 @@ class WeightsOnlyDisabledGlobally(Rule):
         Invalid("import os\nos.putenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')\n"),
     )
 
-    def _message(self):
+    def _message(self):  # the help; HEADLINE below says what is wrong
         return (
-            f"setting `{VAR}` makes every `torch.load` in the process that omits "
+            f"Setting `{VAR}` makes every `torch.load` in the process that omits "
             "`weights_only=True` unpickle arbitrary code; allow the classes one file needs "
             "with `torch.serialization.safe_globals([...])` instead"
         )
@@ -84,17 +84,20 @@ class WeightsOnlyDisabledGlobally(Rule):
                     and string_value(sub.slice[0].slice.value) == VAR
                     and _turns_on(node.value)
                 ):
-                    ctx.report(node, self._message())
+                    ctx.report(node, HEADLINE, help=self._message())
         for call in ctx.calls:
             qname = ctx.call_qname(call)
             if qname == "os.putenv" or qname == "os.environ.setdefault":
                 if len(call.args) >= 2 and string_value(call.args[0].value) == VAR and _turns_on(call.args[1].value):
-                    ctx.report(call, self._message())
+                    ctx.report(call, HEADLINE, help=self._message())
             elif qname == "os.environ.update":
                 for a in call.args:
                     if a.keyword is not None and a.keyword.value == VAR and _turns_on(a.value):
-                        ctx.report(call, self._message())
+                        ctx.report(call, HEADLINE, help=self._message())
                     elif isinstance(a.value, cst.Dict):
                         for el in a.value.elements:
                             if isinstance(el, cst.DictElement) and string_value(el.key) == VAR and _turns_on(el.value):
-                                ctx.report(call, self._message())
+                                ctx.report(call, HEADLINE, help=self._message())
+
+
+HEADLINE = f"Setting `{VAR}` makes `torch.load` unpickle any code by default"

@@ -115,7 +115,8 @@ class WeightsOnlyFallback(Rule):
             if retry is False and any(m in (True, "absent") for m in modes) or retry == "absent" and True in modes:
                 ctx.report(
                     call,
-                    "falls back to a full unpickle when the weights-only load fails: the file's "
-                    "author controls that failure, so this runs any code the file holds; allow the "
-                    "classes the file needs with `torch.serialization.safe_globals([...])` instead",
+                    "Falls back to a full unpickle when the weights-only load fails",
+                    help="This falls back to a full unpickle when the weights-only load fails: the file's "
+                         "author controls that failure, so this runs any code the file holds; allow the "
+                         "classes the file needs with `torch.serialization.safe_globals([...])` instead",
                 )

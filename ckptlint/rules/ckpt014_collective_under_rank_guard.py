@@ -5,6 +5,7 @@ from typing import Optional
 import libcst as cst
 
 from ckptlint.analysis.calls import find_arg, is_literal
+from ckptlint.rules._shared import quoted_code
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._dist import (
     DCP_CALLS, DSD_GETTERS, DSD_SETTERS, FSDP_OPTIM, fsdp_state_dict_type, is_fsdp1, model_arg, sharding,
@@ -139,7 +140,7 @@ class CollectiveUnderRankGuard(Rule):
         Invalid(
             _DCP + "def save(model, step):\n    if dist.get_rank() == 0:\n"
             "        dcp.save({'model': model.state_dict()}, checkpoint_id=f'ckpt/{step}')\n",
-            message_contains="`dcp.save` is a collective: every rank must call it, but this call runs "
+            help_contains="`dcp.save` is a collective: every rank must call it, but this call runs "
             "only under `if dist.get_rank() == 0` (line 7)",
         ),
         Invalid(
@@ -147,25 +148,25 @@ class CollectiveUnderRankGuard(Rule):
             "        cfg = FullStateDictConfig(offload_to_cpu=True, rank0_only=True)\n"
             "        with FSDP.state_dict_type(model, StateDictType.FULL_STATE_DICT, cfg):\n"
             "            torch.save(model.state_dict(), 'model.pt')\n",
-            message_contains="FULL_STATE_DICT",
+            help_contains="FULL_STATE_DICT",
         ),
         Invalid(
             _DSD + "def save(accelerator, model):\n    fully_shard(model)\n    ...\n"
             "    if accelerator.is_main_process:\n        options = StateDictOptions(full_state_dict=True)\n"
             "        torch.save(get_model_state_dict(model, options=options), 'model.pt')\n",
-            message_contains="`get_model_state_dict` is a collective here (`model` is sharded by `fully_shard(...)` at line 9)",
+            help_contains="`get_model_state_dict` is a collective here (`model` is sharded by `fully_shard(...)` at line 9)",
         ),
         Invalid(
             _FSDP + "def save_optimizer(model, optim, path):\n    if not is_main_process():\n        return\n"
             "    torch.save(FSDP.full_optim_state_dict(model, optim), path)\n",
-            message_contains="after `if not is_main_process(): return` (line 7)",
+            help_contains="after `if not is_main_process(): return` (line 7)",
         ),
         Invalid(
             _DCP + "class Checkpointer:\n    def save(self, path):\n"
             "        dcp.save(self.state, checkpoint_id=path)\n\n"
             "    def on_epoch_end(self, trainer):\n        if trainer.is_global_zero:\n"
             "            self.save(self.folder)\n",
-            message_contains="in `save`, called under `if trainer.is_global_zero` (line 11)",
+            help_contains="in `save`, called under `if trainer.is_global_zero` (line 11)",
         ),
         Invalid(
             _DSD + "class Module:\n    def __init__(self, net):\n        self.net = net\n        fully_shard(self.net)\n\n"
@@ -178,7 +179,7 @@ class CollectiveUnderRankGuard(Rule):
         Invalid(
             _FSDP + "def save(model, rank):\n    model = FSDP(model)\n"
             "    state = model.state_dict() if rank == 0 else None\n",
-            message_contains="FSDP's default",
+            help_contains="FSDP's default",
         ),
     )
 
@@ -194,9 +195,11 @@ class CollectiveUnderRankGuard(Rule):
             line = ctx.start(guard.node).row
             ctx.report(
                 call,
-                f"{label}: every rank must call it, but this call runs only "
-                f"{guard.text} (line {line}); the other ranks never join and the job hangs; "
-                f"call it on every rank{_ADVICE[kind]}",
+                f"Collective {quoted_code(ctx.code(call.func) + '()', 30)} runs on some ranks only "
+                f"(line {line}): the job hangs",
+                help=f"{label}: every rank must call it, but this call runs only "
+                     f"{guard.text} (line {line}); the other ranks never join and the job hangs; "
+                     f"call it on every rank{_ADVICE[kind]}",
             )
 
     @staticmethod

@@ -103,7 +103,7 @@ class ShardedStateDictTorchSave(Rule):
         Invalid(
             _FSDP2 + "def train(model, optimizer):\n    for block in model.layers:\n        fully_shard(block)\n"
             "    fully_shard(model)\n    ...\n    torch.save({'model': model.state_dict(), 'step': 10}, 'ckpt.pt')\n",
-            message_contains="`model` is sharded by `fully_shard(...)` at line 9: its state dict holds "
+            help_contains="`model` is sharded by `fully_shard(...)` at line 9: its state dict holds "
             "DTensor shards; every rank writes its own shard to this one path",
         ),
         Invalid(
@@ -116,7 +116,7 @@ class ShardedStateDictTorchSave(Rule):
         Invalid(
             _DSD + "class Trainer:\n    def __init__(self, model):\n        self.model = fully_shard(model)\n\n"
             "    def save(self, path):\n        torch.save(get_model_state_dict(self.model), path)\n",
-            message_contains="without `options=StateDictOptions(full_state_dict=True)`",
+            help_contains="without `options=StateDictOptions(full_state_dict=True)`",
         ),
         Invalid(
             "import torch\nfrom torch.distributed.checkpoint.state_dict import get_state_dict\n"
@@ -144,15 +144,18 @@ class ShardedStateDictTorchSave(Rule):
                 why = _sharded(ctx, saved)
                 if why is None:
                     continue
+                guarded = rank_guard(ctx, call) is not None
                 where = (
-                    "only rank 0's shard is saved" if rank_guard(ctx, call) is not None
+                    "only rank 0's shard is saved" if guarded
                     else "every rank writes its own shard to this one path"
                 )
                 ctx.report(
                     call,
-                    f"{why}; {where}, and the file holds sharded tensors that load only into the "
-                    "same sharding; save it with `torch.distributed.checkpoint.save`, or gather a "
-                    "full state dict (`StateDictOptions(full_state_dict=True)`) and save that on rank 0",
+                    "`torch.save` of a sharded state dict: " + (
+                        "only rank 0's shard is saved" if guarded else "every rank writes its shard to one path"),
+                    help=f"{why}; {where}, and the file holds sharded tensors that load only into the "
+                         "same sharding; save it with `torch.distributed.checkpoint.save`, or gather a "
+                         "full state dict (`StateDictOptions(full_state_dict=True)`) and save that on rank 0",
                 )
                 break
 

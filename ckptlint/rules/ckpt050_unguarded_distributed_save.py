@@ -119,6 +119,6 @@ class UnguardedDistributedSave(Rule):
                 continue
             ctx.report(
                 call,
-                "`torch.save` in a file that starts a process group, with no rank-0 guard: every "
-                "rank writes the same file at once; wrap it in `if dist.get_rank() == 0:`",
+                "`torch.save` with no rank-0 guard in a file that starts a process group",
+                help="Every rank writes the same file at once; wrap it in `if dist.get_rank() == 0:`",
             )

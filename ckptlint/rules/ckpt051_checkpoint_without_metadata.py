@@ -6,6 +6,7 @@ import libcst as cst
 
 from ckptlint.analysis.calls import string_value
 from ckptlint.analysis.kinds import STATE_DICT
+from ckptlint.rules._shared import clip
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._saves import saved_object
 
@@ -143,8 +144,12 @@ class CheckpointWithoutMetadata(Rule):
                 continue  # `"data": self._get_constructor_parameters()`
             if not any(_model_weights(ctx, k, v) for k, v in entries):
                 continue  # e.g. only optimizer / scheduler state: not a model checkpoint
+            shown = ", ".join(f"`{k}`" for k in keys)
+            if len(shown) > 50:
+                shown = ", ".join(f"`{k}`" for k in keys[:2]) + f" and {len(keys) - 2} more"
             ctx.report(
                 call,
-                f"checkpoint saved with keys {', '.join(f'`{k}`' for k in keys)} and no metadata: "
-                "add what it needs to be rebuilt (e.g. `config`, `arch`, `version`)",
+                f"Checkpoint saved with keys {clip(shown, 60)} and no metadata",
+                help=f"Checkpoint saved with keys {', '.join(f'`{k}`' for k in keys)} and no metadata: "
+                     "add what it needs to be rebuilt (e.g. `config`, `arch`, `version`)",
             )

@@ -105,8 +105,9 @@ class NonAtomicSave(Rule):
                 continue
             ctx.report(
                 call,
-                "`torch.save` straight to the final path inside a loop: a crash during the write "
-                "leaves a truncated checkpoint; write to a temporary file and `os.replace` it",
+                "`torch.save` straight to the final path inside a loop",
+                help="A crash during the write leaves a truncated checkpoint; write to a temporary "
+                     "file and `os.replace` it",
             )
 
     def _moves_into_place(self, ctx, scope) -> bool:

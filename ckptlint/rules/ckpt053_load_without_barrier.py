@@ -5,6 +5,7 @@ import re
 import libcst as cst
 
 from ckptlint.analysis.calls import find_arg
+from ckptlint.rules._shared import quoted_code
 from ckptlint.rules._base import Invalid, Rule, Valid
 from ckptlint.rules._dist import same_expr, within
 from ckptlint.rules._guards import enclosing_function, rank_guard, writes_to_buffer
@@ -98,7 +99,7 @@ class LoadWithoutBarrier(Rule):
             "        torch.save(ddp_model.state_dict(), CHECKPOINT_PATH)\n"
             "    map_location = {'cuda:0': f'cuda:{rank}'}\n"
             "    ddp_model.load_state_dict(torch.load(CHECKPOINT_PATH, map_location=map_location))\n",
-            message_contains="`torch.load` of `CHECKPOINT_PATH` reads the file saved at line 10 under "
+            help_contains="`torch.load` of `CHECKPOINT_PATH` reads the file saved at line 10 under "
             "`if rank == 0`, and nothing between makes the other ranks wait",
         ),
         Invalid(
@@ -131,7 +132,9 @@ class LoadWithoutBarrier(Rule):
                 what = "torch.load" if q == "torch.load" else "load_file"
                 ctx.report(
                     load,
-                    f"`{what}` of `{ctx.code(path)}` reads the file saved at line {ctx.start(save).row} "
+                    f"`{what}` of {quoted_code(ctx.code(path), 30)} can read the file before the save of "
+                    f"line {ctx.start(save).row} ends",
+                    help=f"`{what}` of `{ctx.code(path)}` reads the file saved at line {ctx.start(save).row} "
                     f"{guard.text}, and nothing between makes the other ranks wait for that write: they can read a "
                     "missing, half-written or old file; call `dist.barrier()` (or your launcher's "
                     "barrier) after the save",

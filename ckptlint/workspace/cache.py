@@ -28,7 +28,7 @@ from ckptlint.rules import plugin_fingerprint
 
 CACHE_DIR_NAME = ".ckptlint_cache"
 ENV_VAR = "CKPTLINT_CACHE_DIR"
-FORMAT = 2  # 2: per-module project dependencies (deps.py)
+FORMAT = 3  # 2: per-module project dependencies (deps.py); 3: help texts
 RACY_NS = 2_000_000_000  # coarsest common mtime granularity (FAT: 2 s)
 
 _TAG = (
@@ -88,6 +88,8 @@ def dump_diagnostic(d: Diagnostic) -> dict:
         out["cell"] = d.cell
     if d.extra:
         out["x"] = d.extra
+    if d.help is not None:
+        out["h"] = d.help
     return out
 
 
@@ -100,7 +102,7 @@ def load_diagnostic(v: dict, filename: str) -> Diagnostic:
         code=v["c"], name=v["n"], message=v["m"], filename=filename,
         location=_unloc(v["l"]), end_location=_unloc(v["e"]), fix=fix,
         noqa_row=v.get("q"), key=v.get("k"), is_runtime=v.get("r", False),
-        cell=v.get("cell"), severity=v.get("s", "error"), extra=v.get("x") or {},
+        cell=v.get("cell"), severity=v.get("s", "error"), extra=v.get("x") or {}, help=v.get("h"),
     )
 
 

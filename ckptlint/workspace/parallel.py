@@ -55,7 +55,7 @@ def lint_task(task: Task, fix: bool, unsafe_fixes: bool, hashing: bool, lint: Ca
 
         name = os.path.abspath(task.path)
         result = FileResult(name, [file_error(
-            INTERNAL_ERROR, name, f"internal error: {type(exc).__name__}: {exc}; please report it")])
+            INTERNAL_ERROR, name, f"internal error: {type(exc).__name__}: {exc}", help="Please report it")])
         return result, None, None, []
     deps = result.dependencies
     data = getattr(result.source, "data", None)  # the bytes that were linted

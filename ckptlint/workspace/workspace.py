@@ -112,7 +112,7 @@ class Workspace:
         try:
             src = files.read_source(Path(path), settings)
         except SourceError as exc:
-            return FileResult(name, [file_error((exc.code, exc.name), name, exc.message)])
+            return FileResult(name, [file_error((exc.code, exc.name), name, exc.message, help=exc.help)])
         result = lint(src.text, settings, self.project, path=name, module_name=module_name,
                       rules=rules_for(codes), fix=fix, unsafe_fixes=unsafe_fixes, ignore_noqa=ignore_noqa)
         result.source = src

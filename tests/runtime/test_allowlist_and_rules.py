@@ -99,7 +99,7 @@ def test_a_runtime_finding_takes_code_name_and_level_from_its_rule():
     assert shape.to_json() | {"url": None} == {
         "code": "CKPT105", "name": rules["CKPT105"].name, "severity": "error", "key": "w", "filename": "/m.pt",
         "message": "`w` has shape (2,) in the checkpoint but (3,) in the model", "location": None,
-        "end_location": None, "noqa_row": None, "fix": None, "url": None}
+        "end_location": None, "noqa_row": None, "fix": None, "help": None, "url": None}
     assert rules["CKPT106"].finding("cast", "/m.pt").severity == "warning"
     # the milder level is the rule's: reviewed data types only (101), `strict = false` (103, 104)
     milder = {code: rules[code].finding("x", "/m.pt", milder=True).severity
