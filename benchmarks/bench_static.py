@@ -78,12 +78,17 @@ def env() -> dict:
 def fetch(name: str, work: Path) -> Path:
     version = PINNED[name]
     CORPORA.mkdir(parents=True, exist_ok=True)
+    target = work / f"{name}-{version}"
+    unpacked = CORPORA / f"{name}-{version}"  # eval_corpus.py's copy (sdist, else wheel)
     sdist = next(iter(CORPORA.glob(f"{name}-{version}.tar.gz")), None)
+    if sdist is None and unpacked.is_dir():
+        if not target.exists():  # copied out: under benchmarks/, .corpora is git-ignored
+            shutil.copytree(unpacked.resolve(), target)
+        return target
     if sdist is None:
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                         f"{name}=={version}", "-d", str(CORPORA)], check=True)
         sdist = next(CORPORA.glob(f"{name}-{version}.tar.gz"))
-    target = work / f"{name}-{version}"
     if not target.exists():
         with tarfile.open(sdist) as tar:
             kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
@@ -194,6 +199,14 @@ def version_of(cmd) -> str:
     return out.splitlines()[0] if out else "?"
 
 
+def tool_version(name: str, prefix: str = "") -> str:
+    """`NAME VERSION`, or that it is not installed (a run with --skip NAME needs none)."""
+    try:
+        return prefix + version_of([tool(name), "--version"])
+    except SystemExit:
+        return f"{name} (not installed)"
+
+
 def table(corpora: list, startup: dict, reps: int) -> str:
     out = []
     w = out.append
@@ -202,8 +215,8 @@ def table(corpora: list, startup: dict, reps: int) -> str:
       f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {reps} interleaved rounds, medians of wall "
       "time (peak RSS: the largest over the rounds, worker processes included). The machine is shared, "
       "so timings are noisy; ratios are taken within one run.\n")
-    w(f"Tools: {version_of([python(), '-m', 'ckptlint', '--version'])}, {version_of([tool('ruff'), '--version'])}, "
-      f"{version_of([tool('bandit'), '--version'])}, torchfix {version_of([tool('torchfix'), '--version'])}.\n")
+    w(f"Tools: {version_of([python(), '-m', 'ckptlint', '--version'])}, {tool_version('ruff')}, "
+      f"{tool_version('bandit')}, {tool_version('torchfix', 'torchfix ')}.\n")
     for c in corpora:
         wall, rss = c["wall"], c["rss"]
         w(f"## {c['name']} {c['version']} ({c['files']} files, {c['lines']:,} lines; "

@@ -68,11 +68,11 @@ def record_verify(folder: Path) -> dict:
 
 
 def _portable(d: dict) -> dict:
-    """The finding with its docs link relative to the checkout that made it: a link into an
-    installed ckptlint is a file: URI that names the checkout, not a behaviour."""
-    url = d.get("url") or ""
-    if url.startswith("file://") and "/docs/" in url:
-        return dict(d, url="docs/" + url.split("/docs/", 1)[1])
+    """The finding without a docs link into an installed ckptlint: a file: URI names the
+    checkout that made it, not a behaviour (recordings older than 0.2.0's last ones have one;
+    JSON now has none without a web home)."""
+    if (d.get("url") or "").startswith("file://"):
+        return dict(d, url=None)
     return d
 
 

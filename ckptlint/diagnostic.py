@@ -8,17 +8,41 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 
+# The project's web home: where its docs/ are published, e.g. "https://ckptlint.example/docs/"
+# (a rule's page is then WEB_HOME + "rules/CKPT002.md"). None while it has none: outputs that
+# travel (JSON `url`, SARIF `helpUri`) then carry no link at all, since the page in the
+# installed package is a path of the machine that ran the check (OUTPUT.md).
+WEB_HOME: Optional[str] = None
+
+
+def doc_page(code: str) -> Optional[str]:
+    """The page of ckptlint's docs/ about a code: its rule page, or errors.md for E9xx."""
+    if code.startswith("CKPT"):
+        return f"rules/{code}.md"
+    if code.startswith("E9"):
+        return "errors.md"
+    return None
+
+
+def web_url(page: str) -> Optional[str]:
+    return WEB_HOME.rstrip("/") + "/" + page if WEB_HOME else None
+
+
 @lru_cache(maxsize=None)
-def docs_url(page: str) -> Optional[str]:
-    """The `file:` URI of a page of the docs this ckptlint ships ("rules/CKPT002.md"), None
-    when it has none. A wheel holds docs/ as ckptlint/docs; a clone (an editable install,
-    PYTHONPATH) has it beside the package. A page on disk, not a web address: the project
-    has no web home yet, and this one always matches the version that made the finding."""
+def local_page(page: str) -> Optional[Path]:
+    """A page of the docs this ckptlint ships ("rules/CKPT002.md"), None without it (or for
+    ""). A wheel holds docs/ as ckptlint/docs; a clone (an editable install, PYTHONPATH) has
+    it beside the package. It always matches the version that made the finding."""
     here = Path(__file__).resolve().parent
     for docs in (here / "docs", here.parent / "docs"):
-        if (docs / page).is_file():
-            return (docs / page).as_uri()
+        if page and (docs / page).is_file():
+            return docs / page
     return None
+
+
+def shareable(url: Optional[str]) -> Optional[str]:
+    """A link fit for an output read elsewhere: not a `file:` one (a plugin may name one)."""
+    return url if url and not url.startswith("file:") else None
 
 
 # A message is a headline a person scans: what is wrong, here (OUTPUT.md); the rest is help.
@@ -96,16 +120,22 @@ class Diagnostic:
 
     @property
     def url(self) -> Optional[str]:
-        """The rule's page: ckptlint's docs, a plugin rule's own `docs_url` (in `extra`), or
-        the E9xx codes' page; None for a plugin rule that names none (or an install
-        without its docs)."""
+        """The rule's page on the web, for outputs read elsewhere (JSON, SARIF): a plugin
+        rule's own `docs_url` (in `extra`), or ckptlint's page under WEB_HOME; None without
+        one. Never a path of this machine."""
         if self.extra.get("url"):
-            return self.extra["url"]
-        if self.code.startswith("CKPT"):
-            return docs_url(f"rules/{self.code}.md")
-        if self.code.startswith("E9"):
-            return docs_url("errors.md")
-        return None
+            return shareable(self.extra["url"])
+        page = doc_page(self.code)
+        return web_url(page) if page else None
+
+    @property
+    def local_url(self) -> Optional[str]:
+        """A link for a reader on this machine (an editor): the web page, else the `file:`
+        URI of the page in the docs this ckptlint ships."""
+        if self.url or self.extra.get("url"):
+            return self.url or self.extra["url"]
+        found = local_page(doc_page(self.code) or "")
+        return found.as_uri() if found else None
 
     def sort_key(self):
         loc = self.location or Location(0, 0)

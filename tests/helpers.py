@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# seconds: a subprocess still running then is stuck, not slow. Only a guard against hangs:
+# no test measures speed (the suite must pass on a loaded machine).
+HANG = 600
 
 
 def cli_env(**extra):
@@ -23,7 +26,7 @@ def run_cli(*args, cwd=None, input=None, **env):
     """`python -m ckptlint ARGS` as a user runs it; returns CompletedProcess (text)."""
     return subprocess.run(
         [sys.executable, "-m", "ckptlint", *map(str, args)],
-        cwd=cwd, env=cli_env(**env), capture_output=True, text=True, input=input, timeout=300,
+        cwd=cwd, env=cli_env(**env), capture_output=True, text=True, input=input, timeout=HANG,
     )
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli, run_json
+from ckptlint.workspace.cache import RACY_NS
+from tests.helpers import HANG, run_cli, run_json
 
 # a path no save in the project can pair with: the result depends on this file alone (a
 # literal path makes CKPT002 look for where the project saves it, i.e. at every file)
@@ -70,16 +71,40 @@ def _same_size_edit(path, old, new, keep_mtime):
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-@pytest.mark.slow
-def test_racy_file_is_hashed_not_stamped(tmp_path):
-    """A file written within the mtime granularity of the run that cached it is always
-    checked by content: an edit keeping its size and mtime is still seen."""
+class _Clock:
+    """The run's clock, set by the test: `time.time_ns()` for the cache."""
+
+    def __init__(self, ns: int):
+        self.ns = ns
+
+    def time_ns(self) -> int:
+        return self.ns
+
+
+def _check_in_process(monkeypatch, capsys, clock_ns: int) -> list:
+    from ckptlint.cli import main as cli
+    from ckptlint.workspace import cache
+
+    monkeypatch.setattr(cache, "time", _Clock(clock_ns))
+    cli.main(["check", ".", "--output-format", "json"])
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("age, edit_seen", [(0, True), (RACY_NS // 2, True), (RACY_NS, False)])
+def test_racy_file_is_hashed_not_stamped(tmp_path, monkeypatch, capsys, age, edit_seen):
+    """A file whose mtime is within the timestamp granularity of the run that cached it
+    (git's racy rule) is checked by content next time: an edit within that granularity,
+    which leaves the size and the mtime as they were, is still seen. An older file is
+    trusted by its stamp, as ruff and git trust it. The run's clock is the test's, so
+    how long a run takes on a busy machine does not matter."""
     _project(tmp_path)
-    _, first = run_json("check", ".", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    mtime = (tmp_path / "a.py").stat().st_mtime_ns
+    first = _check_in_process(monkeypatch, capsys, mtime + age)
     assert [d["code"] for d in first] == ["CKPT002", "CKPT004"]
     _same_size_edit(tmp_path / "a.py", "torch.load", "torch.lxad", keep_mtime=True)
-    _, second = run_json("check", ".", cwd=tmp_path)
-    assert second == []
+    second = _check_in_process(monkeypatch, capsys, mtime + age + 1)
+    assert second == ([] if edit_seen else first)
 
 
 @pytest.mark.slow
@@ -145,7 +170,7 @@ def test_concurrent_runs_leave_a_readable_cache(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "ckptlint", "check", ".", "--output-format", "json"],
                               cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(4)]
-    outs = [json.loads(p.communicate(timeout=300)[0]) for p in procs]
+    outs = [json.loads(p.communicate(timeout=HANG)[0]) for p in procs]
     assert all(o == outs[0] for o in outs)
     for bucket in (tmp_path / ".ckptlint_cache").glob("*/*.json"):
         json.loads(bucket.read_text())

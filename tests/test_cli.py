@@ -57,9 +57,9 @@ def test_json_contract(tmp_path):
     assert d["location"] == {"row": 3, "column": 6}
     assert d["end_location"] == {"row": 4, "column": 7}
     assert d["noqa_row"] == 3
-    # the rule's page in the docs this ckptlint ships (tests/test_packaging.py: in a wheel too)
-    page = _page(d["url"])
-    assert page.name == "CKPT002.md" and page.read_text().startswith("# load-without-weights-only (CKPT002)")
+    # no web home for the rule pages yet, and a page of this install would be a path of this
+    # machine in a report read elsewhere (test_output_formats.py: no output carries one)
+    assert d["url"] is None
     fix = d["fix"]
     assert fix["applicability"] == "unsafe"
     assert fix["message"] == "Add `weights_only=True`"
@@ -350,10 +350,10 @@ def test_every_code_links_to_a_page_that_documents_it():
     from ckptlint.diagnostic import Diagnostic
     from ckptlint.rules import all_rules
 
-    for code, rule in all_rules().items():
-        page = _page(Diagnostic(code, rule.name, "m", "/x.py").url)
+    for code, rule in all_rules().items():  # the editor's link: the docs this install ships
+        page = _page(Diagnostic(code, rule.name, "m", "/x.py").local_url)
         assert page.read_text().startswith(f"# {rule.name} ({code})")
     errors = {"E902", "E903", "E904", "E910", "E997", "E998", "E999"}
     for code in errors:
-        page = _page(Diagnostic(code, "e", "m", "/x.py").url)
+        page = _page(Diagnostic(code, "e", "m", "/x.py").local_url)
         assert f"| `{code}` |" in page.read_text(), code

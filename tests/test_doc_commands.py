@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, cli_env, copy_working_tree
+from tests.helpers import HANG, ROOT, cli_env, copy_working_tree
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^( *)```([\w-]*)\n(.*?)^\1```", re.M | re.S)
@@ -72,14 +72,17 @@ def test_there_are_blocks_to_run():
     assert len(TRANSCRIPTS) >= 3
 
 
-def test_pip_installs_are_from_a_clone_or_a_release_tag():
-    """ckptlint is not on PyPI: `pip install ckptlint` would fail (or install someone else's)."""
-    from ckptlint import __version__
+def test_pip_installs_are_from_a_clone_or_a_commit_of_the_repository():
+    """ckptlint is not on PyPI: `pip install ckptlint` would fail (or install someone else's).
+    Installs name a clone (`.`) or a commit of the repository; tests/test_doc_refs.py checks
+    that the commit exists."""
+    from tests.doc_refs import COMMIT, HOME_REPO
 
     for doc in DOCS:
         for spec in re.findall(r"pip install ([^`\n&;#]*)", doc.read_text(encoding="utf-8")):
             if "ckptlint" in spec:
-                assert f"git+https://github.com/ckptlint/ckptlint@v{__version__}" in spec, (doc.name, spec)
+                ref = spec.split(f"git+{HOME_REPO}@")[-1].rstrip("\"' ")
+                assert COMMIT.fullmatch(ref), (doc.name, spec)
 
 
 # --- the folders the blocks run in ---------------------------------------------------------
@@ -164,7 +167,7 @@ def test_shell_block_runs_as_written(doc, lang, block, tmp_path):
     env = _scene(work, block)
     for command in _commands(lang, block):
         proc = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True,
-                              timeout=600)
+                              timeout=HANG)
         out = proc.stdout + proc.stderr
         last = command.split("&&")[-1].strip()
         allowed = {0, 1} if re.match(r"ckptlint (?!rule\b|server\b)", last) else {0}  # 1: findings
@@ -248,7 +251,7 @@ def test_transcript_is_what_ckptlint_prints(doc, block, tmp_path, tmp_path_facto
     env = _shim_env(tmp_path)
     for command, patterns in steps:
         proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=300)
+                              timeout=HANG)
         lines = proc.stdout.splitlines()
         if "..." not in block:  # a whole transcript: every line of stdout
             assert len(lines) == len(patterns), (command, proc.stdout, proc.stderr)

@@ -9,7 +9,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -160,40 +159,66 @@ def _fixture_files(root: Path, n: int):
     return body
 
 
+# Runs `ckptlint --fix` with os.replace gated: at the K-th fixed file, with its temporary
+# file written and not yet renamed over it, the run tells the test (READY) and waits until
+# the test has sent SIGINT and says GO. No sleep: the interrupt lands at that point.
+GATED_FIX = r"""
+import os, sys
+ready, go, k = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+real, count = os.replace, [0]
+def gated(src, dst, *args, **kwargs):
+    if str(src).endswith(".ckptlint-tmp"):
+        count[0] += 1
+        if count[0] == k:
+            os.write(ready, b"r")
+            os.read(go, 1)  # SIGINT arrives while this waits
+    return real(src, dst, *args, **kwargs)
+os.replace = gated
+from ckptlint.cli.main import main
+sys.exit(main([".", "--fix", "--unsafe-fixes", "--jobs", "1"]))
+"""
+
+
 @pytest.mark.slow
 def test_ctrl_c_mid_fix_leaves_files_old_or_new(tmp_path):
+    """Ctrl-C while a fixed file is being written: that write completes (the interrupt is
+    held until the file is replaced), no later file is touched, no temporary file is left,
+    and the run says it was interrupted (exit 130)."""
     probe = tmp_path / "probe"
     probe.mkdir()
     body = _fixture_files(probe, 1)
     run_cli(".", "--fix", "--unsafe-fixes", cwd=probe)
     fixed = (probe / "f000.py").read_text()
     assert fixed != body
-    interrupted_once = False
-    for attempt, delay in enumerate((0.8, 1.5, 2.5)):
-        work = tmp_path / f"run{attempt}"
-        work.mkdir()
-        _fixture_files(work, 150)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ckptlint", ".", "--fix", "--unsafe-fixes"],
-            cwd=work, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # wait until it has started writing
-            if any((work / f"f{i:03}.py").read_text() != body for i in range(0, 150, 10)):
-                break
-            time.sleep(0.01)
-        time.sleep(delay / 10)
+    work = tmp_path / "work"
+    work.mkdir()
+    _fixture_files(work, 30)
+    k = 12
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", GATED_FIX, str(ready_w), str(go_r), str(k)], cwd=work, env=cli_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, pass_fds=(ready_w, go_r),
+    )
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        reached = os.read(ready_r, 1)  # b"" if the run ended without reaching the K-th write
+        mid_write = [p for p in os.listdir(work) if p.endswith(".ckptlint-tmp")]
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-        assert "Traceback" not in err, err
-        states = [(work / f"f{i:03}.py").read_text() for i in range(150)]
-        assert all(s in (body, fixed) for s in states)
-        assert not [p for p in os.listdir(work) if not p.endswith(".py")]
-        if proc.returncode == 130:
-            interrupted_once = True
-            assert "interrupted" in err
-            assert body in states  # it really stopped before the end
-    assert interrupted_once
+        os.write(go_w, b"g")
+    finally:
+        os.close(go_w)
+        os.close(ready_r)
+        out, err = proc.communicate()
+    assert reached == b"r", err
+    assert len(mid_write) == 1, mid_write  # interrupted with a temporary file on disk
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "interrupted" in err and "Traceback" not in err, err
+    states = [(work / f"f{i:03}.py").read_text() for i in range(30)]
+    assert states.count(fixed) == k and states.count(body) == 30 - k
+    assert (work / (mid_write[0].split(".py.")[0][1:] + ".py")).read_text() == fixed  # its write completed
+    assert sorted(os.listdir(work)) == [f"f{i:03}.py" for i in range(30)]
 
 
 def test_json_fix_output_matches_what_fix_writes(tmp_path):

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import HANG, ROOT
 
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
@@ -30,7 +30,7 @@ class Payload:
 def run(cwd, *args):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-m", "ckptlint", "check", *args, "--no-cache"],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=HANG)
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_the_fixed_code_loads_with_weights_only_true(project):
     probe = ("import sys, load\n"
              "a, b, d = load.load_all()\n"
              "print(sorted(a), sorted(b), b['args'].lr)\n")
-    proof = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, timeout=120)
+    proof = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, timeout=HANG)
     assert proof.returncode == 0, proof.stderr[-2000:]
     assert "['w'] ['args', 'hist', 'mean', 'w'] 0.1" in proof.stdout
     again = run(project, "load.py", "--select", "CKPT002,CKPT003")

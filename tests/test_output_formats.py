@@ -59,7 +59,7 @@ def test_sarif_validates_and_has_what_code_scanning_reads(project):
     assert {"CKPT002", "CKPT003", "CKPT004", "CKPT008", "CKPT009", "CKPT012"} <= set(ids)
     for r in rules:
         assert r["shortDescription"]["text"] and r["fullDescription"]["text"]
-        assert r["helpUri"].startswith("file:///") and r["helpUri"].endswith((f"/{r['id']}.md", "/errors.md"))
+        assert "helpUri" not in r  # no web home: the rule's full text is in `help`
         assert r["help"]["text"] and r["help"]["markdown"]
     ckpt002 = rules[ids.index("CKPT002")]
     assert "## Why is this bad?" in ckpt002["help"]["markdown"]
@@ -184,3 +184,82 @@ def test_fix_still_applies_with_a_machine_format(project):
 def test_unknown_format_is_a_usage_error(project):
     proc = run_cli("check", "--output-format", "xml", cwd=project)
     assert proc.returncode == 2 and proc.stdout == ""
+
+
+def test_links_go_to_the_web_home_only(monkeypatch, tmp_path):
+    """Without a web home, JSON's `url` is null and SARIF has no `helpUri` (the rule's text is
+    embedded in `help`); with one (diagnostic.WEB_HOME), both link to its page there."""
+    from ckptlint import diagnostic
+    from ckptlint.output import sarif
+
+    rule = Diagnostic("CKPT002", "load-without-weights-only", "m", str(tmp_path / "a.py"), Location(1, 1))
+    error = Diagnostic("E999", "syntax-error", "m", str(tmp_path / "b.py"), Location(1, 1))
+
+    def descriptors():
+        run = json.loads(sarif.render([rule, error], Report(cwd=tmp_path)))["runs"][0]
+        return {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+
+    found = descriptors()
+    assert rule.to_json()["url"] is None and error.to_json()["url"] is None
+    assert "helpUri" not in found["CKPT002"] and "helpUri" not in found["E999"]
+    assert "## Why is this bad?" in found["CKPT002"]["help"]["markdown"]
+    assert "The file is not valid Python" in found["E999"]["help"]["text"]  # docs/errors.md's row
+    assert rule.local_url.startswith("file:///") and rule.local_url.endswith("/rules/CKPT002.md")
+
+    monkeypatch.setattr(diagnostic, "WEB_HOME", "https://ckptlint.example/docs/")
+    found = descriptors()
+    assert rule.to_json()["url"] == found["CKPT002"]["helpUri"] == "https://ckptlint.example/docs/rules/CKPT002.md"
+    assert error.to_json()["url"] == found["E999"]["helpUri"] == "https://ckptlint.example/docs/errors.md"
+    assert rule.local_url == rule.url  # the editor links to the web page too
+
+
+def _verify_scene(folder: Path) -> None:
+    """Checkpoints of every kind verify reports on: a benign one, a hostile pickle, a broken
+    one, and an entry whose model cannot be imported."""
+    from tests.runtime.handmade import save_zip, small_state
+
+    (folder / "weights").mkdir(parents=True)
+    save_zip(small_state(), folder / "weights" / "model.pt")
+    command = b"touch ran"
+    (folder / "cache.pkl").write_bytes(b"\x80\x02cposix\nsystem\nX" + len(command).to_bytes(4, "little")
+                                       + command + b"\x85R.")
+    (folder / "weights" / "broken.pt").write_bytes((folder / "weights" / "model.pt").read_bytes()[:300])
+    (folder / "pyproject.toml").write_text(
+        '[[tool.ckptlint.checkpoints]]\npath = "weights/model.pt"\nmodel = "nowhere.models:build"\n')
+
+
+@pytest.mark.slow
+def test_no_output_carries_a_path_of_this_machine(project, tmp_path_factory):
+    """What a run prints names the user's files and nothing of the machine it ran on: not the
+    home folder, not the environment ckptlint is installed in, not its site-packages, not the
+    checkout it runs from (its docs/ hold the rule pages), no `file:` URI. `filename` in JSON
+    stays absolute: that is the user's file (OUTPUT.md)."""
+    import os
+    import sys
+
+    from ckptlint.output import FORMATS
+    from tests.helpers import ROOT
+
+    machine = {str(Path.home()), sys.prefix, os.path.realpath(sys.prefix), str(ROOT), "site-packages"}
+    machine |= {Path(m).as_uri() for m in machine if m.startswith("/")} | {"file://"}
+    verify_dir = tmp_path_factory.mktemp("verify")
+    for where in (project, verify_dir):
+        if any(str(where).startswith(m) for m in machine):
+            pytest.skip(f"the temporary folders are under {where}: cannot tell the user's paths apart")
+    _verify_scene(verify_dir)
+    runs = [("check", project, ["check", "."]), ("verify", verify_dir, ["verify", "."]),
+            ("verify", verify_dir, ["verify"])]
+    seen = set()
+    for command, cwd, args in runs:
+        for fmt in FORMATS:
+            proc = run_cli(*args, "--output-format", fmt, cwd=cwd)
+            assert proc.returncode == 1 and "Traceback" not in proc.stderr, (args, fmt, proc.stderr)
+            out = proc.stdout
+            if fmt in ("json", "json-lines"):  # the user's own file, absolute by contract
+                docs = json.loads(out) if fmt == "json" else [json.loads(x) for x in out.splitlines()]
+                out = json.dumps([dict(d, filename=os.path.relpath(d["filename"], cwd)) for d in docs])
+                seen |= {d["code"] for d in docs}
+            leaked = [m for m in machine if m in out]
+            assert not leaked, (args, fmt, leaked, out[:3000])
+    # the scenes made the kinds of finding they are for
+    assert {"CKPT002", "E999", "CKPT101", "CKPT109", "E910"} <= seen, seen

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import HANG, ROOT
 
 try:
     import tomllib
@@ -26,7 +26,7 @@ def test_the_package_list_is_every_package_and_the_docs():
 def test_the_wheel_ships_the_docs_and_findings_link_to_them(tmp_path):
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True, text=True, timeout=HANG, cwd=tmp_path,
     )
     assert build.returncode == 0, build.stderr
     wheel = next(tmp_path.glob("ckptlint-*.whl"))
@@ -36,7 +36,7 @@ def test_the_wheel_ships_the_docs_and_findings_link_to_them(tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     probe = ("from ckptlint.diagnostic import Diagnostic\n"
-             "print(Diagnostic('CKPT002', 'n', 'm', '/x.py').url)\n")
+             "print(Diagnostic('CKPT002', 'n', 'm', '/x.py').local_url)\n")
     proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                           env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr

@@ -10,21 +10,45 @@ from ckptlint.cli import main as cli
 from ckptlint.cli import progress
 
 
-def test_draws_after_the_delay_and_clears():
+class _Clock:
+    """The display's clock, moved by the test."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def _progress(monkeypatch, delay=None):
+    clock = _Clock()
+    monkeypatch.setattr(progress, "time", clock)
     stream = io.StringIO()
-    p = progress.Progress(stream, delay=0)
+    return clock, stream, progress.Progress(stream, delay=delay)
+
+
+def test_draws_after_the_delay_and_clears(monkeypatch):
+    clock, stream, p = _progress(monkeypatch, delay=0)
     p(3, 10)
     assert "3/10 files" in stream.getvalue()
     p.close()
     assert stream.getvalue().endswith("\r\x1b[2K")
 
 
-def test_silent_during_the_delay():
-    stream = io.StringIO()
-    p = progress.Progress(stream, delay=60)
-    p(1, 2)
+def test_silent_during_the_delay_then_redrawn_at_most_every_interval(monkeypatch):
+    clock, stream, p = _progress(monkeypatch)
+    clock.now += progress.DELAY * 0.9
+    p(1, 4)
+    assert stream.getvalue() == ""  # a short run stays silent
+    clock.now += progress.DELAY
+    p(2, 4)
+    assert stream.getvalue().endswith("2/4 files")
+    clock.now += progress.INTERVAL / 2
+    p(3, 4)
+    assert "3/4" not in stream.getvalue()
+    p(4, 4)  # the last count is always drawn
+    assert stream.getvalue().endswith("4/4 files")
     p.close()
-    assert stream.getvalue() == ""
 
 
 def _run(tmp_path, monkeypatch, capsys, fmt):

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import HANG
 from tests.fuzzing import check_bytes, check_program, programs, snippet_programs, spliced_programs
 
 pytestmark = pytest.mark.slow  # Hypothesis searches: the whole suite runs them
@@ -59,7 +60,7 @@ def test_fuzz_script_runs():
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "fuzz.py"), "--max-examples", "5",
          "--only", "bytes", "--only", "snippets"],
-        capture_output=True, text=True, env=cli_env(), timeout=300,
+        capture_output=True, text=True, env=cli_env(), timeout=HANG,
     )
     assert proc.returncode == 0, proc.stderr
     assert "bytes: 5 examples, no failure" in proc.stdout

@@ -7,14 +7,14 @@ import re
 import subprocess
 import sys
 
-from tests.helpers import cli_env
+from tests.helpers import HANG, cli_env
 
 HEAVY = ("libcst", "pygls", "torch", "lsprotocol")
 
 
 def _imported(*args, cwd):
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "ckptlint", *args],
-                          cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=300)
+                          cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=HANG)
     assert "Traceback" not in proc.stderr, proc.stderr
     return {m.group(1).strip() for m in re.finditer(r"^import time:.*\|\s*(\S+)\s*$", proc.stderr, re.M)}
 

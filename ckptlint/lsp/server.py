@@ -130,7 +130,8 @@ class CkptlintServer(LanguageServer):
             message=d.message + (f"\n\n{d.help}" if d.help else ""),
             severity=types.DiagnosticSeverity.Error if d.severity == "error" else types.DiagnosticSeverity.Warning,
             code=d.code,
-            code_description=types.CodeDescription(href=d.url) if d.url else None,
+            # read on this machine: the page in the installed docs will do when there is no web one
+            code_description=types.CodeDescription(href=d.local_url) if d.local_url else None,
             source="ckptlint",
             data={"fix": d.fix.applicability if d.fix else None},
         )

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Dict, List
 from urllib.parse import quote
 
 from ckptlint import __version__
-from ckptlint.diagnostic import docs_url
-from ckptlint.output._paths import repo_relative, repo_root, rule_for
+from ckptlint.diagnostic import local_page, shareable, web_url
+from ckptlint.output._paths import repo_relative, rule_for
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/ckptlint/ckptlint"
+SRCROOT = "The root of the repository checked (the folder checked outside a repository)."
 _SECTION = re.compile(r"^## (.+)$", re.MULTILINE)
 
 
@@ -36,17 +36,16 @@ def rule_descriptor(code: str, name: str) -> dict:
 
     rule = rule_for(code)
     if rule is None:
-        errors = docs_url("errors.md")
+        help_text = _error_help(code)
         return _with_help_uri({
             "id": code,
             "name": name,
             "shortDescription": {"text": f"{name}: the file could not be checked"},
             "fullDescription": {"text": "ckptlint could not check this file; the message says why."},
-            "help": {"text": f"See {errors or 'docs/errors.md'}",
-                     "markdown": f"See [{code}]({errors})." if errors else f"See `{code}` in docs/errors.md."},
+            "help": {"text": _plain(help_text), "markdown": help_text},
             "defaultConfiguration": {"level": "error"},
             "properties": {"tags": ["ckptlint-error"]},
-        }, errors)
+        }, web_url("errors.md") if code.startswith("E9") else None)
     doc = rule.doc_text()
     tags: List[str] = [rule.phase]
     props: Dict[str, object] = {}
@@ -63,14 +62,27 @@ def rule_descriptor(code: str, name: str) -> dict:
         "help": {"text": doc, "markdown": rule_markdown(rule)},
         "defaultConfiguration": {"level": "error" if rule.severity() == "error" else "warning"},
         "properties": props,
-    }, rule.docs_url or docs_url(f"rules/{rule.code}.md"))
+    }, shareable(rule.docs_url) or web_url(f"rules/{rule.code}.md"))
 
 
 def _with_help_uri(descriptor: dict, uri) -> dict:
-    """helpUri must be a URI when present (the schema): left out when there is no page."""
+    """helpUri must be a URI when present (the schema): left out when there is no page on
+    the web (a page of the installed package would be a path of this machine)."""
     if uri:
         descriptor["helpUri"] = uri
     return descriptor
+
+
+def _error_help(code: str) -> str:
+    """What docs/errors.md says about an E9xx code (its table row: when, what to do), as the
+    rule's help is its page: embedded, so the SARIF file needs no link to be understood."""
+    page = local_page("errors.md")
+    text = page.read_text(encoding="utf-8") if page else ""
+    for row in text.splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] == f"`{code}`":
+            return f"**When:** {cells[2]}\n\n**What to do:** {cells[3]}"
+    return f"ckptlint could not check this file; the message says why (`{code}` in ckptlint's docs/errors.md)."
 
 
 def _plain(text: str) -> str:
@@ -137,7 +149,6 @@ def render(diagnostics, report) -> str:
     names = {d.code: d.name for d in ordered}
     rules = [rule_descriptor(c, names.get(c) or getattr(rule_for(c), "name", c)) for c in codes]
     index = {r["id"]: i for i, r in enumerate(rules)}
-    root = repo_root(Path(report.cwd).resolve())
     run = {
         "tool": {"driver": {
             "name": "ckptlint",
@@ -146,7 +157,9 @@ def render(diagnostics, report) -> str:
             "informationUri": INFORMATION_URI,
             "rules": rules,
         }},
-        "originalUriBaseIds": {"%SRCROOT%": {"uri": root.as_uri() + "/"}},
+        # what the relative paths are relative to, in words: its absolute path would be one
+        # of the machine that ran the check (a SARIF file is uploaded and read elsewhere)
+        "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": SRCROOT}}},
         "columnKind": "unicodeCodePoints",
         "results": [_result(d, index[d.code], quote(repo_relative(d.filename, report.cwd))) for d in ordered],
     }

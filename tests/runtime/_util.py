@@ -8,6 +8,8 @@ import pathlib
 import subprocess
 import sys
 
+from tests.helpers import HANG
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -17,7 +19,7 @@ def cli_env() -> dict:
     return env
 
 
-def run_cli(*args, cwd=None, timeout=120) -> subprocess.CompletedProcess:
+def run_cli(*args, cwd=None, timeout=HANG) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "ckptlint", "verify", *map(str, args)],
         cwd=str(cwd) if cwd else None, env=cli_env(), capture_output=True, text=True, timeout=timeout,

@@ -13,6 +13,7 @@ import pytest
 from ckptlint.errors import ConfigError
 from ckptlint.verify import parse_entries
 
+from tests.helpers import HANG
 from ._util import REPO, cli_env, run_cli, run_json
 
 MODELS = textwrap.dedent('''
@@ -249,7 +250,7 @@ def test_reader_and_verify_file_do_not_import_torch(tmp_path, torch, monkeypatch
     sd = tmp_path / "sd.pt"
     torch.save(torch.nn.Linear(2, 2).state_dict(), sd)
     args = [sys.executable, "-c", NO_TORCH, str(REPO), str(p), str(sd)] + (["--block"] if block else [])
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, env=cli_env())
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=HANG, env=cli_env())
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["after_import"] is False and out["after_verify"] is False

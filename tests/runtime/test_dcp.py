@@ -15,6 +15,7 @@ import textwrap
 
 import pytest
 
+from tests.helpers import HANG
 from ._util import cli_env, codes, run_json, write_project
 
 pytestmark = pytest.mark.slow  # servers, subprocesses, corpora: the whole suite runs them
@@ -88,7 +89,7 @@ def _save_two_ranks(root: pathlib.Path) -> dict:
     for attempt in range(2):
         out = root / f"ckpt{attempt}"
         proc = subprocess.run([sys.executable, str(script), str(out), _free_port()],
-                              capture_output=True, text=True, timeout=600, env=env)
+                              capture_output=True, text=True, timeout=HANG, env=env)
         if proc.returncode == 0 and (out / ".metadata").exists():
             return {"path": str(out), "errors": errors}
         errors.append(proc.stderr[-800:])
@@ -194,7 +195,7 @@ def test_hostile_bytes_item_runs_under_dcp_and_verify_says_so(tmp_path, torch):
     loader = ("import sys, torch.distributed.checkpoint.format_utils as f; "
               "f.dcp_to_torch_save(sys.argv[1], sys.argv[2])")
     subprocess.run([sys.executable, "-c", loader, str(folder), str(tmp_path / "out.pt")],
-                   capture_output=True, env=cli_env(), timeout=300)
+                   capture_output=True, env=cli_env(), timeout=HANG)
     assert marker.exists()
 
 

@@ -16,6 +16,7 @@ import pytest
 from ckptlint.verify import verify
 from ckptlint.reader.reader import read_checkpoint
 
+from tests.helpers import HANG
 from ._util import codes
 
 
@@ -350,7 +351,7 @@ def test_compressed_joblib_pickles_are_read_as_joblib_reads_them(tmp_path, compr
     assert [d.code for d in diags if d.code == "CKPT101"] == ["CKPT101"], diags
     assert "runs code" in diags[0].message and "`posix.system`" in diags[0].message
     proof = subprocess.run([sys.executable, "-c", f"import joblib; joblib.load({str(path)!r})"],
-                           capture_output=True, timeout=120)
+                           capture_output=True, timeout=HANG)
     assert marker.exists(), proof.stderr
 
 

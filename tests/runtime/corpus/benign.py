@@ -16,6 +16,8 @@ import random
 import subprocess
 import sys
 
+from tests.helpers import HANG
+
 from . import streams
 
 
@@ -70,7 +72,7 @@ def build(root, torch) -> dict:
     out["dcp/.metadata"] = root / "dcp" / ".metadata"
     out["dcp/__0_0.distcp"] = root / "dcp" / "__0_0.distcp"
     if lightning is not None:
-        _, err = lightning.communicate(timeout=300)
+        _, err = lightning.communicate(timeout=HANG)
         assert lightning.returncode == 0, err[-3000:]
     return out
 

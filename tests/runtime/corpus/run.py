@@ -7,6 +7,8 @@ import pathlib
 import subprocess
 import sys
 
+from tests.helpers import HANG
+
 from .._util import run_cli
 
 PROVE = pathlib.Path(__file__).with_name("prove.py")
@@ -27,7 +29,7 @@ def prove(jobs, workdir: pathlib.Path, processes: int = 2) -> list:
                                       stderr=subprocess.PIPE, text=True, cwd=str(workdir)))
     out = [None] * len(jobs)
     for i, proc in enumerate(procs):
-        stdout, stderr = proc.communicate(timeout=600)
+        stdout, stderr = proc.communicate(timeout=HANG)
         assert proc.returncode == 0, stderr[-3000:]
         results = iter(json.loads(stdout))
         for j, k in enumerate(share):
