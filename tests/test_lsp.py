@@ -347,8 +347,6 @@ async def test_a_burst_of_edits_lints_one_version_at_a_time_and_publishes_the_la
     """Edits arriving while a lint runs do not start lints beside it (they would share one
     GIL and the newest would end after all of them): the running lint ends, the last edit
     is linted, the edits in between never are, and only the last version is published."""
-    from types import SimpleNamespace
-
     from ckptlint.lsp.server import CkptlintServer
 
     class Server(CkptlintServer):  # the real scheduling, without a client or an Engine
@@ -362,13 +360,11 @@ async def test_a_burst_of_edits_lints_one_version_at_a_time_and_publishes_the_la
 
     server = Server()
     server.engine = engine = _GatedEngine(asyncio.get_running_loop())
-    server.workspace = SimpleNamespace(text_documents={})
     server.published = []
     uri = "untitled:burst"
 
-    def edit(version):
-        server.workspace.text_documents[uri] = SimpleNamespace(
-            uri=uri, language_id="python", version=version, source=f"# version {version}\n")
+    def edit(version):  # what didOpen / didChange leave in the server's own document store
+        server.documents.open(uri, "python", version, f"# version {version}\n")
         server.schedule(uri, 0)
 
     try:
@@ -421,8 +417,8 @@ def test_the_debounce_is_short_for_small_files_and_longer_for_big_ones(monkeypat
     from ckptlint.lsp import server
 
     monkeypatch.setattr(server, "DEBOUNCE", None)
-    assert server.debounce_for(300) == server.debounce_for(1000) == 0.05
-    assert server.debounce_for(1000) < server.debounce_for(3000) < server.debounce_for(100_000) == 0.2
+    assert server.debounce_for(300) == server.debounce_for(1000) == 0.04
+    assert server.debounce_for(1000) < server.debounce_for(3000) < server.debounce_for(100_000) == 0.1
     monkeypatch.setattr(server, "DEBOUNCE", 0.3)  # CKPTLINT_LSP_DEBOUNCE
     assert server.debounce_for(300) == 0.3
 
