@@ -23,6 +23,7 @@ package) and say which rules should report there; recall = reported / should-rep
     python benchmarks/eval_generalise.py label --only NAME --file LINES   # see cmd_label
     python benchmarks/eval_generalise.py report --set dev [--details]
     python benchmarks/eval_generalise.py smoke --set heldout    # lints, prints counts only
+    python benchmarks/eval_fix_shapes.py                         # the `exec:` shapes, run
 
 The HELD-OUT set is for the final measurement: `smoke` checks that it downloads and lints
 without printing any finding.
@@ -465,7 +466,7 @@ def cmd_fixes(args) -> int:
         diff = subprocess.run(["diff", "-ru", str(pristine), str(fixed)], capture_output=True, text=True).stdout
         diff = diff.replace(str(pristine) + "/", "a/").replace(str(fixed) + "/", "b/")
         (OUT / f"{name}-{version}.unsafe-fixes.diff").write_text(diff)
-        tail = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()][-2:]
+        tail = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()][-1:]  # the summary
         n_unsafe = sum(unsafe_fix(d) for d in found)
         print(f"=== {name}=={version}: {n_unsafe} unsafe fixes offered; run says: {' / '.join(tail)}")
         print(f"    diff: {OUT / f'{name}-{version}.unsafe-fixes.diff'}")

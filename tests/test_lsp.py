@@ -245,15 +245,21 @@ async def test_close_clears_diagnostics(client: LanguageClient):
 
 
 @pytest.mark.asyncio
-async def test_broken_config_is_shown_once_and_defaults_apply(client: LanguageClient):
-    (client.root / "pyproject.toml").write_text("[tool.ckptlint]\nselect = 3\n")
+@pytest.mark.parametrize("config, needle", [
+    ("[tool.ckptlint]\nselect = 3\n", "select"),
+    # the linter never uses the checkpoint entries, but a broken one is still a broken config
+    ('[tool.ckptlint]\nignore = ["CKPT004"]\n\n[[tool.ckptlint.checkpoints]]\npath = "a.pt"\nmodle = "x:y"\n',
+     "checkpoints.modle"),
+])
+async def test_broken_config_is_shown_once_and_defaults_apply(client: LanguageClient, config, needle):
+    (client.root / "pyproject.toml").write_text(config)
     uri = _open(client, "train.py", BAD)
     # CKPT004 is back: the broken file's `ignore` no longer applies
     assert [d.code for d in await _diagnostics(client, uri)] == ["CKPT002", "CKPT004"]
     _replace_all(client, uri, BAD + "\n", 2)
     await _diagnostics(client, uri, version=2)
     shown = [m.message for m in client.messages if "pyproject.toml" in m.message]
-    assert len(shown) == 1 and "select" in shown[0]
+    assert len(shown) == 1 and needle in shown[0]
 
 
 @pytest.mark.asyncio

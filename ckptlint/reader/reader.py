@@ -114,15 +114,17 @@ class Checkpoint:
         return self.not_checkpoint is None and not self.problems and self.pickle_error is None
 
 
-def read_checkpoint(path, data_crc: bool = False, ranges=None) -> Checkpoint:
+def read_checkpoint(path, data_crc: bool = False, ranges=None, read_shard=None) -> Checkpoint:
     """Read a checkpoint file, every pickle a loader could open in it. With ``ranges``
     (``(offset, length, label)``), read only those byte ranges, each as a file of its own:
-    a DCP shard, whose `.metadata` names every range DCP opens."""
+    a DCP shard, whose `.metadata` names every range DCP opens. ``read_shard(path)`` reads
+    the shards a Hugging Face index names (default: read_checkpoint), so a caller that also
+    reads them as files of their own reads each once; the shard is not changed."""
     path = os.path.abspath(os.fspath(path))
     ck = Checkpoint(path)
     try:
         if ranges is None:
-            _read(ck, data_crc)
+            _read(ck, data_crc, read_shard or (lambda shard: read_checkpoint(shard, data_crc)))
         else:
             ck.format = "archives"
             _read_ranges(ck, ranges, data_crc)
@@ -141,7 +143,7 @@ def read_checkpoint(path, data_crc: bool = False, ranges=None) -> Checkpoint:
     return ck
 
 
-def _read(ck: Checkpoint, data_crc: bool) -> None:
+def _read(ck: Checkpoint, data_crc: bool, read_shard) -> None:
     if not os.path.exists(ck.path):
         ck.not_checkpoint = "file does not exist"
         return
@@ -149,8 +151,8 @@ def _read(ck: Checkpoint, data_crc: bool) -> None:
         ck.not_checkpoint = "is a directory, not a checkpoint file"
         return
     size = os.path.getsize(ck.path)
-    if ck.path.endswith(".index.json"):
-        _read_sharded(ck, data_crc)
+    if is_shard_index(ck.path):
+        _read_sharded(ck, read_shard)
         return
     if size == 0:
         ck.not_checkpoint = "empty file"
@@ -545,7 +547,7 @@ def _read_pickle_stream(ck: Checkpoint, f: BinaryIO, head: bytes, size: int, qui
     for a reader that calls ``pickle.load`` until the end."""
     if head[:1] not in OPCODES:
         if not quiet:
-            ck.not_checkpoint = f"not a checkpoint (unrecognised content starting {head[:16]!r})"
+            ck.not_checkpoint = _not_a_checkpoint(ck.path, f, size, head)
         return
     f.seek(0)
     says_pickle = head[:1] == b"\x80" and b"\x00" < head[1:2] <= b"\x05"
@@ -555,8 +557,13 @@ def _read_pickle_stream(ck: Checkpoint, f: BinaryIO, head: bytes, size: int, qui
     if ck.format == "unknown":
         ck.format = "pickle"
     if first is None:
+        if not quiet and not says_pickle and ck.pickles and not _names_a_module(ck.pickles[-1]):
+            # text read as a protocol 0 pickle (`import torch` is INST of a module `mport torch`):
+            # it fails before naming anything importable, so no loader runs anything from it
+            ck.pickles.pop()
+            ck.format = "unknown"
         if not ck.pickles and not quiet:
-            ck.not_checkpoint = f"not a checkpoint (unrecognised content starting {head[:16]!r})"
+            ck.not_checkpoint = _not_a_checkpoint(ck.path, f, size, head)
         return
     if quiet:
         return
@@ -567,6 +574,38 @@ def _read_pickle_stream(ck: Checkpoint, f: BinaryIO, head: bytes, size: int, qui
     if class_of(first.root) == "torch.distributed.checkpoint.metadata.Metadata":
         ck.format = "dcp-metadata"
     _read_appended(ck, f, size, first.end)
+
+
+def _names_a_module(p: Pickle) -> bool:
+    """Does a pickle that failed name a global a loader could try to import?"""
+    return any(all(part.isidentifier() for part in g.split(".")) for g in p.globals)
+
+
+def _not_a_checkpoint(path: str, f: BinaryIO, size: int, head: bytes) -> str:
+    """CKPT109's words for a file that holds no checkpoint: what it is when its content
+    shows it (text: Python source, JSON), else its first bytes."""
+    f.seek(0)
+    data = f.read(SNIFF_BYTES)
+    if size > len(data):
+        data = data[:data.rfind(b"\n") + 1]  # whole lines: no character cut in two
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if not text.strip() or "\x00" in text:
+        return f"not a checkpoint (unrecognised content starting {head[:16]!r})"
+    first_line = text.lstrip().split("\n", 1)[0]
+    if path.endswith((".py", ".pyi", ".pyw")) or first_line.startswith("#!") and "python" in first_line:
+        return "not a checkpoint (Python source)"
+    if size == len(data) and text.lstrip()[:1] in ("{", "["):
+        import json
+
+        try:
+            json.loads(text)
+            return "not a checkpoint (JSON)"
+        except ValueError:
+            pass
+    return "not a checkpoint (text)"
 
 
 def _read_appended(ck: Checkpoint, f: BinaryIO, size: int, pos: int) -> None:
@@ -777,7 +816,12 @@ def _read_safetensors(ck: Checkpoint, f: BinaryIO, size: int) -> None:
 # -- Hugging Face sharded checkpoints ----------------------------------------------------
 
 
-def _read_sharded(ck: Checkpoint, data_crc: bool) -> None:
+def is_shard_index(path: str) -> bool:
+    """A Hugging Face `*.index.json`: read with the shards it names."""
+    return path.endswith(".index.json")
+
+
+def _read_sharded(ck: Checkpoint, read_shard) -> None:
     import json
 
     ck.format = "sharded"
@@ -796,16 +840,18 @@ def _read_sharded(ck: Checkpoint, data_crc: bool) -> None:
     base = os.path.dirname(ck.path)
     root = PDict()
     for shard_name in sorted(set(weight_map.values())):
-        shard = read_checkpoint(os.path.join(base, shard_name), data_crc)
+        shard = read_shard(os.path.join(base, shard_name))
+        if shard.readable:
+            tensors = shard.root if isinstance(shard.root, dict) else {}
+            absent = []
+            for key in sorted(k for k, v in weight_map.items() if v == shard_name):
+                if key in tensors:
+                    root[key] = tensors[key]
+                else:
+                    absent.append(f"index names `{key}` but the shard does not contain it")
+            if absent:  # what the index says of the shard: the shard as read stays as it is
+                shard = replace(shard, problems=shard.problems + absent)
         ck.shards.append(shard)
-        if not shard.readable:
-            continue
-        tensors = shard.root if isinstance(shard.root, dict) else {}
-        for key in sorted(k for k, v in weight_map.items() if v == shard_name):
-            if key in tensors:
-                root[key] = tensors[key]
-            else:
-                shard.problems.append(f"index names `{key}` but the shard does not contain it")
     ck.root = root
 
 

@@ -17,8 +17,8 @@ class UnreadableCheckpoint(Rule):
     Reports a configured file that does not exist, a truncated or corrupt archive (zip CRC
     mismatch, a storage record named in the pickle but absent from the archive or too short),
     an unparseable pickle, a bad safetensors header, a missing shard of a sharded checkpoint, or
-    something that is not a checkpoint at all (empty file, HTML page, git-LFS pointer): one line,
-    no traceback.
+    something that is not a checkpoint at all (empty file, HTML page, git-LFS pointer, Python
+    source, JSON or other text: `not a checkpoint (Python source)`): one line, no traceback.
 
     ## Why is this bad?
     The failure otherwise surfaces much later, in a training job or a deployment, as a

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 
 def parse_entries(raw, config_file):
-    """Validate the ``[[tool.ckptlint.checkpoints]]`` array; see runner.parse_entries."""
-    from ckptlint.verify.check import parse_entries as _parse
+    """Validate the ``[[tool.ckptlint.checkpoints]]`` array; see ckptlint.entries."""
+    from ckptlint.entries import parse_entries as _parse
 
     return _parse(raw, config_file)
 

@@ -1,26 +1,27 @@
-"""Orchestration of ``ckptlint verify``: configuration entries, globs, file-level findings
-(CKPT101/102/108/109/111, no torch needed) and the model comparison (compare.py, torch)."""
+"""Orchestration of ``ckptlint verify``: the configured entries (ckptlint/entries.py), globs,
+file-level findings (CKPT101/102/108/109/111, no torch needed) and the model comparison
+(compare.py, torch)."""
 
 from __future__ import annotations
 
 import glob
 import os
 import pathlib
-import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ckptlint.diagnostic import MODEL_ERROR, Diagnostic
-from ckptlint.errors import ConfigError
+from ckptlint.entries import Entry
 from ckptlint.rules.ckpt101_unsafe_pickle import UnsafePickle
 from ckptlint.rules.ckpt102_full_model_pickle import FullModelPickle
 from ckptlint.rules.ckpt108_device_bound import DeviceBound
 from ckptlint.rules.ckpt109_unreadable_checkpoint import UnreadableCheckpoint
 from ckptlint.rules.ckpt111_version_skew import VersionSkew
 from ckptlint.reader import dcp, verdict
-from ckptlint.reader.reader import Checkpoint, read_checkpoint, sniff
+from ckptlint.reader.reader import Checkpoint, is_shard_index, sniff
 from ckptlint.reader.records import Call, PDict, TensorInfo, class_of
 from ckptlint.verify import layouts
+from ckptlint.verify.reads import Reads
 from ckptlint.versions import parse_version
 
 STATE_DICT_KEYS = (
@@ -30,7 +31,6 @@ STATE_DICT_KEYS = (
 )
 OPTIMIZER_KEYS = ("optimizer_state_dict", "optimizer", "optim")
 VERSION_KEYS = ("torch_version", "pytorch_version", "torch", "pytorch-version", "torch-version")
-ENTRY_KEYS = {"path": str, "model": str, "kwargs": dict, "key": str, "strict": bool, "safe-globals": list}
 MAX_WALK = 2_000_000  # objects visited when looking for tensors/modules (bombs stay bounded)
 
 # dtypes that older torch cannot load (first torch release that has them)
@@ -41,61 +41,6 @@ DTYPE_SINCE = {
 }
 
 
-@dataclass
-class Entry:
-    path: str
-    model: Optional[str] = None
-    kwargs: Dict[str, Any] = field(default_factory=dict)
-    key: Optional[str] = None
-    strict: bool = True
-    safe_globals: List[str] = field(default_factory=list)
-    config_file: Optional[str] = None
-
-
-# -- configuration -----------------------------------------------------------------------
-
-
-def parse_entries(raw, config_file: pathlib.Path) -> List[Entry]:
-    """Validate ``[[tool.ckptlint.checkpoints]]``. Raises ConfigError naming the key."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ConfigError(config_file, "must be an array of tables ([[tool.ckptlint.checkpoints]])",
-                          key="checkpoints")
-    entries = []
-    for i, item in enumerate(raw, 1):
-        if not isinstance(item, dict):
-            raise ConfigError(config_file, f"entry {i} must be a table", key="checkpoints")
-        for k in sorted(item):
-            if k not in ENTRY_KEYS:
-                raise ConfigError(config_file, f"unknown key `{k}` in entry {i} (expected one of: "
-                                  + ", ".join(sorted(ENTRY_KEYS)) + ")", key=f"checkpoints.{k}")
-            want = ENTRY_KEYS[k]
-            value = item[k]
-            if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
-                raise ConfigError(config_file, f"entry {i}: expected a {_type_word(want)}, got "
-                                  f"{type(value).__name__}", key=f"checkpoints.{k}")
-        if "path" not in item or not item["path"].strip():
-            raise ConfigError(config_file, f"entry {i} needs a `path`", key="checkpoints.path")
-        model = item.get("model")
-        if model is not None and not re.fullmatch(r"[\w.]+(:[\w.]+)?", model):
-            raise ConfigError(config_file, f"entry {i}: `model` must look like `package.module:callable`",
-                              key="checkpoints.model")
-        if "kwargs" in item and model is None:
-            raise ConfigError(config_file, f"entry {i}: `kwargs` needs a `model`", key="checkpoints.kwargs")
-        sg = item.get("safe-globals", [])
-        if not all(isinstance(s, str) for s in sg):
-            raise ConfigError(config_file, f"entry {i}: expected a list of strings",
-                              key="checkpoints.safe-globals")
-        entries.append(Entry(item["path"], model, dict(item.get("kwargs", {})), item.get("key"),
-                             item.get("strict", True), list(sg), str(config_file)))
-    return entries
-
-
-def _type_word(t) -> str:
-    return {str: "string", dict: "table", bool: "boolean", list: "list"}[t]
-
-
 # -- orchestration -----------------------------------------------------------------------
 
 
@@ -104,24 +49,24 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
     """Check ``files`` on their own (a folder: the checkpoint files below it, by content;
     with ``sniff_files`` the named files too, as the pre-commit hook passes every staged
     file) and the configured ``entries`` against their models. A DCP folder (or a file of
-    one) is checked as a whole, from its `.metadata`."""
+    one) is checked as a whole, from its `.metadata`. Each file is read once (reads.py)."""
     diags: List[Diagnostic] = []
     notes: List[str] = []
     root = pathlib.Path(root)
     skipped: Dict[str, int] = {}
     checkpoints: List[str] = []
     folders: List[str] = []
-    layout: Dict[tuple, None] = {}  # (where, message) of missing rank files, each said once
+    listings: Dict[tuple, None] = {}  # (folder, its names): the folders whose layout is checked
     for f in files or ():
         path = os.path.abspath(os.fspath(f))
         if os.path.isdir(path):
-            found, dcp_found, missing = checkpoints_under(path, skipped)
+            found, dcp_found, walked = checkpoints_under(path, skipped)
             if not found and not dcp_found:
                 diags.append(UnreadableCheckpoint.finding(
                     "no checkpoint or pickle file in this folder (judged by content)", path))
             checkpoints += found
             folders += dcp_found
-            layout.update(dict.fromkeys(missing))
+            listings.update(dict.fromkeys(walked))
         elif _in_dcp_folder(path):
             folders.append(os.path.dirname(path))
         else:
@@ -130,16 +75,28 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
                 skipped[reason] = skipped.get(reason, 0) + 1
                 continue
             checkpoints.append(path)
-    for one in dict.fromkeys(checkpoints):
-        diags.extend(guarded_file_findings(read_checkpoint(one), safe_globals, torch_version))
+    checkpoints, folders = list(dict.fromkeys(checkpoints)), list(dict.fromkeys(folders))
     if sniff_files:  # staged files: the layout of the folders they are in (missing rank files)
         for parent in dict.fromkeys(os.path.dirname(p) for p in checkpoints):
-            layout.update(dict.fromkeys(layouts.problems(parent, sorted(os.listdir(parent)))))
+            listings[(parent, tuple(sorted(os.listdir(parent))))] = None
+    expanded = [(entry, _expand(entry, root)) for entry in entries]
+    reads = Reads()
+    reads.want(checkpoints)
+    reads.want(folders, "dcp")
+    for _, paths in expanded:
+        for p in paths:
+            reads.want([p], "dcp" if dcp.is_dcp_folder(p) else "file")
+    layout: Dict[tuple, None] = {}  # (where, message) of missing rank files, each said once
+    for folder, names in listings:
+        layout.update(dict.fromkeys(layouts.problems(folder, list(names), reads.peek)))
+    # a shard index first: the shards it reads are then still kept for their own check
+    for one in sorted(checkpoints, key=lambda p: not is_shard_index(p)):
+        diags.extend(guarded_file_findings(reads.checkpoint(one), safe_globals, torch_version))
     diags += [UnreadableCheckpoint.finding(message, where) for where, message in layout]
-    for one in dict.fromkeys(folders):
-        diags.extend(dcp_findings(dcp.read_folder(one), safe_globals, torch_version))
-    for entry in entries:
-        diags.extend(_verify_entry(entry, root, torch_version, safe_globals, notes))
+    for one in folders:
+        diags.extend(dcp_findings(reads.folder(one), safe_globals, torch_version))
+    for entry, paths in expanded:
+        diags.extend(_verify_entry(entry, paths, reads, root, torch_version, safe_globals, notes))
     if skipped:
         total = sum(skipped.values())
         why = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
@@ -154,14 +111,15 @@ def _in_dcp_folder(path: str) -> bool:
 
 
 def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None):
-    """(files, DCP folders, layout problems) below a folder: files that hold a checkpoint or
-    a pickle, judged by content, and folders holding a DCP `.metadata` (checked as a whole:
-    their `.metadata` and `.distcp` files are not listed), sorted, and the rank files that
-    DeepSpeed and accelerate layouts miss. Hidden folders and virtual environments are
-    skipped, like `check`; ``skipped`` counts the other files by reason."""
-    files, folders, missing = [], [], []
+    """(files, DCP folders, listings) below a folder: files that hold a checkpoint or a
+    pickle, judged by content, and folders holding a DCP `.metadata` (checked as a whole:
+    their `.metadata` and `.distcp` files are not listed), sorted, and each folder walked
+    with the names of its files (for the rank files DeepSpeed and accelerate layouts miss).
+    Hidden folders and virtual environments are skipped, like `check`; ``skipped`` counts
+    the other files by reason."""
+    files, folders, listings = [], [], []
     for dirpath, dirnames, filenames in os.walk(folder):
-        missing += layouts.problems(dirpath, filenames)
+        listings.append((dirpath, tuple(filenames)))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_FOLDERS
                              and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")))
         is_dcp = dcp.METADATA in filenames
@@ -176,7 +134,7 @@ def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None):
                 files.append(path)
             elif skipped is not None:
                 skipped[reason] = skipped.get(reason, 0) + 1
-    return sorted(files), sorted(folders), missing
+    return sorted(files), sorted(folders), listings
 
 
 def dcp_findings(folder, safe_globals, torch_version) -> List[Diagnostic]:
@@ -204,9 +162,10 @@ def _expand(entry: Entry, root: pathlib.Path) -> List[str]:
     return [os.path.abspath(pattern)]
 
 
-def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals, notes) -> List[Diagnostic]:
+def _verify_entry(entry: Entry, paths: List[str], reads: Reads, root: pathlib.Path, torch_version, safe_globals,
+                  notes) -> List[Diagnostic]:
+    """The entry's files (``paths``: its pattern expanded) checked and compared with its model."""
     out: List[Diagnostic] = []
-    paths = _expand(entry, root)
     if not paths:
         where = os.path.abspath(str(root / entry.path))
         return [UnreadableCheckpoint.finding(f"no file matches the pattern `{entry.path}`", where)]
@@ -214,11 +173,11 @@ def _verify_entry(entry: Entry, root: pathlib.Path, torch_version, safe_globals,
     model_state = None  # (model or None, error) built once per entry
     for path in paths:
         if dcp.is_dcp_folder(path):  # a DCP folder: keys, shapes and dtypes from its .metadata
-            folder = dcp.read_folder(path)
+            folder = reads.folder(path)
             found = dcp_findings(folder, allowed, torch_version)
             ck_root = folder.root() if folder.readable else None
         else:
-            ck = read_checkpoint(path)
+            ck = reads.checkpoint(path)
             found = guarded_file_findings(ck, allowed, torch_version)
             ck_root = None if ck.pickle_error is not None or ck.unverified else ck.root
         out.extend(found)

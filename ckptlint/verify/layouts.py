@@ -17,21 +17,24 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Set, Tuple
+from typing import Callable, Dict, List, Set, Tuple
 
-from ckptlint.reader.reader import read_checkpoint
+from ckptlint.reader.reader import Checkpoint
+
+Read = Callable[[str], Checkpoint]  # the run's reader of a checkpoint file (verify/reads.py)
 
 _OPTIM = re.compile(r"(?:bf16_)?zero_pp_rank_(\d+)_mp_rank_(\d+)_optim_states\.pt")
 _MODEL = re.compile(r"(?:zero_pp_rank_(\d+)_)?mp_rank_(\d+)_model_states\.pt")
 _RANDOM = re.compile(r"random_states_(\d+)\.pkl")
 
 
-def problems(folder: str, names: List[str]) -> List[Tuple[str, str]]:
-    """(path, message) for what the layout of one folder's files says is missing."""
+def problems(folder: str, names: List[str], read: Read) -> List[Tuple[str, str]]:
+    """(path, message) for what the layout of one folder's files says is missing; ``read``
+    reads a checkpoint file the layout needs (a ZeRO optimizer file's rank count)."""
     out: List[Tuple[str, str]] = []
     if "latest" in names:
         out += _latest(folder)
-    out += _deepspeed(folder, names)
+    out += _deepspeed(folder, names, read)
     ranks = sorted(int(m.group(1)) for m in map(_RANDOM.fullmatch, names) if m)
     out += _gaps(folder, ranks, "random_states_{}.pkl", "accelerate's per-process RNG states")
     return out
@@ -50,7 +53,7 @@ def _latest(folder: str) -> List[Tuple[str, str]]:
     return []
 
 
-def _deepspeed(folder: str, names: List[str]) -> List[Tuple[str, str]]:
+def _deepspeed(folder: str, names: List[str], read: Read) -> List[Tuple[str, str]]:
     out: List[Tuple[str, str]] = []
     optim: Dict[int, Set[int]] = {}  # model-parallel rank -> data-parallel ranks present
     prefix = {}
@@ -61,7 +64,7 @@ def _deepspeed(folder: str, names: List[str]) -> List[Tuple[str, str]]:
             prefix[int(m.group(2))] = name.split("zero_pp_rank_")[0]
     for mp, ranks in sorted(optim.items()):
         sample = os.path.join(folder, f"{prefix[mp]}zero_pp_rank_{min(ranks)}_mp_rank_{mp:02d}_optim_states.pt")
-        expected = _partition_count(sample)
+        expected = _partition_count(read(sample))
         want = set(range(expected if expected else max(ranks) + 1))
         for rank in sorted(want - ranks):
             name = f"{prefix[mp]}zero_pp_rank_{rank}_mp_rank_{mp:02d}_optim_states.pt"
@@ -73,9 +76,9 @@ def _deepspeed(folder: str, names: List[str]) -> List[Tuple[str, str]]:
     return out
 
 
-def _partition_count(path: str) -> int:
+def _partition_count(ck: Checkpoint) -> int:
     """The data-parallel world size a ZeRO optimizer file records, read inertly (0: unknown)."""
-    root = read_checkpoint(path).root
+    root = ck.root
     state = root.get("optimizer_state_dict") if isinstance(root, dict) else None
     count = state.get("partition_count") if isinstance(state, dict) else None
     if isinstance(count, list):

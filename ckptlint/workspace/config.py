@@ -204,6 +204,10 @@ def settings_from_data(data: dict, path: Path) -> Settings:
     s.cache_dir = table.get("cache-dir")
     s.runtime = table.get("runtime", False)
     s.checkpoints = table.get("checkpoints", [])
+    if s.checkpoints:  # a bad entry is an error wherever the config is read, not only by verify
+        from ckptlint.entries import parse_entries
+
+        parse_entries(s.checkpoints, path)
     s.safe_globals = table.get("safe-globals", [])
     if "torch-version" in table:
         v = parse_version(table["torch-version"])

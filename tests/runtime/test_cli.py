@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -168,12 +169,51 @@ def test_verify_a_folder_checks_the_checkpoints_below_it(tmp_path, torch):
     ],
 )
 def test_bad_configuration_exits_2_naming_the_key(tmp_path, body, key):
+    """Wherever the config is read: bare `verify` (which uses the entries), `verify FILE` and
+    `check` (which do not) all stop on it, as they do on any other broken setting."""
+    from tests.helpers import run_cli as run_ckptlint
+
     (tmp_path / "pyproject.toml").write_text(body)
-    for extra in ([], ["--exit-zero"], ["--output-format", "json"]):
-        proc = run_cli(*extra, cwd=tmp_path)
-        assert proc.returncode == 2
-        assert f"`{key}`" in proc.stderr and "pyproject.toml" in proc.stderr
+    (tmp_path / "a.pt").write_bytes(b"\x80\x02}q\x00.")  # an empty dict, pickled
+    (tmp_path / "train.py").write_text("import torch\nsd = torch.load(path)\n")
+    runs = [run_cli(*extra, cwd=tmp_path) for extra in ([], ["--exit-zero"], ["--output-format", "json"])]
+    runs += [run_cli("a.pt", cwd=tmp_path), run_ckptlint("check", ".", cwd=tmp_path),
+             run_ckptlint("check", "train.py", "--exit-zero", cwd=tmp_path)]
+    for proc in runs:
+        assert proc.returncode == 2, (proc.args, proc.stdout, proc.stderr)
+        assert f"`{key}`" in proc.stderr and "pyproject.toml" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr + proc.stdout
+
+
+NOT_CHECKPOINTS = {
+    "train.py": ("import torch\nx = torch.load('m.pt')\n", "Python source"),
+    "model.py": ("class Net:\n    pass\n", "Python source"),
+    "run": ("#!/usr/bin/env python3\nimport os\n", "Python source"),
+    "config.json": ('{"lr": 0.1, "layers": [1, 2]}\n', "JSON"),
+    "notes.txt": ("hello world\n", "text"),
+    "README.md": ("# Weights\n\nSee below.\n", "text"),
+}
+
+
+def test_verify_on_files_that_are_no_checkpoint_says_what_they_are(tmp_path):
+    """One CKPT109 per file, naming what it holds, and nothing read from it as if it were a
+    pickle (`import torch` read as one names a module `mport torch`: no import names made up)."""
+    for name, (text, _) in NOT_CHECKPOINTS.items():
+        (tmp_path / name).write_text(text)
+    proc, diags = run_json(*NOT_CHECKPOINTS, cwd=tmp_path)
+    assert proc.returncode == 1
+    said = {os.path.basename(d["filename"]): (d["code"], d["message"]) for d in diags}
+    assert len(diags) == len(said) == len(NOT_CHECKPOINTS), diags
+    for name, (_, kind) in NOT_CHECKPOINTS.items():
+        assert said[name] == ("CKPT109", f"unreadable checkpoint: not a checkpoint ({kind})"), said[name]
+
+
+def test_text_that_a_loader_would_import_from_stays_a_pickle_finding(tmp_path):
+    """`click\nrequests` is also a protocol 0 pickle that imports a module named `lick`: a
+    loader would try it, so it is not waved through as text."""
+    (tmp_path / "requirements.txt").write_text("click\nrequests\n")
+    _, diags = run_json("requirements.txt", cwd=tmp_path)
+    assert "CKPT101" in [d["code"] for d in diags] and "`lick.requests`" in diags[0]["message"]
 
 
 def test_parse_entries_api(tmp_path):

@@ -6,7 +6,9 @@ test_files.py builds its checkpoints with torch.save and so only runs where torc
 
 from __future__ import annotations
 
+import collections
 import json
+import os
 import struct
 import zipfile
 
@@ -152,3 +154,45 @@ def test_verify_command_line_on_handmade_files(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert [d["code"] for d in data] == ["CKPT109"]
     assert data[0]["filename"].endswith("holed.pt")
+
+
+def test_each_file_is_read_once_per_run(tmp_path, monkeypatch):
+    """The ZeRO optimizer file the layout check reads, the shards an index reads and a file
+    that two entries and the command line name: each is read once in a run, and each check
+    says what it says alone (the index's word on a shard is not the shard's own)."""
+    import ckptlint.verify.reads as reads_module
+    from ckptlint.verify import parse_entries
+
+    tag = tmp_path / "ds" / "global_step1"
+    tag.mkdir(parents=True)
+    for rank in (0, 1, 3):  # rank 2 of 4 was never written
+        save_zip({"optimizer_state_dict": {"zero_stage": 2, "partition_count": [4]}},
+                 tag / f"zero_pp_rank_{rank}_mp_rank_00_optim_states.pt")
+    state, hf = small_state(), tmp_path / "hf"
+    hf.mkdir()
+    keys, weight_map = sorted(state), {"extra.weight": "model-00001-of-00002.bin"}  # not in that shard
+    for n, part in enumerate((keys[:3], keys[3:]), 1):
+        save_zip({k: state[k] for k in part}, hf / f"model-0000{n}-of-00002.bin")
+        weight_map.update(dict.fromkeys(part, f"model-0000{n}-of-00002.bin"))
+    index = hf / "model.bin.index.json"
+    index.write_text(json.dumps({"weight_map": weight_map}))
+    save_zip(state, tmp_path / "single.pt")
+    entries = parse_entries([{"path": "single.pt"}, {"path": "single.pt"}, {"path": "hf/*.bin"}],
+                            tmp_path / "pyproject.toml")
+    reads = collections.Counter()
+    real = reads_module.read_checkpoint
+
+    def counting(path, **kw):
+        reads[os.path.relpath(path, tmp_path)] += 1
+        return real(path, **kw)
+
+    monkeypatch.setattr(reads_module, "read_checkpoint", counting)
+    files = [tmp_path / "ds", *sorted(hf.glob("*.bin")), index, tmp_path / "single.pt"]
+    diags, _ = verify(entries, files, root=tmp_path, torch_version=None, safe_globals=[])
+    every = [f"ds/global_step1/zero_pp_rank_{r}_mp_rank_00_optim_states.pt" for r in (0, 1, 3)]
+    every += ["hf/model-00001-of-00002.bin", "hf/model-00002-of-00002.bin", "hf/model.bin.index.json", "single.pt"]
+    assert reads == collections.Counter(every)
+    said = [(os.path.relpath(d.filename, tmp_path), d.code, d.message) for d in diags]
+    assert [s[:2] for s in said] == [("ds/global_step1/zero_pp_rank_2_mp_rank_00_optim_states.pt", "CKPT109"),
+                                     ("hf/model-00001-of-00002.bin", "CKPT109")], said
+    assert "4 data-parallel ranks" in said[0][2] and "`extra.weight`" in said[1][2]
