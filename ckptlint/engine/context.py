@@ -78,6 +78,12 @@ class FileContext:
             self._values = Values(self)
         return self._values
 
+    def close(self) -> None:
+        """Drop the shared analysis once the rules have run: it refers back to this context,
+        and the cycle would leave the file's trees for the cyclic garbage collector to find
+        (a fifth of an editor's re-lint) instead of freeing them now."""
+        self._values = self._project = None
+
     # --- tree queries --------------------------------------------------------------------
     @property
     def calls(self) -> List[cst.Call]:
