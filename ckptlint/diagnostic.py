@@ -185,6 +185,29 @@ def fit_headline(message: str, help: Optional[str]) -> Tuple[str, Optional[str]]
     return cut.rstrip(" ,;:") + "…", message + (f"\n\n{help}" if help else "")
 
 
+def split_headline(text: str, prefix: str = "") -> Tuple[str, Optional[str]]:
+    """(headline, help) for a sentence composed elsewhere (a reader's problem, "what: why;
+    what to do"): `prefix + text` when it fits, else `text` (the prefix says what the rule's
+    name says), else the longest lead of it that ends before a `: `, `; ` or ` (` and fits,
+    with the whole text as the help. Such sentences lead with their conclusion."""
+    if len(prefix) + len(text) <= HEADLINE:
+        return prefix + text, None
+    if len(text) <= HEADLINE:
+        return text, None
+    cuts = [i for sep in (": ", "; ", " (") for i in _find_all(text, sep) if len(prefix) + i <= HEADLINE]
+    whole = text[:1].upper() + text[1:]
+    if not cuts:
+        return fit_headline(prefix + text, None)[0], whole
+    return prefix + text[: max(cuts)], whole
+
+
+def _find_all(text: str, sep: str):
+    i = text.find(sep)
+    while i > 0:
+        yield i
+        i = text.find(sep, i + 1)
+
+
 def file_error(code_name, path: str, message: str, row: Optional[int] = None,
                col: Optional[int] = None, help: Optional[str] = None) -> Diagnostic:
     """One of the E9xx diagnostics above, at (row, col) or else at the top of the file."""

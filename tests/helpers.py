@@ -33,7 +33,9 @@ def run_cli(*args, cwd=None, input=None, **env):
 def run_json(*args, cwd=None):
     proc = run_cli(*args, "--output-format", "json", cwd=cwd)
     assert "Traceback" not in proc.stderr, proc.stderr
-    return proc, json.loads(proc.stdout)
+    diags = json.loads(proc.stdout)
+    assert all(len(d["message"]) <= 100 for d in diags), [d["message"] for d in diags]  # headlines
+    return proc, diags
 
 
 def settings(config=None, root=None):

@@ -170,8 +170,8 @@ def _check_tiling(folder: Folder) -> None:
             if overlap:
                 folder.problems.append((where, f"chunks of `{fqn}` overlap (at offsets {overlap[0]} and {overlap[1]})"))
             elif covered != total:
-                folder.problems.append((where, f"the chunks of `{fqn}` cover {covered} of its {total} elements: "
-                                        "loading it leaves a gap"))
+                folder.problems.append((where, f"the chunks of `{fqn}` leave a gap: they cover {covered} of its "
+                                        f"{total} elements"))
 
 
 def _volume(sizes) -> int:
@@ -225,8 +225,8 @@ def _check_ranges(folder: Folder) -> None:
         short = [r for r in by_file[name] if r.offset + r.length > size]
         if short:
             need = max(r.offset + r.length for r in short)
-            folder.problems.append((path, f"shard `{name}` is {size} bytes but `.metadata` needs {need} "
-                                    f"({len(short)} byte ranges lie past its end: truncated)"))
+            folder.problems.append((path, f"shard `{name}` is truncated: {size} bytes, but `.metadata` needs {need} "
+                                    f"({len(short)} byte ranges lie past its end)"))
         items = set(folder.byte_items)
         ranges = [(r.offset, r.length, f"bytes item `{r.fqn}` (bytes {r.offset}-{r.offset + r.length})")
                   for r in by_file[name] if r.fqn in items and r.offset + r.length <= size]

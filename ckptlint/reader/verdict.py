@@ -49,9 +49,26 @@ def _data_note(data: List[str]) -> str:
             + "; ".join(sorted({allowlist.DATA[g] for g in data})) + ")")
 
 
-def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[Tuple[str, bool]]:
-    """(message, data only) of the file's CKPT101, or None when every global is allowed; data
-    only: what it names is reviewed data types that need allowing, nothing that runs code."""
+def _first(names: List[str], limit: int = 28) -> str:
+    """"`a.b`", or "`a.b` and 3 more": a headline's short list."""
+    shown = names[0] if len(names[0]) <= limit else names[0][: limit - 1] + "…"
+    return f"`{shown}`" + (f" and {len(names) - 1} more" if len(names) > 1 else "")
+
+
+def _headline(code: List[str], uses: Dict[str, str]) -> str:
+    """"calls `posix.system`: runs code with `weights_only=False`": the strongest use first,
+    its name cut to what the headline has room for."""
+    use = next(u for u in (CALLS, CONSTRUCTS, IMPORTS) if any(uses.get(g, IMPORTS) == u for g in code))
+    first = [g for g in code if uses.get(g, IMPORTS) == use] + [g for g in code if uses.get(g, IMPORTS) != use]
+    tail = ": runs code with `weights_only=False`"
+    more = f" and {len(first) - 1} more" if len(first) > 1 else ""
+    return f"{use} {_first(first, 100 - len(use) - len(more) - len(tail) - 3)}{tail}"
+
+
+def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[Tuple[str, str, bool]]:
+    """(headline, help, data only) of the file's CKPT101, or None when every global is
+    allowed; data only: what it names is reviewed data types that need allowing, nothing that
+    runs code."""
     if ck.format == "dcp-metadata":  # DCP reads it with pickle.load: its own classes are expected
         safe_globals = list(safe_globals) + sorted(allowlist.DCP_METADATA)
     code, data = allowlist.classify(ck.globals, safe_globals)
@@ -66,23 +83,30 @@ def unsafe_pickle(ck: Checkpoint, safe_globals) -> Optional[Tuple[str, bool]]:
         reads = (f"read one way, it {does}: {RUNS_CODE}" if code else
                  f"neither reading names code outside the allowlist, but a reader that buffers "
                  f"differently may run something else: {MAY_RUN_CODE}")
-        return (f"crafted pickle framing in {backticked(crafted)}: a frame ends inside an instruction, "
+        return ("crafted pickle framing: " + ("runs code with `weights_only=False`" if code else
+                                              f"pickle readers disagree on what it runs"),
+                f"Crafted pickle framing in {backticked(crafted)}: a frame ends inside an instruction, "
                 f"so pickle readers disagree on what it runs{failed}; {reads}{also}", False)
     if ck.pickle_error is not None:
         seen = f"; before that point it {does}{_where(ck, code)}: {RUNS_CODE}" if code else ""
-        return (f"cannot prove it safe ({ck.pickle_error}): {MAY_RUN_CODE}{seen}{also}", False)
+        return (_headline(code, uses) if code else f"cannot prove it safe: {MAY_RUN_CODE}",
+                f"Cannot prove it safe: a pickle cannot be read to its end ({ck.pickle_error}): {MAY_RUN_CODE}{seen}{also}", False)
     if ck.unverified:
         named = f"; its pickles {does}: {RUNS_CODE}" if code else f"; {MAY_RUN_CODE}"
-        return f"not proven safe: {ck.unverified}{named}{also}", False
+        return (_headline(code, uses) if code else f"not proven safe: {MAY_RUN_CODE}",
+                f"Not proven safe: {ck.unverified}{named}{also}", False)
     if ck.torchscript:
         extra = f"; its pickles also {does}" if code else ""
-        return ("a TorchScript archive: `torch.load` hands it to `torch.jit.load`, so loading it runs "
+        return ("a TorchScript archive: loading it runs code it carries",
+                "`torch.load` hands a TorchScript archive to `torch.jit.load`, so loading it runs "
                 "code it carries (TorchScript `__setstate__` methods on load, `forward` when called); "
                 f"`weights_only=True` refuses it{extra}", False)
     if code:
-        return f"{does} on load{_where(ck, code)}: {RUNS_CODE}{trusted}{also}", False
+        return (_headline(code, uses),
+                f"It {does} on load{_where(ck, code)}: {RUNS_CODE}{trusted}{also}", False)
     if data:
-        return (f"{_data_note(data)}: `torch.load(weights_only=True)` refuses the file until they are "
+        return (f"needs allowlisting for `weights_only=True`: {_first(data, 36)}",
+                f"It {_data_note(data)}: `torch.load(weights_only=True)` refuses the file until they are "
                 f"allowed, e.g. `with {allowlist.safe_globals_call(data, ck.implied)}:`; to accept them here, add "
                 "them to `safe-globals`", True)
     return None

@@ -12,7 +12,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import ClassVar, Iterable, Optional, Tuple, Union
 
-from ckptlint.diagnostic import Diagnostic
+from ckptlint.diagnostic import Diagnostic, fit_headline
 
 SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead", "Fix safety")
 
@@ -148,5 +148,6 @@ class Rule:
         and the how, as for FileContext.report."""
         if cls.phase != "runtime":
             raise TypeError(f"{cls.code} is a static rule: its findings come from FileContext.report")
+        message, help = fit_headline(message, help)
         return Diagnostic(code=cls.code, name=cls.name, message=message, filename=filename, key=key,
                           is_runtime=True, severity=cls.severity(milder), help=help)

@@ -10,7 +10,7 @@ import pathlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ckptlint.diagnostic import MODEL_ERROR, Diagnostic
+from ckptlint.diagnostic import MODEL_ERROR, Diagnostic, fit_headline, split_headline
 from ckptlint.entries import Entry
 from ckptlint.rules.ckpt101_unsafe_pickle import UnsafePickle
 from ckptlint.rules.ckpt102_full_model_pickle import FullModelPickle
@@ -92,7 +92,7 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
     # a shard index first: the shards it reads are then still kept for their own check
     for one in sorted(checkpoints, key=lambda p: not is_shard_index(p)):
         diags.extend(guarded_file_findings(reads.checkpoint(one), safe_globals, torch_version))
-    diags += [UnreadableCheckpoint.finding(message, where) for where, message in layout]
+    diags += [_unreadable(message, where) for where, message in layout]
     for one in folders:
         diags.extend(dcp_findings(reads.folder(one), safe_globals, torch_version))
     for entry, paths in expanded:
@@ -145,7 +145,7 @@ def dcp_findings(folder, safe_globals, torch_version) -> List[Diagnostic]:
         by_path.setdefault(path, []).append(message)
     for path, messages in sorted(by_path.items()):
         more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
-        out.append(UnreadableCheckpoint.finding(f"unreadable checkpoint: {messages[0]}{more}", path))
+        out.append(_unreadable(f"{messages[0]}{more}", path, "unreadable checkpoint: "))
     for shard in folder.shards:
         out.extend(guarded_file_findings(shard, safe_globals, torch_version))
     return out
@@ -168,7 +168,7 @@ def _verify_entry(entry: Entry, paths: List[str], reads: Reads, root: pathlib.Pa
     out: List[Diagnostic] = []
     if not paths:
         where = os.path.abspath(str(root / entry.path))
-        return [UnreadableCheckpoint.finding(f"no file matches the pattern `{entry.path}`", where)]
+        return [_unreadable(f"no file matches the pattern `{entry.path}`", where)]
     allowed = list(safe_globals) + entry.safe_globals
     model_state = None  # (model or None, error) built once per entry
     for path in paths:
@@ -188,13 +188,16 @@ def _verify_entry(entry: Entry, paths: List[str], reads: Reads, root: pathlib.Pa
             continue
         picked = find_state_dict(ck_root, entry.key)
         if picked.error:
-            out.append(UnreadableCheckpoint.finding(picked.error, path, key=entry.key))
+            out.append(_unreadable(picked.error, path, key=entry.key))
             continue
         if picked.module_at is not None:
             # find_module looks one dict level down; a `key` can point deeper
+            at = f" at `{picked.module_at}`" if picked.module_at else ""
             out.append(FullModelPickle.finding(
-                f"holds a pickled `nn.Module` at `{picked.module_at}`, not a state dict: it loads only with "
-                "`weights_only=False` and the exact same class code", path, key=picked.module_at or None))
+                f"holds a pickled `nn.Module`{_clip(at, 60)}, not a state dict", path,
+                key=picked.module_at or None,
+                help=f"It holds a pickled `nn.Module`{at}: it loads only with `weights_only=False` and the exact "
+                     "same class code; save `model.state_dict()` instead"))
             continue
         if picked.auto_key:
             notes.append(f"{path}: auto-detected state dict key `{picked.auto_key}`")
@@ -238,8 +241,25 @@ def _build(entry: Entry, root: pathlib.Path):
 def model_error(message: str, filename: str) -> Diagnostic:
     """E910: a configured model that cannot be built or compared with (no rule: the entry
     could not be checked, as an E9xx file could not)."""
+    message, help = fit_headline(message, None)
     return Diagnostic(code=MODEL_ERROR[0], name=MODEL_ERROR[1], message=message, filename=filename,
-                      is_runtime=True)
+                      is_runtime=True, help=help)
+
+
+def _unreadable(problem: str, path: str, prefix: str = "", key: Optional[str] = None) -> Diagnostic:
+    """CKPT109 for a problem the reader or a layout check put in words: its lead as the
+    headline, the whole as the help when it does not fit."""
+    headline, help = split_headline(problem, prefix)
+    return UnreadableCheckpoint.finding(headline, path, key=key, help=help)
+
+
+def _clip(text: str, limit: int) -> str:
+    """A backticked name cut to `limit` characters (the help and `key` hold it whole)."""
+    return text if len(text) <= limit else text[: limit - 2] + "…`"
+
+
+def _clip_key(key: str, limit: int = 40) -> str:
+    return key if len(key) <= limit else key[: limit - 1] + "…"
 
 
 # -- file-level findings (no torch) -------------------------------------------------------
@@ -252,11 +272,11 @@ def guarded_file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[D
         return file_findings(ck, safe_globals, torch_version)
     except Exception as exc:  # noqa: BLE001
         why = f"{type(exc).__name__}: {exc}"
-        out = [UnreadableCheckpoint.finding(f"ckptlint could not check this file (internal error: {why})",
-                                            ck.path)]
+        out = [_unreadable(f"ckptlint could not check this file (internal error: {why})", ck.path)]
         if ck.format in ("zip", "archives", "legacy", "pickle", "tar"):
             out.append(UnsafePickle.finding(
-                f"cannot prove it safe (the check stopped with an internal error): {verdict.MAY_RUN_CODE}", ck.path))
+                f"cannot prove it safe: {verdict.MAY_RUN_CODE}", ck.path,
+                help="The check stopped with an internal error; please report it"))
         return out
 
 
@@ -265,19 +285,20 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
         return _sharded_findings(ck, safe_globals, torch_version)
     path = ck.path
     if ck.not_checkpoint and not ck.pickles:
-        return [UnreadableCheckpoint.finding(f"unreadable checkpoint: {ck.not_checkpoint}", path)]
+        return [_unreadable(ck.not_checkpoint, path, "unreadable checkpoint: ")]
     out: List[Diagnostic] = []
     unsafe = verdict.unsafe_pickle(ck, safe_globals)
     if unsafe is not None:
-        out.append(UnsafePickle.finding(unsafe[0], path, milder=unsafe[1]))
+        headline, help, data_only = unsafe
+        out.append(UnsafePickle.finding(headline, path, milder=data_only, help=help))
     if ck.pickle_error is not None:
         first = f"{ck.problems[0]}; " if ck.problems else ""  # e.g. the CRC mismatch behind it
-        out.append(UnreadableCheckpoint.finding(
-            f"unreadable checkpoint: {first}a pickle cannot be parsed ({ck.pickle_error})", path))
+        out.append(_unreadable(f"{first}a pickle cannot be parsed ({ck.pickle_error})", path,
+                               "unreadable checkpoint: "))
         return out
     if ck.problems:
         more = f" (and {len(ck.problems) - 1} more)" if len(ck.problems) > 1 else ""
-        out.append(UnreadableCheckpoint.finding(f"unreadable checkpoint: {ck.problems[0]}{more}", path))
+        out.append(_unreadable(f"{ck.problems[0]}{more}", path, "unreadable checkpoint: "))
         return out
     if ck.format == "dcp-metadata":  # names, shapes and byte ranges: checked by dcp.py
         return out
@@ -286,9 +307,13 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
         if module is not None:
             where, cls = module
             at = f" at `{where}`" if where else ""
+            room = 100 - len("holds a pickled `nn.Module` (``), not a state dict") - min(len(at), 30)
+            shown = cls if len(cls) <= room else "…" + cls[len(cls) - room + 1:]
             out.append(FullModelPickle.finding(
-                f"holds a pickled `nn.Module` (`{cls}`){at}, not a state dict: it loads only with "
-                "`weights_only=False` and the exact same class code", path, key=where))
+                f"holds a pickled `nn.Module` (`{shown}`){_clip(at, 30)}, not a state dict",
+                path, key=where,
+                help=f"It holds a pickled `nn.Module` (`{cls}`){at}: it loads only with `weights_only=False` and "
+                     "the exact same class code; save `model.state_dict()` instead"))
             break
     out.extend(_device_findings(ck))
     out.extend(_version_findings(ck, torch_version))
@@ -297,11 +322,11 @@ def file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnosti
 
 def _sharded_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagnostic]:
     if ck.not_checkpoint:
-        return [UnreadableCheckpoint.finding(f"unreadable checkpoint index: {ck.not_checkpoint}", ck.path)]
+        return [_unreadable(ck.not_checkpoint, ck.path, "unreadable checkpoint index: ")]
     out: List[Diagnostic] = []
     for shard in ck.shards:
         if shard.not_checkpoint == "file does not exist":
-            out.append(UnreadableCheckpoint.finding(
+            out.append(_unreadable(
                 f"shard `{os.path.basename(shard.path)}` named in `{os.path.basename(ck.path)}` does not exist",
                 shard.path))
         else:
@@ -323,9 +348,12 @@ def _device_findings(ck: Checkpoint) -> List[Diagnostic]:
     names = sorted(devices)
     keys = sorted(k for d in names for k in devices[d])
     example = f", e.g. `{keys[0]}`" if keys else ""
+    shown = verdict.backticked(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
     return [DeviceBound.finding(
-        f"storages saved on {verdict.backticked(names)} ({len(keys)} tensors{example}): `torch.load` without "
-        "`map_location` fails on a host without that device", ck.path, key=keys[0] if keys else None)]
+        f"storages saved on {shown} ({len(keys)} tensors): fails to load on a host without it",
+        ck.path, key=keys[0] if keys else None,
+        help=f"Storages saved on {verdict.backticked(names)} ({len(keys)} tensors{example}): `torch.load` without "
+             "`map_location` fails on a host without that device; load with `map_location=\"cpu\"`")]
 
 
 def _version_findings(ck: Checkpoint, torch_version) -> List[Diagnostic]:
@@ -345,20 +373,24 @@ def _version_findings(ck: Checkpoint, torch_version) -> List[Diagnostic]:
     by = f" (written by torch {written})" if written else ""
     if written and parse_version(str(written))[:2] > floor[:2]:
         out.append(VersionSkew.finding(
-            f"the checkpoint records torch {written}, newer than the oldest supported torch {torch_version}: "
-            "it may not load there", ck.path))
+            f"written by torch {written}, newer than the oldest supported torch {torch_version}", ck.path,
+            help=f"The checkpoint records torch {written}, newer than the oldest supported torch "
+                 f"{torch_version}: it may not load there"))
     if ck.format == "zip" and floor < (1, 6):
         out.append(VersionSkew.finding(
-            f"the zip checkpoint format needs torch>=1.6, the project supports torch {torch_version}{by}; "
-            "save with `_use_new_zipfile_serialization=False` for older torch", ck.path))
+            f"the zip checkpoint format needs torch>=1.6, the project supports torch {torch_version}", ck.path,
+            help=f"The zip checkpoint format needs torch>=1.6, the project supports torch {torch_version}{by}; "
+                 "save with `_use_new_zipfile_serialization=False` for older torch"))
     newest: Dict[str, Tuple[int, int]] = {}
     for key, t in iter_tensors(ck.root):
         since = DTYPE_SINCE.get(t.dtype or "")
         if since and since > floor[:2] and t.dtype not in newest:
             newest[t.dtype] = since
             out.append(VersionSkew.finding(
-                f"`{key}` is `{t.dtype}`, which torch before {since[0]}.{since[1]} cannot load; the project "
-                f"supports torch {torch_version}{by}", ck.path, key=key))
+                f"`{_clip_key(key)}` is `{t.dtype}`, which torch before {since[0]}.{since[1]} cannot load",
+                ck.path, key=key,
+                help=f"`{key}` is `{t.dtype}`, which torch before {since[0]}.{since[1]} cannot load; the project "
+                     f"supports torch {torch_version}{by}"))
     return out
 
 

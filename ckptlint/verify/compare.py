@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from ckptlint.diagnostic import Diagnostic
+from ckptlint.diagnostic import HEADLINE, Diagnostic, fit_headline, split_headline
 from ckptlint.reader.records import TensorInfo
 from ckptlint.rules.ckpt103_missing_keys import MissingKeys
 from ckptlint.rules.ckpt104_unexpected_keys import UnexpectedKeys
@@ -180,6 +180,18 @@ def _dtype(name: Optional[str]):
     return None
 
 
+def _keyed(rule, key: str, said: str, path: str, help: Optional[str] = None, *,
+           milder: bool = False) -> Diagnostic:
+    """A finding about one state-dict key: `said` with `{}` where the key goes, the key cut
+    short when the headline would be too long (the help and the finding's `key` hold it whole)."""
+    room = HEADLINE - len(said)
+    shown = key if len(key) <= room else key[: max(room, 12) - 1] + "…"
+    if shown != key:
+        whole = said.replace("{}", f"`{key}`")
+        help = whole[:1].upper() + whole[1:] + (f"; {help[:1].lower()}{help[1:]}" if help else "")
+    return rule.finding(fit_headline(said.replace("{}", f"`{shown}`"), None)[0], path, key, milder=milder, help=help)
+
+
 def _fmt_shape(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -195,8 +207,9 @@ def compare(model, tensors: Dict[str, TensorInfo], metadata, path: str, *, stric
         remap, score = found
         how = remap.describe(keys)
         prefixes = ", ".join(f"`{p}`" for p in (remap.steps or (remap.add,)))
-        out.append(KeyPrefix.finding(f"checkpoint keys differ from the model's by the prefix {prefixes}: "
-                                     f"{how} to make {score} of {len(keys)} keys match", path))
+        headline, _ = split_headline(f"{how} to make {score} of {len(keys)} keys match the model's")
+        out.append(KeyPrefix.finding(headline, path, help=f"Checkpoint keys differ from the model's by the prefix "
+                                     f"{prefixes}: {how} to make {score} of {len(keys)} keys match"))
         remapped: Dict[str, TensorInfo] = {}
         for k in keys:
             new = remap.key(k)
@@ -209,22 +222,20 @@ def compare(model, tensors: Dict[str, TensorInfo], metadata, path: str, *, stric
         target = expected.get(k)
         shape = t.shape
         if target is not None and shape is not None and tuple(target.shape) != tuple(shape):
-            out.append(ShapeMismatch.finding(f"`{k}` has shape {_fmt_shape(shape)} in the checkpoint but "
-                                             f"{_fmt_shape(tuple(target.shape))} in the model", path, k))
+            out.append(_keyed(ShapeMismatch, k, "{} has shape " + f"{_fmt_shape(shape)} in the checkpoint but "
+                              f"{_fmt_shape(tuple(target.shape))} in the model", path))
             shape = tuple(target.shape)
         elif target is not None and t.dtype and _dtype(t.dtype) is not None and _dtype(t.dtype) != target.dtype:
-            out.append(DtypeMismatch.finding(f"`{k}` is `{t.dtype}` in the checkpoint but `{target.dtype}` in the "
-                                             "model: `load_state_dict` silently casts it", path, k))
+            out.append(_keyed(DtypeMismatch, k, "{} is " + f"`{t.dtype}` in the checkpoint but `{target.dtype}` in the "
+                              "model", path, "`load_state_dict` silently casts it to the model's dtype"))
         fake[k] = _meta_tensor(shape, t.dtype, target)
     if metadata is not None:
         fake._metadata = metadata  # type: ignore[attr-defined]
     missing, unexpected = _missing_unexpected(model, fake, expected)
     for k in missing:
-        out.append(MissingKeys.finding(f"the model's `{k}` is missing from the checkpoint", path, k,
-                                       milder=not strict))
+        out.append(_keyed(MissingKeys, k, "the model's {} is missing from the checkpoint", path, milder=not strict))
     for k in unexpected:
-        out.append(UnexpectedKeys.finding(f"checkpoint entry `{k}` has no slot in the model", path, k,
-                                          milder=not strict))
+        out.append(_keyed(UnexpectedKeys, k, "checkpoint entry {} has no slot in the model", path, milder=not strict))
     if optimizers and len(optimizers) == 1:
         out.extend(compare_optimizer(model, optimizers[0], path))
     elif optimizers:
@@ -274,7 +285,8 @@ def compare_optimizer(model, optimizer: dict, path: str) -> List[Diagnostic]:
         return [OptimizerMismatch.finding("optimizer state has no readable `param_groups`", path)]
     if len(ids) != len(params):
         return [OptimizerMismatch.finding(f"the saved optimizer state covers {len(ids)} parameters but the model "
-                                          f"has {len(params)}: `optimizer.load_state_dict` will fail", path)]
+                                          f"has {len(params)}", path,
+                                          help="`optimizer.load_state_dict` will fail")]
     out: List[Diagnostic] = []
     state = optimizer.get("state") if isinstance(optimizer.get("state"), dict) else {}
     for pos, pid in enumerate(ids):
@@ -287,9 +299,8 @@ def compare_optimizer(model, optimizer: dict, path: str) -> List[Diagnostic]:
             if not isinstance(t, TensorInfo) or t.shape is None or len(t.shape) == 0:
                 continue
             if tuple(t.shape) != tuple(param.shape):
-                out.append(OptimizerMismatch.finding(
-                    f"optimizer state `{sk}` for parameter {pos} (`{name}`) has shape {_fmt_shape(t.shape)}, "
-                    f"the parameter {_fmt_shape(tuple(param.shape))}", path, name))
+                out.append(_keyed(OptimizerMismatch, name, f"optimizer state `{sk}` for parameter {pos} " + "({}) has "
+                                  f"shape {_fmt_shape(t.shape)}, the parameter {_fmt_shape(tuple(param.shape))}", path))
                 break
     return out
 
@@ -323,7 +334,7 @@ def compare_optimizers(model, optimizers: List[dict], path: str) -> List[Diagnos
             break
     if total > len(params):
         out.insert(0, OptimizerMismatch.finding(f"the saved optimizers cover {total} parameters but the model has "
-                                                f"{len(params)}: resuming will fail", path))
+                                                f"{len(params)}", path, help="Resuming from it will fail"))
     return out
 
 
@@ -337,14 +348,13 @@ def compare_optimizer_by_name(model, state: dict, path: str) -> List[Diagnostic]
             param = params.get(_strip_wrappers(name)[0])
         slot = state[name]
         if param is None:
-            out.append(OptimizerMismatch.finding(f"the saved optimizer state is for `{name}`, which the model does "
-                                                 "not have: loading it will fail", path, name))
+            out.append(_keyed(OptimizerMismatch, name, "the saved optimizer state is for {}, which the model does not "
+                              "have", path, "Loading it will fail"))
             continue
         for sk in sorted(k for k in slot if isinstance(k, str)) if isinstance(slot, dict) else ():
             t = slot[sk]
             if isinstance(t, TensorInfo) and t.shape and tuple(t.shape) != tuple(param.shape):
-                out.append(OptimizerMismatch.finding(
-                    f"optimizer state `{sk}` of `{name}` has shape {_fmt_shape(t.shape)}, "
-                    f"the parameter {_fmt_shape(tuple(param.shape))}", path, name))
+                out.append(_keyed(OptimizerMismatch, name, f"optimizer state `{sk}` of " + "{} has shape "
+                                  f"{_fmt_shape(t.shape)}, the parameter {_fmt_shape(tuple(param.shape))}", path))
                 break
     return out

@@ -31,6 +31,7 @@ def run_json(*args, cwd=None):
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
     data = json.loads(proc.stdout)
     assert isinstance(data, list)
+    assert all(len(d["message"]) <= 100 for d in data), [d["message"] for d in data]
     return proc, data
 
 

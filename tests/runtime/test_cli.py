@@ -87,7 +87,7 @@ def test_findings_text_json_and_exit_zero(proj):
     assert any(line.startswith("dp.pt: CKPT107") and "`module.`" in line for line in lines)
     assert any(line.startswith("missing.pt: CKPT109") for line in lines)
     assert any("E910" in line and "factory exploded" in line for line in lines)
-    assert lines[-1] == "Found 3 errors."
+    assert lines[-2:] == ["Found 3 errors.", "Each finding's why and how: `--output-format full`."]
     assert "model module imported" not in text.stdout
 
     proc, data = run_json(cwd=sub)

@@ -47,7 +47,7 @@ def test_verify_scans_every_record_torch_reads(results, variant):
     if variant not in differential.TORCH_REFUSES:
         assert len(torch_reads) == 1, f"torch read {torch_reads} (expected exactly one record)"
     assert not r["ran_under_verify"]
-    text = " ".join(d["message"] for d in r["diags"] if d["code"] == "CKPT101")
+    text = " ".join(f'{d["message"]} {d["help"]}' for d in r["diags"] if d["code"] == "CKPT101")
     scanned = [t for t in r["tags"] if f"`diffmark_{t}.x`" in text]
     missed = {t: r["tags"][t][0] for t in torch_reads if t not in scanned}
     assert not missed, f"torch reads {missed}, verify did not scan it; verify said:\n{says(r['diags'])}"
@@ -58,6 +58,6 @@ def test_verify_scans_every_candidate_record(results, variant):
     """Stronger than the subset: every record torch could open under some layout (any
     data.pkl-like name, any duplicate) is scanned, and the run names them all."""
     r = results[variant]
-    text = " ".join(d["message"] for d in r["diags"] if d["code"] == "CKPT101")
+    text = " ".join(f'{d["message"]} {d["help"]}' for d in r["diags"] if d["code"] == "CKPT101")
     missed = {t: rec for t, (rec, _) in r["tags"].items() if f"`diffmark_{t}.x`" not in text}
     assert not missed, f"records not scanned: {missed}; verify said:\n{says(r['diags'])}"

@@ -95,6 +95,6 @@ def test_verify_says_the_file_runs_code_and_never_runs_it(corpus, name):
     assert diags, "verify reported nothing on this file (exit 0 on its own)"
     runs = [d for d in diags if d["code"] == "CKPT101" and "runs code" in d["message"]]
     assert runs, f"no CKPT101 saying 'runs code'; verify said:\n{says(diags)}"
-    assert f"`{case['calls']}`" in " ".join(d["message"] for d in runs), (
+    assert f"`{case['calls']}`" in " ".join(f'{d["message"]} {d["help"]}' for d in runs), (
         f"the call that runs, `{case['calls']}`, is not named:\n{says(diags)}")
     assert any(d.get("severity") == "error" for d in runs), f"not an error:\n{says(diags)}"

@@ -190,7 +190,7 @@ def test_hostile_bytes_item_runs_under_dcp_and_verify_says_so(tmp_path, torch):
     assert proc.returncode == 1
     hostile = [d for d in diags if d["code"] == "CKPT101" and d["severity"] == "error"]
     assert hostile and "runs code" in hostile[0]["message"] and "`posix.system`" in hostile[0]["message"]
-    assert "extra.hook" in hostile[0]["message"] and hostile[0]["filename"].endswith(".distcp")
+    assert "extra.hook" in hostile[0]["help"] and hostile[0]["filename"].endswith(".distcp")
     # the proof: DCP's own loader runs it
     loader = ("import sys, torch.distributed.checkpoint.format_utils as f; "
               "f.dcp_to_torch_save(sys.argv[1], sys.argv[2])")
@@ -272,7 +272,7 @@ def test_deepspeed_and_accelerate_folders_report_a_missing_rank_file(tmp_path, t
     _, diags = run_json(ds, acc)
     missing = sorted((pathlib.Path(d["filename"]).name, d["code"]) for d in diags)
     assert missing == [("random_states_1.pkl", "CKPT109"), ("zero_pp_rank_2_mp_rank_00_optim_states.pt", "CKPT109")]
-    assert any("4 data-parallel ranks" in d["message"] for d in diags)
+    assert any("4 data-parallel ranks" in (d["help"] or "") for d in diags)
     # the pre-commit mode also checks the folders of the files it finds: still said once
     _, hook = run_json("--pre-commit", ds, acc)
     assert sorted((pathlib.Path(d["filename"]).name, d["code"]) for d in hook) == missing
@@ -293,7 +293,7 @@ def test_a_numpy_bytes_item_gets_the_whole_allowlist_it_needs(tmp_path, torch):
              checkpoint_id=str(folder))
     torch.save({"stats": np.zeros(3)}, tmp_path / "plain.pt")
     _, diags = run_json(folder, tmp_path / "plain.pt", cwd=tmp_path)
-    said = {pathlib.Path(d["filename"]).suffix: d["message"] for d in diags if d["code"] == "CKPT101"}
+    said = {pathlib.Path(d["filename"]).suffix: d["help"] for d in diags if d["code"] == "CKPT101"}
     assert set(said) == {".distcp", ".pt"}, diags
     wanted = re.search(r"safe_globals\(\[(.*?)\]\)", said[".pt"]).group(1)
     assert "numpy.dtypes.Float64DType" in wanted

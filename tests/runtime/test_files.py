@@ -158,7 +158,7 @@ def test_flipped_opcode_in_data_pkl_is_crc_and_fail_closed(tmp_path, torch):
     diags = check(p)
     assert codes(diags) == ["CKPT101", "CKPT109"]
     d109 = next(d for d in diags if d.code == "CKPT109")
-    assert "CRC" in d109.message and "cannot be parsed" in d109.message
+    assert "CRC" in d109.message and "cannot be parsed" in d109.help
 
 
 def test_flipped_byte_in_tensor_data_needs_data_crc(tmp_path, torch):

@@ -192,7 +192,7 @@ def test_each_file_is_read_once_per_run(tmp_path, monkeypatch):
     every = [f"ds/global_step1/zero_pp_rank_{r}_mp_rank_00_optim_states.pt" for r in (0, 1, 3)]
     every += ["hf/model-00001-of-00002.bin", "hf/model-00002-of-00002.bin", "hf/model.bin.index.json", "single.pt"]
     assert reads == collections.Counter(every)
-    said = [(os.path.relpath(d.filename, tmp_path), d.code, d.message) for d in diags]
+    said = [(os.path.relpath(d.filename, tmp_path), d.code, f"{d.message} {d.help}") for d in diags]
     assert [s[:2] for s in said] == [("ds/global_step1/zero_pp_rank_2_mp_rank_00_optim_states.pt", "CKPT109"),
                                      ("hf/model-00001-of-00002.bin", "CKPT109")], said
     assert "4 data-parallel ranks" in said[0][2] and "`extra.weight`" in said[1][2]

@@ -43,7 +43,9 @@ def verify_json(paths, cwd: pathlib.Path):
     cwd.mkdir(parents=True, exist_ok=True)
     proc = run_cli(*paths, "--output-format", "json", cwd=cwd)
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
-    return proc, json.loads(proc.stdout)
+    diags = json.loads(proc.stdout)
+    assert all(len(d["message"]) <= 100 for d in diags), [d["message"] for d in diags]  # headlines
+    return proc, diags
 
 
 def by_file(diags) -> dict:
