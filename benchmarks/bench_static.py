@@ -143,9 +143,10 @@ def bench_corpus(name: str, work: Path, reps: int, trig: list, skip: set) -> dic
         tf_note = f"a fixed sample of {len(tf_files)} of the {len(kept)} trigger files"
     caches = Path(tempfile.mkdtemp(prefix=f"ckptlint-cache-{name}-"))
     warm_dir = caches / "warm"
-    ck = [python(), "-m", "ckptlint", "check", str(root), "--output-format", "json", "--exit-zero"]
+    # run where a user runs it, in the project (its config is the one read, not this checkout's)
+    ck = [python(), "-m", "ckptlint", "check", ".", "--output-format", "json", "--exit-zero"]
     # warm the warm cache, and record the findings once
-    proc = subprocess.run(ck + ["--cache-dir", str(warm_dir)], env=env(), capture_output=True, text=True)
+    proc = subprocess.run(ck + ["--cache-dir", str(warm_dir)], env=env(), capture_output=True, text=True, cwd=root)
     findings = json.loads(proc.stdout)
     commands = {
         "floor": lambda i: [python(), "-c", FLOOR, str(root), json.dumps(subs), json.dumps(pats)],
@@ -156,12 +157,13 @@ def bench_corpus(name: str, work: Path, reps: int, trig: list, skip: set) -> dic
         "torchfix": lambda i: [tool("torchfix"), *map(str, tf_files)],
     }
     commands = {k: v for k, v in commands.items() if k.split()[0] not in skip}
+    cwds = {"ckptlint cold": root, "ckptlint warm": root}
     results = {k: [] for k in commands}
     names = list(commands)
     for i in range(reps):
         order = names[i % len(names):] + names[:i % len(names)]
         for k in order:
-            r = run(commands[k](i))
+            r = run(commands[k](i), cwd=cwds.get(k))
             results[k].append(r)
             print(f"  {name} round {i + 1}: {k:15s} {r['wall']:8.2f} s  {r['rss']:6.0f} MB", file=sys.stderr)
     shutil.rmtree(caches, ignore_errors=True)
@@ -254,6 +256,9 @@ def table(corpora: list, startup: dict, reps: int) -> str:
             checks.append(("ckptlint cold / ruff <= 3 (aim)", f"{r:.1f}x", r <= 3))
         r = wall["ckptlint warm"] / wall["floor"]
         checks.append(("ckptlint warm / floor <= 1.5", f"{r:.2f}x", r <= 1.5))
+        # CPU time too: on a shared machine, wall time also counts waiting for a core
+        r = c["cpu"]["ckptlint warm"] / c["cpu"]["floor"]
+        checks.append(("ckptlint warm / floor <= 1.5 (CPU time)", f"{r:.2f}x", r <= 1.5))
         peak = max(rss["ckptlint cold"], rss["ckptlint warm"])
         checks.append(("peak RSS of ckptlint < 300 MB", f"{peak:.0f} MB", peak < 300))
         for label, value, ok in checks:

@@ -81,6 +81,8 @@ class Edit:
 
 @dataclass(frozen=True)
 class Fix:
+    """A change that removes the finding, and whether applying it is safe."""
+
     applicability: str  # SAFE or UNSAFE
     message: str
     edits: Tuple[Edit, ...]
@@ -98,6 +100,8 @@ class Fix:
 
 @dataclass
 class Diagnostic:
+    """A finding, or a file that could not be checked (see OUTPUT.md for its views)."""
+
     code: str
     name: str
     message: str

@@ -46,7 +46,7 @@ MODULES = _modules()
 
 def layer(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("diagnostic", "entries", "errors", "versions"):
+    if len(parts) == 1 or parts[1] in ("diagnostic", "entries", "errors", "lazy", "versions"):
         return "base"
     return "cli" if parts[1] == "__main__" else parts[1]
 

@@ -78,3 +78,11 @@ def test_fix_availability_matches_the_examples():
         without = [ex for ex in rule.invalid if ex.fixed is None]
         expected = "sometimes" if without else "always"
         assert rule.fix_availability == expected, f"{rule.code}: {len(without)} examples without a fix"
+
+
+def test_the_rule_index_is_the_rule_table():
+    """What selection reads without importing the rule modules (registry.rule_index) says
+    what the rule classes say."""
+    from ckptlint.rules import all_rules, rule_index
+
+    assert dict(rule_index()) == {code: rule.default_enabled for code, rule in all_rules().items()}

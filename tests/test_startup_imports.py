@@ -37,3 +37,34 @@ def test_cache_hit_imports_nothing_heavy(tmp_path):
     assert "libcst" in {m.split(".")[0] for m in cold}  # the test can see the import
     warm = _imported("check", "bad.py", cwd=tmp_path)
     assert _heavy(warm) == []
+
+
+# the modules a run has loaded when it exits (a deferred stand-in, ckptlint.lazy, is not loaded);
+# importlib.import_module, which the rule registry uses, is not seen by -X importtime
+LOADED = (
+    "import atexit, json, runpy, sys\n"
+    "atexit.register(lambda: print(json.dumps(sorted(n for n, m in list(sys.modules.items())\n"
+    "    if type(m).__name__ != '_Deferred')), file=sys.stderr))\n"
+    "sys.argv = ['ckptlint'] + sys.argv[1:]\n"
+    "runpy.run_module('ckptlint', run_name='__main__')\n"
+)
+
+
+def _loaded(*args, cwd):
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", LOADED, *args], cwd=cwd, env=cli_env(), capture_output=True,
+                          text=True, timeout=HANG)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+
+def test_cache_hit_imports_no_rule_and_no_parser(tmp_path):
+    """A run served by the cache needs the rule codes (rules.rule_index), not the rule
+    modules, and no Python parser of any kind: start-up is what such a run costs."""
+    (tmp_path / "bad.py").write_text("import torch\nsd = torch.load(path)\n")
+    cold = _loaded("check", "bad.py", cwd=tmp_path)
+    assert any(m.startswith("ckptlint.rules.ckpt") for m in cold) and "ast" in cold  # seen when used
+    warm = _loaded("check", "bad.py", "--output-format", "json", cwd=tmp_path)
+    assert [m for m in warm if m.startswith("ckptlint.rules.ckpt")] == []
+    assert not {"ast", "inspect", "tokenize", "ckptlint.engine.source", "ckptlint.workspace.write"} & warm

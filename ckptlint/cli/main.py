@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 from pathlib import Path
@@ -11,6 +10,11 @@ from typing import List, Optional
 
 from ckptlint import __version__
 from ckptlint.errors import ConfigError, PluginError, UsageError
+from ckptlint.lazy import defer
+
+# dataclasses imports inspect (with ast, dis, tokenize: ~5 ms of start-up) for one call it
+# makes only for a class without a docstring; every dataclass here has one
+defer("inspect")
 
 SUBCOMMANDS = ("check", "rule", "verify", "server")
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -40,7 +44,32 @@ def _output_format(value: str) -> str:
     return value
 
 
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil (start-up time)."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's, but the width comes from _terminal_columns: argparse makes a formatter for
+    every argument added, and its own asks shutil for the width."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        super().__init__(prog, indent_increment, max_help_position,
+                         _terminal_columns() - 2 if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # usage errors: exit 2, one line, no traceback
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"ckptlint: error: {message}\n")
@@ -96,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and _typo_command(argv[0]):
+        import difflib
+
         near = difflib.get_close_matches(argv[0], SUBCOMMANDS, n=1)
         hint = f"; did you mean `ckptlint {near[0]}`?" if near else ""
         print(f"ckptlint: error: `{argv[0]}` is neither a command ({', '.join(SUBCOMMANDS)}) "
@@ -206,7 +237,7 @@ def run_check(args) -> int:
         n = len(result.applied)
         print(f"Would fix {n} error{'s' if n != 1 else ''}." if n else "No errors would be fixed.", file=sys.stderr)
         return EXIT_FINDINGS if n else EXIT_OK
-    diagnostics = result.diagnostics + _runtime_diagnostics(args, cwd)
+    diagnostics = result.diagnostics + _runtime_diagnostics(args, cwd, result.workspace)
     report = Report(
         cwd=cwd, fix=args.fix, unsafe_fixes=args.unsafe_fixes, fixed_count=len(result.applied),
         show_fixes=args.show_fixes, statistics=args.statistics, quiet=args.quiet,
@@ -225,13 +256,13 @@ def _stderr_is_tty() -> bool:
         return False
 
 
-def _runtime_diagnostics(args, cwd: Path) -> list:
+def _runtime_diagnostics(args, cwd: Path, workspace=None) -> list:
     """`check --runtime` (or `runtime = true`): the configured checkpoints in the same report."""
     from ckptlint.cli.verify import checkpoint_diagnostics, load_settings
     from ckptlint.output import HUMAN
 
     try:
-        settings = load_settings(args.config, cwd)
+        settings = load_settings(args.config, cwd, workspace)
     except ConfigError:
         if args.runtime:
             raise
@@ -250,6 +281,8 @@ def _unified_diff(result, cwd: Path) -> str:
     from ckptlint.engine.source import split_lines
 
     name = display_path(result.path, cwd)
+    import difflib
+
     lines = difflib.unified_diff(
         split_lines(result.original, keepends=True),
         split_lines(result.fixed, keepends=True),

@@ -36,13 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_settings(config: Optional[str], cwd: pathlib.Path):
-    """The settings that govern the current folder (or the --config file), as `check` reads them."""
+def load_settings(config: Optional[str], cwd: pathlib.Path, workspace=None):
+    """The settings that govern the current folder (or the --config file), as `check` reads them;
+    `workspace`: one that has read them already (a `check` run's)."""
     from ckptlint.workspace.workspace import Workspace
 
     if config and not pathlib.Path(config).is_file():
         raise UsageError(f"config file not found: {config}")
-    return Workspace(cwd, config).settings_for(cwd)
+    return (workspace or Workspace(cwd, config)).config_settings(cwd)
 
 
 def checkpoint_diagnostics(settings, files: Optional[List[str]] = None,

@@ -27,6 +27,8 @@ HUMAN = ("text", "full")
 
 @dataclass
 class Report:
+    """What a run knows beyond its diagnostics, for the formats that show it."""
+
     cwd: Path
     fix: bool = False
     unsafe_fixes: bool = False

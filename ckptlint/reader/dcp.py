@@ -15,10 +15,10 @@ torch; tensor bytes are never read.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from ckptlint.reader import source
 from ckptlint.reader.reader import Checkpoint, read_checkpoint
 from ckptlint.reader.records import Call, Global, PDict, TensorInfo, class_of
 
@@ -68,12 +68,12 @@ class Folder:
 
 
 def is_dcp_folder(path: str) -> bool:
-    return os.path.isdir(path) and os.path.isfile(os.path.join(path, METADATA))
+    return source.isdir(path) and source.isfile(source.join(path, METADATA))
 
 
 def read_folder(path: str) -> Folder:
-    path = os.path.abspath(path)
-    folder = Folder(path, read_checkpoint(os.path.join(path, METADATA)))
+    path = source.abspath(path)
+    folder = Folder(path, read_checkpoint(source.join(path, METADATA)))
     meta = folder.metadata
     if class_of(meta.root) != _DCP + "metadata.Metadata":
         if meta.readable:
@@ -213,15 +213,15 @@ def _check_ranges(folder: Folder) -> None:
     for r in folder.ranges:
         by_file.setdefault(r.file, []).append(r)
     for name in sorted(by_file):
-        path = os.path.normpath(os.path.join(folder.path, name))
-        if os.path.isabs(name) or os.path.dirname(os.path.relpath(path, folder.path)).startswith(".."):
+        path = source.normpath(source.join(folder.path, name))
+        if source.isabs(name) or source.dirname(source.relpath(path, folder.path)).startswith(".."):
             folder.problems.append((where, f"`.metadata` names the shard `{name}`, outside the checkpoint folder"))
             continue
-        if not os.path.isfile(path):
+        if not source.isfile(path):
             folder.problems.append((path, f"shard `{name}` named in `.metadata` ({len(by_file[name])} byte ranges) "
                                     "does not exist"))
             continue
-        size = os.path.getsize(path)
+        size = source.getsize(path)
         short = [r for r in by_file[name] if r.offset + r.length > size]
         if short:
             need = max(r.offset + r.length for r in short)

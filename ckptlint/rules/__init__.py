@@ -1,7 +1,14 @@
 """Rules: one module per rule (see _base.Rule), found by the registry (_registry.py): the
 built-in modules of this package and the `ckptlint.rules` entry points of installed plugins."""
 
-from ckptlint.rules._base import Invalid, Rule, Valid
-from ckptlint.rules._registry import all_rules, get_rule, plugin_fingerprint
+from ckptlint.rules._registry import all_rules, get_rule, plugin_fingerprint, rule_index
 
-__all__ = ["Rule", "Valid", "Invalid", "all_rules", "get_rule", "plugin_fingerprint"]
+__all__ = ["Rule", "Valid", "Invalid", "all_rules", "get_rule", "plugin_fingerprint", "rule_index"]
+
+
+def __getattr__(name):  # Rule, Valid, Invalid: loaded on first use (a cached run needs none)
+    if name in ("Rule", "Valid", "Invalid"):
+        from ckptlint.rules import _base
+
+        return getattr(_base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

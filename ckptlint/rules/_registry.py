@@ -9,9 +9,7 @@ Built once per process; the table never changes after that."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
-import pkgutil
 import re
 import sys
 import types
@@ -19,51 +17,20 @@ from functools import lru_cache
 from typing import Dict, Iterator, List, Mapping, Tuple
 
 from ckptlint.errors import PluginError
-from ckptlint.rules._base import Rule
+from ckptlint.lazy import defer
 
 GROUP = "ckptlint.rules"
 _CODE = re.compile(r"[A-Z]+[0-9]+")  # what `# noqa: CODE` and selectors can name
 
 
-class _LazyModule(types.ModuleType):
-    """Stands in for a module until an attribute is used, then loads it.
-
-    Rule modules `import libcst` at the top, but selection, the cache and the prefilter only
-    read class attributes; LibCST (~0.3 s to import) then loads only when a file is parsed.
-    (importlib's LazyLoader does not do here: an `import` statement reads `__spec__`, which
-    loads it.)"""
-
-    def __getattr__(self, attr):
-        name = self.__name__
-        if sys.modules.get(name) is self:
-            del sys.modules[name]
-        real = importlib.import_module(name)
-        self.__dict__.update(real.__dict__)
-        self.__class__ = _Loaded
-        return getattr(real, attr)
-
-
-class _Loaded(types.ModuleType):
-    def __getattr__(self, attr):  # a submodule imported after the first load
-        return getattr(sys.modules[self.__name__], attr)
-
-
-def _import_lazily(name: str) -> None:
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None:
-        return
-    module = _LazyModule(name)
-    module.__spec__ = spec
-    sys.modules[name] = module
-
-
 @lru_cache(maxsize=None)
 def all_rules() -> Mapping[str, type]:
     """{code: rule class}, sorted by code: the built-in rules, then the plugins'."""
-    _import_lazily("libcst")
+    import pkgutil
 
+    # Rule modules `import libcst` at the top, but selection, the cache and the prefilter only
+    # read class attributes; LibCST (~0.3 s to import) then loads only when a file is parsed.
+    defer("libcst", check=True)
     found: Dict[str, type] = {}
     package = __name__.rpartition(".")[0]  # ckptlint.rules, whose folder this module is in
     for info in sorted(pkgutil.iter_modules([os.path.dirname(__file__)]), key=lambda i: i.name):
@@ -81,7 +48,32 @@ def all_rules() -> Mapping[str, type]:
     return types.MappingProxyType(dict(sorted(found.items())))
 
 
+_OPT_IN = re.compile(r"^    default_enabled\s*=\s*False\b", re.M)
+_MODULE = re.compile(r"(ckpt\d+)_\w+\.py")
+
+
+@lru_cache(maxsize=None)
+def rule_index() -> Mapping[str, bool]:
+    """{code: default_enabled} of every rule: what selecting rules needs, and all that a run
+    served by the cache needs. Without plugins it imports no rule module (40 of them and
+    their helpers are most of a warm run's start-up): a built-in rule module is named after
+    its code (`ckpt002_...py`) and an opt-in rule says `default_enabled = False` in its
+    class (tests/test_rule_examples.py checks this against the classes)."""
+    if _any_plugin():
+        return types.MappingProxyType({c: r.default_enabled for c, r in all_rules().items()})
+    found = {}
+    folder = os.path.dirname(__file__)
+    for name in sorted(os.listdir(folder)):
+        m = _MODULE.fullmatch(name)
+        if m:
+            with open(os.path.join(folder, name), encoding="utf-8") as fh:
+                found[m.group(1).upper()] = not _OPT_IN.search(fh.read())
+    return types.MappingProxyType(found)
+
+
 def _rules_in(module) -> List[type]:
+    from ckptlint.rules._base import Rule
+
     return [obj for obj in vars(module).values()
             if isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule
             and obj.__module__ == module.__name__ and getattr(obj, "code", None)]
@@ -101,6 +93,8 @@ def _plugin_rules() -> Iterator[Tuple[str, str, List[type]]]:
         except Exception as exc:
             raise PluginError(f"the rule plugin `{ep.name} = {ep.value}` cannot be loaded: "
                               f"{type(exc).__name__}: {exc}") from None
+        from ckptlint.rules._base import Rule
+
         if isinstance(obj, types.ModuleType):
             rules = _rules_in(obj)
         elif isinstance(obj, type) and issubclass(obj, Rule):
@@ -121,6 +115,7 @@ def _check_plugin_rule(rule: type, name: str, value: str, found: Dict[str, type]
         raise PluginError(f"{where}: `{rule.code}` is a {rule.phase} rule; plugins add static rules")
 
 
+@lru_cache(maxsize=None)
 def _any_plugin() -> bool:
     """Does an installed distribution declare a `ckptlint.rules` entry point? Read from the
     entry_points.txt files on sys.path, without importlib.metadata, whose import costs more
@@ -144,6 +139,8 @@ def _any_plugin() -> bool:
 def plugin_fingerprint() -> Tuple[Tuple[str, str, int, int], ...]:
     """(code, module, mtime, size) of each plugin rule's module file: cached results made
     with another version of a plugin are not reused."""
+    if not _any_plugin():
+        return ()
     out = []
     for code, rule in all_rules().items():
         if rule.__module__.split(".")[0] == "ckptlint":

@@ -4,8 +4,6 @@ file-level findings (CKPT101/102/108/109/111, no torch needed) and the model com
 
 from __future__ import annotations
 
-import glob
-import os
 import pathlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -17,7 +15,7 @@ from ckptlint.rules.ckpt102_full_model_pickle import FullModelPickle
 from ckptlint.rules.ckpt108_device_bound import DeviceBound
 from ckptlint.rules.ckpt109_unreadable_checkpoint import UnreadableCheckpoint
 from ckptlint.rules.ckpt111_version_skew import VersionSkew
-from ckptlint.reader import dcp, verdict
+from ckptlint.reader import dcp, source, verdict
 from ckptlint.reader.reader import Checkpoint, is_shard_index, sniff
 from ckptlint.reader.records import Call, PDict, TensorInfo, class_of
 from ckptlint.verify import layouts
@@ -58,8 +56,8 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
     folders: List[str] = []
     listings: Dict[tuple, None] = {}  # (folder, its names): the folders whose layout is checked
     for f in files or ():
-        path = os.path.abspath(os.fspath(f))
-        if os.path.isdir(path):
+        path = source.abspath(f)
+        if source.isdir(path):
             found, dcp_found, walked = checkpoints_under(path, skipped)
             if not found and not dcp_found:
                 diags.append(UnreadableCheckpoint.finding(
@@ -68,7 +66,7 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
             folders += dcp_found
             listings.update(dict.fromkeys(walked))
         elif _in_dcp_folder(path):
-            folders.append(os.path.dirname(path))
+            folders.append(source.dirname(path))
         else:
             reason = sniff(path) if sniff_files else None
             if reason is not None:
@@ -77,8 +75,8 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
             checkpoints.append(path)
     checkpoints, folders = list(dict.fromkeys(checkpoints)), list(dict.fromkeys(folders))
     if sniff_files:  # staged files: the layout of the folders they are in (missing rank files)
-        for parent in dict.fromkeys(os.path.dirname(p) for p in checkpoints):
-            listings[(parent, tuple(sorted(os.listdir(parent))))] = None
+        for parent in dict.fromkeys(source.dirname(p) for p in checkpoints):
+            listings[(parent, tuple(sorted(source.listdir(parent))))] = None
     expanded = [(entry, _expand(entry, root)) for entry in entries]
     reads = Reads()
     reads.want(checkpoints)
@@ -106,8 +104,8 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
 
 
 def _in_dcp_folder(path: str) -> bool:
-    name = os.path.basename(path)
-    return (name == dcp.METADATA or name.endswith(".distcp")) and dcp.is_dcp_folder(os.path.dirname(path))
+    name = source.basename(path)
+    return (name == dcp.METADATA or name.endswith(".distcp")) and dcp.is_dcp_folder(source.dirname(path))
 
 
 def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None):
@@ -118,17 +116,17 @@ def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None):
     Hidden folders and virtual environments are skipped, like `check`; ``skipped`` counts
     the other files by reason."""
     files, folders, listings = [], [], []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for dirpath, dirnames, filenames in source.walk(folder):
         listings.append((dirpath, tuple(filenames)))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_FOLDERS
-                             and not os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")))
+                             and not source.isfile(source.join(dirpath, d, "pyvenv.cfg")))
         is_dcp = dcp.METADATA in filenames
         if is_dcp:
             folders.append(dirpath)
         for name in sorted(filenames):
             if is_dcp and (name == dcp.METADATA or name.endswith(".distcp")):
                 continue
-            path = os.path.join(dirpath, name)
+            path = source.join(dirpath, name)
             reason = sniff(path)
             if reason is None:
                 files.append(path)
@@ -155,11 +153,11 @@ SKIP_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
 
 
 def _expand(entry: Entry, root: pathlib.Path) -> List[str]:
-    pattern = entry.path if os.path.isabs(entry.path) else str(root / entry.path)
+    pattern = entry.path if source.isabs(entry.path) else str(root / entry.path)
     if any(c in entry.path for c in "*?["):
-        return sorted(os.path.abspath(p) for p in glob.glob(pattern, recursive=True)
-                      if os.path.isfile(p) or dcp.is_dcp_folder(p))
-    return [os.path.abspath(pattern)]
+        return sorted(source.abspath(p) for p in source.glob(pattern)
+                      if source.isfile(p) or dcp.is_dcp_folder(p))
+    return [source.abspath(pattern)]
 
 
 def _verify_entry(entry: Entry, paths: List[str], reads: Reads, root: pathlib.Path, torch_version, safe_globals,
@@ -167,7 +165,7 @@ def _verify_entry(entry: Entry, paths: List[str], reads: Reads, root: pathlib.Pa
     """The entry's files (``paths``: its pattern expanded) checked and compared with its model."""
     out: List[Diagnostic] = []
     if not paths:
-        where = os.path.abspath(str(root / entry.path))
+        where = source.abspath(entry.path if source.isabs(entry.path) else str(root / entry.path))
         return [_unreadable(f"no file matches the pattern `{entry.path}`", where)]
     allowed = list(safe_globals) + entry.safe_globals
     model_state = None  # (model or None, error) built once per entry
@@ -220,7 +218,7 @@ def _verify_entry(entry: Entry, paths: List[str], reads: Reads, root: pathlib.Pa
         out.extend(findings)
     if model_state is not None and model_state[1]:
         cfg = entry.config_file or str(root / "pyproject.toml")
-        out.append(model_error(model_state[1], os.path.abspath(cfg)))
+        out.append(model_error(model_state[1], source.abspath(cfg)))
     return out
 
 
@@ -273,7 +271,7 @@ def guarded_file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[D
     except Exception as exc:  # noqa: BLE001
         why = f"{type(exc).__name__}: {exc}"
         out = [_unreadable(f"ckptlint could not check this file (internal error: {why})", ck.path)]
-        if ck.format in ("zip", "archives", "legacy", "pickle", "tar"):
+        if ck.format in ("zip", "archives", "legacy", "pickle", "tar", "pt2", "compressed") or ck.pickles:
             out.append(UnsafePickle.finding(
                 f"cannot prove it safe: {verdict.MAY_RUN_CODE}", ck.path,
                 help="The check stopped with an internal error; please report it"))
@@ -327,7 +325,7 @@ def _sharded_findings(ck: Checkpoint, safe_globals, torch_version) -> List[Diagn
     for shard in ck.shards:
         if shard.not_checkpoint == "file does not exist":
             out.append(_unreadable(
-                f"shard `{os.path.basename(shard.path)}` named in `{os.path.basename(ck.path)}` does not exist",
+                f"shard `{source.basename(shard.path)}` named in `{source.basename(ck.path)}` does not exist",
                 shard.path))
         else:
             out.extend(file_findings(shard, safe_globals, None))

@@ -15,10 +15,10 @@ reader; DCP folders by dcp.py.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Callable, Dict, List, Set, Tuple
 
+from ckptlint.reader import source
 from ckptlint.reader.reader import Checkpoint
 
 Read = Callable[[str], Checkpoint]  # the run's reader of a checkpoint file (verify/reads.py)
@@ -41,13 +41,13 @@ def problems(folder: str, names: List[str], read: Read) -> List[Tuple[str, str]]
 
 
 def _latest(folder: str) -> List[Tuple[str, str]]:
-    path = os.path.join(folder, "latest")
+    path = source.join(folder, "latest")
     try:
-        with open(path, "rb") as f:
+        with source.open_file(path) as f:
             tag = f.read(4096).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return [(path, "DeepSpeed's `latest` file cannot be read")]
-    if tag and "/" not in tag and not os.path.isdir(os.path.join(folder, tag)):
+    if tag and "/" not in tag and not source.isdir(source.join(folder, tag)):
         return [(path, f"DeepSpeed's `latest` names the tag `{tag}`, but there is no folder `{tag}` here: "
                  "`load_checkpoint` will fail")]
     return []
@@ -63,13 +63,13 @@ def _deepspeed(folder: str, names: List[str], read: Read) -> List[Tuple[str, str
             optim.setdefault(int(m.group(2)), set()).add(int(m.group(1)))
             prefix[int(m.group(2))] = name.split("zero_pp_rank_")[0]
     for mp, ranks in sorted(optim.items()):
-        sample = os.path.join(folder, f"{prefix[mp]}zero_pp_rank_{min(ranks)}_mp_rank_{mp:02d}_optim_states.pt")
+        sample = source.join(folder, f"{prefix[mp]}zero_pp_rank_{min(ranks)}_mp_rank_{mp:02d}_optim_states.pt")
         expected = _partition_count(read(sample))
         want = set(range(expected if expected else max(ranks) + 1))
         for rank in sorted(want - ranks):
             name = f"{prefix[mp]}zero_pp_rank_{rank}_mp_rank_{mp:02d}_optim_states.pt"
             why = f"the optimizer states record {expected} data-parallel ranks" if expected else "its neighbours exist"
-            out.append((os.path.join(folder, name), f"DeepSpeed rank file `{name}` is missing ({why}): "
+            out.append((source.join(folder, name), f"DeepSpeed rank file `{name}` is missing ({why}): "
                         "`load_checkpoint` and zero_to_fp32 will fail"))
     models = sorted(int(m.group(2)) for m in map(_MODEL.fullmatch, names) if m and m.group(1) is None)
     out += _gaps(folder, models, "mp_rank_{:02d}_model_states.pt", "DeepSpeed's model-parallel model states")
@@ -90,5 +90,5 @@ def _gaps(folder: str, ranks: List[int], pattern: str, what: str) -> List[Tuple[
     if not ranks:
         return []
     missing = sorted(set(range(max(ranks) + 1)) - set(ranks))
-    return [(os.path.join(folder, pattern.format(r)), f"`{pattern.format(r)}` is missing ({what}: ranks "
+    return [(source.join(folder, pattern.format(r)), f"`{pattern.format(r)}` is missing ({what}: ranks "
              f"0-{max(ranks)} are expected, {len(ranks)} are here)") for r in missing]

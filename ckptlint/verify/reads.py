@@ -9,11 +9,10 @@ of the whole run. ``peek`` reads without taking (the layouts, an index's shards)
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from typing import Any, Dict, Iterable, Tuple
 
-from ckptlint.reader import dcp
+from ckptlint.reader import dcp, source
 from ckptlint.reader.reader import Checkpoint, read_checkpoint
 
 
@@ -24,7 +23,7 @@ class Reads:
 
     def want(self, paths: Iterable[str], kind: str = "file") -> None:
         """Announce a later take of each path (``kind``: "file", or "dcp" for a DCP folder)."""
-        self._wanted.update((kind, os.path.abspath(p)) for p in paths)
+        self._wanted.update((kind, source.abspath(p)) for p in paths)
 
     def checkpoint(self, path: str) -> Checkpoint:
         return self._get("file", path, take=True)
@@ -36,7 +35,7 @@ class Reads:
         return self._get("dcp", path, take=True)
 
     def _get(self, kind: str, path: str, take: bool) -> Any:
-        key = (kind, os.path.abspath(path))
+        key = (kind, source.abspath(path))
         value = self._kept.pop(key, None)
         if value is None:
             value = dcp.read_folder(key[1]) if kind == "dcp" else read_checkpoint(key[1], read_shard=self.peek)

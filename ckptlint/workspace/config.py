@@ -46,6 +46,8 @@ DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 
 @dataclass
 class Settings:
+    """The effective `[tool.ckptlint]` of one config file (or the defaults)."""
+
     root: Path
     config_file: Optional[Path] = None
     select: Optional[List[str]] = None
@@ -250,20 +252,27 @@ def _has_table(path: Path) -> bool:
         return False
 
 
-def find_config(directory: Path) -> Optional[Path]:
+def find_config(directory: Path, memo: Optional[dict] = None) -> Optional[Path]:
     """Nearest pyproject.toml with a [tool.ckptlint] table above `directory`; failing that,
     the nearest pyproject.toml at all (for its torch requirement); failing that, the nearest
-    setup.cfg or setup.py (for the oldest Python it supports)."""
-    nearest = setup = None
-    for d in (directory, *directory.parents):
+    setup.cfg or setup.py (for the oldest Python it supports). `memo` (a dict the caller
+    keeps) shares what each folder holds among the folders below it."""
+    found = _configs_above(directory, {} if memo is None else memo)
+    return found[0] or found[1] or found[2]
+
+
+def _configs_above(d: Path, memo: dict) -> tuple:
+    """(nearest pyproject.toml with the table, nearest pyproject.toml, nearest setup file)."""
+    if d not in memo:
         candidate = d / "pyproject.toml"
-        if candidate.is_file():
-            if _has_table(candidate):
-                return candidate
-            nearest = nearest or candidate
-        if setup is None:
-            setup = next((d / n for n in _SETUP_FILES if (d / n).is_file()), None)
-    return nearest or setup
+        mine = candidate if candidate.is_file() else None
+        setup = next((d / n for n in _SETUP_FILES if (d / n).is_file()), None)
+        if mine is not None and _has_table(mine):
+            memo[d] = (mine, mine, setup)
+        else:
+            above = _configs_above(d.parent, memo) if d.parent != d else (None, None, None)
+            memo[d] = (above[0], mine or above[1], setup or above[2])
+    return memo[d]
 
 
 def settings_for_config(config: Optional[Path], cwd: Path) -> Settings:

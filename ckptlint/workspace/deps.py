@@ -19,6 +19,7 @@ before. Cheap: one walk per project root and a stat per file stamped, no read, n
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -44,7 +45,7 @@ class ProjectStamps:
             elif kind == "module":
                 files = self._tree(tree_key).get(module, [])
             else:
-                files = sorted(f for fs in self._tree(tree_key).values() for f in fs)
+                files = sorted((f for fs in self._tree(tree_key).values() for f in fs), key=lambda f: f.parts)
             self._stamps[key] = _stamp(files, self.since_ns)
         return self._stamps[key]
 
@@ -62,7 +63,7 @@ def _stamp(files: List[Path], since_ns: int) -> Optional[str]:
     parts = []
     for file in files:
         try:
-            st = file.stat()
+            st = os.stat(file)
         except OSError:
             parts.append(f"{file}\0-")
             continue

@@ -9,14 +9,15 @@ import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from ckptlint.analysis.modules import DEFAULT_EXCLUDE, resolve_path
 from ckptlint.diagnostic import IO_ERROR, TOO_LARGE
-from ckptlint.engine.source import SourceError, SourceFile, decode
 
 if TYPE_CHECKING:
     import pathspec
+
+    from ckptlint.engine.source import SourceFile
 
 
 SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
@@ -24,6 +25,8 @@ SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
 
 @dataclass
 class Discovery:
+    """The files a run lints, and the paths it could not."""
+
     files: List[Path] = field(default_factory=list)
     missing: List[Path] = field(default_factory=list)  # named but not there / unreadable
     unreadable: List[Tuple[Path, str]] = field(default_factory=list)  # folders the walk could not list
@@ -53,31 +56,39 @@ def _resolved_dir(directory: str) -> str:
     return os.path.realpath(directory)
 
 
-def _resolved(path: Path) -> str:
+def _resolved(path: Path, is_link: Optional[bool] = None) -> str:
     """path.resolve(), with the folder's resolution shared by its files (realpath costs an
-    lstat per path component)."""
+    lstat per path component); `is_link` when the caller knows (a scandir entry does)."""
     name = path.name
-    if name in ("", ".", "..") or path.is_symlink():
+    if name in ("", ".", "..") or (path.is_symlink() if is_link is None else is_link):
         return str(resolve_path(path))
-    return os.path.join(_resolved_dir(str(path.parent)), name)
+    return os.path.join(_resolved_dir(os.path.dirname(os.path.abspath(path))), name)
 
 
-def excluded(path: Path, settings, is_dir: Optional[bool] = None) -> bool:
-    """Does `exclude` / `extend-exclude` (relative to the settings' root) match this path?"""
+def exclusion(settings) -> tuple:
+    """What excluded() reads of the settings, worked out once for the entries of a folder:
+    (patterns, plain names or None, resolved root, root with a separator)."""
     base = DEFAULT_EXCLUDE if settings.exclude is None else settings.exclude
     patterns = tuple(base) + tuple(settings.extend_exclude)
+    root = _resolved_dir(str(settings.root))
+    return patterns, _plain_names(patterns), root, root if root.endswith(os.sep) else root + os.sep
+
+
+def excluded(path: Path, settings, is_dir: Optional[bool] = None, full: Optional[str] = None,
+             rules: Optional[tuple] = None) -> bool:
+    """Does `exclude` / `extend-exclude` (relative to the settings' root) match this path?
+    `full`: its resolved path, and `rules`: exclusion(settings), when the caller has them."""
+    patterns, names, root, prefix = rules or exclusion(settings)
     if not patterns:
         return False
-    full = _resolved(path)
-    root = _resolved_dir(str(settings.root))
-    prefix = root if root.endswith(os.sep) else root + os.sep
+    if full is None:
+        full = _resolved(path)
     if full == root:
         rel = "."
     elif full.startswith(prefix):
         rel = full[len(prefix):].replace(os.sep, "/")
     else:
         rel = path.name
-    names = _plain_names(patterns)
     if names is not None:
         return any(part in names for part in rel.split("/"))
     if is_dir if is_dir is not None else path.is_dir():
@@ -139,17 +150,13 @@ class _GitIgnore:
         return verdict
 
 
-def _is_venv(directory: Path) -> bool:
-    return (directory / "pyvenv.cfg").is_file()
-
-
 def discover(paths: Iterable[str], settings_for, force_exclude: bool = False, suffixes=SOURCE_SUFFIXES) -> Discovery:
     """settings_for(path) -> Settings of the config governing that path."""
     out = Discovery()
     seen: Set[Path] = set()
 
-    def add(p: Path) -> None:
-        key = _resolved(p)
+    def add(p: Path, key: Optional[str] = None) -> None:
+        key = key or _resolved(p)
         if key not in seen:
             seen.add(key)
             out.files.append(p)
@@ -207,24 +214,30 @@ def _walk(top: Path, settings_for, add, suffixes, unreadable=None) -> None:
                 unreadable.append((directory, f"cannot list folder: {exc.strerror or exc}"))
             entries = []
         settings = settings_for(directory)
+        rules = exclusion(settings)
+        here = _resolved_dir(os.path.abspath(directory))
         for entry in entries:
-            path = Path(directory, entry.name)
+            name = entry.name
             try:
                 is_dir = entry.is_dir()
             except OSError:  # e.g. a link to itself: reading it reports the error
                 is_dir = False
             if is_dir:
-                if entry.name.startswith(".") or _is_venv(path):
-                    continue
-                if excluded(path, settings, True) or git.ignored(Path(os.path.abspath(path)), True):
-                    continue
+                if name.startswith(".") or os.path.isfile(os.path.join(entry.path, "pyvenv.cfg")):
+                    continue  # hidden, or a virtual environment
+            elif not name.endswith(suffixes):
+                continue
+            path = Path(directory, name)
+            # resolved once, from the folder's resolution and what scandir knows of links
+            full = str(resolve_path(path)) if entry.is_symlink() else os.path.join(here, name)
+            if excluded(path, settings, is_dir, full, rules):
+                continue
+            if git.specs and git.ignored(Path(os.path.abspath(path)), is_dir):
+                continue
+            if is_dir:
                 walk(path)
-            elif entry.name.endswith(suffixes):
-                if excluded(path, settings, False):
-                    continue
-                if git.ignored(Path(os.path.abspath(path)), False):
-                    continue
-                add(path)
+            else:
+                add(path, full)
         for _ in range(pushed):
             git.specs.pop()
 
@@ -244,18 +257,32 @@ def project_skip(top: Path, settings_for) -> Callable[[Path, bool], bool]:
             entered.add(git.root.joinpath(*rel[:i]))
             git.enter(git.root.joinpath(*rel[:i]))
 
+    folders: Dict[str, tuple] = {}  # a folder's settings and exclusion, worked out once for its entries
+
     def skip(path: Path, is_dir: bool) -> bool:
-        parent = Path(os.path.abspath(path.parent))
-        if parent not in entered:  # walked top-down: a folder's .gitignore before its entries
-            entered.add(parent)
-            git.enter(parent)
-        return excluded(path, settings_for(parent), is_dir) or git.ignored(Path(os.path.abspath(path)), is_dir)
+        full = os.path.abspath(path)
+        parent, name = os.path.split(full)
+        known = folders.get(parent)
+        if known is None:
+            folder = Path(parent)
+            if folder not in entered:  # walked top-down: a folder's .gitignore before its entries
+                entered.add(folder)
+                git.enter(folder)
+            settings = settings_for(folder)
+            known = folders[parent] = (settings, exclusion(settings), _resolved_dir(parent))
+        settings, rules, here = known
+        resolved = None if os.path.islink(full) else os.path.join(here, name)
+        if excluded(path, settings, is_dir, resolved, rules):
+            return True
+        return bool(git.specs) and git.ignored(Path(os.path.abspath(path)), is_dir)
 
     return skip
 
 
 def read_source(path: Path, settings) -> SourceFile:
     """The file's text, decoded exactly (source.decode), or SourceError (E902/E903)."""
+    from ckptlint.engine.source import SourceError, decode  # only runs that read files need it
+
     try:
         # O_NONBLOCK: opening a FIFO named x.py must not wait for a writer forever
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))

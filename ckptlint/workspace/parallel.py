@@ -24,6 +24,8 @@ MIN_PARALLEL_BYTES = 256 * 1024
 
 @dataclass
 class Task:
+    """One file to lint, with its settings and enabled codes."""
+
     path: Path
     settings: object
     codes: List[str]

@@ -15,7 +15,6 @@ from ckptlint.diagnostic import FIX_ERROR, IO_ERROR, file_error
 from ckptlint.workspace.deps import ProjectStamps
 from ckptlint.workspace.parallel import Task, default_jobs, lint_all
 from ckptlint.workspace.workspace import Workspace
-from ckptlint.workspace.write import write_fixed
 
 if TYPE_CHECKING:
     from ckptlint.engine.lint import FileResult
@@ -23,6 +22,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Options:
+    """What the command line asks of a `check` run."""
+
     paths: List[str]
     fix: bool = False
     unsafe_fixes: bool = False
@@ -41,11 +42,14 @@ class Options:
 
 @dataclass
 class RunResult:
+    """What a `check` run found and changed."""
+
     diagnostics: list = field(default_factory=list)
     applied: list = field(default_factory=list)  # diagnostics whose fixes were applied
     changed: List[FileResult] = field(default_factory=list)  # files whose text the fixes changed
     files_checked: int = 0
     codes: List[str] = field(default_factory=list)  # every rule selected for some file (SARIF lists them)
+    workspace: Optional[Workspace] = None  # what the run read (its configs), for what follows it
 
 
 def workspace_for(options: Options, cwd: Path) -> Workspace:
@@ -57,7 +61,7 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     workspace = workspace_for(options, cwd)
     settings_for = workspace.settings_for
     found = workspace.discover(options.paths or ["."], force_exclude=options.force_exclude)
-    out = RunResult(files_checked=len(found.files))
+    out = RunResult(files_checked=len(found.files), workspace=workspace)
     codes_seen = set()
     for missing in found.missing:
         out.diagnostics.append(file_error(IO_ERROR, os.path.abspath(missing), "No such file or directory"))
@@ -70,9 +74,13 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
     consulted: List[list] = [[] for _ in found.files]  # project index keys each result used
     all_tasks: List[Task] = []
     tasks, slots = [], []
+    per_folder: dict = {}  # a folder's settings, and their codes: looked up once per folder
     for i, path in enumerate(found.files):
-        settings = settings_for(path)
-        codes = settings.enabled_codes()
+        folder = os.path.dirname(os.path.abspath(path))
+        if folder not in per_folder:
+            settings = settings_for(Path(folder))
+            per_folder[folder] = (settings, settings.enabled_codes())
+        settings, codes = per_folder[folder]
         codes_seen.update(codes)
         task = Task(path, settings, codes, workspace.module_name(path), ignore_noqa=options.ignore_noqa)
         try:
@@ -112,6 +120,8 @@ def run(options: Options, cwd: Optional[Path] = None) -> RunResult:
         out.applied.extend(result.applied)
         out.changed.append(result)
         if not options.diff:
+            from ckptlint.workspace.write import write_fixed
+
             refused = write_fixed(task.path, result)
             if refused is not None:
                 results[i] = result.diagnostics + [refused]

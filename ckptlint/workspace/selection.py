@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterable, List, Optional
 
 from ckptlint.errors import ConfigError, UsageError
-from ckptlint.rules import all_rules
+from ckptlint.rules import rule_index
 
 
 def _matches(selector: str, code: str) -> bool:
@@ -21,8 +21,7 @@ OPT_IN_PREFIX = len("CKPT05")
 def _enables(selector: str, code: str) -> bool:
     if not _matches(selector, code):
         return False
-    rule = all_rules()[code]
-    return rule.default_enabled or selector == "ALL" or len(selector) >= OPT_IN_PREFIX
+    return rule_index()[code] or selector == "ALL" or len(selector) >= OPT_IN_PREFIX
 
 
 def opt_in_note(selectors: Iterable[str], ignore: Iterable[str] = ()) -> Optional[str]:
@@ -30,8 +29,8 @@ def opt_in_note(selectors: Iterable[str], ignore: Iterable[str] = ()) -> Optiona
     (`--select CKPT`), or None."""
     sels = [s.strip().upper() for s in selectors if s.strip()]
     ignored = [s.strip().upper() for s in ignore if s.strip()]
-    left = [c for c, r in all_rules().items()
-            if not r.default_enabled and any(_matches(s, c) for s in sels)
+    left = [c for c, default in rule_index().items()
+            if not default and any(_matches(s, c) for s in sels)
             and not any(_enables(s, c) for s in sels) and not any(_matches(s, c) for s in ignored)]
     if not left:
         return None
@@ -42,7 +41,7 @@ def opt_in_note(selectors: Iterable[str], ignore: Iterable[str] = ()) -> Optiona
 
 def check_selectors(selectors: Iterable[str], source=None, key: str = "select") -> List[str]:
     out = []
-    codes = list(all_rules())
+    codes = list(rule_index())
     for raw in selectors:
         sel = raw.strip().upper()
         if not sel:
@@ -57,9 +56,9 @@ def check_selectors(selectors: Iterable[str], source=None, key: str = "select") 
 
 
 def resolve(select: Optional[List[str]], extend_select: List[str], ignore: List[str], source=None) -> List[str]:
-    rules = all_rules()
+    rules = rule_index()
     if select is None:
-        chosen = {c for c, r in rules.items() if r.default_enabled}
+        chosen = {c for c, default in rules.items() if default}
     else:
         sels = check_selectors(select, source, "select")
         chosen = {c for c in rules if any(_enables(s, c) for s in sels)}

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from ckptlint.analysis.modules import ModuleNames, walk_modules
 from ckptlint.diagnostic import file_error
-from ckptlint.engine.source import SourceError
 from ckptlint.workspace import files
 from ckptlint.workspace.config import Settings, find_config, settings_for_config, settings_from_file
 
@@ -56,12 +55,13 @@ class Workspace:
         """Config files changed: look them up and read them again."""
         self._by_folder: Dict[Path, Settings] = {}  # resolving a path costs an lstat per component
         self._config_of: Dict[Path, Optional[Path]] = {}
+        self._found: dict = {}  # the config files each folder holds (config.find_config)
         self._by_config: Dict[Optional[Path], Settings] = {}
         self._selected: Dict[int, Tuple[Settings, Settings]] = {}
 
-    def settings_for(self, path: Path) -> Settings:
-        """The effective settings of a file or folder: its pyproject (or --config) with the
-        command line's selection. Raises ConfigError for a broken config."""
+    def config_settings(self, path: Path) -> Settings:
+        """The settings of the config governing a file or folder (its pyproject, or --config),
+        without the command line's selection. Raises ConfigError for a broken config."""
         base = self._fixed
         if base is None:
             path = Path(path)
@@ -69,6 +69,12 @@ class Workspace:
             base = self._by_folder.get(folder)
             if base is None:
                 base = self._by_folder[folder] = self._settings_of_folder(folder)
+        return base
+
+    def settings_for(self, path: Path) -> Settings:
+        """The effective settings of a file or folder: its pyproject (or --config) with the
+        command line's selection. Raises ConfigError for a broken config."""
+        base = self.config_settings(path)
         if id(base) not in self._selected:
             changes = {}
             if self._select is not None:
@@ -83,7 +89,7 @@ class Workspace:
     def _settings_of_folder(self, folder: Path) -> Settings:
         directory = folder.resolve()
         if directory not in self._config_of:
-            self._config_of[directory] = find_config(directory)
+            self._config_of[directory] = find_config(directory, self._found)
         config = self._config_of[directory]
         if config not in self._by_config:
             self._by_config[config] = settings_for_config(config, self.cwd)  # not kept when it raises
@@ -107,6 +113,7 @@ class Workspace:
                   ignore_noqa: bool = False) -> FileResult:
         """Read one file and lint it with the engine, against this workspace's project."""
         from ckptlint.engine.lint import FileResult, lint, rules_for
+        from ckptlint.engine.source import SourceError
 
         name = os.path.abspath(path)
         try:
