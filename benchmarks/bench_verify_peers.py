@@ -1,9 +1,10 @@
 """Compare `ckptlint verify` with picklescan, modelscan and fickling on the verify corpus.
 
-One run builds the corpus of issue 12 with the builders the tests use
-(tests/runtime/corpus: hostile.py, differential.py, benign.py) into a temp folder, runs
-every tool on every file, then proves which hostile files really run code under the real
-loaders (corpus/prove.py: torch.load(weights_only=False), pickle.load, joblib.load, DCP).
+One run builds the corpus of issues 12 and 21 with the builders the tests use
+(tests/runtime/corpus: hostile.py with containers.py, differential.py, benign.py) into a temp
+folder, runs every tool on every file, then proves which hostile files really run code under
+the real loaders (corpus/prove.py: torch.load(weights_only=False), pickle.load, joblib.load,
+pickle.load of gzip/lzma/zstd streams, torch.export.load, DCP).
 
 Each tool runs in a worker process of its own that imports the tool once, scans one warm-up
 file, then scans the corpus one file at a time and times each scan inside the process (a
@@ -301,7 +302,23 @@ CLASSES = [  # (name prefix, class), first match wins
     ("zip_renamed", "zip: record/folder renamed in another case"), ("zip_bad_extra", "zip: malformed extra field"),
     ("zip_cd_offset", "zip: two archives end to end"), ("zip_deflated", "zip: deflated data.pkl"),
     ("legacy_payload", "legacy stream, payload in pickle 0-4"), ("tar_", "torch<0.4 tar format"),
-    ("dcp_", "DCP shard / .metadata"), ("joblib_", "joblib"), ("diff_", "differential zip variants"),
+    ("dcp_", "DCP shard / .metadata"),
+    # issue 21: which bytes a loader reads
+    ("zip_local_", "zip: local header and central directory disagree on the method"),
+    ("polyglot_", "polyglot: a pickle that starts like bz2 or a safetensors header"),
+    ("pickle_named_", "a pickle named .safetensors"), ("late_protocol0", "protocol-0 pickle, payload after 64 KiB"),
+    ("lzma_dict", "compressed: lzma with a 32 KiB dictionary (lzma.open)"),
+    ("gzip_split", "compressed: a pickle split across gzip members (gzip.open)"),
+    ("zstd_", "compressed: zstd"),
+    ("joblib_lz4", "joblib compressed: lz4, lzma 32 KiB, ZF, xz, zlib, bz2"),
+    ("joblib_lzma", "joblib compressed: lz4, lzma 32 KiB, ZF, xz, zlib, bz2"),
+    ("joblib_zfile", "joblib compressed: lz4, lzma 32 KiB, ZF, xz, zlib, bz2"),
+    ("joblib_xz", "joblib compressed: lz4, lzma 32 KiB, ZF, xz, zlib, bz2"),
+    ("joblib_zlib", "joblib compressed: lz4, lzma 32 KiB, ZF, xz, zlib, bz2"),
+    ("joblib_bz2", "joblib compressed: lz4, lzma 32 KiB, ZF, xz, zlib, bz2"),
+    ("nested_", "nested loads: _load_from_bytes / pickle.loads of literal bytes"),
+    ("pt2_", "torch.export .pt2: pickled payloads"),
+    ("joblib_", "joblib"), ("diff_", "differential zip variants"),
 ]
 
 

@@ -203,7 +203,21 @@ DATA: Dict[str, str] = {
     "torch.torch_version.TorchVersion": "`torch.__version__`: a string",
     "joblib.numpy_pickle.NumpyArrayWrapper":
         "joblib's placeholder for the array bytes that follow it in the file (read as raw data)",
+    "torch.ScriptObject": "a TorchBind object: builds the C++ class its state names (judged on its own)",
 }
+
+# TorchBind classes a `torch.ScriptObject` builds (named in its state, not as a global:
+# `safe_globals` needs only `torch.ScriptObject`). torch's quantized packed weights: their C++
+# `__setstate__` packs the tensors and numbers of the state, nothing else.
+_PACKED = "torch's quantized packed weights: its C++ `__setstate__` packs tensors and numbers"
+TORCHBIND = {
+    "torch.classes.rnn.CellParamsBase": _PACKED,
+    "torch.classes.quantized.LinearPackedParamsBase": _PACKED,
+    "torch.classes.quantized.Conv2dPackedParamsBase": _PACKED,
+    "torch.classes.quantized.Conv3dPackedParamsBase": _PACKED,
+    "torch.classes.quantized.EmbeddingPackedParamsBase": _PACKED,
+}
+DATA.update(TORCHBIND)
 
 # torch.distributed.checkpoint's `.metadata` (read with plain `pickle.load`): dataclasses of
 # names, shapes, offsets and byte ranges, an enum for the memory format
@@ -270,6 +284,7 @@ def safe_globals_call(names: Iterable[str], implied: Iterable[str] = ()) -> str:
     (``numpy.core`` became ``numpy._core`` in numpy 2) the entry is ``(object, "name in
     the file")``. ``implied``: classes the file builds without naming them (numpy's dtype
     classes, which exist from numpy 1.25)."""
+    names = [n for n in names if n not in TORCHBIND]  # built by torch.ScriptObject, never looked up
     numpy_core = "numpy._core." if _numpy_major() >= 2 else "numpy.core."
     if _numpy_version() >= (1, 25):
         names = set(names) | set(implied)

@@ -29,7 +29,7 @@ import struct
 import tempfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, List, Optional, Tuple
+from typing import Any, BinaryIO, List, Optional, Tuple
 
 CHUNK = 1 << 16  # input read per step: with max_length, output per step stays bounded too
 SPILL = 32 << 20  # decompressed bytes kept in memory before spilling to a temporary file
@@ -72,6 +72,7 @@ class Decompressed:
     first_end: int  # where the first stream's output ends
     streams: int
     error: Optional[str] = None  # decoding stopped early (truncated, corrupt, over the limit)
+    over_limit: bool = False  # it stopped at the limit (the stream itself may be fine)
 
     def alternatives(self) -> List[Tuple[str, int, int]]:
         """(label, start, end) of each content a loader reads: all streams, and the first
@@ -80,6 +81,12 @@ class Decompressed:
         if self.streams > 1 and self.codec in FIRST_ONLY_READERS:
             out.append((f"first stream only, as {FIRST_ONLY_READERS[self.codec]} reads it", 0, self.first_end))
         return out
+
+    def file(self) -> BinaryIO:
+        """The content as a plain file object: in memory while small (a BytesIO), else the
+        temporary file it spilled to (which the pickle scan maps instead of reading)."""
+        inner = getattr(self.content, "_file", None)
+        return inner if inner is not None else self.content
 
     def read(self, start: int = 0, end: Optional[int] = None) -> bytes:
         self.content.seek(start)
@@ -143,8 +150,8 @@ def decompress(src: BinaryIO, codec: str, limit: int, start: int = 0, end: Optio
         codec = "zlib"
     make = _factory(codec)
     reader = _Input(src, start, end)
-    out = tempfile.SpooledTemporaryFile(max_size=SPILL)
-    total, first_end, streams, error = 0, None, 0, None
+    out: Any = tempfile.SpooledTemporaryFile(max_size=SPILL)
+    total, first_end, streams, error, over = 0, None, 0, None, False
     d = make()
     d.feed(reader.next(d.chunk))
     fresh = True  # the current stream has produced nothing and consumed nothing yet
@@ -163,7 +170,7 @@ def decompress(src: BinaryIO, codec: str, limit: int, start: int = 0, end: Optio
             total += len(part)
         if total > limit:
             error = f"decompresses to more than {limit >> 20} MiB (the limit)"
-            total = limit
+            total, over = limit, True
             break
         if d.eof:
             streams += 1
@@ -186,7 +193,7 @@ def decompress(src: BinaryIO, codec: str, limit: int, start: int = 0, end: Optio
                 d.drained = True  # one more call with no input: what the decoder still holds
     out.truncate(total)
     out.seek(0)
-    return Decompressed(codec, out, total, total if first_end is None else first_end, max(streams, 1), error)
+    return Decompressed(codec, out, total, total if first_end is None else first_end, max(streams, 1), error, over)
 
 
 ZFILE_HEADER = 2 + 19  # `ZF` + the length in hex, padded to the width of hex(2**64)
@@ -290,7 +297,7 @@ def _factory(codec: str):
         return lambda: _Decoder(lzma.LZMADecompressor(lzma.FORMAT_AUTO), True)
     if codec == "lz4":
         try:
-            import lz4.frame
+            import lz4.frame  # type: ignore[import-untyped]
         except ImportError:
             raise CodecMissing("lz4", "lz4") from None
         return lambda: _Decoder(lz4.frame.LZ4FrameDecompressor(), True)

@@ -21,7 +21,13 @@ from ckptlint.reader.records import (
     map_py2,
 )
 from ckptlint.reader.allowlist import dtype_class
-from ckptlint.reader.torch_tables import TENSOR_REBUILDERS, interpret_rebuild, shape_of, storage_from_pid
+from ckptlint.reader.torch_tables import (
+    TENSOR_REBUILDERS,
+    interpret_rebuild,
+    out_of_bounds,
+    shape_of,
+    storage_from_pid,
+)
 
 MAX_MEMO_INDEX = 1 << 24  # the memo is a dict, but an index this large is never honest
 MAX_MARK_DEPTH = 2000
@@ -31,6 +37,13 @@ MAX_DEPTH = 1000  # object nesting (torch state dicts need < 10)
 # how a global is used, strongest first: what the message says the pickle does with it
 CALLS, CONSTRUCTS, IMPORTS = "calls", "constructs", "imports"
 _RANK = {CALLS: 0, CONSTRUCTS: 1, IMPORTS: 2}
+# callables that load a whole nested checkpoint or pickle from the bytes they are given:
+# what they do is what those bytes hold (read by the reader as a file of their own)
+NESTED_LOADERS = {
+    "torch.storage._load_from_bytes": "torch.load(weights_only=False)",
+    "pickle.loads": "pickle.loads", "_pickle.loads": "pickle.loads",
+}
+SCRIPT_OBJECT = ("torch.ScriptObject", "torch._C.ScriptObject")
 # callables that call or instantiate some of their arguments: (argument index, use)
 _ARG_USES = {
     "copyreg._reconstructor": ((0, CONSTRUCTS), (1, CONSTRUCTS)),  # cls, base (its __init__)
@@ -41,6 +54,20 @@ _ARG_USES = {
     "numpy.random._pickle.__generator_ctor": ((0, CONSTRUCTS), (1, CALLS)),
     "numpy.random._pickle.__bit_generator_ctor": ((0, CONSTRUCTS),),
 }
+
+
+def literal_bytes(value):
+    """``value`` as the bytes object the unpickler builds, when the pickle spells it out:
+    BINBYTES and kin, or protocol 2's ``_codecs.encode(text, "latin1")``; else None."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if (isinstance(value, Call) and isinstance(value.func, Global) and value.func.qualname == "_codecs.encode"
+            and len(value.args) == 2 and isinstance(value.args[0], str) and value.args[1] in ("latin1", "latin-1")):
+        try:
+            return value.args[0].encode("latin1")
+        except UnicodeEncodeError:
+            return None
+    return None
 
 
 def merge_uses(a: Dict[str, str], b: Dict[str, str]) -> Dict[str, str]:
@@ -67,6 +94,8 @@ class InertMachine:
         self.uses: Dict[str, str] = {}  # global -> CALLS | CONSTRUCTS | IMPORTS
         self.pending_array: Any = None  # a joblib array wrapper whose raw bytes come next
         self.implied: set = set()  # classes built without being named (numpy dtype classes)
+        self.nested: List[Tuple[str, Any]] = []  # (loader global, its bytes or None: not a literal)
+        self.faults: List[str] = []  # what torch would refuse while unpickling (a view past its storage)
 
     # -- helpers -------------------------------------------------------------------------
     def _pop(self):
@@ -132,9 +161,14 @@ class InertMachine:
             for index, arg_use in _ARG_USES.get(q, ()):
                 if index < len(args):
                     self._use(args[index], arg_use)
+            if q in NESTED_LOADERS:
+                self.nested.append((q, literal_bytes(args[0]) if args else None))
             if q in TENSOR_REBUILDERS:
                 t = interpret_rebuild(q, args)
                 if t is not None:
+                    fault = out_of_bounds(t)
+                    if fault is not None and len(self.faults) < 10:
+                        self.faults.append(fault)
                     return t
             if q == "collections.OrderedDict":
                 d = PDict()
@@ -394,12 +428,27 @@ class InertMachine:
         elif isinstance(target, Call):
             self._nest(target, (state,))
             target.state = state
-            if class_of(target) == "joblib.numpy_pickle.NumpyArrayWrapper":
+            cls = class_of(target)
+            if cls == "joblib.numpy_pickle.NumpyArrayWrapper":
                 self.pending_array = state  # joblib reads the array's bytes right here
+            elif cls in SCRIPT_OBJECT:
+                self._torchbind(state)
         elif isinstance(target, TensorInfo):
             pass  # tensor subclass state: ignored
         else:
             raise PickleScanError("BUILD on an unsupported object")
+
+    def _torchbind(self, state) -> None:
+        """``ScriptObject.__setstate__((state, qualname))`` builds the TorchBind (C++) class
+        ``qualname`` names and runs its ``__setstate__``: that class is what the pickle
+        constructs, named as ``torch.classes.<namespace>.<Class>``."""
+        qualname = state[1] if isinstance(state, tuple) and len(state) == 2 else None
+        if isinstance(qualname, str) and qualname.startswith("__torch__.torch.classes."):
+            module, _, name = qualname[len("__torch__."):].rpartition(".")
+            g = self._global(module, name)
+        else:
+            g = self._global("<TorchBind>", "class not named in the state")
+        self._use(g, CONSTRUCTS)
 
     def op_PERSID(self, arg):
         self._persistent(str(arg))

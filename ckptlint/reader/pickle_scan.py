@@ -44,6 +44,9 @@ class ScanResult:
     uses: Dict[str, str] = field(default_factory=dict)  # global -> calls | constructs | imports
     straddled: bool = False  # a frame ended inside an instruction: readers disagree
     implied: frozenset = frozenset()  # classes built without being named (numpy dtype classes)
+    ops: frozenset = frozenset()  # every opcode name read
+    nested: list = field(default_factory=list)  # (loader global, bytes or None) of nested loads
+    faults: list = field(default_factory=list)  # what torch refuses while unpickling it
 
 
 def scan(data, max_bytes: Optional[int] = None, start: int = 0) -> ScanResult:
@@ -118,6 +121,8 @@ def _scan_buffer(buf, start: int, max_bytes: Optional[int]) -> ScanResult:
     second.uses = merge_uses(first.uses, second.uses)
     second.straddled = True
     second.end = first.end
+    second.ops = first.ops | second.ops
+    second.nested = first.nested + [n for n in second.nested if n not in first.nested]
     return second
 
 
@@ -126,6 +131,8 @@ def _merge_into_error(exc, other) -> None:
     names += [g for g in getattr(other, "globals", []) if g not in names]
     exc.globals = names
     exc.uses = merge_uses(getattr(exc, "uses", {}), getattr(other, "uses", {}))
+    exc.ops = frozenset(getattr(exc, "ops", ())) | frozenset(getattr(other, "ops", ()))
+    exc.nested = list(getattr(exc, "nested", [])) + list(getattr(other, "nested", []))
 
 
 def _scan(reader: Reader) -> ScanResult:
@@ -133,8 +140,10 @@ def _scan(reader: Reader) -> ScanResult:
     so the report still names what comes after the failure (fail closed)."""
     machine = InertMachine()
     handlers = HANDLERS
+    seen = set()
     try:
         for count, (name, arg, _pos) in enumerate(ops(reader)):
+            seen.add(name)
             handlers[name](machine, arg)
             if machine.pending_array is not None:
                 _joblib_array(reader, machine)
@@ -148,11 +157,14 @@ def _scan(reader: Reader) -> ScanResult:
         exc.globals = names + [g for g in machine.globals if g not in names]  # type: ignore[attr-defined]
         exc.uses = dict(machine.uses)  # type: ignore[attr-defined]
         exc.straddled = reader.straddled  # type: ignore[attr-defined]
+        exc.ops = frozenset(seen)  # type: ignore[attr-defined]
+        exc.nested = list(machine.nested)  # type: ignore[attr-defined]
         raise
     except RecursionError as exc:  # pragma: no cover - both passes are iterative
         raise PickleScanError("nesting too deep") from exc
     return ScanResult(list(machine.globals), machine.result, machine.storages, machine.persistent_ids,
-                      reader.idx, machine.uses, reader.straddled, frozenset(machine.implied))
+                      reader.idx, machine.uses, reader.straddled, frozenset(machine.implied), frozenset(seen),
+                      list(machine.nested), list(machine.faults))
 
 
 def _opcode_pass(reader: Reader) -> List[str]:
@@ -182,6 +194,7 @@ def _joblib_array(reader: Reader, machine: InertMachine) -> None:
         reader.idx = nested.end
         machine.globals.extend(g for g in nested.globals if g not in machine.globals)
         machine.uses = merge_uses(machine.uses, nested.uses)
+        machine.nested.extend(nested.nested)
         return
     itemsize = _itemsize(code)
     if itemsize is None:

@@ -56,6 +56,7 @@ class TensorInfo:
     device: str
     storage: Optional[StorageInfo]
     kind: str = "tensor"
+    extent: Optional[int] = None  # storage elements its view reaches (offset + farthest + 1)
 
 
 class PDict(dict):

@@ -97,8 +97,41 @@ def interpret_rebuild(name: str, args: tuple):
         if name == "torch._utils._rebuild_tensor_v3" and len(a) > 6 and dtype_of(a[6]):
             dtype = dtype_of(a[6])
         device = storage.device if storage else "cpu"
-        return TensorInfo(dtype, shape, device, storage)
+        t = TensorInfo(dtype, shape, device, storage)
+        offset = a[1] if len(a) > 1 and type(a[1]) is int else None
+        stride = shape_of(a[3]) if len(a) > 3 else None
+        if storage is not None and offset is not None and shape is not None and stride is not None:
+            t.extent = _extent(offset, shape, stride)
+        return t
     return TensorInfo(None, None, "cpu", None, kind="special")
+
+
+def _extent(offset: int, shape: Tuple[int, ...], stride: Tuple[int, ...]) -> Optional[int]:
+    """Elements of its storage a tensor view reaches (``offset`` + the farthest element + 1;
+    0 for an empty tensor), or None when the view is not well formed."""
+    if len(shape) != len(stride) or offset < 0 or any(n < 0 for n in shape) or any(s < 0 for s in stride):
+        return None
+    if any(n == 0 for n in shape):
+        return 0
+    return offset + sum((n - 1) * s for n, s in zip(shape, stride)) + 1
+
+
+def out_of_bounds(t: TensorInfo) -> Optional[str]:
+    """Why torch refuses to build this tensor on its storage (``set_``: the view reaches past
+    the storage's end), or None."""
+    st = t.storage
+    if st is None or st.numel is None or t.extent is None:
+        return None
+    item = ITEMSIZE.get(t.dtype or "")
+    if st.type_name in ("UntypedStorage", "TypedStorage"):
+        if item is None:
+            return None
+        need, have = t.extent * item, st.numel
+    else:
+        need, have = t.extent, st.numel
+    if need <= have:
+        return None
+    return f"a tensor of shape {t.shape} reaches element {need} of storage `{st.key}`, which holds {have}"
 
 
 def storage_from_pid(pid) -> Optional[StorageInfo]:
@@ -113,3 +146,30 @@ def storage_from_pid(pid) -> Optional[StorageInfo]:
     dtype = STORAGE_DTYPES.get(type_name, "unknown")
     n = numel if isinstance(numel, int) and not isinstance(numel, bool) else None
     return StorageInfo(key, dtype, location, n, type_name)
+
+
+# The opcodes torch's weights-only unpickler reads (``torch._weights_only_unpickler.
+# Unpickler.load`` in torch 2.13, compared with the real one in the tests): anything else
+# ("Unsupported operand") makes ``torch.load(weights_only=True)`` refuse the file, whatever
+# its globals. torch.save's default protocol 2 writes only these; protocols 3-5 add BINBYTES,
+# FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL ...
+WEIGHTS_ONLY_OPCODES = frozenset(
+    "GLOBAL NEWOBJ REDUCE BUILD APPEND APPENDS SETITEM SETITEMS MARK TUPLE TUPLE1 TUPLE2 TUPLE3 "
+    "NONE NEWFALSE NEWTRUE EMPTY_TUPLE EMPTY_LIST EMPTY_DICT EMPTY_SET BININT BININT1 BININT2 "
+    "BINFLOAT BINUNICODE SHORT_BINSTRING BINPERSID BINGET LONG_BINGET BINPUT LONG_BINPUT LONG1 "
+    "PROTO STOP".split())
+# the pickle protocol that introduced an opcode (what a refusal is blamed on)
+_PROTOCOL_4 = {"FRAME", "SHORT_BINUNICODE", "BINUNICODE8", "BINBYTES8", "EMPTY_SET", "ADDITEMS",
+               "FROZENSET", "NEWOBJ_EX", "STACK_GLOBAL", "MEMOIZE"}
+_PROTOCOL_5 = {"BYTEARRAY8", "NEXT_BUFFER", "READONLY_BUFFER"}
+
+
+def opcode_protocol(name: str) -> int:
+    """The pickle protocol an opcode comes with (0-2: what protocol 2 may write)."""
+    if name in _PROTOCOL_5:
+        return 5
+    if name in _PROTOCOL_4:
+        return 4
+    if name in ("BINBYTES", "SHORT_BINBYTES"):
+        return 3
+    return 2

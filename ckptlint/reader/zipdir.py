@@ -114,6 +114,23 @@ class Archive:
         return self.f.read(min(n, self.size - offset))
 
 
+def entry_fault(archive: Archive, entry: Entry) -> Optional[str]:
+    """Why miniz would refuse to read this record (torch reads it without reading its
+    data here), or None: encryption, a method other than stored or deflate, no local
+    header where the entry says, data past the end."""
+    if entry.is_directory and entry.size:
+        return f"record `{entry.text}` is marked as a directory: torch reads none of its bytes"
+    if entry.flags & 0x61:
+        return f"record `{entry.text}` is marked encrypted: torch refuses to read it"
+    if entry.method not in (0, 8):
+        return f"record `{entry.text}` uses compression method {entry.method}: torch refuses to read it"
+    try:
+        archive.data_offset(entry)
+    except ZipError as exc:
+        return f"{exc}: torch refuses to read it"
+    return None
+
+
 def open_archive(f: BinaryIO, start: int, end: int) -> Archive:
     """miniz's reading of the central directory of the archive in ``[start, end)``."""
     size = end - start

@@ -24,7 +24,12 @@ class UnsafePickle(Rule):
     `torch.serialization.safe_globals([...])` that lets `weights_only=True` read the file.
     A pickle it cannot read to the end is an error too (it cannot be proven safe), and so are
     TorchScript archives, the torch<0.4 tar format and pickles whose frames end inside an
-    instruction (readers disagree on what those run).
+    instruction (readers disagree on what those run). The file is read as each loader reads
+    it, by content: compressed pickles as joblib or `gzip.open` undo them, and bytes a pickle
+    loads nested (`torch.storage._load_from_bytes`, `pickle.loads`) are judged by what they
+    hold; content it cannot check (a codec module missing, past its reading budget) is an
+    error. Nested archives of plain data, and opcodes torch's weights-only unpickler does not
+    read (`pickle_protocol=3` to `5`), are a warning saying `weights_only=True` refuses the file.
 
     ## Why is this bad?
     `torch.load(..., weights_only=False)` (the default before torch 2.6, and still the default

@@ -15,10 +15,14 @@ class UnreadableCheckpoint(Rule):
     docs = """
     ## What it does
     Reports a configured file that does not exist, a truncated or corrupt archive (zip CRC
-    mismatch, a storage record named in the pickle but absent from the archive or too short),
-    an unparseable pickle, a bad safetensors header, a missing shard of a sharded checkpoint, or
-    something that is not a checkpoint at all (empty file, HTML page, git-LFS pointer, Python
-    source, JSON or other text: `not a checkpoint (Python source)`): one line, no traceback.
+    mismatch, a storage record named in the pickle but absent from the archive or of another
+    size), what torch refuses before it unpickles (a record name that is not UTF-8, a record
+    outside the archive folder, a missing or unsupported `version` record, an unknown
+    `byteorder`, a record torch reads that is encrypted, of an unknown method or marked as a
+    directory, a tensor view past its storage), an unparseable pickle, a bad safetensors
+    header, a missing shard of a sharded checkpoint, or something that is not a checkpoint at
+    all (empty file, HTML page, git-LFS pointer, Python source, JSON or other text: `not a
+    checkpoint (Python source)`): one line, no traceback.
 
     ## Why is this bad?
     The failure otherwise surfaces much later, in a training job or a deployment, as a

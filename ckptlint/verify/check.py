@@ -271,7 +271,7 @@ def guarded_file_findings(ck: Checkpoint, safe_globals, torch_version) -> List[D
     except Exception as exc:  # noqa: BLE001
         why = f"{type(exc).__name__}: {exc}"
         out = [_unreadable(f"ckptlint could not check this file (internal error: {why})", ck.path)]
-        if ck.format in ("zip", "archives", "legacy", "pickle", "tar"):
+        if ck.format in ("zip", "archives", "legacy", "pickle", "tar", "pt2", "compressed") or ck.pickles:
             out.append(UnsafePickle.finding(
                 f"cannot prove it safe: {verdict.MAY_RUN_CODE}", ck.path,
                 help="The check stopped with an internal error; please report it"))

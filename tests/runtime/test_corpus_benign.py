@@ -18,7 +18,12 @@ pytestmark = pytest.mark.slow  # servers, subprocesses, corpora: the whole suite
 NAMES = ["state_dict.pt", "legacy.pt", "dataparallel.pt", "compiled.pth", "half.pt", "parameters.pt",
          "numpy_metadata.pt", "optimizer_scheduler.pt", "training_args.pt", "pytorch_model.bin",
          "pytorch_model.bin.index.json", "model.safetensors", "model.safetensors.index.json",
-         "rng_state.pth", "dcp", "dcp/.metadata", "dcp/__0_0.distcp", "lightning.ckpt", "arrays.joblib"]
+         "rng_state.pth", "dcp", "dcp/.metadata", "dcp/__0_0.distcp", "lightning.ckpt", "arrays.joblib",
+         # issue 21: containers, compression, nested archives
+         "pickle_dump_tensors.pkl", "quantized_lstm.pt", "quantized_lstm.pkl", "protocol4.pt", "protocol5.pt",
+         "exported.pt2", "state_dict.pt.gz", "split_members.pkl.gz", "lzma_dict_32k.pkl.lzma", "plain.pkl.zst",
+         "arrays_zlib.joblib", "arrays_gzip.joblib", "arrays_bz2.joblib", "arrays_xz.joblib", "arrays_lzma.joblib",
+         "arrays_lz4.joblib"]
 
 
 def _run(folder: pathlib.Path) -> dict:

@@ -11,7 +11,9 @@ import re
 
 import pytest
 
-from .corpus import ops, streams, zips
+import gzip
+
+from .corpus import containers, ops, streams, zips
 from .corpus.run import says
 from ._util import run_cli
 
@@ -41,6 +43,11 @@ def folder(tmp_path_factory):
     add("sub/checkpoint", ops.hostile(markers / "noext"))
     add("sub/weights.data", zips.build(zips.torch_records(ops.hostile(markers / "zip"))))
     add("old/legacy", streams.legacy({3: ops.hostile(markers / "legacy")}))
+    # issue 21: found by content wherever a loader would find them
+    add("notes/late_payload", containers.late_protocol0(markers / "late"))  # no PROTO, payload after 64 KiB
+    add("notes/late_payload.gz", gzip.compress(containers.late_protocol0(markers / "late_gz")))
+    add("polyglot/bzh", containers.bzh_pickle(markers / "bzh"))
+    add("polyglot/model.safetensors", containers.safetensors_head_pickle(markers / "st_head"))
     for name, text in TEXT_FILES.items():
         (runs / name).write_text(text)
     dcp = None
@@ -65,7 +72,9 @@ def test_folder_run_exits_1_and_runs_nothing(folder):
 
 
 @pytest.mark.parametrize("rel", ["model.pkl", "model.pickle", "scaler.joblib", "sub/checkpoint",
-                                 "sub/weights.data", "old/legacy", "dcp_step_10/__0_0.distcp"])
+                                 "sub/weights.data", "old/legacy", "dcp_step_10/__0_0.distcp",
+                                 "notes/late_payload", "notes/late_payload.gz", "polyglot/bzh",
+                                 "polyglot/model.safetensors"])
 def test_every_hostile_file_in_the_folder_is_reported_by_content(folder, rel):
     if rel not in folder["hostile"]:
         pytest.skip("the DCP folder needs torch")

@@ -10,6 +10,7 @@ import argparse
 import collections
 import datetime
 import importlib.util
+import io
 import json
 import pathlib
 import random
@@ -67,6 +68,7 @@ def build(root, torch) -> dict:
     out["rng_state.pth"] = root / "rng_state.pth"
     _rng_state(torch, out["rng_state.pth"])
     _joblib(root, out)
+    _containers(root, out, torch, sd)
     streams.dcp_save(torch, root / "dcp")
     out["dcp"] = root / "dcp"
     out["dcp/.metadata"] = root / "dcp" / ".metadata"
@@ -75,6 +77,60 @@ def build(root, torch) -> dict:
         _, err = lightning.communicate(timeout=HANG)
         assert lightning.returncode == 0, err[-3000:]
     return out
+
+
+def _containers(root, out, torch, sd) -> None:
+    """Issue 21: containers, compression and nested archives written by the real libraries."""
+    import gzip
+    import pickle
+    import warnings
+
+    from . import containers
+
+    def write(name, data):
+        out[name] = root / name
+        out[name].write_bytes(data)
+
+    with open(root / "pickle_dump_tensors.pkl", "wb") as f:  # tensors pickle as _load_from_bytes
+        pickle.dump({"w": torch.ones(3), "step": 7}, f)
+    out["pickle_dump_tensors.pkl"] = root / "pickle_dump_tensors.pkl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lstm = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(torch.nn.LSTM(4, 3)),
+                                                      {torch.nn.LSTM}, dtype=torch.qint8)
+    torch.save(lstm.state_dict(), root / "quantized_lstm.pt")
+    out["quantized_lstm.pt"] = root / "quantized_lstm.pt"
+    with open(root / "quantized_lstm.pkl", "wb") as f:
+        pickle.dump(lstm.state_dict(), f)
+    out["quantized_lstm.pkl"] = root / "quantized_lstm.pkl"
+    for protocol in (4, 5):
+        torch.save(sd, root / f"protocol{protocol}.pt", pickle_protocol=protocol)
+        out[f"protocol{protocol}.pt"] = root / f"protocol{protocol}.pt"
+    containers.export_model(torch, root / "exported.pt2")
+    out["exported.pt2"] = root / "exported.pt2"
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    write("state_dict.pt.gz", gzip.compress(buf.getvalue()))
+    plain = pickle.dumps(collections.OrderedDict(lr=0.1, steps=list(range(500))), protocol=4)
+    write("split_members.pkl.gz", containers.split_gzip(plain))
+    write("lzma_dict_32k.pkl.lzma", containers.lzma_dict_32k(plain))
+    try:
+        import zstandard
+    except ImportError:
+        pass
+    else:
+        write("plain.pkl.zst", zstandard.ZstdCompressor().compress(plain))
+    try:
+        import joblib
+        import numpy as np
+    except ImportError:
+        return
+    codecs = ["zlib", "gzip", "bz2", "xz", "lzma"] + (["lz4"] if importlib.util.find_spec("lz4") else [])
+    for codec in codecs:
+        name = f"arrays_{codec}.joblib"
+        joblib.dump({"w": np.arange(12, dtype=np.float32).reshape(3, 4), "labels": np.array(["a", "bc"])},
+                    root / name, compress=(codec, 3))
+        out[name] = root / name
 
 
 def _numpy(save, sd) -> None:

@@ -15,7 +15,7 @@ import pathlib
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from . import frames, ops, streams, zips
+from . import containers, frames, ops, streams, zips
 from .zips import Rec
 
 
@@ -44,7 +44,11 @@ class _Builder:
         path = self.root / filename
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        case = Case(name, path, self.marker(name), tuple(loaders), group=group, calls=calls)
+        return self.add_file(name, path, loaders, group, calls)
+
+    def add_file(self, name, path, loaders, group=None, calls="posix.system") -> Case:
+        """A case whose file a library wrote at ``path``."""
+        case = Case(name, pathlib.Path(path), self.marker(name), tuple(loaders), group=group, calls=calls)
         self.cases.append(case)
         return case
 
@@ -188,6 +192,7 @@ def _joblib(b: _Builder) -> None:
 # cases that need torch (DCP) or joblib, named here so tests can be collected without them
 OPTIONAL = {"dcp_distcp_payload": "torch", "dcp_metadata_payload": "torch", "joblib_object": "joblib",
             "joblib_nested_pickle_hides_payload": "joblib"}
+OPTIONAL.update({name: " and ".join(needs) for name, needs in containers.NEEDS.items()})
 
 
 def build_scratch_groups() -> list:
@@ -211,6 +216,7 @@ def build(root, torch=None, optional: bool = True) -> list:
     _raw(b)
     _zip(b)
     _legacy_and_tar(b)
+    containers.build(b, torch, optional)
     if optional and torch is not None:
         _dcp(b, torch)
     if optional and importlib.util.find_spec("joblib") and importlib.util.find_spec("numpy"):

@@ -25,6 +25,24 @@ def load(loader: str, path: str) -> None:
         import joblib
 
         joblib.load(path)
+    elif loader in ("gzip_pickle", "lzma_pickle"):  # pickle.load(gzip.open(path)) and kin
+        import gzip
+        import lzma
+        import pickle
+
+        with (gzip.open if loader == "gzip_pickle" else lzma.open)(path) as f:
+            pickle.load(f)
+    elif loader == "zstd_pickle":
+        import pickle
+
+        import zstandard
+
+        with open(path, "rb") as raw:
+            pickle.loads(zstandard.ZstdDecompressor().stream_reader(raw).read())
+    elif loader == "pt2":
+        import torch
+
+        torch.export.load(path)
     elif loader == "dcp":  # the generic DCP reader: BYTE_IO items go through torch.load(weights_only=False)
         import tempfile
 
@@ -39,7 +57,7 @@ def main() -> None:
     with open(sys.argv[1]) as f:
         jobs = json.load(f)
     loaders = {j[0] for j in jobs}
-    if loaders & {"torch", "dcp"}:
+    if loaders & {"torch", "dcp", "pt2"}:
         import torch  # noqa: F401
         import torch.distributed.checkpoint.format_utils  # noqa: F401
     if "joblib" in loaders:
