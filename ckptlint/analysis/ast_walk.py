@@ -42,6 +42,12 @@ def walk(tree: ast.AST) -> Tuple[List[ast.AST], Dict[ast.AST, ast.AST]]:
     return found
 
 
+def forget(tree: ast.AST) -> None:
+    """Drop the walk kept on `tree`: it holds the tree itself, a cycle that only the cyclic
+    garbage collector would free (a tenth of an editor's re-lint)."""
+    tree.__dict__.pop("_ckptlint_walk", None)
+
+
 @lru_cache(maxsize=1)
 def _lines(text: str) -> List[str]:
     """The lines of the text last asked about: a file's segments are asked one after another."""

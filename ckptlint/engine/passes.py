@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
 
 from ckptlint.diagnostic import FIX_ERROR, INTERNAL_ERROR, SYNTAX_ERROR, TOO_DEEP, Diagnostic, file_error
+from ckptlint.analysis.ast_walk import forget
 from ckptlint.engine import noqa, noqa_edit, triage
 from ckptlint.engine.fixes import apply_fixes
 from ckptlint.engine.parse import call_deep, parse_python, reparses
@@ -98,6 +99,8 @@ def _lint_text(path: str, text: str, settings, rules: list, module_name: Optiona
             out.append(_internal_error(path, rule, exc, ctx))
             continue
         out.extend(ctx.diagnostics)
+    ctx.close()
+    forget(tree)
     return out
 
 

@@ -11,9 +11,11 @@ compares the two on every node of a corpus.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import accumulate
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import libcst as cst
 from libcst._nodes.internal import CodegenState
 
 from ckptlint.diagnostic import Location
@@ -21,10 +23,11 @@ from ckptlint.engine.source import LineIndex
 
 
 class _IndexState(CodegenState):
-    def __init__(self, default_indent: str, default_newline: str):
+    def __init__(self, default_indent: str, default_newline: str, full: Optional[dict] = None):
         super().__init__(default_indent=default_indent, default_newline=default_newline)
         self.stack: List[int] = []
         self.spans: Dict[object, Tuple[int, int]] = {}  # node -> (first token, end token)
+        self.full = full  # statement -> its tokens with its leading lines, when asked for
 
     def before_codegen(self, node) -> None:
         self.stack.append(len(self.tokens))
@@ -33,6 +36,8 @@ class _IndexState(CodegenState):
         start = self.stack.pop()
         if node not in self.spans:  # a syntactic span recorded below wins
             self.spans[node] = (start, len(self.tokens))
+        if self.full is not None and _is_statement(type(node)):
+            self.full[node] = (start, len(self.tokens))
 
     def pop_trailing_newline(self) -> None:
         # PositionProvider counts the newline before the module drops it; so do we
@@ -50,6 +55,36 @@ class _IndexState(CodegenState):
             if end_node is not None:
                 end = self.spans[end_node][1]
             self.spans[node] = (start, end)
+
+
+_STATEMENT: Dict[type, bool] = {}
+
+
+def _is_statement(kind: type) -> bool:
+    found = _STATEMENT.get(kind)
+    if found is None:
+        found = _STATEMENT[kind] = issubclass(kind, cst.BaseStatement)
+    return found
+
+
+@dataclass(frozen=True)
+class _Stub(cst.BaseStatement):
+    """Stands in for a statement laid out in a Piece of its own: as many characters as its
+    code, with its syntactic span where the statement has it (what its block's span uses)."""
+
+    unit: Any = None
+    parts: Tuple[int, int, int] = (0, 0, 0)  # leading lines and indentation, syntactic span, rest
+
+    def _visit_and_replace_children(self, visitor):
+        return self
+
+    def _codegen_impl(self, state) -> None:
+        lead, syntactic, rest = self.parts
+        state.add_token(" " * lead)
+        start = len(state.tokens)
+        state.add_token(" " * syntactic)
+        state.spans[self] = (start, len(state.tokens))
+        state.add_token(" " * rest)
 
 
 class Positions:
@@ -72,43 +107,79 @@ class Positions:
 
 
 class Piece:
-    """One top-level statement's code laid out alone (its code and spans do not depend on
-    what surrounds it: a top-level statement starts a line, at no indentation)."""
+    """One statement's code laid out alone: its code and spans do not depend on what surrounds
+    it, given the indentation it starts at (`indents`, the blocks around it). `children`: the
+    statements of its class body that have a Piece of their own ({statement: Piece}); each is
+    laid out here as a placeholder of its length, so that an edit inside one method lays out
+    that method again, not its class."""
 
-    def __init__(self, node, default_indent: str, default_newline: str):
-        state = _IndexState(default_indent, default_newline)
-        node._codegen(state)
-        self.spans = state.spans
-        self.offsets = [0, *accumulate(len(t) for t in state.tokens)]  # relative to its start
+    def __init__(self, node, default_indent: str, default_newline: str, indents: Tuple[str, ...] = (),
+                 children: Optional[Dict[object, "Piece"]] = None):
+        self.node = node
+        shell, copies = node, {}
+        stubs: List[_Stub] = []
+        if children:
+            block = node.body
+            body = []
+            for stmt in block.body:
+                piece = children.get(stmt)
+                body.append(stmt if piece is None else _Stub(stmt, piece.parts))
+            stubs = [b for b in body if isinstance(b, _Stub)]
+            inner = block.with_changes(body=body)
+            shell = node.with_changes(body=inner)
+            copies = {shell: node, inner: block}
+        state = _IndexState(default_indent, default_newline, full={})
+        state.indent_tokens = list(indents)
+        shell._codegen(state)
+        spans, full = state.spans, state.full
+        for copy, real in copies.items():
+            spans[real] = spans.pop(copy)
+            if copy in full:
+                full[real] = full.pop(copy)
+        self.offsets = offsets = [0, *accumulate(len(t) for t in state.tokens)]  # relative to its start
+        self.children: Dict[object, Tuple[int, int]] = {}  # statement with its own Piece -> where it is here
+        for stub in stubs:
+            del spans[stub]
+            s, e = full.pop(stub)
+            self.children[stub.unit] = (offsets[s], offsets[e])
+        self.spans = spans  # node -> (first token, end token), for every node laid out here
+        self.full = {n: (offsets[s], offsets[e]) for n, (s, e) in full.items()}  # statement -> its text, leading lines included
 
     @property
     def length(self) -> int:
         return self.offsets[-1]
 
+    @property
+    def parts(self) -> Tuple[int, int, int]:
+        """(leading lines and indentation, syntactic span, rest) of the statement, in characters."""
+        s, e = self.spans[self.node]
+        return self.offsets[s], self.offsets[e] - self.offsets[s], self.length - self.offsets[e]
+
 
 class PiecewisePositions:
-    """The same spans as Positions, from the module's statements laid out one by one: an
-    editor's re-lint reuses the pieces of the statements an edit left alone. `where` maps
-    each node of the statements to its statement, `pieces` and `starts` each statement to its
-    Piece and where it begins in the text; nodes outside the statements (the module, its
-    header and footer) fall back to Positions."""
+    """The same spans as Positions, from the module's statements laid out piece by piece: an
+    editor's re-lint reuses the pieces of the statements an edit left alone. `where` maps each
+    node to the statement whose Piece lays it out, `pieces` each such statement to its Piece,
+    and `start_of(statement)` gives where it begins in the text (None: not in this module);
+    nodes outside the statements (the module, its header and footer) fall back to Positions."""
 
     def __init__(self, module, lines: LineIndex, where: Dict[object, object], pieces: Dict[object, Piece],
-                 starts: Dict[object, int]):
+                 start_of: Callable[[object], Optional[int]]):
         self._module = module
         self._lines = lines
         self._where = where
         self._pieces = pieces
-        self._starts = starts
+        self._start_of = start_of
         self._whole: Optional[Positions] = None
 
     def span(self, node) -> Optional[Tuple[Location, Location]]:
         stmt = self._where.get(node)
-        if stmt is None or stmt not in self._starts:
+        base = self._start_of(stmt) if stmt is not None else None
+        if base is None:
             if self._whole is None:
                 self._whole = Positions(self._module)
             return self._whole.span(node)
-        base, piece = self._starts[stmt], self._pieces[stmt]
+        piece = self._pieces[stmt]
         start, end = piece.spans[node]
         return (self._lines.location(base + piece.offsets[start]),
                 self._lines.location(base + piece.offsets[end]))

@@ -32,9 +32,11 @@ def _config_stamp(directory: Path) -> tuple:
 
 
 class Engine:
-    def __init__(self, root: Optional[str] = None):
+    def __init__(self, root: Optional[str] = None, **selection):
+        """`selection`: Workspace's config, select, extend_select and ignore (the server's
+        command line), applied over each document's settings."""
         self.root = Path(root or os.getcwd())
-        self.workspace = Workspace(self.root)
+        self.workspace = Workspace(self.root, **selection)
         self._lock = threading.Lock()
         self._stamps: Dict[str, tuple] = {}
 

@@ -72,14 +72,27 @@ def site_of(ctx, call, kind: str) -> Optional[dict]:
     current = ctx.project.current
     if not current or not current[kind]:
         return None
-    row = ctx.start(call).row
-    here = [c for c in ctx.calls_to("torch.save", "torch.load") if ctx.start(c).row == row]
-    here.sort(key=lambda c: ctx.start(c).column)
-    ordinal = next((i for i, c in enumerate(here) if c is call), None)
-    for site in current[kind]:
-        if site["line"] == row and site["ordinal"] == ordinal:
-            return site
-    return None
+    return ctx.project.derived("sites_by_call", lambda: _sites_by_call(ctx, current)).get((call, kind))
+
+
+def _sites_by_call(ctx, current) -> Dict[tuple, dict]:
+    """{(call, kind): site} for the file's save and load calls: a call's site is the one on
+    its line whose ordinal is the call's rank, by column, among that line's calls (the
+    index counts them so). One pass over the calls, once per file."""
+    rows: Dict[int, list] = {}
+    for c in ctx.calls_to("torch.save", "torch.load"):
+        start = ctx.start(c)
+        rows.setdefault(start.row, []).append((start.column, c))
+    sites = {(kind, s["line"], s["ordinal"]): s for kind in ("saves", "loads") for s in reversed(current[kind])}
+    out: Dict[tuple, dict] = {}
+    for row, calls in rows.items():
+        calls.sort(key=lambda p: p[0])
+        for ordinal, (_, c) in enumerate(calls):
+            for kind in ("saves", "loads"):
+                site = sites.get((kind, row, ordinal))
+                if site is not None:
+                    out[(c, kind)] = site
+    return out
 
 
 def dict_saves_with_objects(view, keys) -> List[Tuple[str, int, str, str]]:
