@@ -26,8 +26,10 @@ class Faults:
 
 
 class RangeServer:
-    def __init__(self, root: pathlib.Path):
+    def __init__(self, root: pathlib.Path, tls=None):
+        """``tls``: (certificate file, key file) to serve https."""
         self.root = pathlib.Path(root)
+        self.scheme = "https" if tls else "http"
         self.faults = Faults()
         self.sent: Counter = Counter()  # body bytes sent, by URL path
         self.requests: Counter = Counter()
@@ -48,11 +50,17 @@ class RangeServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if tls:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}"
 
     def start(self) -> "RangeServer":
         self.thread.start()
@@ -158,6 +166,21 @@ class RangeServer:
         h.end_headers()
         if not head:
             h.wfile.write(body)
+
+
+def self_signed(folder: pathlib.Path):
+    """(certificate, key) for 127.0.0.1, made with the openssl command; the certificate file
+    is also what a client trusts (SSL_CERT_FILE). None without openssl."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        return None
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
+    return cert, key
 
 
 def moto_server():
