@@ -290,13 +290,32 @@ def _fetcher(fs, url: str, path: str, st: Stat) -> Callable[[int, int], bytes]:
 
     def fetch(start: int, end: int) -> bytes:
         if not handle:  # opened on first read: a DCP shard with no bytes item is never opened
-            handle.append(_call(fs, "open", path, "rb", cache_type="none", start=start, end=end))
+            pinned = _pinned(fs, path, start, end)
+            handle.append(_call(fs, "open", pinned, "rb", cache_type="none", start=start, end=end))
         try:
             return handle[0]._fetch_range(start, end)
         except Exception as exc:  # noqa: BLE001
             raise _fault(exc, start, end) from None
 
     return fetch
+
+
+def _pinned(fs, path: str, start: int, end: int) -> str:
+    """hf://: the path at the commit its revision (`main`, a tag) names now, so that every
+    range reads one version of the file (the Hub's files at a commit never change)."""
+    if type(fs).__name__ != "HfFileSystem":
+        return path
+    import dataclasses
+
+    try:
+        resolved = fs.resolve_path(path)
+        revision = getattr(resolved, "revision", None)
+        if revision is None or re.fullmatch(r"[0-9a-f]{40}", revision):
+            return path
+        sha = fs._api.repo_info(resolved.repo_id, revision=revision, repo_type=resolved.repo_type).sha
+        return dataclasses.replace(resolved, revision=sha, _raw_revision=None).unresolve()
+    except Exception as exc:  # noqa: BLE001
+        raise _fault(exc, start, end) from None
 
 
 def _http_range(fs, url: str, start: int, end: int, st: Stat) -> bytes:

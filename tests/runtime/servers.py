@@ -14,6 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict
 
 
+HUB_SHA = "0123456789abcdef0123456789abcdef01234567"  # the one commit of a served hub repository
+
+
 class Faults:
     """What the server does wrong, by URL path (`/dir/file.pt`): "403", "404", "ignore-ranges",
     "stall" (never answers: a client timeout is the only way out), or "change-after-N" (the
@@ -33,6 +36,7 @@ class RangeServer:
         self.faults = Faults()
         self.sent: Counter = Counter()  # body bytes sent, by URL path
         self.requests: Counter = Counter()
+        self.paths: list = []  # every request's path, as asked
         self._release = threading.Event()  # lets stalled handlers go at shutdown
         server = self
 
@@ -76,6 +80,12 @@ class RangeServer:
 
     def _answer(self, h: BaseHTTPRequestHandler, head: bool) -> None:
         path = urllib.parse.unquote(urllib.parse.urlsplit(h.path).path)
+        self.paths.append(path)
+        if path.startswith("/api/models/"):
+            return self._hub_api(h, path, head)
+        hub = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+        if hub and hub.group(2) in ("main", HUB_SHA):
+            path = f"/{hub.group(1)}/{hub.group(3)}"  # the file of the repository's one revision
         fault = self.faults.by_path.get(path.rstrip("/") or "/", "")
         self.requests[path] += 1
         if fault == "stall":
@@ -128,6 +138,39 @@ class RangeServer:
                     self._send(h, path, chunk)
                 except (BrokenPipeError, ConnectionResetError):
                     return  # the client stopped reading: what it was sent is counted
+
+    def _hub_api(self, h, path: str, head: bool) -> None:
+        """The few Hugging Face Hub endpoints huggingface_hub's HfFileSystem reads a file
+        with (HF_ENDPOINT): a repository `org/name` is the folder root/org/name, at one
+        revision (`main`, commit HUB_SHA)."""
+        import json
+
+        m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
+        t = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?", path)
+        repo = (m or t).group(1) if (m or t) else None
+        if repo is None or not (self.root / repo).is_dir() or (m or t).group(2) not in (None, "main", HUB_SHA):
+            return self._plain(h, 404, b'{"error": "Repository not found"}', head)
+        if m:
+            body = {"id": repo, "sha": HUB_SHA, "private": False, "siblings": []}
+        else:
+            folder = self.root / repo / (t.group(3) or "")
+            if not folder.is_dir():
+                return self._plain(h, 404, b'{"error": "Entry not found"}', head)
+            body = []
+            for p in sorted(folder.iterdir()):
+                rel = p.relative_to(self.root / repo).as_posix()
+                entry = {"type": "directory" if p.is_dir() else "file", "oid": f"{abs(hash(rel)):040x}"[:40],
+                         "path": rel}
+                if p.is_file():
+                    entry["size"] = p.stat().st_size
+                body.append(entry)
+        data = json.dumps(body).encode()
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        if not head:
+            h.wfile.write(data)
 
     def _maybe_change(self, path: str, local: pathlib.Path, fault: str) -> None:
         m = re.fullmatch(r"change-after-(\d+)", fault)

@@ -388,3 +388,34 @@ def test_a_192k_chunk_dcp_folder_fetches_its_metadata_and_under_1_mb_of_shards(t
     assert meta.bytes == (folder / ".metadata").stat().st_size  # the index, once
     assert len(fetched) == 64 and sum(f.size for f in fetched.values()) > 1 << 39
     assert 0 < sum(f.bytes for f in fetched.values()) < 1 << 20  # the bytes items only
+
+
+# -- hf:// ---------------------------------------------------------------------------------
+
+
+def test_hf_urls_through_a_local_hub_endpoint(tree, tmp_path):
+    """huggingface_hub's HfFileSystem, pointed at the test server by HF_ENDPOINT (the few Hub
+    endpoints it reads with: repository info, tree listings, `resolve` with ranges): each
+    file and folder gets its local verdict, read at the commit `main` resolves to."""
+    pytest.importorskip("huggingface_hub")
+    from .servers import HUB_SHA
+
+    shutil.copytree(tree, tmp_path / "org" / "model")
+    server = RangeServer(tmp_path).start()
+    urls = [f"hf://org/model/{case}" for case in CASES] + ["hf://org/model/nope.pt", "hf://org/gone/x.pt"]
+    env = dict(cli_env(), HF_ENDPOINT=server.url, HF_HUB_DISABLE_TELEMETRY="1")
+    env.pop("HF_TOKEN", None)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ckptlint", "verify", "--output-format", "json", *urls],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG)
+    finally:
+        server.stop()
+    got = sorted((d["filename"][len("hf://org/model/"):] if d["filename"].startswith("hf://org/model/")
+                  else d["filename"], d["code"], d["message"]) for d in json.loads(proc.stdout))
+    local, _ = verify(*(tree / case for case in CASES), tree / "nope.pt")
+    want = sorted((os.path.relpath(d.filename, tree), d.code, d.message) for d in local)
+    want.append(("hf://org/gone/x.pt", "CKPT109", "unreadable checkpoint: file does not exist"))
+    assert got == sorted(want), proc.stderr
+    # the files were read at the commit, not at `main`
+    reads = [p for p in server.paths if "/resolve/" in p]
+    assert reads and all(p.startswith(f"/org/model/resolve/{HUB_SHA}/") for p in reads), reads[:3]
