@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -69,23 +69,30 @@ class Settings:
     safe_globals: List[str] = field(default_factory=list)
 
     def fingerprint(self) -> str:
-        """What in the settings changes the result of linting a file (for caches)."""
-        return repr(
-            (
-                sorted(self.enabled_codes()),
-                sorted(self.per_file_ignores.items()),
-                self.torch_version,
-                self.target_version,
-                self.line_length,
-                self.model_names,
-                self.max_file_size,
-            )
-        )
+        """Everything resolved into these settings, for caches: every field, read from the
+        dataclass, so a field added later is in the key without anyone remembering to add it.
+        A few never change a file's result (the cache folder, exclusion); a change to one
+        costs a cache miss, never a stale result."""
+        return repr(tuple((f.name, _plain(getattr(self, f.name), f.name)) for f in fields(self)))
 
     def enabled_codes(self) -> List[str]:
         from ckptlint.workspace.selection import resolve
 
         return resolve(self.select, self.extend_select, self.ignore, self.config_file)
+
+
+def _plain(value, name: str):
+    """`value` as plain data whose repr is the same in every process: a Path as its text,
+    containers as tuples (dicts keep their order: the config's order is the config)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v, name) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _plain(v, name)) for k, v in value.items())
+    raise TypeError(f"Settings.{name} holds a {type(value).__name__}, which the cache key cannot read")
 
 
 _REQ = re.compile(r"^\s*torch\s*(\[[^\]]*\])?\s*(?P<spec>[^;]*)(;.*)?$", re.IGNORECASE)
