@@ -253,6 +253,7 @@ CHANGED = {
     "extend-exclude": ["generated"], "per-file-ignores": {"tests/*": ["CKPT002"]}, "torch-version": "2.1",
     "target-version": "py310", "model-names": False, "max-file-size": 1000, "cache-dir": "elsewhere",
     "runtime": True, "checkpoints": [{"path": "weights/model.pt"}], "safe-globals": ["argparse.Namespace"],
+    "explicit-weights-only": True,
 }
 # and what else a config file resolves into settings
 ELSEWHERE = {

@@ -34,5 +34,5 @@ def test_patterns_with_globs_still_use_pathspec(tmp_path):
 
 def test_outside_the_root_uses_the_name(tmp_path):
     settings = Settings(root=tmp_path / "proj")
-    assert files.excluded(Path("/elsewhere/build"), settings, True)
+    assert files.excluded(Path("/elsewhere/dist"), settings, True)
     assert not files.excluded(Path("/build/elsewhere.py"), settings, False)

@@ -225,6 +225,10 @@ TRANSCRIPT_SCENES = {
     "ckptlint check analysis.ipynb": lambda tmp, factory: _notebook(tmp),
     "ckptlint verify ckpt/step-100": _dcp_two_ranks,
     "ckptlint verify runs/ds": _deepspeed,
+    "ckptlint check --show-files": lambda tmp, factory: [
+        (tmp / "pkg").mkdir(), (tmp / "pkg" / "train.py").write_text("import torch\n"),
+        (tmp / ".venv").mkdir(), (tmp / ".venv" / "pyvenv.cfg").write_text("home = /usr\n"),
+        (tmp / "node_modules").mkdir()],
     "ckptlint check --output-format full -q --select CKPT002 train.py":
         lambda tmp, factory: (tmp / "train.py").write_text("import torch\n\nsd = torch.load('m.pt')\n"),
 }

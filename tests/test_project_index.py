@@ -248,3 +248,92 @@ def test_index_reads_the_files_a_run_lints(tmp_path, how):
     (tmp_path / ".gitignore").write_text("")
     (tmp_path / "pyproject.toml").write_text("")
     assert json.loads(run_cli("src/train.py", "--output-format", "json", "--no-cache", cwd=tmp_path).stdout) == []
+
+
+# --- star imports bring names into scope the way Python does --------------------------------
+STAR_PROJECT = {
+    "pyproject.toml": "[project]\nname = 'p'\n",
+    "pkg/__init__.py": "",
+    "pkg/basics.py": "import torch\nimport torch.nn as nn\nfrom torch import load as tl\n_hidden = torch\n",
+    "pkg/common.py": "from .basics import *\n",  # a chain: what basics exports, common exports
+    "pkg/limited.py": "import torch\n__all__ = ['helper']\n\ndef helper():\n    pass\n",
+    "pkg/shadow.py": "from .basics import *\n\ndef load(p):\n    return p\n",
+    "pkg/train.py": "from .basics import *\n\nsd = torch.load('m.pt')\nx = tl('x.pt', map_location='cpu')\n",
+    "pkg/chain.py": "from .common import *\n\nmodel = nn.Linear(2, 2)\ntorch.save(model, 'm.pt')\n",
+    "pkg/listed.py": "from .limited import *\n\ntorch.load('m.pt')\n",  # `__all__` leaves torch out
+    "pkg/private.py": "from .basics import *\n\n_hidden.load('m.pt')\n",  # no `_name` without `__all__`
+    "pkg/local.py": "from .shadow import *\n\nload('m.pt')\n",  # shadow's own `load` wins
+}
+
+
+def _star_project(root: Path) -> None:
+    for name, text in STAR_PROJECT.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def _codes(root: Path, *paths):
+    out = json.loads(run_cli(*paths, "--output-format", "json", "--no-cache", cwd=root).stdout)
+    return sorted((Path(d["filename"]).name, d["location"]["row"], d["code"]) for d in out)
+
+
+def test_star_imports_bring_torch_and_friends_into_scope(tmp_path):
+    _star_project(tmp_path)
+    expected = [
+        ("chain.py", 4, "CKPT001"),  # `nn` through two star imports: nn.Linear is a module
+        ("train.py", 3, "CKPT002"), ("train.py", 3, "CKPT004"),
+        ("train.py", 4, "CKPT002"),  # `tl` is torch.load
+    ]
+    assert _codes(tmp_path, "pkg") == expected
+    # one file on its own (pre-commit) follows the same imports
+    assert _codes(tmp_path, "pkg/chain.py") == expected[:1]
+
+
+def test_star_import_results_follow_the_exporting_file(tmp_path):
+    """A cached result of a file that star-imports a module is redone when that module changes."""
+    import os
+    import time
+
+    _star_project(tmp_path)
+    (tmp_path / "pkg" / "basics.py").write_text("import json\n")
+    old = time.time() - 100
+    for f in (tmp_path / "pkg").iterdir():
+        os.utime(f, (old, old))
+
+    def codes():
+        out = json.loads(run_cli("pkg/train.py", "--output-format", "json", cwd=tmp_path).stdout)
+        return [d["code"] for d in out]
+
+    assert codes() == [] and codes() == []  # the second run from the cache
+    (tmp_path / "pkg" / "basics.py").write_text(STAR_PROJECT["pkg/basics.py"])
+    os.utime(tmp_path / "pkg" / "basics.py", (old + 10, old + 10))
+    assert codes() == ["CKPT002", "CKPT004", "CKPT002"]
+
+
+def test_whole_module_saves_through_annotated_attributes_of_project_classes(tmp_path):
+    """`world.algorithm` where `algorithm: Policy` (a dataclass field, or an annotated class
+    attribute) and Policy is an nn.Module of another file."""
+    files = {
+        "pyproject.toml": "[project]\nname = 'p'\n",
+        "rl/__init__.py": "",
+        "rl/nets.py": "import torch.nn as nn\n\nclass Policy(nn.Module):\n    pass\n",
+        "rl/world.py": (
+            "from dataclasses import dataclass\nfrom typing import Optional\n\nfrom .nets import Policy\n\n\n"
+            "@dataclass\nclass World:\n    algorithm: Policy\n    critic: 'Optional[Policy]' = None\n    steps: int = 0\n"
+        ),
+        "rl/train.py": (
+            "import torch\n\nfrom .world import World\n\n\n"
+            "def save(world: World):\n    torch.save(world.algorithm, 'policy.pt')\n    torch.save(world.steps, 'steps.pt')\n\n\n"
+            "class Runner:\n    def __init__(self, world: World):\n        self.world = world\n\n"
+            "    def checkpoint(self):\n        torch.save(self.world.critic, 'critic.pt')\n"
+        ),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    out = json.loads(run_cli("rl/train.py", "--select", "CKPT001", "--output-format", "json", cwd=tmp_path).stdout)
+    assert [(d["location"]["row"], d["message"]) for d in out] == [
+        (7, "`torch.save` of a whole nn.Module: `world.algorithm`"),
+        (16, "`torch.save` of a whole nn.Module: `self.world.critic`"),
+    ]
+    assert "(`World.algorithm`, annotated with an nn.Module class in rl/world.py" in out[0]["help"]

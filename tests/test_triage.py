@@ -57,6 +57,24 @@ def test_names_drop_only_rules_that_cannot_fire():
     assert {"CKPT002", "CKPT004"} <= kept
 
 
+@pytest.mark.parametrize("text", [
+    "from .basics import *\n\nload('m.pt')\n",  # basics: `from torch import load`
+    "from .basics import *\n\ntorch.load('m.pt')\n",  # basics: `import torch`
+    "from .basics import *\nT.load('m.pt')\n",  # basics: `import torch as T`
+])
+def test_a_star_import_keeps_the_rules_it_may_feed(text):
+    """A star import may bind `load`, `torch` or any alias: triage cannot drop the rule."""
+    from ckptlint.rules import all_rules
+
+    rules = [r() for r in all_rules().values() if r.phase == "static"]
+    kept = {r.code for r in triage.by_names(text, triage.by_triggers(text, rules), module_name="pkg.train")}
+    assert {"CKPT002", "CKPT004"} <= kept
+    # without the star import the same bare name cannot be torch.load
+    plain = text.replace("from .basics import *", "from .basics import helper")
+    kept = {r.code for r in triage.by_names(plain, triage.by_triggers(plain, rules), module_name="pkg.train")}
+    assert "CKPT002" not in kept
+
+
 def test_text_triggers_come_from_what_a_rule_fires_on():
     from ckptlint.rules import Rule, all_rules
 

@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 # Folders that hold no project source: the default `exclude` of a run, and never indexed.
+# ruff's fixed list of excluded folders (its `exclude` default), and `__pycache__`, which
+# holds no source. Other folders, dot-folders included (`.mim/`, `.github/`), are walked.
 DEFAULT_EXCLUDE = [
-    "__pycache__", "venv", ".venv", "build", "dist", "node_modules", "site-packages",
-    "__pypackages__", "_build", "buck-out", ".tox", ".nox", ".eggs", ".git",
+    ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints", ".mypy_cache",
+    ".nox", ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox", ".venv",
+    ".vscode", "__pypackages__", "_build", "buck-out", "dist", "node_modules", "site-packages", "venv",
+    "__pycache__",
 ]
 MAX_FILES = 5000  # a bigger tree is indexed partially rather than slowly
 MAX_ENTRIES = 100_000  # folder entries looked at while walking
@@ -62,8 +66,8 @@ class ModuleNames:
 def walk_modules(root: Path, whole: bool,
                  skip: Optional[Callable[[Path, bool], bool]] = None) -> List[Tuple[Path, str]]:
     """(file, module name) for the Python files under root, sorted by path; without `whole`,
-    only packages below the top folder are entered. Hidden folders, virtual environments and
-    DEFAULT_EXCLUDE are never entered, nor what `skip(path, is_dir)` says. Bounded, so a
+    only packages below the top folder are entered. Virtual environments and DEFAULT_EXCLUDE
+    are never entered, nor what `skip(path, is_dir)` says. Bounded, so a
     marker in a huge folder (a home directory) stays cheap. Module names are
     module_name_for's, worked out from the walk (which folders hold an __init__.py) instead
     of a stat per folder per file."""
@@ -82,7 +86,7 @@ def walk_modules(root: Path, whole: bool,
             package[dirpath] = f"{parent}.{base}" if parent else base
         dirnames[:] = sorted(
             d for d in dirnames
-            if not d.startswith(".") and d not in _NEVER
+            if d not in _NEVER
             and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
             and (whole or os.path.exists(os.path.join(dirpath, d, "__init__.py")))
             and not (skip and skip(Path(dirpath, d), True))

@@ -11,7 +11,7 @@ import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 
@@ -336,6 +336,10 @@ class Names:
         lsp/incremental.py): top-level statements found there are not walked again."""
         self.module_name = module_name or ""
         self.is_package = is_package  # an __init__.py: `from . import x` means its own package
+        # name -> its qualified name when only a star import binds it (`from .basics import *`),
+        # or None; set by whoever knows the project (FileContext asks its project index)
+        self.star_lookup: Optional[Callable[[str], Optional[str]]] = None
+        self._starred: Dict[str, Optional[str]] = {}
         self.module_scope = Scope("module", None, module)
         self.all_scopes: List[Scope] = [self.module_scope]
         self.parents: Dict[cst.CSTNode, cst.CSTNode] = {}
@@ -411,7 +415,9 @@ class Names:
         binds = self._candidates(name, scope, use_seq)
         if not binds:
             owner, _ = self.resolving_scope(name, scope)
-            if owner is None and name in _BUILTINS and not self.module_scope.star_imports:
+            if owner is None and self.module_scope.star_imports:
+                return self._star_bound(name)
+            if owner is None and name in _BUILTINS:
                 return f"builtins.{name}"
             return None
         qnames = []
@@ -428,6 +434,13 @@ class Names:
                 return None
         first = qnames[0]
         return first if all(q == first for q in qnames) else None
+
+    def _star_bound(self, name: str) -> Optional[str]:
+        """A name no statement of this module binds, in a module with star imports: what they
+        bind it to."""
+        if name not in self._starred:  # (never a builtin: another package's star may bind it)
+            self._starred[name] = self.star_lookup(name) if self.star_lookup is not None else None
+        return self._starred[name]
 
     def qualified_name(self, expr: cst.CSTNode, _depth: int = 0) -> Optional[str]:
         """Canonical qualified name of a dotted expression (`T.load` -> `torch.load`)."""

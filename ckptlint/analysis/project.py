@@ -73,8 +73,12 @@ class _Summary:
         self.entry: Dict[str, object] = {
             "path": path, "classes": {}, "attrs": {}, "imports": {}, "stars": [], "constants": {},
             "saves": [], "loads": [], "module_entries": [],
+            # what `from <this module> import *` binds: module-level names -> the qualified
+            # name an import gives them ("" when defined here), and `__all__` when literal
+            "top": {}, "all": None,
         }
         self._collect_imports(tree)
+        self._collect_top(tree.body)
         self._collect_classes(tree)
         self._collect_constants(tree)
         if sites:
@@ -102,6 +106,45 @@ class _Summary:
                         continue
                     imports.setdefault(a.asname or a.name, f"{base}.{a.name}" if base else a.name)
 
+    def _collect_top(self, body) -> None:
+        """The module's own bindings, in order (the last one wins, as at run time); code under
+        `if`, `try`, `with` and loops at the top level binds module names too."""
+        top = self.entry["top"]
+        for node in body:
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    local = a.asname or a.name.split(".")[0]
+                    top[local] = canonical(a.name if a.asname else local)
+            elif isinstance(node, ast.ImportFrom):
+                base = absolute(self.module, self.is_package, node.level, node.module)
+                for a in node.names:
+                    if a.name != "*":
+                        top[a.asname or a.name] = canonical(f"{base}.{a.name}" if base else a.name)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                top[node.name] = ""
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    self._defined(t)
+                if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                    self.entry["all"] = _literal_names(node.value) if isinstance(node, ast.Assign) else None
+            elif isinstance(node, (ast.For, ast.AsyncFor)):
+                self._defined(node.target)
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if item.optional_vars is not None:
+                        self._defined(item.optional_vars)
+            for block in ("body", "orelse", "finalbody"):
+                if isinstance(node, (ast.If, ast.Try, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith)):
+                    self._collect_top(getattr(node, block, []))
+            for handler in getattr(node, "handlers", ()):
+                self._collect_top(handler.body)
+
+    def _defined(self, target) -> None:
+        for n in ast.walk(target):
+            if isinstance(n, ast.Name):
+                self.entry["top"][n.id] = ""
+
     def qualify(self, dotted: Optional[str]) -> Optional[str]:
         """A dotted name as written in this file -> its qualified name."""
         if not dotted:
@@ -125,8 +168,15 @@ class _Summary:
                     self.entry["attrs"].setdefault(cls.name, attrs)
 
     def _self_attrs(self, cls: ast.ClassDef, assigns: Dict[ast.AST, List[ast.Assign]]) -> Dict[str, list]:
-        """{attr: [what each `self.attr = value` in a method sets, ...]} (sites.describe_value)."""
+        """{attr: [what each `self.attr = value` in a method sets, ...]} (sites.describe_value),
+        and ["ann", class] for an attribute the class body annotates with a class (a
+        dataclass field, `algorithm: Policy`): its instances hold one there."""
         out: Dict[str, list] = {}
+        for stmt in cls.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                annotated = self.qualify(_annotated_class(stmt.annotation))
+                if annotated is not None:
+                    out.setdefault(stmt.target.id, []).append(["ann", annotated])
         for fn in cls.body:
             if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not fn.args.args:
                 continue
@@ -148,6 +198,38 @@ class _Summary:
                 key = path_key(node.value, {}, self.qualify)
                 if key is not None and key[0] == "lit":
                     consts[node.targets[0].id] = key[1]
+
+
+def _annotated_class(ann) -> Optional[str]:
+    """The dotted class an annotation names: `Policy`, `nets.Policy`, `"Policy"`,
+    `Optional[Policy]`, `Policy | None`; None for anything else (`List[Policy]`, `int`)."""
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            ann = ast.parse(ann.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(ann, ast.Subscript) and _dotted(ann.value) in ("Optional", "typing.Optional"):
+        ann = ann.slice
+    if isinstance(ann, ast.BinOp) and isinstance(ann.op, ast.BitOr):
+        if isinstance(ann.right, ast.Constant) and ann.right.value is None:
+            ann = ann.left
+    name = _dotted(ann)
+    return name if name and name not in _NOT_CLASSES else None
+
+
+_NOT_CLASSES = {"int", "float", "str", "bool", "bytes", "dict", "list", "tuple", "set", "None", "Any",
+                "typing.Any", "object"}
+
+
+def _literal_names(node) -> Optional[List[str]]:
+    """`__all__ = ["a", "b"]` -> ["a", "b"]; None when it is not a literal list of strings."""
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        return None
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
 
 
 def _assigns_by_function(tree) -> Dict[ast.AST, List[ast.Assign]]:
@@ -433,6 +515,35 @@ class ProjectView:
             return None
         return None
 
+    def star_export(self, name: str) -> Optional[str]:
+        """The qualified name `name` has in the linted file when only its star imports bind it
+        (`from .basics import *`, where basics does `import torch`): what Python binds, the
+        last star import first, through chains, honouring `__all__`; None when no project
+        module exports it (a star import of another package tells nothing)."""
+        if self.current is None:
+            return None
+        for star in reversed(self.current["stars"]):
+            found = self._exported(star, name, self.rel_path, 0)
+            if found is not None:
+                return found
+        return None
+
+    def _exported(self, module: str, name: str, from_path: str, depth: int) -> Optional[str]:
+        entry = self.entry(module, from_path) if depth < 12 else None
+        if entry is None:
+            return None
+        listed = entry.get("all")
+        if (name not in listed) if listed is not None else name.startswith("_"):
+            return None
+        bound = entry.get("top", {}).get(name)
+        if bound is not None:
+            return bound or canonical(f"{module}.{name}")
+        for star in reversed(entry["stars"]):
+            found = self._exported(star, name, entry["path"], depth + 1)
+            if found is not None:
+                return found
+        return None
+
     def class_kind(self, qname: Optional[str], from_path: str = "", _depth: int = 0) -> Optional[str]:
         """"module" / "wrapper:<kind>" / "other" (known not to be a module) / None (unknown)."""
         if not qname or _depth > 12:
@@ -467,16 +578,17 @@ class ProjectView:
                 return None
             _, name, entry = found
             sets = (entry.get("attrs") or {}).get(name, {}).get(attr) or []
-            classes = {tuple(s) for s in sets}
-            if len(classes) != 1 or sets[0][0] != "call":
+            classes = {tuple(s[1:]) for s in sets}
+            if len(classes) != 1 or sets[0][0] not in ("call", "ann"):
                 return None
             class_qname = sets[0][1]
         found = self.attr_kind(class_qname, chain[-1]) if chain else None
         return found[0] if found else None
 
-    def attr_kind(self, class_qname: Optional[str], attr: str, _depth: int = 0) -> Optional[Tuple[str, str]]:
-        """("module", file) when every `self.<attr> = ...` of the project class (or a base
-        of it in the project) sets an nn.Module; None when unknown."""
+    def attr_kind(self, class_qname: Optional[str], attr: str, _depth: int = 0) -> Optional[Tuple[str, str, str]]:
+        """("module", file, how) when every `self.<attr> = ...` of the project class (or a
+        base of it in the project) sets an nn.Module, or the class body annotates the
+        attribute with an nn.Module class (how: "set" or "annotated"); None when unknown."""
         found = self.find(canonical(class_qname), self.rel_path) if class_qname and _depth < 8 else None
         if found is None:
             return None
@@ -491,10 +603,10 @@ class ProjectView:
         for what in sets:
             if what[0] == "module":
                 continue
-            if what[0] == "call" and self.class_kind(what[1], entry["path"]) == "module":
+            if what[0] in ("call", "ann") and self.class_kind(what[1], entry["path"]) == "module":
                 continue
             return None
-        return "module", entry["path"]
+        return "module", entry["path"], "annotated" if all(w[0] == "ann" for w in sets) else "set"
 
     def defined_in(self, qname: Optional[str]) -> Optional[str]:
         """The project file (relative path) that defines `qname`, for messages."""

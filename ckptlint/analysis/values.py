@@ -217,6 +217,8 @@ class Values:
             return known[0]
         if known and any(v.kind in NOT_A_MODEL for v in known):
             return Value(OTHER)
+        if values and not known and values[0].cls and all(v.cls == values[0].cls for v in values):
+            return values[0]  # an instance of one project class, of unknown kind
         if self.looks_like_model(e.value) and not self._said_otherwise(e.value, owner):
             line = self._line(binds[-1].node) if binds else None
             return Value(MODULE, evidence="name-heuristic", line=line, detail=f"named `{e.value}`")
@@ -258,7 +260,11 @@ class Values:
         if kind and kind.startswith("wrapper:"):
             w = kind.split(":", 1)[1]
             return Value(WRAPPER, wrapper=w, evidence="annotation", detail=f"annotated `{label}`")
-        return UNKNOWN_VALUE
+        # `world: World`, a project class: not a module, and its attributes can be looked up
+        cls = self._project_class(ann) if isinstance(ann, (cst.Name, cst.Attribute)) else None
+        if cls is None:
+            return UNKNOWN_VALUE
+        return Value(OTHER, detail=f"annotated `{label}`", cls=cls) if kind == "other" else Value(cls=cls)
 
     # --- classes ----------------------------------------------------------------------------------
     def class_kind(self, func) -> Tuple[Optional[str], str]:
@@ -306,8 +312,9 @@ class Values:
             return UNKNOWN_VALUE
         where = f" in {found[1]}" if found[1] != self.ctx.project.rel_path else ""
         label = owner.cls.rsplit(".", 1)[-1]
+        how = "annotated with an nn.Module class" if found[2] == "annotated" else "set to an nn.Module"
         return Value(MODULE, evidence="project-class", line=owner.line,
-                     detail=f"`{label}.{e.attr.value}`, set to an nn.Module{where}")
+                     detail=f"`{label}.{e.attr.value}`, {how}{where}")
 
     def _is_self(self, name: cst.Name) -> bool:
         binds, _ = self.bindings(name)

@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
     check.add_argument("--show-fixes", action="store_true", help="list the fixes that were applied")
     check.add_argument("--force-exclude", action="store_true", help="apply excludes to files named explicitly")
+    check.add_argument("--show-files", action="store_true",
+                       help="list the files a run would check, and what it skips and why; check nothing")
     check.add_argument("--runtime", action="store_true", help="also verify the configured checkpoints")
     check.add_argument("--add-noqa", action="store_true", help="append `# noqa: CODE` to every line with a finding")
     check.add_argument("--ignore-noqa", action="store_true", help="report findings even where `# noqa` hides them")
@@ -216,6 +218,8 @@ def run_check(args) -> int:
         config=args.config, force_exclude=args.force_exclude, ignore_noqa=args.ignore_noqa,
         jobs=args.jobs, cache=not args.no_cache, cache_dir=args.cache_dir,
     )
+    if args.show_files:
+        return _show_files(options, cwd)
     if args.add_noqa:
         if args.fix or args.diff:
             raise UsageError("--add-noqa cannot be combined with --fix or --diff")
@@ -247,6 +251,25 @@ def run_check(args) -> int:
     if diagnostics and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _show_files(options, cwd: Path) -> int:
+    """ruff's `--show-files`: the files a run would check, one a line; then every folder or
+    source file the walk left out, with the setting that left it out."""
+    from ckptlint.output.text import display_path
+    from ckptlint.workspace.run import workspace_for
+
+    found = workspace_for(options, cwd).discover(options.paths or ["."], force_exclude=options.force_exclude)
+    for path in found.files:
+        print(display_path(os.path.abspath(path), cwd))
+    if found.skipped:
+        print(f"Skipped {len(found.skipped)} (not checked):")
+        for path, why in found.skipped:
+            slash = "/" if path.is_dir() else ""
+            print(f"  {display_path(os.path.abspath(path), cwd)}{slash}  {why}")
+    for path in found.missing:
+        print(f"ckptlint: error: {display_path(os.path.abspath(path), cwd)}: No such file or directory", file=sys.stderr)
+    return EXIT_ERROR if found.missing else EXIT_OK
 
 
 def _stderr_is_tty() -> bool:

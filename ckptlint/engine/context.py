@@ -41,6 +41,8 @@ class FileContext:
         package = os.path.basename(path) == "__init__.py"
         walks = reuse.walks(module, module_name, package) if reuse is not None else None
         self.names = Names(module, module_name, package, walks=walks)
+        if self.names.module_scope.star_imports:  # `from .basics import *`: the project says what it binds
+            self.names.star_lookup = lambda name: self.project.star_export(name)
         self.lines = LineIndex(text)
         self._positions = None
         self._calls: Optional[List[cst.Call]] = None

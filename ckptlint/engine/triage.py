@@ -20,6 +20,7 @@ fire there, so diagnostics and fixes are the same with and without triage
 from __future__ import annotations
 
 import ast
+import re
 from typing import Dict, Iterable, Optional, Set
 
 from ckptlint.analysis.ast_walk import walk
@@ -71,6 +72,7 @@ class Facts:
         # word -> what `from m import word` names (canonical), None when it cannot tell
         self.imported_qnames: Dict[str, Set[Optional[str]]] = {}
         self.probed: Set[int] = set()  # ids of the `probing` rules one of whose probes said yes
+        self.star = False  # `from m import *`: any name may be bound by it (analysis/project.py)
         probes: Dict[type, list] = {}
         for r in probing:
             for pt in r.probe_types:
@@ -117,6 +119,8 @@ class Facts:
                         self._import_word(w, top, None)
                 self.packages.add(top)
                 for a in node.names:
+                    if a.name == "*":
+                        self.star = True
                     spelled.update(a.name.split("."))
                     if a.asname:
                         add(a.asname)
@@ -149,7 +153,7 @@ class Facts:
         names, modules = set(rule.names), set(rule.modules)
         if names and not names & self.spelled:
             return False
-        if modules and not modules & self.packages:
+        if modules and not modules & self.packages and not self.star:
             return False
         if not (names and modules):
             return True
@@ -163,7 +167,7 @@ class Facts:
             for root in self.attr_roots.get(word, ()):
                 if root in self.alias_bound or modules & self.import_tops.get(root, set()):
                     return True
-        return False
+        return self.star  # a star import may bind the name, or the root of `R.x.name`
 
 
 # the bindings names.py follows as aliases: a plain name bound to a name or attribute
@@ -174,6 +178,7 @@ _SCOPE_DECLS = (ast.Global, ast.Nonlocal)
 
 
 _SPACE = " \t\f\r\n\\"
+_STAR_IMPORT = re.compile(r"\bimport[ \t\\(]*\*")
 
 
 def _could_be_name_use(text: str, i: int) -> bool:
@@ -222,10 +227,12 @@ def by_text(text: str, rules: list, module_name: Optional[str] = None) -> list:
     if not named:
         return rules
     words = {w for r in named for w in r.names}
-    present = {w for w in words if uses_name(text, w)}
+    # a star import may bind `load` itself, or `torch`: then a bare name counts, and any module
+    star = _STAR_IMPORT.search(text) is not None
+    present = {w for w in words if (has_word if star else uses_name)(text, w)}
     dropped = {id(r) for r in named if not (
         (not r.names or present.intersection(r.names))
-        and (not r.modules or _could_import(text, r.modules, module_name)))}
+        and (not r.modules or star or _could_import(text, r.modules, module_name)))}
     return [r for r in rules if id(r) not in dropped]
 
 

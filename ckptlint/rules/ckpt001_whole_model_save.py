@@ -13,6 +13,10 @@ from ckptlint.analysis.contents import MODELISH_KEY
 from ckptlint.rules._saves import STATEY, dict_key, heuristic_note, saved_object, saved_values, with_suffix
 
 _NET = "import torch\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\n"
+_WORLD = (
+    "import torch\nimport torch.nn as nn\nfrom dataclasses import dataclass\n\n\nclass Policy(nn.Module):\n    pass\n\n\n"
+    "@dataclass\nclass World:\n    algorithm: Policy\n    steps: int = 0\n\n\n"
+)
 
 
 class WholeModelSave(Rule):
@@ -76,6 +80,7 @@ class WholeModelSave(Rule):
     while the file still needs `weights_only=False`. A re-saved loaded checkpoint has no fix.
     """
     valid = (
+        Valid(_WORLD + "def save(world: World):\n    torch.save(world.steps, 'steps.pt')\n"),
         Valid(_NET + "model = Net()\ntorch.save(model.state_dict(), 'm.pt')\n"),
         Valid(
             _NET + "model = Net()\nopt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
@@ -116,6 +121,16 @@ class WholeModelSave(Rule):
         ),
     )
     invalid = (
+        Invalid(
+            # a dataclass field annotated with a module class holds a module
+            _WORLD + "def save(world: World):\n    torch.save(world.algorithm, 'policy.pt')\n",
+            _WORLD + "def save(world: World):\n    torch.save(world.algorithm.state_dict(), 'policy.pt')\n",
+            help_contains="`world.algorithm` is an nn.Module (`World.algorithm`, annotated with an nn.Module class, bound at line 16)",
+        ),
+        Invalid(
+            _WORLD + "world = World(Policy())\ntorch.save({'algo': world.algorithm, 'steps': world.steps}, 'w.pt')\n",
+            _WORLD + "world = World(Policy())\ntorch.save({'algo': world.algorithm.state_dict(), 'steps': world.steps}, 'w.pt')\n",
+        ),
         Invalid(
             _NET + "model = Net()\ntorch.save(model, 'm.pt')\n",
             _NET + "model = Net()\ntorch.save(model.state_dict(), 'm.pt')\n",

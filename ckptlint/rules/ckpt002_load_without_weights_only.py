@@ -20,13 +20,21 @@ class LoadWithoutWeightsOnly(Rule):
     buffer in a function that also `torch.save`s into one (a broadcast of any object between
     the processes of one job) reads nothing from elsewhere and is left alone.
 
+    Where the project's torch floor is 2.6 or newer, an omitted `weights_only` already means
+    `True` on every torch it supports, so the rule does not fire unless
+    `explicit-weights-only = true` is set in `[tool.ckptlint]` (for teams that want every load
+    to say what it allows, whatever the environment sets).
+
     ## Why is this bad?
     `torch.load` unpickles the file. With `weights_only=False` a checkpoint can run any code
     on the machine that loads it. Before torch 2.6 an omitted `weights_only` meant `False`;
     from 2.6 it means `True`, unless the environment sets `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`.
     Code that omits it is unsafe on older torch and changes behaviour with the version and
-    the environment. The message says what it means on the torch range your project supports
-    (`torch-version` in `[tool.ckptlint]`, or the `torch` requirement in `[project]`).
+    the environment. The help says what it means on the torch range your project supports:
+    `torch-version` in `[tool.ckptlint]`, else the `torch` requirement of the project (in
+    `[project] dependencies` or `[tool.poetry.dependencies]` of pyproject.toml, else
+    `install_requires` of setup.cfg or setup.py, else the lowest of its `requirements*.txt`),
+    naming the file it comes from.
 
     ## Example
     ```python
@@ -73,6 +81,8 @@ class LoadWithoutWeightsOnly(Rule):
     """
     valid = (
         Valid("import torch\ntorch.load('m.pt', weights_only=True)\n"),
+        # from torch 2.6 an omitted `weights_only` means `True`: nothing to say by default
+        Valid("import torch\nsd = torch.load('m.pt')\n", config={"torch-version": "2.6"}),
         Valid("import torch\ntorch.load('m.pt', weights_only=flag)\n"),
         Valid("import torch\nopts = {'weights_only': True}\ntorch.load('m.pt', **opts)\n"),
         Valid("import torch.jit\ntorch.jit.load('m.pt')\n"),
@@ -177,9 +187,10 @@ class LoadWithoutWeightsOnly(Rule):
                  "loading the file runs any code it holds; pass `weights_only=True`",
         ),
         Invalid(
+            # the hygiene check, for teams that want every load to say what it allows
             "import torch\nsd = torch.load('m.pt')\n",
             "import torch\nsd = torch.load('m.pt', weights_only=True)\n",
-            config={"torch-version": "2.6"},
+            config={"torch-version": "2.6", "explicit-weights-only": True},
             message="`torch.load` without `weights_only=`: safe only while `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` is unset",
             help="Without it, on torch 2.6 (`torch-version` in pyproject.toml) it means `weights_only=True`, "
                  "but only while `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` is unset; pass `weights_only=True`",
@@ -189,6 +200,9 @@ class LoadWithoutWeightsOnly(Rule):
     def check(self, ctx):
         from ckptlint.rules._checkpoint_file import known_checkpoint
 
+        floor = getattr(ctx.settings, "torch_version", None)
+        if floor is not None and floor >= (2, 6) and not getattr(ctx.settings, "explicit_weights_only", False):
+            return  # an omitted `weights_only` already means `True` on every torch the project supports
         for call in ctx.calls_to("torch.load"):
             if find_arg(call, "weights_only") is not None:
                 continue  # given, or possibly given through **kwargs

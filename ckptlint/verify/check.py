@@ -113,8 +113,8 @@ def checkpoints_under(folder: str, skipped: Optional[Dict[str, int]] = None):
     pickle, judged by content, and folders holding a DCP `.metadata` (checked as a whole:
     their `.metadata` and `.distcp` files are not listed), sorted, and each folder walked
     with the names of its files (for the rank files DeepSpeed and accelerate layouts miss).
-    Hidden folders and virtual environments are skipped, like `check`; ``skipped`` counts
-    the other files by reason."""
+    Hidden folders (a repository's `.git`, tool caches) and virtual environments are
+    skipped; ``skipped`` counts the other files by reason."""
     files, folders, listings = [], [], []
     for dirpath, dirnames, filenames in source.walk(folder):
         listings.append((dirpath, tuple(filenames)))

@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ckptlint.errors import ConfigError
 from ckptlint.versions import parse_version
+from ckptlint.workspace.requirements import declared_floor, poetry_requirements, requirement_files
 
 
 # key -> expected type (for the message) and a checker
@@ -39,6 +40,7 @@ SCHEMA = {
     "runtime": _BOOL,
     "checkpoints": _LIST_OF_TABLES,
     "safe-globals": _STR_LIST,
+    "explicit-weights-only": _BOOL,
 }
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
@@ -67,6 +69,9 @@ class Settings:
     runtime: bool = False
     checkpoints: list = field(default_factory=list)
     safe_globals: List[str] = field(default_factory=list)
+    # CKPT002 also where the torch floor is 2.6 or newer (the omitted keyword already means
+    # `True` there): for teams that want every load to say what it allows
+    explicit_weights_only: bool = False
 
     def fingerprint(self) -> str:
         """Everything resolved into these settings, for caches: every field, read from the
@@ -137,6 +142,16 @@ def python_floor(spec) -> Optional[Tuple[int, int]]:
 
 
 _SETUP_FILES = ("setup.cfg", "setup.py")
+
+
+def _project_marker(d: Path) -> Optional[Path]:
+    """setup.cfg, setup.py, or else a requirements*.txt of the folder: what says, without a
+    pyproject.toml, which Python and torch the project supports."""
+    found = next((d / n for n in _SETUP_FILES if (d / n).is_file()), None)
+    if found is None:
+        reqs = requirement_files(d)
+        found = reqs[0] if reqs else None
+    return found
 _PYTHON_REQUIRES = {  # `python_requires = >=3.7` (setup.cfg), `python_requires=">=3.7"` (setup.py)
     "setup.cfg": re.compile(r"^\s*python_requires\s*=\s*([^\n#;]+)", re.MULTILINE),
     "setup.py": re.compile(r"python_requires\s*=\s*[\"']([^\"']+)[\"']"),
@@ -218,6 +233,7 @@ def settings_from_data(data: dict, path: Path) -> Settings:
 
         parse_entries(s.checkpoints, path)
     s.safe_globals = table.get("safe-globals", [])
+    s.explicit_weights_only = table.get("explicit-weights-only", False)
     if "torch-version" in table:
         v = parse_version(table["torch-version"])
         if v is None:
@@ -227,8 +243,12 @@ def settings_from_data(data: dict, path: Path) -> Settings:
         project = data.get("project", {})
         deps = project.get("dependencies", []) if isinstance(project, dict) else []
         v = torch_floor(deps if isinstance(deps, list) else [])
+        if v is None:
+            v = torch_floor(poetry_requirements(tool if isinstance(tool, dict) else {}))
         if v is not None:
             s.torch_version, s.torch_version_source = v, "the `torch` requirement in " + path.name
+        else:  # setuptools metadata or pip requirement files beside it
+            s.torch_version, s.torch_version_source = declared_floor(path.parent, torch_floor)
     if "target-version" in table:
         m = re.fullmatch(r"(?:py)?3\.?(\d+)", table["target-version"].strip())
         if not m:
@@ -262,8 +282,8 @@ def _has_table(path: Path) -> bool:
 def find_config(directory: Path, memo: Optional[dict] = None) -> Optional[Path]:
     """Nearest pyproject.toml with a [tool.ckptlint] table above `directory`; failing that,
     the nearest pyproject.toml at all (for its torch requirement); failing that, the nearest
-    setup.cfg or setup.py (for the oldest Python it supports). `memo` (a dict the caller
-    keeps) shares what each folder holds among the folders below it."""
+    setup.cfg, setup.py or requirements*.txt (for the oldest Python and torch it supports).
+    `memo` (a dict the caller keeps) shares what each folder holds among the folders below it."""
     found = _configs_above(directory, {} if memo is None else memo)
     return found[0] or found[1] or found[2]
 
@@ -273,7 +293,7 @@ def _configs_above(d: Path, memo: dict) -> tuple:
     if d not in memo:
         candidate = d / "pyproject.toml"
         mine = candidate if candidate.is_file() else None
-        setup = next((d / n for n in _SETUP_FILES if (d / n).is_file()), None)
+        setup = _project_marker(d)
         if mine is not None and _has_table(mine):
             memo[d] = (mine, mine, setup)
         else:
@@ -286,8 +306,9 @@ def settings_for_config(config: Optional[Path], cwd: Path) -> Settings:
     """The settings a config file found by find_config gives (`cwd` is the root without one)."""
     if config is None:
         return Settings(root=cwd)
-    if config.name != "pyproject.toml":  # a setup.cfg / setup.py: only its Python floor
+    if config.name != "pyproject.toml":  # setup.cfg / setup.py / requirements: Python and torch floors
         s = Settings(root=cwd)
         s.target_version, s.target_version_source = setup_python_floor(config.parent)
+        s.torch_version, s.torch_version_source = declared_floor(config.parent, torch_floor)
         return s
     return settings_from_file(config)

@@ -1,8 +1,11 @@
-"""Which files a run lints and reading them: explicit files always, directories walked with
-excludes, .gitignore, hidden folders and virtual environments skipped, symlink loops cut."""
+"""Which files a run lints and reading them: explicit files always, directories walked as ruff
+walks them (its fixed list of excluded folders, `exclude` / `extend-exclude`, .gitignore),
+virtual environments skipped, symlink loops cut. What a walk skips is recorded with the
+reason (`--show-files` lists it), never dropped silently."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -30,6 +33,7 @@ class Discovery:
     files: List[Path] = field(default_factory=list)
     missing: List[Path] = field(default_factory=list)  # named but not there / unreadable
     unreadable: List[Tuple[Path, str]] = field(default_factory=list)  # folders the walk could not list
+    skipped: List[Tuple[Path, str]] = field(default_factory=list)  # (folder or source file, why) not walked
 
 
 @lru_cache(maxsize=None)
@@ -94,6 +98,14 @@ def excluded(path: Path, settings, is_dir: Optional[bool] = None, full: Optional
     if is_dir if is_dir is not None else path.is_dir():
         rel += "/"
     return _spec(patterns).match_file(rel)
+
+
+def exclusion_reason(path: Path, settings, is_dir: bool) -> str:
+    """Which setting excludes a path `excluded` said yes to (for --show-files)."""
+    one = dataclasses.replace(settings, extend_exclude=[])
+    if excluded(path, one, is_dir):
+        return "in ruff's default excludes" if settings.exclude is None else "`exclude`"
+    return "`extend-exclude`"
 
 
 def git_root(start: Path) -> Optional[Path]:
@@ -167,7 +179,7 @@ def discover(paths: Iterable[str], settings_for, force_exclude: bool = False, su
             out.missing.append(p)
             continue
         if p.is_dir() and not p.name.endswith(suffixes):  # a folder named x.py: reading it says so
-            _walk(p, settings_for, add, suffixes, out.unreadable)
+            _walk(p, settings_for, add, suffixes, out.unreadable, out.skipped)
         elif force_exclude and excluded_explicitly(p, settings_for(p)):
             continue
         else:
@@ -187,7 +199,7 @@ def excluded_explicitly(p: Path, settings) -> bool:
     return any(excluded(settings.root / q, settings) for q in parts if str(q) != ".")
 
 
-def _walk(top: Path, settings_for, add, suffixes, unreadable=None) -> None:
+def _walk(top: Path, settings_for, add, suffixes, unreadable=None, skipped=None) -> None:
     start = Path(os.path.abspath(top))
     git = _GitIgnore(git_root(start))
     if git.root is not None and start != git.root:
@@ -222,19 +234,23 @@ def _walk(top: Path, settings_for, add, suffixes, unreadable=None) -> None:
                 is_dir = entry.is_dir()
             except OSError:  # e.g. a link to itself: reading it reports the error
                 is_dir = False
-            if is_dir:
-                if name.startswith(".") or os.path.isfile(os.path.join(entry.path, "pyvenv.cfg")):
-                    continue  # hidden, or a virtual environment
-            elif not name.endswith(suffixes):
+            if not is_dir and not name.endswith(suffixes):
                 continue
             path = Path(directory, name)
-            # resolved once, from the folder's resolution and what scandir knows of links
-            full = str(resolve_path(path)) if entry.is_symlink() else os.path.join(here, name)
-            if excluded(path, settings, is_dir, full, rules):
-                continue
-            if git.specs and git.ignored(Path(os.path.abspath(path)), is_dir):
-                continue
-            if is_dir:
+            if is_dir and os.path.isfile(os.path.join(entry.path, "pyvenv.cfg")):
+                why: Optional[str] = "a virtual environment (pyvenv.cfg)"
+            else:
+                # resolved once, from the folder's resolution and what scandir knows of links
+                full = str(resolve_path(path)) if entry.is_symlink() else os.path.join(here, name)
+                why = None
+                if excluded(path, settings, is_dir, full, rules):
+                    why = exclusion_reason(path, settings, is_dir)
+                elif git.specs and git.ignored(Path(os.path.abspath(path)), is_dir):
+                    why = ".gitignore"
+            if why is not None:
+                if skipped is not None:
+                    skipped.append((path, why))
+            elif is_dir:
                 walk(path)
             else:
                 add(path, full)
