@@ -33,7 +33,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output-format", choices=sorted(FORMATS), default="text")
     p.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
     p.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also say, for each URL read, how many bytes were fetched")
+    p.add_argument("--timeout", type=_positive, default=60.0, metavar="SECONDS",
+                   help="URLs: how long one request may wait for the server (default: 60)")
+    p.add_argument("--max-fetch", type=_positive, default=256, metavar="MIB",
+                   help="URLs: the most one file may fetch, in MiB; past it the file is not checked (default: 256)")
     return p
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got `{text}`") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got `{text}`")
+    return value
 
 
 def load_settings(config: Optional[str], cwd: pathlib.Path, workspace=None):
@@ -47,7 +63,7 @@ def load_settings(config: Optional[str], cwd: pathlib.Path, workspace=None):
 
 
 def checkpoint_diagnostics(settings, files: Optional[List[str]] = None,
-                           pre_commit: bool = False) -> Tuple[list, List[str]]:
+                           pre_commit: bool = False, verbose: bool = False) -> Tuple[list, List[str]]:
     """Verify `files` on their own, or else the configured `[[tool.ckptlint.checkpoints]]`;
     `pre_commit`: both, the files judged by content. Rules switched off by the selection
     (`ignore = ["CKPT108"]`) are dropped."""
@@ -58,7 +74,7 @@ def checkpoint_diagnostics(settings, files: Optional[List[str]] = None,
     entries = parse_entries(settings.checkpoints or None, settings.config_file) if configured else []
     tv = format_version(settings.torch_version) if settings.torch_version else None
     diags, notes = verify(entries, files or None, root=settings.root, torch_version=tv,
-                          safe_globals=list(settings.safe_globals), sniff_files=pre_commit)
+                          safe_globals=list(settings.safe_globals), sniff_files=pre_commit, verbose=verbose)
     enabled = set(settings.enabled_codes())
     return [d for d in diags if not d.code.startswith("CKPT") or d.code in enabled], notes
 
@@ -75,7 +91,10 @@ def run(argv: List[str]) -> int:
         settings = load_settings(args.config, cwd)
         if not args.files and not settings.checkpoints and not args.pre_commit:
             return _nothing_to_verify(fmt, settings)
-        diags, notes = checkpoint_diagnostics(settings, args.files, args.pre_commit)
+        from ckptlint.reader import source
+
+        source.SETTINGS.timeout, source.SETTINGS.max_fetch = args.timeout, int(args.max_fetch * (1 << 20))
+        diags, notes = checkpoint_diagnostics(settings, args.files, args.pre_commit, args.verbose)
         report = Report(cwd=cwd, quiet=args.quiet, codes=settings.enabled_codes())
         out = renderer(fmt)(diags, report)
     except (UsageError, ConfigError, PluginError) as exc:

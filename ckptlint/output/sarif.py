@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from ckptlint import __version__
 from ckptlint.diagnostic import local_page, shareable, web_url
-from ckptlint.output._paths import repo_relative, rule_for
+from ckptlint.output._paths import is_url, repo_relative, rule_for
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/ckptlint/ckptlint"
@@ -97,7 +97,13 @@ def _region(start, end) -> dict:
     return region
 
 
+def _uri(filename: str, cwd) -> str:
+    return filename if is_url(filename) else quote(repo_relative(filename, cwd))
+
+
 def _artifact(uri: str) -> dict:
+    if is_url(uri):  # a checkpoint read where it lives: an absolute URI of its own
+        return {"uri": uri}
     return {"uri": uri, "uriBaseId": "%SRCROOT%"}
 
 
@@ -161,7 +167,7 @@ def render(diagnostics, report) -> str:
         # of the machine that ran the check (a SARIF file is uploaded and read elsewhere)
         "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": SRCROOT}}},
         "columnKind": "unicodeCodePoints",
-        "results": [_result(d, index[d.code], quote(repo_relative(d.filename, report.cwd))) for d in ordered],
+        "results": [_result(d, index[d.code], _uri(d.filename, report.cwd)) for d in ordered],
     }
     doc = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

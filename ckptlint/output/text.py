@@ -7,8 +7,12 @@ import os
 from collections import Counter
 from typing import List
 
+from ckptlint.output._paths import is_url
+
 
 def display_path(filename: str, cwd) -> str:
+    if is_url(filename):
+        return filename
     try:
         rel = os.path.relpath(filename, cwd)
     except ValueError:  # another drive on Windows

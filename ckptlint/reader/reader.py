@@ -70,6 +70,8 @@ def read_checkpoint(path, data_crc: bool = False, ranges=None, read_shard=None) 
         ck.failure = "ran out of memory while parsing"
     except RecursionError:
         ck.failure = "nesting too deep"
+    except source.RemoteError as exc:  # a network fault: what was read before it does not count
+        ck = Checkpoint(path, not_checkpoint=str(exc))
     except OSError as exc:
         ck.not_checkpoint = f"cannot read file: {exc.strerror or exc}"
     except Exception as exc:  # noqa: BLE001 - never crash on a file; never fail open

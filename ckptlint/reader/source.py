@@ -15,24 +15,31 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import stat as stat_module
-from dataclasses import dataclass
-from typing import BinaryIO, Iterator, List, Optional, Tuple
+from typing import BinaryIO, Iterator, List
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
-
-
-def is_url(path) -> bool:
-    """``scheme://...`` (a Windows drive, ``C:\\``, has one letter and no ``//``)."""
-    return isinstance(path, str) and _URL.match(path) is not None
+from ckptlint.reader.urls import (  # noqa: F401 - the names callers use through source
+    SETTINGS, RemoteError, RemoteMissing, RemoteSettings, Stat, split_url, basename, is_url, join,
+)
 
 
-@dataclass(frozen=True)
-class Stat:
-    size: int
-    is_dir: bool = False
-    etag: Optional[str] = None  # a version tag of a remote file (ETag, blob id), if the store gives one
+def remote_report() -> List[str]:
+    """One line per URL read in this run (since ``reset_remote``): bytes fetched, requests."""
+    import sys
+
+    remote = sys.modules.get("ckptlint.reader.remote")
+    if remote is None:
+        return []
+    return [remote.describe(url, count) for url, count in sorted(remote.FETCHED.items()) if count.requests]
+
+
+def reset_remote() -> None:
+    """Forget what the last run fetched and learnt of remote files (a new run reads anew)."""
+    import sys
+
+    remote = sys.modules.get("ckptlint.reader.remote")
+    if remote is not None:
+        remote.reset()
 
 
 def _remote():
@@ -114,14 +121,7 @@ def glob(pattern: str) -> List[str]:
     return glob_module.glob(pattern, recursive=True)
 
 
-# -- path arithmetic ---------------------------------------------------------------------
-
-
-def _split(url: str) -> Tuple[str, str]:
-    """(``scheme://``, the rest)."""
-    m = _URL.match(url)
-    assert m is not None
-    return url[:m.end()], url[m.end():]
+# -- path arithmetic (join, basename, is_url: urls.py) --------------------------------
 
 
 def abspath(path) -> str:
@@ -132,37 +132,27 @@ def abspath(path) -> str:
 def normpath(path: str) -> str:
     if not is_url(path):
         return os.path.normpath(path)
-    scheme, rest = _split(path)
-    return scheme + (posixpath.normpath(rest).lstrip("/") if rest.strip("/") else "")
+    scheme, rest = split_url(path)
+    # a web server's folder is its URL with a trailing `/` (remote.py): keep it there
+    folder = "/" if scheme.startswith("http") and rest.endswith("/") and rest.strip("/") else ""
+    return scheme + (posixpath.normpath(rest).lstrip("/") + folder if rest.strip("/") else "")
 
 
 def isabs(path: str) -> bool:
     return is_url(path) or os.path.isabs(path)
 
 
-def join(path: str, *names: str) -> str:
-    if not is_url(path):
-        return os.path.join(path, *names)
-    for name in names:
-        path = name if is_url(name) else path.rstrip("/") + "/" + name.lstrip("/")
-    return path
-
-
 def dirname(path: str) -> str:
     if not is_url(path):
         return os.path.dirname(path)
-    scheme, rest = _split(path.rstrip("/"))
+    scheme, rest = split_url(path.rstrip("/"))
     head = posixpath.dirname(rest)
     return scheme + (head if head else rest)  # the bucket (or host) is as far up as it goes
-
-
-def basename(path: str) -> str:
-    return posixpath.basename(path.rstrip("/")) if is_url(path) else os.path.basename(path)
 
 
 def relpath(path: str, start: str) -> str:
     if not is_url(path) and not is_url(start):
         return os.path.relpath(path, start)
-    if not (is_url(path) and is_url(start)) or _split(path)[0] != _split(start)[0]:
+    if not (is_url(path) and is_url(start)) or split_url(path)[0] != split_url(start)[0]:
         raise ValueError(f"{path} is not below {start}")
-    return posixpath.relpath("/" + _split(path)[1], "/" + _split(start)[1])
+    return posixpath.relpath("/" + split_url(path)[1], "/" + split_url(start)[1])

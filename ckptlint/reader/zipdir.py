@@ -324,9 +324,11 @@ def _descriptor_end(f: BinaryIO, data_start: int, file_size: int) -> Optional[Tu
     distance from the data start."""
     pos = data_start
     tail = b""
+    step = 64 << 10  # growing to 1 MiB: most records end soon (data.pkl), and a URL fetches what is read
     while pos < file_size:
         f.seek(pos)
-        chunk = tail + f.read(1 << 20)
+        chunk = tail + f.read(step)
+        step = min(step * 2, 1 << 20)
         base = pos - len(tail)
         at = chunk.find(DESCRIPTOR_SIG)
         while at >= 0:

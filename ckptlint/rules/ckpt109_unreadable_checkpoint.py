@@ -23,6 +23,9 @@ class UnreadableCheckpoint(Rule):
     header, a missing shard of a sharded checkpoint, or something that is not a checkpoint at
     all (empty file, HTML page, git-LFS pointer, Python source, JSON or other text: `not a
     checkpoint (Python source)`): one line, no traceback.
+    A checkpoint given as a URL (`s3://`, `https://`, `hf://`...) that cannot be read is
+    reported the same way, naming the URL and the fault: access denied, a timeout, a server
+    that ignores byte ranges, a file that changed while it was read, the fetch budget spent.
 
     ## Why is this bad?
     The failure otherwise surfaces much later, in a training job or a deployment, as a

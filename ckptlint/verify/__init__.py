@@ -16,12 +16,12 @@ def parse_entries(raw, config_file):
     return _parse(raw, config_file)
 
 
-def verify(entries, files, *, root, torch_version, safe_globals, sniff_files=False):
+def verify(entries, files, *, root, torch_version, safe_globals, sniff_files=False, verbose=False):
     """Check checkpoints; see runner.verify. Returns (diagnostics, notes)."""
     from ckptlint.verify.check import verify as _verify
 
     return _verify(entries, files, root=root, torch_version=torch_version, safe_globals=safe_globals,
-                   sniff_files=sniff_files)
+                   sniff_files=sniff_files, verbose=verbose)
 
 
 __all__ = ["parse_entries", "verify"]

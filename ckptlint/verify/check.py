@@ -43,11 +43,15 @@ DTYPE_SINCE = {
 
 
 def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
-           safe_globals: List[str], sniff_files: bool = False) -> Tuple[List[Diagnostic], List[str]]:
+           safe_globals: List[str], sniff_files: bool = False,
+           verbose: bool = False) -> Tuple[List[Diagnostic], List[str]]:
     """Check ``files`` on their own (a folder: the checkpoint files below it, by content;
     with ``sniff_files`` the named files too, as the pre-commit hook passes every staged
     file) and the configured ``entries`` against their models. A DCP folder (or a file of
-    one) is checked as a whole, from its `.metadata`. Each file is read once (reads.py)."""
+    one) is checked as a whole, from its `.metadata`. Each file is read once (reads.py);
+    files and entries may be URLs (reader/source.py). ``verbose``: a note per URL read,
+    with the bytes fetched."""
+    source.reset_remote()
     diags: List[Diagnostic] = []
     notes: List[str] = []
     root = pathlib.Path(root)
@@ -58,7 +62,11 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
     for f in files or ():
         path = source.abspath(f)
         if source.isdir(path):
-            found, dcp_found, walked = checkpoints_under(path, skipped)
+            try:
+                found, dcp_found, walked = checkpoints_under(path, skipped)
+            except source.RemoteError as exc:  # a remote folder that cannot be listed
+                diags.append(_unreadable(f"cannot list this folder: {exc}", path))
+                continue
             if not found and not dcp_found:
                 diags.append(UnreadableCheckpoint.finding(
                     "no checkpoint or pickle file in this folder (judged by content)", path))
@@ -99,6 +107,8 @@ def verify(entries, files, *, root: pathlib.Path, torch_version: Optional[str],
         total = sum(skipped.values())
         why = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
         notes.append(f"skipped {total} file{'s' if total != 1 else ''}: {why}")
+    if verbose:
+        notes += source.remote_report()
     diags.sort(key=lambda d: d.sort_key())
     return diags, notes
 
