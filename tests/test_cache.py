@@ -254,6 +254,7 @@ CHANGED = {
     "target-version": "py310", "model-names": False, "max-file-size": 1000, "cache-dir": "elsewhere",
     "runtime": True, "checkpoints": [{"path": "weights/model.pt"}], "safe-globals": ["argparse.Namespace"],
     "explicit-weights-only": True,
+    "rule-options": {"CKPT001": {}},  # no built-in rule has options (tests/test_plugins.py: one that has)
 }
 # and what else a config file resolves into settings
 ELSEWHERE = {

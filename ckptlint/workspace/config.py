@@ -6,7 +6,7 @@ import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ckptlint.errors import ConfigError
 from ckptlint.versions import parse_version
@@ -24,6 +24,7 @@ _TABLE_OF_LISTS = (
 )
 _LIST_OF_TABLES = ("an array of tables", lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v))
 _MODEL_NAMES = ("a list of strings or false", lambda v: v is False or _STR_LIST[1](v))
+_TABLE_OF_TABLES = ("a table of tables", lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()))
 
 SCHEMA = {
     "select": _STR_LIST,
@@ -41,6 +42,7 @@ SCHEMA = {
     "checkpoints": _LIST_OF_TABLES,
     "safe-globals": _STR_LIST,
     "explicit-weights-only": _BOOL,
+    "rule-options": _TABLE_OF_TABLES,  # checked against each rule's `options` (rule_options below)
 }
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
@@ -72,6 +74,9 @@ class Settings:
     # CKPT002 also where the torch floor is 2.6 or newer (the omitted keyword already means
     # `True` there): for teams that want every load to say what it allows
     explicit_weights_only: bool = False
+    # [tool.ckptlint.rule-options.CODE]: what the config sets of each rule's options
+    # (validated; the rule's defaults fill in the rest: Rule.options_in)
+    rule_options: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """Everything resolved into these settings, for caches: every field, read from the
@@ -233,6 +238,7 @@ def settings_from_data(data: dict, path: Path) -> Settings:
 
         parse_entries(s.checkpoints, path)
     s.safe_globals = table.get("safe-globals", [])
+    s.rule_options = rule_options(table.get("rule-options", {}), path)
     s.explicit_weights_only = table.get("explicit-weights-only", False)
     if "torch-version" in table:
         v = parse_version(table["torch-version"])
@@ -269,6 +275,26 @@ def settings_from_data(data: dict, path: Path) -> Settings:
 
         check_selectors(codes, path, f"per-file-ignores.{pattern}")
     return s
+
+
+def rule_options(table: Dict[str, dict], path: Path) -> Dict[str, Dict[str, Any]]:
+    """`[tool.ckptlint.rule-options]`, checked against what each rule declares (Rule.options)."""
+    from ckptlint.rules import rule_class
+
+    for code, given in table.items():
+        rule = rule_class(code)
+        if rule is None:
+            raise ConfigError(path, "no rule has this code", key=f"rule-options.{code}")
+        for name, value in given.items():
+            option = rule.options.get(name)
+            if option is None:
+                known = ", ".join(f"`{n}`" for n in rule.options) or "none"
+                raise ConfigError(path, f"{code} has no option `{name}` (its options: {known})",
+                                  key=f"rule-options.{code}.{name}")
+            if not option.accepts(value):
+                raise ConfigError(path, f"must be {option.kind}, got {type(value).__name__} {value!r}",
+                                  key=f"rule-options.{code}.{name}")
+    return table
 
 
 def _has_table(path: Path) -> bool:
