@@ -61,8 +61,9 @@ class FileContext:
 
     @property
     def options(self) -> Mapping[str, Any]:
-        """The running rule's options: `[tool.ckptlint.rule-options.CODE]` over its defaults."""
-        return self.rule.options_in(self.settings)
+        """The running rule's options: `[tool.ckptlint.rule-options.CODE]` over its defaults
+        (none outside a rule's check)."""
+        return {} if self.rule is None else self.rule.options_in(self.settings)
 
     # --- shared analysis (computed when a rule first asks) -------------------------------------
     @property
