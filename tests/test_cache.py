@@ -244,3 +244,55 @@ def test_editing_a_file_relints_only_the_results_that_looked_it_up(tmp_path, mon
     (pkg / "a.py").write_text("import torch\nclass Net:\n    pass\n")
     _old(pkg / "a.py", 20)
     assert run() == (0, [], ["a.py", "b.py"])
+
+
+# --- the key is every resolved setting ----------------------------------------------------------
+# each key of [tool.ckptlint], set to something other than its default
+CHANGED = {
+    "select": ["CKPT001"], "ignore": ["CKPT002"], "extend-select": ["CKPT050"], "exclude": ["build"],
+    "extend-exclude": ["generated"], "per-file-ignores": {"tests/*": ["CKPT002"]}, "torch-version": "2.1",
+    "target-version": "py310", "model-names": False, "max-file-size": 1000, "cache-dir": "elsewhere",
+    "runtime": True, "checkpoints": [{"path": "weights/model.pt"}], "safe-globals": ["argparse.Namespace"],
+    "explicit-weights-only": True,
+    "rule-options": {"CKPT001": {}},  # no built-in rule has options (tests/test_plugins.py: one that has)
+}
+# and what else a config file resolves into settings
+ELSEWHERE = {
+    "torch requirement": {"project": {"dependencies": ["torch>=2.1"]}},
+    "requires-python": {"project": {"requires-python": ">=3.10"}},
+    "ruff's line length": {"tool": {"ruff": {"line-length": 100}}},
+}
+
+
+def test_every_setting_is_in_the_cache_key(tmp_path):
+    """Change each setting in turn: each change gives another cache bucket. Between them the
+    changes touch every field of Settings, so a new setting without a change here fails."""
+    from dataclasses import fields
+
+    from ckptlint.workspace.cache import Cache
+    from ckptlint.workspace.config import SCHEMA, Settings, settings_from_data
+
+    assert set(CHANGED) == set(SCHEMA), "give each new [tool.ckptlint] key a changed value here"
+    cache = Cache(tmp_path / "cache")
+
+    def resolved(data, folder="project"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        s = settings_from_data(data, tmp_path / folder / "pyproject.toml")
+        return s, cache.bucket(s, ["CKPT002"]).path
+
+    base, base_key = resolved({"project": {"name": "demo"}})
+    variants = {key: {"project": {"name": "demo"}, "tool": {"ckptlint": {key: value}}} for key, value in CHANGED.items()}
+    for name, data in ELSEWHERE.items():
+        variants[name] = {"project": dict({"name": "demo"}, **data.get("project", {})), "tool": data.get("tool", {})}
+    touched = set()
+    for name, data in variants.items():
+        changed, key = resolved(data)
+        touched |= {f.name for f in fields(Settings) if getattr(changed, f.name) != getattr(base, f.name)}
+        assert key != base_key, f"{name} is not in the cache key"
+    # the same config in another folder: another root (per-file-ignores are relative to it)
+    moved, key = resolved({"project": {"name": "demo"}}, "other")
+    touched |= {f.name for f in fields(Settings) if getattr(moved, f.name) != getattr(base, f.name)}
+    assert key != base_key
+    assert touched == {f.name for f in fields(Settings)}, "a setting no change above reaches"
+    # and the same settings read twice give the same key
+    assert resolved({"project": {"name": "demo"}})[1] == base_key

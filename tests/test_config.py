@@ -29,6 +29,9 @@ def write(path: Path, text: str) -> Path:
         ("[tool.ckptlint]\nper-file-ignores = { 'a.py' = 'CKPT002' }\n", "per-file-ignores"),
         ("[tool.ckptlint\nselect = []\n", "line 1"),
         ("[tool.ckptlint]\ntorch-version = 'latest'\n", "torch-version"),
+        ("[tool.ckptlint.rule-options.CKPT999]\nx = 1\n", "`rule-options.CKPT999`: no rule has this code"),
+        ("[tool.ckptlint.rule-options.CKPT001]\nx = 1\n", "`rule-options.CKPT001.x`: CKPT001 has no option `x`"),
+        ("[tool.ckptlint]\nrule-options = { CKPT001 = 1 }\n", "`rule-options`: must be a table of tables"),
     ],
 )
 def test_config_errors_exit_2_naming_file_and_key(tmp_path, body, needle):

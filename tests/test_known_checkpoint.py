@@ -138,3 +138,31 @@ def test_the_result_follows_the_file(project):
     later = past + 50 * 10**9
     os.utime(project / "weights" / "plain.pt", ns=(later, later))
     assert "`posix.system`" in cached()  # the file changed: read again, not the cached verdict
+
+
+@pytest.mark.slow
+def test_a_cached_result_follows_the_settings_the_rule_reads(project):
+    """Allowing the globals a finding asks for (`safe-globals`, or a checkpoint entry's) takes
+    effect on the next run that uses the cache, not only with --no-cache."""
+    (project / "load.py").write_text("import torch\n\nstate = torch.load('weights/data.pt')\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    import time
+
+    past = time.time_ns() - 100 * 10**9  # old enough to be cached (fresh files are not)
+    for f in (project / "load.py", project / "weights" / "data.pt"):
+        os.utime(f, ns=(past, past))
+
+    def cached(config):
+        (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n" + config)
+        proc = subprocess.run([sys.executable, "-m", "ckptlint", "check", "load.py", "--select", "CKPT002",
+                               "--output-format", "json"], cwd=project, env=env, capture_output=True, text=True)
+        return json.loads(proc.stdout)[0]["help"]
+
+    assert "safe_globals([" in cached("")
+    assert "safe_globals([" in cached("")  # from the cache
+    assert list((project / ".ckptlint_cache").rglob("*.json")), "the result was cached"
+    allowed = "safe-globals = ['argparse.Namespace', 'numpy.*']\n"
+    assert "holds only tensors" in cached("[tool.ckptlint]\n" + allowed)
+    assert "safe_globals([" in cached("")
+    entry = "[[tool.ckptlint.checkpoints]]\npath = 'weights/data.pt'\n" + allowed
+    assert "holds only tensors" in cached(entry)

@@ -90,9 +90,45 @@ def test_the_plugin_rules_own_examples():
         sys.path.remove(str(PLUGIN))
     from ckptlint.engine.lint import lint
 
+    def configured(example):  # rule-options as the config gives them (validated end to end below)
+        s = settings()
+        s.rule_options = (example.config or {}).get("rule-options", {})
+        return s
+
     for example in SaveUnderTmp.valid:
-        assert lint(example.source, settings(), rules=[SaveUnderTmp()]).diagnostics == []
+        assert lint(example.source, configured(example), rules=[SaveUnderTmp()]).diagnostics == []
     for example in SaveUnderTmp.invalid:
-        found = lint(example.source, settings(), rules=[SaveUnderTmp()]).diagnostics
+        found = lint(example.source, configured(example), rules=[SaveUnderTmp()]).diagnostics
         assert [d.code for d in found] == ["EXA001"] * example.count
         assert example.message_contains is None or example.message_contains in found[0].message
+
+
+@pytest.mark.slow
+def test_a_plugin_rule_reads_its_options_from_the_config(tmp_path):
+    """`[tool.ckptlint.rule-options.EXA001]` reaches the plugin's rule as `ctx.options`, is
+    checked against what the rule declares (a mistake is a config error naming the key), and
+    the rule's page documents it."""
+    path = install(tmp_path / "site")
+    (tmp_path / "train.py").write_text(BAD + "torch.save(model.state_dict(), '/tmp/cache/model.pt')\n")
+
+    def run(options):
+        (tmp_path / "pyproject.toml").write_text(f"[tool.ckptlint.rule-options.EXA001]\n{options}")
+        return run_cli("check", "train.py", "--select", "EXA001", "--output-format", "json", cwd=tmp_path,
+                       PYTHONPATH=path)
+
+    rows = lambda proc: [d["location"]["row"] for d in json.loads(proc.stdout)]  # noqa: E731
+    assert rows(run("")) == [2, 3]  # the default: none allowed
+    assert rows(run("allowed-prefixes = ['/tmp/cache/']\n")) == [2]
+    wrong = run("allowed-prefixes = '/tmp/cache/'\n")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "`rule-options.EXA001.allowed-prefixes`: must be a list of strings, got str" in wrong.stderr
+    unknown = run("allowed = ['/tmp/cache/']\n")
+    assert unknown.returncode == 2
+    assert "`rule-options.EXA001.allowed`: EXA001 has no option `allowed` (its options: `allowed-prefixes`)" \
+        in unknown.stderr
+    page = run_cli("rule", "EXA001", cwd=tmp_path, PYTHONPATH=path).stdout
+    assert "## Options" in page and "- `allowed-prefixes` (a list of strings, default `[]`): Folders under" in page
+    assert "[tool.ckptlint.rule-options.EXA001]\nallowed-prefixes = []" in page
+    listed = json.loads(run_cli("rule", "EXA001", "--output-format", "json", cwd=tmp_path, PYTHONPATH=path).stdout)
+    option = listed["options"]["allowed-prefixes"]
+    assert option["type"] == "a list of strings" and option["default"] == [] and option["doc"].startswith("Folders")

@@ -68,3 +68,13 @@ def test_cache_hit_imports_no_rule_and_no_parser(tmp_path):
     warm = _loaded("check", "bad.py", "--output-format", "json", cwd=tmp_path)
     assert [m for m in warm if m.startswith("ckptlint.rules.ckpt")] == []
     assert not {"ast", "inspect", "tokenize", "ckptlint.engine.source", "ckptlint.workspace.write"} & warm
+
+
+def test_rule_options_load_only_the_rules_they_name(tmp_path):
+    """Reading `[tool.ckptlint.rule-options.CODE]` (checked against the rule on every run)
+    imports that rule's module, not the other rules, on a run the cache serves."""
+    (tmp_path / "pyproject.toml").write_text("[tool.ckptlint.rule-options.CKPT001]\n")
+    (tmp_path / "bad.py").write_text("import torch\nsd = torch.load(path)\n")
+    _loaded("check", "bad.py", cwd=tmp_path)
+    warm = _loaded("check", "bad.py", "--output-format", "json", cwd=tmp_path)
+    assert [m for m in warm if m.startswith("ckptlint.rules.ckpt")] == ["ckptlint.rules.ckpt001_whole_model_save"]

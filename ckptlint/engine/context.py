@@ -5,7 +5,7 @@ checks that rules keep to it."""
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import libcst as cst
 
@@ -17,7 +17,8 @@ from ckptlint.engine.source import LineIndex
 class FileContext:
     """One file as a rule sees it. The public API, all a rule needs:
 
-    The file      path, text, settings, module (LibCST), tree (stdlib ast, or None), lines
+    The file      path, text, settings, options (the rule's), module (LibCST), tree (stdlib ast,
+                  or None), lines
     Finding code  calls, calls_to(*qualified names), call_qname(call), qualified_name(expr),
                   nodes(*types), names_spelled(value), parent(node), code(node)
     Scopes        scope_of(node) -> Scope (kind, parent, node, bindings, encloses(other)),
@@ -57,6 +58,12 @@ class FileContext:
         self._project = None
         self._values = None
         self._reuse = reuse  # places nodes from a previous lint's pieces (engine.lint.lint)
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """The running rule's options: `[tool.ckptlint.rule-options.CODE]` over its defaults
+        (none outside a rule's check)."""
+        return {} if self.rule is None else self.rule.options_in(self.settings)
 
     # --- shared analysis (computed when a rule first asks) -------------------------------------
     @property

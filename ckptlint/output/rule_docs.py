@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -39,9 +40,22 @@ def rule_markdown(rule) -> str:
     )
     parts.append(f"{status} {enabled}\n")
     parts.append(rule.doc_text())
+    parts += _options(rule)
     parts += _examples("## Examples that fire\n", rule.invalid)
     parts += _examples("## Examples that do not fire\n", rule.valid)
     return "\n".join(parts)
+
+
+def _options(rule) -> list:
+    """What `[tool.ckptlint.rule-options.CODE]` may set: each option's kind, default and doc."""
+    if not rule.options:
+        return []
+    parts = ["## Options\n", f"Set in `[tool.ckptlint.rule-options.{rule.code}]` (pyproject.toml):\n"]
+    for name, option in rule.options.items():
+        parts.append(f"- `{name}` ({option.kind}, default `{_toml(option.default)}`): {option.doc}")
+    table = "\n".join(f"{name} = {_toml(o.default)}" for name, o in rule.options.items())
+    parts.append("\n```toml\n" + f"[tool.ckptlint.rule-options.{rule.code}]\n{table}\n" + "```\n")
+    return parts
 
 
 def _examples(title: str, examples) -> list:
@@ -63,7 +77,20 @@ def _examples(title: str, examples) -> list:
 
 
 def _toml_inline(config: dict) -> str:
-    return ", ".join(f"{k} = {json.dumps(v)}" for k, v in config.items())
+    return ", ".join(f"{_toml_key(k)} = {_toml(v)}" for k, v in config.items())
+
+
+def _toml(value) -> str:
+    """A value as TOML writes it inline (a table as `{ key = value }`)."""
+    if isinstance(value, dict):
+        return "{ " + _toml_inline(value) + " }" if value else "{}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(value)  # true/false, numbers and basic strings are spelled alike
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
 
 
 def rule_json(rule) -> dict:
@@ -75,6 +102,7 @@ def rule_json(rule) -> dict:
         "phase": rule.phase,
         "default_enabled": rule.default_enabled,
         "explanation": rule.doc_text(),
+        "options": {name: {"type": o.kind, "default": o.default, "doc": o.doc} for name, o in rule.options.items()},
     }
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import textwrap
+import types
 from dataclasses import dataclass
-from typing import ClassVar, Iterable, Optional, Tuple, Union
+from typing import Any, ClassVar, Iterable, Mapping, Optional, Tuple, Union
 
 from ckptlint.diagnostic import Diagnostic, fit_headline
 
@@ -54,6 +55,45 @@ class Invalid:
     @property
     def fixed_source(self) -> Optional[str]:
         return None if self.fixed is None else textwrap.dedent(self.fixed).lstrip("\n")
+
+
+# an option's kind -> (what a config error says it must be, the test a value passes)
+_KINDS = {
+    bool: ("a boolean", lambda v: isinstance(v, bool)),
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    float: ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+    list: ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+}
+_OPTION_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of `[tool.ckptlint.rule-options.CODE]` that a rule reads as `ctx.options[name]`:
+    its default (a bool, int, float, str or list of strings: the kind a value must have) and
+    what it does (one or two sentences, shown on the rule's page)."""
+
+    default: Any
+    doc: str
+
+    def __post_init__(self) -> None:
+        _kind_of(self.default)
+
+    @property
+    def kind(self) -> str:
+        return _KINDS[_kind_of(self.default)][0]
+
+    def accepts(self, value: object) -> bool:
+        return bool(_KINDS[_kind_of(self.default)][1](value))
+
+
+def _kind_of(default: object) -> type:
+    for kind in (bool, int, float, str, list):  # bool before int: True is an int too
+        if isinstance(default, kind):
+            return kind
+    raise TypeError(f"an option's default must be a bool, int, float, str or list of strings, "
+                    f"not {type(default).__name__}")
 
 
 class Rule:
@@ -108,8 +148,19 @@ class Rule:
     text_triggers: ClassVar[Tuple[str, ...]] = ()
     text_patterns: ClassVar[Tuple["re.Pattern", ...]] = ()
 
+    # What `[tool.ckptlint.rule-options.CODE]` may set, by name (kebab-case, as config keys
+    # are): read with `ctx.options[name]`; the config is checked against it when it is read.
+    # Options narrow or tune what the rule reports; what the rule fires on (above) stays what
+    # decides which files it runs on.
+    options: ClassVar[Mapping[str, Option]] = {}
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        for name, option in cls.options.items():
+            if not _OPTION_NAME.fullmatch(name) or not isinstance(option, Option):
+                raise TypeError(f"{cls.__name__}.options: `{name}` must be a kebab-case name mapped to an Option")
+            if not option.accepts(option.default):
+                raise TypeError(f"{cls.__name__}.options: the default of `{name}` must be {option.kind}")
         if cls.qualnames and not (cls.names or cls.modules):
             from ckptlint.analysis.qnames import spellings
 
@@ -132,6 +183,13 @@ class Rule:
     @classmethod
     def doc_text(cls) -> str:
         return textwrap.dedent(cls.docs).strip() + "\n"
+
+    @classmethod
+    def options_in(cls, settings) -> Mapping[str, Any]:
+        """The rule's options under `settings`: each declared default, overridden by what
+        `[tool.ckptlint.rule-options.CODE]` sets (validated when the config was read)."""
+        given = (getattr(settings, "rule_options", None) or {}).get(cls.code, {})
+        return types.MappingProxyType({name: given.get(name, o.default) for name, o in cls.options.items()})
 
     @classmethod
     def severity(cls, milder: bool = False) -> str:

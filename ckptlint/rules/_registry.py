@@ -156,3 +156,16 @@ def plugin_fingerprint() -> Tuple[Tuple[str, str, int, int], ...]:
 
 def get_rule(code: str):
     return all_rules().get(code.upper())
+
+
+def rule_class(code: str):
+    """The rule with this exact code (None if none), importing no other built-in rule module:
+    a config's rule options are checked on every run, which may need no rule otherwise."""
+    if not re.fullmatch(r"CKPT[0-9]+", code) or _any_plugin():
+        return all_rules().get(code)
+    for name in os.listdir(os.path.dirname(__file__)):
+        if name.startswith(code.lower() + "_") and _MODULE.fullmatch(name):
+            defer("libcst", check=True)
+            module = importlib.import_module(f"{__name__.rpartition('.')[0]}.{name[:-3]}")
+            return next((r for r in _rules_in(module) if r.code == code), None)
+    return None

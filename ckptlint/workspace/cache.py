@@ -201,9 +201,9 @@ class Cache:
         memo = self._by_id.get((id(settings), ignore_noqa))
         if memo is not None and memo[0] is settings:
             return memo[1]
-        # the root matters too: per-file-ignores are relative to it; and which plugin rules
-        # (in which version) the codes stand for
-        key = (str(settings.root), settings.fingerprint(), tuple(codes), ignore_noqa, plugin_fingerprint())
+        # every resolved setting (the root too: per-file-ignores are relative to it), and
+        # which plugin rules (in which version) the codes stand for
+        key = (settings.fingerprint(), tuple(codes), ignore_noqa, plugin_fingerprint())
         b = self._buckets.get(key)
         if b is None:
             digest = _blake2b(repr((FORMAT, __version__, key)).encode(), digest_size=12).hexdigest()

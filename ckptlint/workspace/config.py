@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ckptlint.errors import ConfigError
 from ckptlint.versions import parse_version
@@ -24,6 +24,7 @@ _TABLE_OF_LISTS = (
 )
 _LIST_OF_TABLES = ("an array of tables", lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v))
 _MODEL_NAMES = ("a list of strings or false", lambda v: v is False or _STR_LIST[1](v))
+_TABLE_OF_TABLES = ("a table of tables", lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()))
 
 SCHEMA = {
     "select": _STR_LIST,
@@ -41,6 +42,7 @@ SCHEMA = {
     "checkpoints": _LIST_OF_TABLES,
     "safe-globals": _STR_LIST,
     "explicit-weights-only": _BOOL,
+    "rule-options": _TABLE_OF_TABLES,  # checked against each rule's `options` (rule_options below)
 }
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
@@ -72,27 +74,35 @@ class Settings:
     # CKPT002 also where the torch floor is 2.6 or newer (the omitted keyword already means
     # `True` there): for teams that want every load to say what it allows
     explicit_weights_only: bool = False
+    # [tool.ckptlint.rule-options.CODE]: what the config sets of each rule's options
+    # (validated; the rule's defaults fill in the rest: Rule.options_in)
+    rule_options: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
-        """What in the settings changes the result of linting a file (for caches)."""
-        return repr(
-            (
-                sorted(self.enabled_codes()),
-                sorted(self.per_file_ignores.items()),
-                self.torch_version,
-                self.torch_version_source,
-                self.explicit_weights_only,
-                self.target_version,
-                self.line_length,
-                self.model_names,
-                self.max_file_size,
-            )
-        )
+        """Everything resolved into these settings, for caches: every field, read from the
+        dataclass, so a field added later is in the key without anyone remembering to add it.
+        A few never change a file's result (the cache folder, exclusion); a change to one
+        costs a cache miss, never a stale result."""
+        return repr(tuple((f.name, _plain(getattr(self, f.name), f.name)) for f in fields(self)))
 
     def enabled_codes(self) -> List[str]:
         from ckptlint.workspace.selection import resolve
 
         return resolve(self.select, self.extend_select, self.ignore, self.config_file)
+
+
+def _plain(value, name: str):
+    """`value` as plain data whose repr is the same in every process: a Path as its text,
+    containers as tuples (dicts keep their order: the config's order is the config)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v, name) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _plain(v, name)) for k, v in value.items())
+    raise TypeError(f"Settings.{name} holds a {type(value).__name__}, which the cache key cannot read")
 
 
 _REQ = re.compile(r"^\s*torch\s*(\[[^\]]*\])?\s*(?P<spec>[^;]*)(;.*)?$", re.IGNORECASE)
@@ -228,6 +238,7 @@ def settings_from_data(data: dict, path: Path) -> Settings:
 
         parse_entries(s.checkpoints, path)
     s.safe_globals = table.get("safe-globals", [])
+    s.rule_options = rule_options(table.get("rule-options", {}), path)
     s.explicit_weights_only = table.get("explicit-weights-only", False)
     if "torch-version" in table:
         v = parse_version(table["torch-version"])
@@ -264,6 +275,26 @@ def settings_from_data(data: dict, path: Path) -> Settings:
 
         check_selectors(codes, path, f"per-file-ignores.{pattern}")
     return s
+
+
+def rule_options(table: Dict[str, dict], path: Path) -> Dict[str, Dict[str, Any]]:
+    """`[tool.ckptlint.rule-options]`, checked against what each rule declares (Rule.options)."""
+    from ckptlint.rules import rule_class
+
+    for code, given in table.items():
+        rule = rule_class(code)
+        if rule is None:
+            raise ConfigError(path, "no rule has this code", key=f"rule-options.{code}")
+        for name, value in given.items():
+            option = rule.options.get(name)
+            if option is None:
+                known = ", ".join(f"`{n}`" for n in rule.options) or "none"
+                raise ConfigError(path, f"{code} has no option `{name}` (its options: {known})",
+                                  key=f"rule-options.{code}.{name}")
+            if not option.accepts(value):
+                raise ConfigError(path, f"must be {option.kind}, got {type(value).__name__} {value!r}",
+                                  key=f"rule-options.{code}.{name}")
+    return table
 
 
 def _has_table(path: Path) -> bool:
