@@ -214,7 +214,7 @@ def test_a_1_gib_checkpoint_costs_under_1_percent_of_its_bytes(request, big, sto
         url, server = "s3://big/big.pt", None
     from ckptlint.reader import source
 
-    old_timeout, source.SETTINGS.timeout = source.SETTINGS.timeout, HANG  # moto reads a 1 GiB key whole per range
+    old_timeout, source.SETTINGS.timeout = source.SETTINGS.timeout, HANG  # moto serves a 1 GiB key slowly under load
     try:
         local, _ = verify(big / "big.pt")
         got, notes = verify(url, verbose=True)
